@@ -1,0 +1,72 @@
+/* tlsotel.h: the one definition of what the BPF side and user space share.
+ *
+ * Read by bpf/tlsotel.bpf.c (C) and by scripts/gen-layout.mjs, which takes struct offsets
+ * from the compiled object's BTF and constants from this file, and writes
+ * src/bpf/layout.generated.ts for TypeScript. Change a field here, run `npm run build:bpf`,
+ * and both sides follow (CI fails if the generated file is stale).
+ *
+ * Rules: fixed-width fields, explicit padding, the event type first and the payload last,
+ * no `packed`. Every record in the ring buffer starts with struct tls_event.
+ */
+#ifndef __TLSOTEL_H
+#define __TLSOTEL_H
+
+/* Largest payload one record can carry; the per-record cap (tls_config.capture_bytes) may be
+ * set lower at load time. */
+#define TLSOTEL_MAX_PAYLOAD 32768
+/* Most records one SSL call is split into before the rest is reported as truncated. */
+#define TLSOTEL_MAX_SEGMENTS 16
+#define TLSOTEL_COMM_LEN 16
+
+/* Entry/return pairs are keyed by pid_tgid | TLS_MASK, so that another entry/return pair of
+ * the same thread in the same map (e.g. a syscall made inside SSL_read) cannot collide. */
+#define TLS_MASK (1ULL << 63)
+
+enum tls_event_type {
+	TLS_EVENT_DATA = 1,  /* plaintext of one SSL_read/SSL_write call (or one segment of it) */
+	TLS_EVENT_CLOSE = 2, /* SSL_free: the connection's state can go */
+};
+
+enum tls_event_flags {
+	TLS_FLAG_READ = 1 << 0,        /* set: the process read these bytes; clear: it wrote them */
+	TLS_FLAG_LAST = 1 << 1,        /* last record emitted for this call: bytes after it were not captured */
+	TLS_FLAG_LOSS_BEFORE = 1 << 2, /* whole calls of this connection+direction were lost just before (lost_bytes) */
+};
+
+struct tls_event {
+	__u32 type;        /* enum tls_event_type */
+	__u32 flags;       /* enum tls_event_flags */
+	__u64 ts_ns;       /* bpf_ktime_get_ns() at the call's return: CLOCK_MONOTONIC */
+	__u64 conn;        /* the SSL* pointer; with pid it names one connection */
+	__u32 pid;         /* tgid */
+	__u32 tid;
+	__u32 call_len;    /* bytes the call really transferred (return value / *written / *readbytes) */
+	__u32 offset;      /* offset of this record's payload within the call */
+	__u32 cap_len;     /* payload bytes following this header */
+	__u32 lib_id;      /* attach cookie: which probed file (user space's numbering) */
+	__u64 lost_bytes;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls lost just before this one */
+	__u8 comm[TLSOTEL_COMM_LEN];
+	__u8 data[];       /* cap_len bytes */
+};
+
+/* Tunables, written into .rodata by the loader between open and load. */
+struct tls_config {
+	__u32 agent_tgid;     /* never trace this process (the agent's own TLS, e.g. OTLP) */
+	__u32 filter_tgid;    /* when non-zero, trace only this process */
+	__u32 capture_bytes;  /* payload cap per record, 1..TLSOTEL_MAX_PAYLOAD */
+	__u32 max_segments;   /* records per call, 1..TLSOTEL_MAX_SEGMENTS */
+};
+
+/* Indexes of the per-CPU counters map `counters`. */
+enum tls_counter {
+	TLS_CNT_EVENTS = 0,        /* records written to the ring buffer */
+	TLS_CNT_RB_DROPS = 1,      /* data records lost: ring buffer full */
+	TLS_CNT_RB_DROP_BYTES = 2, /* call bytes not delivered because of those losses */
+	TLS_CNT_TRUNC_BYTES = 3,   /* call bytes beyond capture_bytes * max_segments, not captured */
+	TLS_CNT_READ_ERRORS = 4,   /* bpf_probe_read_user failed: payload not readable */
+	TLS_CNT_NO_ENTRY = 5,      /* a return probe without its entry (e.g. LRU eviction) */
+	TLS_CNT_CLOSE_DROPS = 6,   /* close records lost: ring buffer full */
+	TLS_CNT__MAX = 8,
+};
+
+#endif /* __TLSOTEL_H */

@@ -1,0 +1,63 @@
+// Contract between the HTTP/1.x parser and the exchange layer (src/trace/exchanges.ts).
+// Timestamps are BPF monotonic nanoseconds (bigint) of the capture record that carried the byte.
+
+/** One parsed HTTP/1.x message (request or response). Body bytes are counted, not kept. */
+export interface HttpMessage {
+  kind: 'request' | 'response';
+  /** Request method as written (e.g. "GET"); undefined for responses. */
+  method?: string;
+  /** Request target as written (e.g. "/users/42?token=abc"); undefined for responses. */
+  url?: string;
+  /** Response status code; undefined for requests. */
+  statusCode?: number;
+  /** Response reason phrase; undefined for requests. */
+  reason?: string;
+  versionMajor: number;
+  versionMinor: number;
+  /** Header fields in order, names as received (not lower-cased), values trimmed of OWS. */
+  headers: Array<[string, string]>;
+  /** Trailer fields of a chunked body, in order. */
+  trailers: Array<[string, string]>;
+  /** Body length in bytes after transfer decoding, including bytes lost in capture gaps. */
+  bodySize: number;
+  /** Body bytes that were inside capture gaps (not seen, only counted). */
+  bodyBytesMissing: number;
+  /** True when the body ended early (connection closed, or a gap made framing unknowable). */
+  incomplete: boolean;
+  /** Monotonic ns of the record holding the first byte of the message. */
+  startNs: bigint;
+  /** Monotonic ns of the record holding the last byte of the message. */
+  endNs: bigint;
+  /** Connection will be closed after this message (Connection: close, or HTTP/1.0 without keep-alive). */
+  shouldClose: boolean;
+  /** The message asked for a protocol switch (Upgrade / CONNECT); the parser stops after it. */
+  upgrade: boolean;
+}
+
+/** Why the parser gave up on (part of) a stream. */
+export type ParseErrorReason =
+  | 'not-http'        // the stream does not start like HTTP/1.x: the rest of it is ignored
+  | 'invalid'         // a syntax error inside a message: the message is dropped, the parser resyncs
+  | 'too-large'       // a start line or header block over the size limit
+  | 'gap'             // a capture gap where framing cannot be recovered (headers, chunk sizes)
+  | 'truncated';      // stream ended (finish) inside a message whose end is not close-delimited
+
+export interface ParseError {
+  reason: ParseErrorReason;
+  detail: string;
+  /** Monotonic ns of the record where the error was found. */
+  atNs: bigint;
+  /** A partial message cut short by the error, when its start line was parsed. */
+  partial?: HttpMessage;
+}
+
+export interface Http1ParserCallbacks {
+  /** A complete message, including 1xx interim responses (statusCode 100..199). */
+  onMessage(message: HttpMessage): void;
+  onError(error: ParseError): void;
+  /**
+   * Method of the request the next *final* response answers (for HEAD / CONNECT body rules).
+   * Called when a response's header block is complete. May return undefined (unknown).
+   */
+  methodForResponse?(): string | undefined;
+}
