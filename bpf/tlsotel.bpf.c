@@ -66,13 +66,12 @@ struct {
 /* Non-zero while `lost` may hold entries: spares the lookup on every record otherwise. */
 __u32 lost_pending = 0;
 
-/* A record is built here: too large for the 512-byte BPF stack. Twice the largest payload, so
- * that a length masked with (2 * TLSOTEL_MAX_PAYLOAD - 1) provably fits. */
+/* A record is built here: too large for the 512-byte BPF stack. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
 struct scratch {
 	struct tls_event ev; /* ev.data[] is data[] below */
-	__u8 data[2 * TLSOTEL_MAX_PAYLOAD];
+	__u8 data[TLSOTEL_MAX_PAYLOAD];
 };
 #pragma clang diagnostic pop
 
@@ -171,7 +170,8 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 
 		ev->offset = off;
 		ev->flags = (read ? TLS_FLAG_READ : 0) | (last ? TLS_FLAG_LAST : 0) | (i == 0 ? loss_flag : 0);
-		n &= 2 * TLSOTEL_MAX_PAYLOAD - 1;
+		/* Already true (cap <= TLSOTEL_MAX_PAYLOAD), but the verifier must see it here. */
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
 		if (bpf_probe_read_user(s->data, n, (void *)(a->buf + off)) != 0) {
 			/* Unreadable user memory (e.g. paged out): send the header alone; user space
 			 * sees cap_len 0 and marks the bytes as a gap. */

@@ -11,9 +11,10 @@
 #ifndef __TLSOTEL_H
 #define __TLSOTEL_H
 
-/* Largest payload one record can carry; the per-record cap (tls_config.capture_bytes) may be
- * set lower at load time. */
-#define TLSOTEL_MAX_PAYLOAD 32768
+/* Largest payload one record can carry (a TLS record's plaintext is at most 16 KiB, and the
+ * per-CPU scratch value that builds a record is limited to 32 KiB); the per-record cap
+ * (tls_config.capture_bytes) may be set lower at load time. */
+#define TLSOTEL_MAX_PAYLOAD 16384
 /* Most records one SSL call is split into before the rest is reported as truncated. */
 #define TLSOTEL_MAX_SEGMENTS 16
 #define TLSOTEL_COMM_LEN 16

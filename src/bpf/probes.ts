@@ -1,0 +1,256 @@
+// Owns the BPF object of bpf/tlsotel.bpf.c: open → set tunables → load → attach per file →
+// read counters → close. One straight line, one cleanup path (close()).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import koffi from 'koffi';
+import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
+import { TlsConfigLayout, TlsCounter, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import type { Logger } from '../util/log';
+
+export interface ProbeOptions {
+  /** Never trace this process (default: the agent itself). */
+  agentTgid?: number;
+  /** Trace only this process (BPF-side filter); 0 = all. */
+  filterTgid?: number;
+  /** Payload bytes per record (1..32768). */
+  captureBytes?: number;
+  /** Records per SSL call before the rest is reported as truncated (1..16). */
+  maxSegments?: number;
+  /** Ring buffer size in bytes: a power of two, at least one page. */
+  ringBufferBytes?: number;
+  objectPath?: string;
+  log: Logger;
+}
+
+export const PROBE_DEFAULTS = {
+  captureBytes: 16384,
+  maxSegments: 4,
+  ringBufferBytes: 8 * 1024 * 1024,
+};
+
+/** The functions probed in every OpenSSL-carrying file; `required` ones must exist. */
+const PROBES: Array<{ fn: string; prog: string; retprobe: boolean; required: boolean }> = [
+  { fn: 'SSL_write', prog: 'tls_enter', retprobe: false, required: true },
+  { fn: 'SSL_write', prog: 'tls_write_ret', retprobe: true, required: true },
+  { fn: 'SSL_read', prog: 'tls_enter', retprobe: false, required: true },
+  { fn: 'SSL_read', prog: 'tls_read_ret', retprobe: true, required: true },
+  { fn: 'SSL_write_ex', prog: 'tls_enter', retprobe: false, required: false },
+  { fn: 'SSL_write_ex', prog: 'tls_write_ex_ret', retprobe: true, required: false },
+  { fn: 'SSL_read_ex', prog: 'tls_enter', retprobe: false, required: false },
+  { fn: 'SSL_read_ex', prog: 'tls_read_ex_ret', retprobe: true, required: false },
+  { fn: 'SSL_free', prog: 'tls_free', retprobe: false, required: false },
+];
+
+/** The symbols a file must define to be probed, and those probed when present. */
+export const REQUIRED_SYMBOLS = ['SSL_write', 'SSL_read'];
+export const PROBED_SYMBOLS = [...new Set(PROBES.map((p) => p.fn))];
+
+export interface AttachedFile {
+  libId: number;
+  path: string;
+  /** Functions attached (entry and/or return), e.g. ["SSL_write", "SSL_read_ex", ...]. */
+  functions: string[];
+  links: Ptr[];
+}
+
+export type Counters = Record<keyof typeof TlsCounter, bigint>;
+
+// libbpf's print callback must stay registered for the life of the process (see LIBBPF-KOFFI.md);
+// it forwards to whichever logger is current.
+let printLog: Logger | undefined;
+let printRegistered = false;
+const printBuf = Buffer.alloc(4096);
+
+function installPrint(log: Logger): void {
+  printLog = log;
+  if (printRegistered) return;
+  const lb = libbpf();
+  const cb = koffi.register((level: number, fmt: Ptr, ap: Ptr) => {
+    const text = formatLog(fmt, ap, printBuf).trimEnd();
+    // libbpf levels: 0 warn, 1 info, 2 debug. All of it is detail unless asked for (-v).
+    if (printLog && text) printLog.debug(`libbpf${level === 0 ? ' warning' : ''}: ${text}`);
+    return 0;
+  }, koffi.pointer(lb.printType));
+  lb.libbpf_set_print(cb);
+  printRegistered = true;
+}
+
+export function defaultObjectPath(): string {
+  // dist/src/bpf/probes.js → <root>/bpf/tlsotel.bpf.o (also works from src/ under ts-node-like runners)
+  for (const up of ['../../..', '../..']) {
+    const p = path.resolve(__dirname, up, 'bpf', 'tlsotel.bpf.o');
+    if (existsSync(p)) return p;
+  }
+  return path.resolve(__dirname, '../../../bpf/tlsotel.bpf.o');
+}
+
+export class TlsProbes {
+  private obj: Ptr | null;
+  private readonly progs = new Map<string, Ptr>();
+  private readonly files = new Map<number, AttachedFile>();
+  private readonly countersFd: number;
+  readonly ringFd: number;
+  readonly ringBufferBytes: number;
+  private readonly ncpus: number;
+
+  private constructor(obj: Ptr, ringBufferBytes: number) {
+    this.obj = obj;
+    this.ringBufferBytes = ringBufferBytes;
+    const lb = libbpf();
+    for (const name of new Set(PROBES.map((p) => p.prog))) {
+      const prog = lb.bpf_object__find_program_by_name(obj, name);
+      if (!prog) throw new Error(`BPF object has no program ${name}: rebuild it with npm run build:bpf`);
+      this.progs.set(name, prog);
+    }
+    this.ringFd = mapFd(obj, 'events');
+    this.countersFd = mapFd(obj, 'counters');
+    this.ncpus = lb.libbpf_num_possible_cpus();
+  }
+
+  /** Opens the object, writes the tunables, and loads it into the kernel. */
+  static load(opts: ProbeOptions): TlsProbes {
+    const lb = libbpf();
+    installPrint(opts.log);
+    const captureBytes = opts.captureBytes ?? PROBE_DEFAULTS.captureBytes;
+    const maxSegments = opts.maxSegments ?? PROBE_DEFAULTS.maxSegments;
+    const ringBytes = opts.ringBufferBytes ?? PROBE_DEFAULTS.ringBufferBytes;
+    validate(captureBytes, maxSegments, ringBytes);
+
+    const objectPath = opts.objectPath ?? defaultObjectPath();
+    if (!existsSync(objectPath)) {
+      throw new Error(`BPF object ${objectPath} is missing; build it with: npm run build:bpf`);
+    }
+    const obj = lb.bpf_object__open_file(objectPath, null);
+    if (!obj) throw new BpfError(`bpf_object__open_file(${objectPath})`, lb.errno());
+    try {
+      const cfg = Buffer.alloc(TlsConfigLayout.SIZE);
+      cfg.writeUInt32LE(opts.agentTgid ?? process.pid, TlsConfigLayout.agent_tgid);
+      cfg.writeUInt32LE(opts.filterTgid ?? 0, TlsConfigLayout.filter_tgid);
+      cfg.writeUInt32LE(captureBytes, TlsConfigLayout.capture_bytes);
+      cfg.writeUInt32LE(maxSegments, TlsConfigLayout.max_segments);
+      const rodata = findMap(obj, (name) => name.endsWith('.rodata'));
+      if (!rodata) throw new Error('BPF object has no .rodata map: rebuild it with npm run build:bpf');
+      if (lb.bpf_map__value_size(rodata) !== TlsConfigLayout.SIZE) {
+        throw new Error('BPF object .rodata does not hold exactly struct tls_config: rebuild it with npm run build:bpf');
+      }
+      check(lb.bpf_map__set_initial_value(rodata, cfg, cfg.length), 'bpf_map__set_initial_value(.rodata)');
+      const events = lb.bpf_object__find_map_by_name(obj, 'events');
+      if (!events) throw new Error('BPF object has no events map: rebuild it with npm run build:bpf');
+      check(lb.bpf_map__set_max_entries(events, ringBytes), 'bpf_map__set_max_entries(events)');
+      const t0 = performance.now();
+      check(lb.bpf_object__load(obj), 'bpf_object__load', loadHint);
+      opts.log.debug(`BPF object loaded in ${(performance.now() - t0).toFixed(1)} ms`);
+      return new TlsProbes(obj, ringBytes);
+    } catch (e) {
+      lb.bpf_object__close(obj);
+      throw e;
+    }
+  }
+
+  /**
+   * Attaches every probe to one file (a libssl or an executable carrying OpenSSL), for all
+   * processes that map it, now and later. `symbols` are the probed symbols the file defines.
+   * On failure, detaches what was attached and throws.
+   */
+  attachFile(filePath: string, libId: number, symbols: Set<string>): AttachedFile {
+    const lb = libbpf();
+    const missing = REQUIRED_SYMBOLS.filter((s) => !symbols.has(s));
+    if (missing.length) throw new Error(`${filePath} does not define ${missing.join(', ')}`);
+    const file: AttachedFile = { libId, path: filePath, functions: [], links: [] };
+    try {
+      for (const p of PROBES) {
+        if (!symbols.has(p.fn)) continue;
+        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: libId, retprobe: p.retprobe, func_name: p.fn };
+        const link = lb.bpf_program__attach_uprobe_opts(this.progs.get(p.prog)!, -1, filePath, 0, opts);
+        if (!link) {
+          const errno = lb.errno();
+          throw new BpfError(
+            `attach ${p.retprobe ? 'uretprobe' : 'uprobe'} ${filePath}:${p.fn}`,
+            errno,
+            errno === 22 ? 'another tracer may hold a uprobe on this function with a different reference counter' : undefined,
+          );
+        }
+        file.links.push(link);
+        if (!file.functions.includes(p.fn)) file.functions.push(p.fn);
+      }
+    } catch (e) {
+      for (const l of file.links) lb.bpf_link__destroy(l);
+      throw e;
+    }
+    this.files.set(libId, file);
+    return file;
+  }
+
+  get attached(): AttachedFile[] {
+    return [...this.files.values()];
+  }
+
+  /** Sums the per-CPU counters of the BPF side. */
+  counters(): Counters {
+    const lb = libbpf();
+    const key = Buffer.alloc(4);
+    const values = Buffer.alloc(8 * this.ncpus);
+    const out = {} as Counters;
+    for (const [name, idx] of Object.entries(TlsCounter) as Array<[keyof typeof TlsCounter, number]>) {
+      if (name === 'TLS_CNT__MAX') continue;
+      key.writeUInt32LE(idx);
+      let sum = 0n;
+      if (lb.bpf_map_lookup_elem(this.countersFd, key, values) === 0) {
+        for (let c = 0; c < this.ncpus; c++) sum += values.readBigUInt64LE(c * 8);
+      }
+      out[name] = sum;
+    }
+    return out;
+  }
+
+  /** Detaches every probe and frees the object. Safe to call twice. */
+  close(): number {
+    const lb = libbpf();
+    let n = 0;
+    for (const f of this.files.values()) {
+      for (const l of f.links) {
+        lb.bpf_link__destroy(l);
+        n++;
+      }
+    }
+    this.files.clear();
+    if (this.obj) lb.bpf_object__close(this.obj);
+    this.obj = null;
+    return n;
+  }
+}
+
+function validate(captureBytes: number, maxSegments: number, ringBytes: number): void {
+  if (!Number.isInteger(captureBytes) || captureBytes < 1 || captureBytes > TLSOTEL_MAX_PAYLOAD) {
+    throw new Error(`capture bytes must be an integer from 1 to ${TLSOTEL_MAX_PAYLOAD}, got ${captureBytes}`);
+  }
+  if (!Number.isInteger(maxSegments) || maxSegments < 1 || maxSegments > TLSOTEL_MAX_SEGMENTS) {
+    throw new Error(`capture segments must be an integer from 1 to ${TLSOTEL_MAX_SEGMENTS}, got ${maxSegments}`);
+  }
+  if (!Number.isInteger(ringBytes) || ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0 || ringBytes > 2 ** 30) {
+    throw new Error(`ring buffer size must be a power of two from 4096 to 1 GiB, got ${ringBytes}`);
+  }
+}
+
+const loadHint = 'tlsotel needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF; run `tlsotel doctor`';
+
+function check(ret: number, op: string, hint?: string): void {
+  if (ret < 0) throw new BpfError(op, -ret, hint);
+}
+
+function findMap(obj: Ptr, pred: (name: string) => boolean): Ptr | null {
+  const lb = libbpf();
+  for (let m = lb.bpf_object__next_map(obj, null); m; m = lb.bpf_object__next_map(obj, m)) {
+    if (pred(lb.bpf_map__name(m))) return m;
+  }
+  return null;
+}
+
+function mapFd(obj: Ptr, name: string): number {
+  const lb = libbpf();
+  const m = lb.bpf_object__find_map_by_name(obj, name);
+  if (!m) throw new Error(`BPF object has no ${name} map: rebuild it with npm run build:bpf`);
+  const fd = lb.bpf_map__fd(m);
+  if (fd < 0) throw new BpfError(`bpf_map__fd(${name})`, -fd);
+  return fd;
+}
