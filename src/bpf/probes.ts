@@ -203,8 +203,8 @@ export class TlsProbes {
     return out;
   }
 
-  /** Detaches every probe and frees the object. Safe to call twice. */
-  close(): number {
+  /** Detaches every probe: no new records after this. Returns the number of links destroyed. */
+  detachAll(): number {
     const lb = libbpf();
     let n = 0;
     for (const f of this.files.values()) {
@@ -214,7 +214,13 @@ export class TlsProbes {
       }
     }
     this.files.clear();
-    if (this.obj) lb.bpf_object__close(this.obj);
+    return n;
+  }
+
+  /** Detaches every probe and frees the object (maps, programs). Safe to call twice. */
+  close(): number {
+    const n = this.detachAll();
+    if (this.obj) libbpf().bpf_object__close(this.obj);
     this.obj = null;
     return n;
   }

@@ -14,6 +14,13 @@ export interface ProcessInfo {
   serviceName: string;
   /** Container id from /proc/PID/cgroup, when the process runs in a container. */
   containerId?: string;
+  /** Kubernetes pod UID from /proc/PID/cgroup (kubepods…pod<uid>), when known. */
+  podUid?: string;
+  /** Process start time (clock ticks after boot, /proc/PID/stat field 22): with pid, names one
+   *  process incarnation across PID reuse. */
+  startTime?: number;
+  /** The process's own OTEL_RESOURCE_ATTRIBUTES (from /proc/PID/environ), parsed. */
+  resourceAttributes?: Record<string, string>;
 }
 
 /** Addresses of the TCP connection under the TLS session, when known (filled in later work). */

@@ -1,0 +1,158 @@
+// Wires the capture stages: BPF probes → discovery (attach per file) → ring reader → records →
+// streams. Used by `tlsotel sniff` and `tlsotel run`. Starts in order, stops in reverse.
+import { TlsProbes, PROBE_DEFAULTS, type Counters } from '../bpf/probes';
+import { RingReader } from '../bpf/ring-reader';
+import { Discovery, type TlsFile } from '../discovery/discovery';
+import { decodeRecord, type TlsRecord } from './record';
+import { StreamTable, type StreamSink, type StreamStats, STREAM_DEFAULTS } from './streams';
+import type { Logger } from '../util/log';
+
+export interface CaptureOptions {
+  /** Trace only this process (filtered in BPF). */
+  pid?: number;
+  /** Trace only processes whose comm equals this (filtered in user space). */
+  comm?: string;
+  captureBytes?: number;
+  maxSegments?: number;
+  ringBufferBytes?: number;
+  /** How often the ring buffer is drained. */
+  pollIntervalMs?: number;
+  /** How often /proc is rescanned for new TLS files and exited processes. */
+  rescanIntervalMs?: number;
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  objectPath?: string;
+  libDirs?: string[];
+  binDirs?: string[];
+  log: Logger;
+}
+
+export interface CaptureSink extends StreamSink {
+  /** Every record that passed the filters, before stream reassembly (for `sniff`). */
+  onRecord?(rec: TlsRecord): void;
+}
+
+export interface CaptureStats {
+  bpf: Counters;
+  streams: StreamStats;
+  malformedRecords: number;
+  filteredRecords: number;
+  files: number;
+  ringPendingBytes: number;
+}
+
+export const CAPTURE_DEFAULTS = {
+  ...PROBE_DEFAULTS,
+  ...STREAM_DEFAULTS,
+  pollIntervalMs: 10,
+  rescanIntervalMs: 1000,
+};
+
+export class Capture {
+  private readonly streams: StreamTable;
+  private readonly discovery: Discovery;
+  private readonly reader: RingReader;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private malformed = 0;
+  private filtered = 0;
+  private stopped = false;
+
+  private constructor(
+    private readonly probes: TlsProbes,
+    private readonly opts: CaptureOptions,
+    private readonly sink: CaptureSink,
+  ) {
+    this.streams = new StreamTable(sink, { maxConnections: opts.maxConnections, idleTimeoutMs: opts.idleTimeoutMs });
+    this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
+    this.discovery = new Discovery({
+      attach: (p, id, syms) => probes.attachFile(p, id, syms),
+      log: opts.log,
+      libDirs: opts.libDirs,
+      binDirs: opts.binDirs,
+      onProcessesExited: (pids) => {
+        // Records a process wrote before it exited may still be in the ring: take them first.
+        this.poll();
+        this.streams.processesExited(pids, process.hrtime.bigint());
+      },
+    });
+  }
+
+  /** Loads and attaches everything found on the host now. When it returns, capture is live. */
+  static start(opts: CaptureOptions, sink: CaptureSink): Capture {
+    const probes = TlsProbes.load({
+      filterTgid: opts.pid,
+      captureBytes: opts.captureBytes,
+      maxSegments: opts.maxSegments,
+      ringBufferBytes: opts.ringBufferBytes,
+      objectPath: opts.objectPath,
+      log: opts.log,
+    });
+    let cap: Capture;
+    try {
+      cap = new Capture(probes, opts, sink);
+      cap.discovery.initialScan();
+    } catch (e) {
+      probes.close();
+      throw e;
+    }
+    cap.discovery.startRescans(opts.rescanIntervalMs ?? CAPTURE_DEFAULTS.rescanIntervalMs);
+    const idleMs = opts.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
+    cap.timers.push(setInterval(() => cap.streams.evictIdle(process.hrtime.bigint()), Math.min(idleMs, 10_000)).unref());
+    // The poll timer is what keeps the process alive while capturing; stop() clears it.
+    cap.timers.push(setInterval(() => cap.poll(), opts.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs));
+    return cap;
+  }
+
+  get files(): TlsFile[] {
+    return this.discovery.attached;
+  }
+
+  /** Basename of the probed file a record came from, e.g. "libssl.so.3" or "node". */
+  libraryName(libId: number): string {
+    const f = this.discovery.fileById(libId);
+    return f ? f.displayPath.slice(f.displayPath.lastIndexOf('/') + 1) : `lib#${libId}`;
+  }
+
+  /** Drains the ring buffer now. Returns the number of records read. */
+  poll(): number {
+    if (this.stopped) return 0;
+    return this.reader.drain((buf) => {
+      const rec = decodeRecord(buf);
+      if (!rec) {
+        this.malformed++;
+        return;
+      }
+      if (this.opts.comm !== undefined && rec.comm !== this.opts.comm) {
+        this.filtered++;
+        return;
+      }
+      this.sink.onRecord?.(rec);
+      this.streams.push(rec);
+    });
+  }
+
+  stats(): CaptureStats {
+    return {
+      bpf: this.probes.counters(),
+      streams: this.streams.stats(),
+      malformedRecords: this.malformed,
+      filteredRecords: this.filtered,
+      files: this.discovery.attached.length,
+      ringPendingBytes: this.reader.pending(),
+    };
+  }
+
+  /** Detaches every probe, drains what is left, closes all streams. Returns the number of links destroyed. */
+  stop(): number {
+    if (this.stopped) return 0;
+    for (const t of this.timers) clearInterval(t);
+    this.discovery.stop();
+    const links = this.probes.detachAll(); // no new records from here on
+    this.poll();
+    this.stopped = true;
+    this.streams.closeAll('agent-stopped', process.hrtime.bigint());
+    this.reader.close();
+    this.probes.close();
+    return links;
+  }
+}

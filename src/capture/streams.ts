@@ -1,0 +1,197 @@
+// Turns ring buffer records into ordered byte streams: per connection (pid + SSL*), per
+// direction. Records of one connection arrive in order (an SSL object's calls are serialised by
+// its owner, and the ring keeps reservation order), so there is no reordering; the work is
+// noticing what is missing and saying so:
+//   - whole calls lost because the ring was full (the BPF side reports them on the next record),
+//   - the tail of a call beyond the capture cap (the record flagged last ends before call_len),
+//   - segments lost or unreadable in the middle of a call.
+// Each becomes an explicit gap of a known size, never bytes glued together.
+//
+// Memory is bounded: no payload is buffered here (data is passed on as it arrives), the number
+// of connections is capped, idle ones are evicted, and a process's connections go when it exits.
+import type { DataRecord, Direction, TlsRecord } from './record';
+
+export type GapReason = 'ring-full' | 'truncated' | 'not-captured';
+export type CloseReason = 'closed' | 'process-exited' | 'idle' | 'evicted' | 'agent-stopped';
+
+export interface Connection {
+  /** "pid:ssl-pointer-hex", unique while the connection lives. */
+  id: string;
+  pid: number;
+  conn: bigint;
+  comm: string;
+  libId: number;
+  firstNs: bigint;
+  lastNs: bigint;
+  /** Bytes seen and bytes known missing, per direction. */
+  bytes: { write: number; read: number };
+  missing: { write: number; read: number };
+  /** For the next stage's per-connection state (parsers, pending exchanges). */
+  state?: unknown;
+}
+
+export interface StreamSink {
+  onData(c: Connection, dir: Direction, data: Buffer, tsNs: bigint): void;
+  onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void;
+  onClose(c: Connection, reason: CloseReason, tsNs: bigint): void;
+}
+
+export interface StreamOptions {
+  /** Connections tracked at once; the oldest is evicted beyond it. */
+  maxConnections?: number;
+  /** A connection with no record for this long is closed ('idle'). */
+  idleTimeoutMs?: number;
+}
+
+export interface StreamStats {
+  connections: number;
+  opened: number;
+  closed: Record<CloseReason, number>;
+  gaps: Record<GapReason, number>;
+  gapBytes: Record<GapReason, number>;
+  records: number;
+  bytes: number;
+}
+
+interface CallState {
+  open: boolean;
+  tsNs: bigint;
+  callLen: number;
+  covered: number;
+}
+
+interface Tracked extends Connection {
+  calls: { write: CallState; read: CallState };
+}
+
+export const STREAM_DEFAULTS = { maxConnections: 16384, idleTimeoutMs: 300_000 };
+
+export class StreamTable {
+  private readonly conns = new Map<string, Tracked>();
+  private readonly maxConnections: number;
+  private readonly idleTimeoutNs: bigint;
+  private readonly s: StreamStats = {
+    connections: 0,
+    opened: 0,
+    closed: { closed: 0, 'process-exited': 0, idle: 0, evicted: 0, 'agent-stopped': 0 },
+    gaps: { 'ring-full': 0, truncated: 0, 'not-captured': 0 },
+    gapBytes: { 'ring-full': 0, truncated: 0, 'not-captured': 0 },
+    records: 0,
+    bytes: 0,
+  };
+
+  constructor(private readonly sink: StreamSink, opts: StreamOptions = {}) {
+    this.maxConnections = opts.maxConnections ?? STREAM_DEFAULTS.maxConnections;
+    this.idleTimeoutNs = BigInt(opts.idleTimeoutMs ?? STREAM_DEFAULTS.idleTimeoutMs) * 1_000_000n;
+  }
+
+  push(rec: TlsRecord): void {
+    this.s.records++;
+    const id = `${rec.pid}:${rec.conn.toString(16)}`;
+    if (rec.type === 'close') {
+      const c = this.conns.get(id);
+      if (c) this.close(c, 'closed', rec.tsNs);
+      return;
+    }
+    let c = this.conns.get(id);
+    if (!c) c = this.open(id, rec);
+    c.lastNs = rec.tsNs;
+    c.comm = rec.comm;
+    this.data(c, rec);
+  }
+
+  /** Closes every connection of these processes (they exited). */
+  processesExited(pids: number[], tsNs: bigint): void {
+    const set = new Set(pids);
+    for (const c of this.conns.values()) if (set.has(c.pid)) this.close(c, 'process-exited', tsNs);
+  }
+
+  /** Closes connections idle for longer than the idle timeout. */
+  evictIdle(nowNs: bigint): void {
+    for (const c of this.conns.values()) {
+      if (nowNs - c.lastNs > this.idleTimeoutNs) this.close(c, 'idle', nowNs);
+    }
+  }
+
+  closeAll(reason: CloseReason, tsNs: bigint): void {
+    for (const c of this.conns.values()) this.close(c, reason, tsNs);
+  }
+
+  get(id: string): Connection | undefined {
+    return this.conns.get(id);
+  }
+
+  stats(): StreamStats {
+    return { ...this.s, connections: this.conns.size };
+  }
+
+  private open(id: string, rec: DataRecord): Tracked {
+    if (this.conns.size >= this.maxConnections) {
+      // Map order is creation order: the first entry is the oldest connection.
+      const oldest = this.conns.values().next().value as Tracked;
+      this.close(oldest, 'evicted', rec.tsNs);
+    }
+    const idle = (): CallState => ({ open: false, tsNs: 0n, callLen: 0, covered: 0 });
+    const c: Tracked = {
+      id,
+      pid: rec.pid,
+      conn: rec.conn,
+      comm: rec.comm,
+      libId: rec.libId,
+      firstNs: rec.tsNs,
+      lastNs: rec.tsNs,
+      bytes: { write: 0, read: 0 },
+      missing: { write: 0, read: 0 },
+      calls: { write: idle(), read: idle() },
+    };
+    this.conns.set(id, c);
+    this.s.opened++;
+    return c;
+  }
+
+  private data(c: Tracked, rec: DataRecord): void {
+    const dir = rec.dir;
+    const call = c.calls[dir];
+    if (rec.offset === 0 || !call.open || call.tsNs !== rec.tsNs) {
+      // A new call. Whatever the previous one did not deliver is missing.
+      if (call.open && call.covered < call.callLen) this.gap(c, dir, call.callLen - call.covered, rec.tsNs, 'not-captured');
+      if (rec.lostBefore > 0) this.gap(c, dir, rec.lostBefore, rec.tsNs, 'ring-full');
+      call.open = true;
+      call.tsNs = rec.tsNs;
+      call.callLen = rec.callLen;
+      call.covered = 0;
+    }
+    if (rec.offset > call.covered) this.gap(c, dir, rec.offset - call.covered, rec.tsNs, 'not-captured');
+    if (rec.data.length > 0) {
+      c.bytes[dir] += rec.data.length;
+      this.s.bytes += rec.data.length;
+      this.sink.onData(c, dir, rec.data, rec.tsNs);
+    }
+    call.covered = Math.max(call.covered, rec.offset + rec.data.length);
+    if (rec.last) {
+      if (call.covered < call.callLen) {
+        // A tail past the cap was never copied; a short record means unreadable memory.
+        this.gap(c, dir, call.callLen - call.covered, rec.tsNs, rec.data.length > 0 ? 'truncated' : 'not-captured');
+      }
+      call.open = false;
+    }
+  }
+
+  private gap(c: Tracked, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void {
+    c.missing[dir] += bytes;
+    this.s.gaps[reason]++;
+    this.s.gapBytes[reason] += bytes;
+    this.sink.onGap(c, dir, bytes, tsNs, reason);
+  }
+
+  private close(c: Tracked, reason: CloseReason, tsNs: bigint): void {
+    for (const dir of ['write', 'read'] as const) {
+      const call = c.calls[dir];
+      if (call.open && call.covered < call.callLen) this.gap(c, dir, call.callLen - call.covered, tsNs, 'not-captured');
+      call.open = false;
+    }
+    this.conns.delete(c.id);
+    this.s.closed[reason]++;
+    this.sink.onClose(c, reason, tsNs);
+  }
+}

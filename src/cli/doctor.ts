@@ -1,0 +1,102 @@
+// `tlsotel doctor`: checks, one line each, everything tlsotel needs, with the fix for each failure.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { release } from 'node:os';
+import { bpfPermissionProblem } from '../util/caps';
+import { libbpf } from '../bpf/libbpf';
+import { defaultObjectPath, TlsProbes } from '../bpf/probes';
+import { Discovery, type TlsFile } from '../discovery/discovery';
+import type { Logger } from '../util/log';
+
+type Status = 'ok' | 'warn' | 'fail';
+interface Check { status: Status; name: string; detail: string }
+
+const MIN_KERNEL: [number, number] = [5, 15]; // BPF ring buffer (5.8) and uprobe attach cookies (5.15)
+
+export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): number {
+  const checks: Check[] = [];
+  const add = (status: Status, name: string, detail: string) => {
+    checks.push({ status, name, detail });
+    out(`[${status === 'ok' ? ' ok ' : status}] ${name}: ${detail}`);
+  };
+
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  const kv: [number, number] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  const kernelOk = kv[0] > MIN_KERNEL[0] || (kv[0] === MIN_KERNEL[0] && kv[1] >= MIN_KERNEL[1]);
+  add(kernelOk ? 'ok' : 'fail', 'kernel', kernelOk ? release() : `${release()} is older than ${MIN_KERNEL.join('.')}; upgrade the kernel`);
+
+  const btf = existsSync('/sys/kernel/btf/vmlinux');
+  add(btf ? 'ok' : 'fail', 'BTF', btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux: use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
+
+  const perm = bpfPermissionProblem();
+  add(perm ? 'fail' : 'ok', 'permission', perm ?? 'may load BPF programs and attach uprobes');
+
+  const uprobe = existsSync('/sys/bus/event_source/devices/uprobe');
+  add(uprobe ? 'ok' : 'fail', 'uprobes', uprobe ? 'perf PMU "uprobe" present' : 'no uprobe PMU: use a kernel built with CONFIG_UPROBE_EVENTS=y');
+
+  let lbOk = false;
+  try {
+    libbpf();
+    lbOk = true;
+    add('ok', 'libbpf', 'libbpf.so.1 loaded');
+  } catch (e) {
+    add('fail', 'libbpf', (e as Error).message);
+  }
+
+  const obj = defaultObjectPath();
+  add(existsSync(obj) ? 'ok' : 'fail', 'BPF object', existsSync(obj) ? obj : `${obj} missing: run npm run build:bpf`);
+
+  const mounts = readMounts();
+  add('ok', 'bpffs', mounts.has('bpf') ? 'mounted' : 'not mounted (not needed: tlsotel pins nothing); to mount: mount -t bpf bpf /sys/fs/bpf');
+  add('ok', 'tracefs', mounts.has('tracefs') ? 'mounted' : 'not mounted (not needed for uprobes); to mount: mount -t tracefs tracefs /sys/kernel/tracing');
+
+  // Find the TLS libraries without attaching anything.
+  const found: TlsFile[] = [];
+  const d = new Discovery({
+    attach: (path, libId, symbols) => ({ libId, path, functions: [...symbols], links: [] }),
+    log: { ...log, info() {} },
+    onAttached: (f) => found.push(f),
+  });
+  d.initialScan();
+  add(found.length ? 'ok' : 'warn', 'TLS libraries', found.length
+    ? `${found.length} file(s) carry OpenSSL`
+    : 'no file carrying OpenSSL found (no libssl.so.* and no running program with OpenSSL inside)');
+  for (const f of found) out(`       ${f.displayPath} (${describe(f.path)}): ${f.functions.join(', ')}`);
+
+  // The real thing: load the program and attach to one library, then detach.
+  if (!perm && lbOk && kernelOk && btf) {
+    try {
+      const probes = TlsProbes.load({ log });
+      try {
+        if (found[0]) {
+          const symbols = new Set(found[0].functions);
+          probes.attachFile(found[0].path, 1, symbols);
+        }
+      } finally {
+        probes.close();
+      }
+      add('ok', 'load and attach', found[0] ? `BPF program loaded and attached to ${found[0].displayPath}` : 'BPF program loaded');
+    } catch (e) {
+      add('fail', 'load and attach', (e as Error).message);
+    }
+  }
+
+  const failed = checks.filter((c) => c.status === 'fail');
+  out(failed.length ? `${failed.length} check(s) failed: tlsotel cannot run here until they are fixed` : 'all checks passed: tlsotel can run here');
+  return failed.length ? 1 : 0;
+}
+
+function readMounts(): Set<string> {
+  try {
+    return new Set(readFileSync('/proc/mounts', 'latin1').split('\n').map((l) => l.split(' ')[2]).filter(Boolean));
+  } catch {
+    return new Set(); // no /proc/mounts: report both as not mounted
+  }
+}
+
+function describe(p: string): string {
+  try {
+    return `${(statSync(p).size / 1048576).toFixed(1)} MiB`;
+  } catch {
+    return 'size unknown';
+  }
+}

@@ -1,0 +1,54 @@
+// `tlsotel sniff`: print every captured chunk of TLS plaintext as it happens.
+import { Capture } from '../capture/capture';
+import type { TlsRecord } from '../capture/record';
+import { preview } from './preview';
+import type { Logger } from '../util/log';
+import { untilSignal } from './signals';
+
+export interface SniffOptions {
+  pid?: number;
+  comm?: string;
+  captureBytes?: number;
+  maxSegments?: number;
+  ringBufferBytes?: number;
+  previewBytes: number;
+  log: Logger;
+  out?: (line: string) => void;
+}
+
+
+export async function sniff(opts: SniffOptions): Promise<number> {
+  // Listen first: a signal that arrives while the probes attach must still stop us cleanly.
+  const stopped = untilSignal();
+  const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const offsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  const time = (tsNs: bigint) => new Date(Number((tsNs + offsetNs) / 1_000_000n)).toISOString().slice(11, 23);
+  let capture: Capture | undefined;
+  const lib = (id: number) => capture?.libraryName(id) ?? `lib#${id}`;
+  const who = (pid: number, comm: string) => `${comm}[${pid}]`;
+
+  capture = Capture.start(opts, {
+    onRecord(rec: TlsRecord) {
+      if (rec.type !== 'data') return;
+      const seg = rec.offset > 0 || rec.data.length < rec.callLen ? ` [${rec.offset}+${rec.data.length} of ${rec.callLen}]` : '';
+      out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} ${lib(rec.libId)} ${rec.dir === 'write' ? 'write' : 'read '} ${rec.callLen} B${seg} ${preview(rec.data, opts.previewBytes)}`);
+    },
+    onData() {},
+    onGap(c, dir, bytes, tsNs, reason) {
+      out(`${time(tsNs)} ${who(c.pid, c.comm)} ${lib(c.libId)} ${dir === 'write' ? 'write' : 'read '} GAP ${bytes} B not captured (${reason})`);
+    },
+    onClose(c, reason, tsNs) {
+      out(`${time(tsNs)} ${who(c.pid, c.comm)} ${lib(c.libId)} close (${reason}) wrote ${c.bytes.write} B, read ${c.bytes.read} B`);
+    },
+  });
+  opts.log.info(`ready: tracing ${capture.files.length} file(s) carrying OpenSSL; Ctrl-C to stop`);
+  await stopped;
+  const stats = capture.stats();
+  const links = capture.stop();
+  const b = stats.bpf;
+  opts.log.info(
+    `stopped: detached ${links} probes; ${b.TLS_CNT_EVENTS} records, lost ${b.TLS_CNT_RB_DROPS} (ring full), ` +
+      `${b.TLS_CNT_TRUNC_BYTES} B truncated`,
+  );
+  return 0;
+}

@@ -1,0 +1,216 @@
+// Finds every file that carries OpenSSL and has it attached once, for all processes.
+//
+// A uprobe is placed on a file (device + inode), not on a process: one attach covers every
+// process that maps the file, including processes started later, with no per-PID race. So the
+// job here is to find files: libssl.so.* in the usual library directories and node binaries on
+// PATH at start (so programs started after `ready` are traced from their first byte), and any
+// executable mapping of any process that defines SSL_write/SSL_read (statically linked
+// OpenSSL, containers' own libssl reached through /proc/PID/root, dlopen'ed copies), found by
+// rescanning /proc/*/maps every interval.
+import { readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { definedFunctions } from './elf';
+import { PROBED_SYMBOLS, REQUIRED_SYMBOLS, type AttachedFile } from '../bpf/probes';
+import type { Logger } from '../util/log';
+
+export interface TlsFile {
+  /** "dev:inode": the identity of the file, whatever path reaches it. */
+  key: string;
+  libId: number;
+  /** Path used to attach (may go through /proc/PID/root for a container's file). */
+  path: string;
+  /** Path as the owning process sees it. */
+  displayPath: string;
+  functions: string[];
+}
+
+export interface DiscoveryOptions {
+  /** Attaches the probes to a file; throws on failure. */
+  attach(filePath: string, libId: number, symbols: Set<string>): AttachedFile;
+  log: Logger;
+  procRoot?: string;
+  /** Directories searched at start for libssl.so.* (default: the usual library directories). */
+  libDirs?: string[];
+  /** Directories searched at start for node executables (default: PATH plus the usual bin directories). */
+  binDirs?: string[];
+  /** Called with the pids that have exited since the previous scan. */
+  onProcessesExited?(pids: number[]): void;
+  /** Called when a new file has been attached. */
+  onAttached?(file: TlsFile): void;
+}
+
+const DEFAULT_LIB_DIRS = [
+  '/lib', '/lib64', '/usr/lib', '/usr/lib64', '/usr/local/lib', '/usr/local/lib64',
+  '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/local/ssl/lib', '/usr/local/ssl/lib64',
+];
+const DEFAULT_BIN_NAMES = ['node', 'nodejs'];
+const LIBSSL = /^libssl\.so(\.|$)/;
+/** Files checked and found to carry no OpenSSL, remembered so they are read once. Bounded. */
+const MAX_REMEMBERED = 100_000;
+
+export class Discovery {
+  private readonly files = new Map<string, TlsFile>();
+  private readonly byId = new Map<number, TlsFile>();
+  /** dev:inode of files that define no SSL_write/SSL_read, or whose attach failed. */
+  private readonly rejected = new Set<string>();
+  private pids = new Set<number>();
+  private nextId = 1;
+  private readonly procRoot: string;
+  private timer: NodeJS.Timeout | undefined;
+  /** Milliseconds the last scan of all processes took (reported with -v). */
+  lastScanMs = 0;
+
+  constructor(private readonly opts: DiscoveryOptions) {
+    this.procRoot = opts.procRoot ?? '/proc';
+  }
+
+  /** Attaches to the files on the host now: library directories, node binaries, running processes. */
+  initialScan(): void {
+    for (const dir of this.opts.libDirs ?? DEFAULT_LIB_DIRS) {
+      for (const name of listDir(dir)) {
+        if (!LIBSSL.test(name)) continue;
+        const real = realpathOrNull(path.join(dir, name)); // libssl.so → libssl.so.3: name the real file
+        if (real) this.consider(real, real);
+      }
+    }
+    const binDirs = this.opts.binDirs ?? [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'];
+    for (const dir of new Set(binDirs.filter((d) => d.startsWith('/')))) {
+      for (const name of DEFAULT_BIN_NAMES) {
+        const real = realpathOrNull(path.join(dir, name));
+        if (real) this.consider(real, real);
+      }
+    }
+    this.scanProcesses();
+  }
+
+  /** Rescans /proc every `intervalMs` for new files and exited processes. */
+  startRescans(intervalMs: number): void {
+    this.timer = setInterval(() => this.scanProcesses(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  get attached(): TlsFile[] {
+    return [...this.files.values()];
+  }
+
+  fileById(libId: number): TlsFile | undefined {
+    return this.byId.get(libId);
+  }
+
+  /** One pass over the maps of every process. */
+  scanProcesses(): void {
+    const t0 = performance.now();
+    const now = new Set<number>();
+    for (const entry of listDir(this.procRoot)) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+      now.add(pid);
+      for (const file of executableMappings(this.procRoot, pid)) {
+        this.consider(file, path.join(this.procRoot, String(pid), 'root', file), pid);
+      }
+    }
+    const gone = [...this.pids].filter((p) => !now.has(p));
+    this.pids = now;
+    this.lastScanMs = performance.now() - t0;
+    if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
+  }
+
+  /**
+   * `displayPath` as the process sees it, `reachPath` how this process reaches the same file
+   * (through /proc/PID/root for another mount namespace).
+   */
+  private consider(displayPath: string, reachPath: string, pid?: number): void {
+    const st = statOrNull(reachPath);
+    if (!st || !st.isFile()) return;
+    const key = `${st.dev}:${st.ino}`;
+    if (this.files.has(key) || this.rejected.has(key)) return;
+    let symbols: Set<string>;
+    try {
+      symbols = definedFunctions(reachPath, PROBED_SYMBOLS);
+    } catch (e) {
+      this.opts.log.debug(`cannot read ${reachPath}: ${(e as Error).message}`);
+      return; // unreadable now (e.g. the process exited): try again on a later scan
+    }
+    if (!REQUIRED_SYMBOLS.every((s) => symbols.has(s))) {
+      this.reject(key);
+      return;
+    }
+    // Prefer the plain path when it is the same file in our mount namespace: it stays valid
+    // after the process that showed it to us exits.
+    const plain = statOrNull(displayPath);
+    const attachPath = plain && `${plain.dev}:${plain.ino}` === key ? displayPath : reachPath;
+    const libId = this.nextId++;
+    try {
+      const a = this.opts.attach(attachPath, libId, symbols);
+      const file: TlsFile = { key, libId, path: attachPath, displayPath, functions: a.functions };
+      this.files.set(key, file);
+      this.byId.set(libId, file);
+      this.opts.log.info(`attached to ${displayPath}${pid && attachPath !== displayPath ? ` (pid ${pid}, via ${attachPath})` : ''}: ${a.functions.join(', ')}`);
+      this.opts.onAttached?.(file);
+    } catch (e) {
+      this.reject(key);
+      this.opts.log.warn(`cannot trace ${displayPath}: ${(e as Error).message}`);
+    }
+  }
+
+  private reject(key: string): void {
+    if (this.rejected.size >= MAX_REMEMBERED) this.rejected.clear();
+    this.rejected.add(key);
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return []; // absent directory, or a process that exited: nothing to find there
+  }
+}
+
+function realpathOrNull(p: string): string | null {
+  try {
+    return realpathSync(p);
+  } catch {
+    return null; // absent or a dangling link: not a candidate
+  }
+}
+
+function statOrNull(p: string): Stats | null {
+  try {
+    return statSync(p);
+  } catch {
+    return null; // gone or unreadable: not a candidate
+  }
+}
+
+/** Paths of the files a process maps executable, from /proc/PID/maps (deleted files skipped). */
+export function executableMappings(procRoot: string, pid: number): Set<string> {
+  const out = new Set<string>();
+  let text: string;
+  try {
+    text = readFileSync(path.join(procRoot, String(pid), 'maps'), 'latin1');
+  } catch {
+    return out; // exited, or a kernel thread
+  }
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    // "addr perms offset dev inode   path": perms is the second field; 'x' is its third char.
+    const sp = text.indexOf(' ', start);
+    if (sp > 0 && text.charCodeAt(sp + 3) === 120 /* x */) {
+      const slash = text.indexOf('/', sp);
+      if (slash > 0 && slash < end) {
+        const p = text.slice(slash, end);
+        if (!p.endsWith(' (deleted)')) out.add(p);
+      }
+    }
+    start = end + 1;
+  }
+  return out;
+}

@@ -1,0 +1,12 @@
+export { resolveExportConfig, validateEndpoint, ExportConfigError, EXPORT_DEFAULTS } from './config';
+export type { ExportCliOptions, ExportConfig, ExportMode } from './config';
+export { readExportEnv } from './env';
+export type { ExportEnv } from './env';
+export { createSpanSink, createOtlpExporter } from './create-sink';
+export type { CreateSinkDeps } from './create-sink';
+export { OtlpSpanSink, isRetryableExportError } from './otlp-sink';
+export type { OtlpSinkOptions } from './otlp-sink';
+export { ConsoleSpanSink, NullSpanSink, formatSpanLine } from './console-sink';
+export type { ConsoleSinkOptions } from './console-sink';
+export { silentLogger } from './types';
+export type { Logger, SinkStats, SpanSink } from './types';

@@ -1,0 +1,369 @@
+// Bounded, retrying batch queue in front of an OTLP SpanExporter.
+//
+// Why not the SDK's BatchSpanProcessor: it drops a batch whose export failed and drops queue
+// overflow without telling anyone. Here a batch that failed with a retryable error (collector
+// down, UNAVAILABLE, deadline, "Concurrent export limit reached") goes back to the front of the
+// queue and is retried with exponential backoff; the queue bound covers waiting, retrying and
+// in-flight spans together, and every span refused for lack of room is counted.
+//
+// Nothing here can block or throw into capture: export() is O(1) and all exporter calls are
+// made from timers with their results (and rejections) handled.
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { silentLogger, type Logger, type SinkStats, type SpanSink } from './types';
+
+export interface OtlpSinkOptions {
+  /** Most spans held at once (waiting + retrying + in flight). Default 8192. */
+  maxQueueSize?: number;
+  /** Most spans per export request. Default 512. */
+  maxExportBatchSize?: number;
+  /** A partial batch is sent this long after the previous send tick. Default 1000 ms. */
+  scheduledDelayMillis?: number;
+  /** Export requests in flight at once. Default 2. */
+  maxConcurrentExports?: number;
+  /** An export whose callback has not come back after this long is treated as failed
+   *  (retryable). Keep above the exporter's own timeout. Default 30000 ms. */
+  exportTimeoutMillis?: number;
+  /** First wait after a failed export; doubles per failure up to retryMaxBackoffMillis. */
+  retryInitialBackoffMillis?: number;
+  retryMaxBackoffMillis?: number;
+  /** Longest forceFlush()/shutdown() wait for the queue to drain. Default 3000 ms. */
+  flushTimeoutMillis?: number;
+  /** Drops and failures are summarised at most once per interval. Default 10000 ms. */
+  logIntervalMillis?: number;
+  logger?: Logger;
+  /** Where spans go, for log messages (e.g. the endpoint). */
+  destination?: string;
+}
+
+// gRPC status codes the OTLP spec calls retryable (RESOURCE_EXHAUSTED too: we are bounded).
+const RETRYABLE_GRPC_CODES = new Set([1, 4, 8, 10, 11, 14, 15]);
+const GRPC_CODE_NAMES: Record<number, string> = {
+  1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND',
+  7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 10: 'ABORTED',
+  11: 'OUT_OF_RANGE', 12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 15: 'DATA_LOSS',
+  16: 'UNAUTHENTICATED',
+};
+
+function grpcCode(error: unknown): number | undefined {
+  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'number') {
+    return (error as { code: number }).code;
+  }
+  return undefined;
+}
+
+/** Whether an export error is worth retrying (errors without a gRPC code are, bar one). */
+export function isRetryableExportError(error: unknown): boolean {
+  const code = grpcCode(error);
+  if (code !== undefined) return RETRYABLE_GRPC_CODES.has(code);
+  const message = error instanceof Error ? error.message : String(error);
+  return message !== 'Nothing to send';
+}
+
+function describeError(error: unknown): string {
+  if (error === undefined) return 'unknown error';
+  const code = grpcCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code !== undefined && GRPC_CODE_NAMES[code] !== undefined && !message.includes(GRPC_CODE_NAMES[code])) {
+    return `${GRPC_CODE_NAMES[code]}: ${message}`;
+  }
+  return message;
+}
+
+interface FlushWaiter {
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+}
+
+export class OtlpSpanSink implements SpanSink {
+  private readonly maxQueueSize: number;
+  private readonly batchSize: number;
+  private readonly delayMs: number;
+  private readonly maxConcurrent: number;
+  private readonly exportTimeoutMs: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly flushTimeoutMs: number;
+  private readonly logIntervalMs: number;
+  private readonly logger: Logger;
+  private readonly destination: string;
+
+  private pending: ReadableSpan[] = [];
+  private readonly retry: ReadableSpan[][] = [];
+  private retrySpans = 0;
+  private inFlightSpans = 0;
+  private inFlightExports = 0;
+
+  private exported = 0;
+  private dropped = 0;
+  private failed = 0;
+  private retries = 0;
+
+  private backoffMs: number;
+  private backoffUntil = 0;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private drainScheduled = false;
+  private readonly ticker: NodeJS.Timeout;
+  private readonly flushWaiters: FlushWaiter[] = [];
+  /** No new spans accepted (shutdown started). */
+  private stopped = false;
+  /** Shutdown's flush is over: failures are final, nothing is retried. */
+  private finalized = false;
+  private shutdownPromise: Promise<void> | undefined;
+
+  // For the once-per-interval summary.
+  private lastLogAt = Number.NEGATIVE_INFINITY;
+  private droppedSinceLog = 0;
+  private failuresSinceLog = 0;
+  private lastError = '';
+  private failing = false;
+
+  constructor(private readonly exporter: SpanExporter, options: OtlpSinkOptions = {}) {
+    this.maxQueueSize = positive(options.maxQueueSize, 8192);
+    this.batchSize = Math.min(positive(options.maxExportBatchSize, 512), this.maxQueueSize);
+    this.delayMs = positive(options.scheduledDelayMillis, 1000);
+    this.maxConcurrent = positive(options.maxConcurrentExports, 2);
+    this.exportTimeoutMs = positive(options.exportTimeoutMillis, 30_000);
+    this.initialBackoffMs = positive(options.retryInitialBackoffMillis, 500);
+    this.maxBackoffMs = Math.max(this.initialBackoffMs, positive(options.retryMaxBackoffMillis, 5000));
+    this.flushTimeoutMs = positive(options.flushTimeoutMillis, 3000);
+    this.logIntervalMs = positive(options.logIntervalMillis, 10_000);
+    this.logger = options.logger ?? silentLogger;
+    this.destination = options.destination ?? 'the OTLP endpoint';
+    this.backoffMs = this.initialBackoffMs;
+    this.ticker = setInterval(() => this.tick(), this.delayMs);
+    this.ticker.unref();
+  }
+
+  export(span: ReadableSpan): void {
+    if (this.stopped || this.queued() >= this.maxQueueSize) {
+      this.dropped++;
+      this.droppedSinceLog++;
+      return;
+    }
+    this.pending.push(span);
+    if (this.pending.length >= this.batchSize) this.scheduleDrain();
+  }
+
+  stats(): SinkStats {
+    return {
+      exported: this.exported,
+      dropped: this.dropped,
+      failed: this.failed,
+      queued: this.queued(),
+      retries: this.retries,
+    };
+  }
+
+  forceFlush(): Promise<void> {
+    return this.flush(this.flushTimeoutMs);
+  }
+
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.doShutdown();
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(): Promise<void> {
+    this.stopped = true;
+    await this.flush(this.flushTimeoutMs);
+    this.finalized = true;
+    clearInterval(this.ticker);
+    if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
+    const left = this.pending.length + this.retrySpans;
+    if (left > 0) {
+      this.failed += left;
+      this.pending = [];
+      this.retry.length = 0;
+      this.retrySpans = 0;
+    }
+    this.summarise(true);
+    if (left > 0 || this.inFlightSpans > 0) {
+      this.logger.warn(
+        `shutdown: ${left} spans not delivered to ${this.destination}` +
+          (this.inFlightSpans > 0 ? `, ${this.inFlightSpans} still unconfirmed` : ''),
+      );
+    }
+    // The exporter waits for its in-flight requests; do not let a hung collector hold us.
+    await withDeadline(Promise.resolve().then(() => this.exporter.shutdown()), 1000).catch((err: unknown) => {
+      this.logger.debug(`exporter shutdown: ${describeError(err)}`);
+    });
+  }
+
+  private queued(): number {
+    return this.pending.length + this.retrySpans + this.inFlightSpans;
+  }
+
+  private flush(timeoutMs: number): Promise<void> {
+    if (this.queued() === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const waiter: FlushWaiter = {
+        resolve,
+        timer: setTimeout(() => {
+          const i = this.flushWaiters.indexOf(waiter);
+          if (i >= 0) this.flushWaiters.splice(i, 1);
+          resolve();
+        }, timeoutMs),
+      };
+      // Kept ref'd: whoever awaits a flush needs the process alive until its deadline.
+      this.flushWaiters.push(waiter);
+      this.drain(true);
+    });
+  }
+
+  private settleFlushes(): void {
+    if (this.queued() !== 0 || this.flushWaiters.length === 0) return;
+    for (const w of this.flushWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  private tick(): void {
+    this.drain(true);
+    this.summarise(false);
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain(this.flushWaiters.length > 0);
+    });
+  }
+
+  /** Start exports while there is room; partial batches only when `partial`. */
+  private drain(partial: boolean): void {
+    // Re-checked per batch: an exporter may fail synchronously inside send() (the OTLP
+    // exporter does for "Concurrent export limit reached"), which starts a backoff.
+    while (!this.finalized && this.inFlightExports < this.maxConcurrent && Date.now() >= this.backoffUntil) {
+      let batch: ReadableSpan[] | undefined;
+      if (this.retry.length > 0) {
+        batch = this.retry.shift()!;
+        this.retrySpans -= batch.length;
+      } else if (this.pending.length >= this.batchSize || (partial && this.pending.length > 0)) {
+        if (this.pending.length <= this.batchSize) {
+          batch = this.pending;
+          this.pending = [];
+        } else {
+          batch = this.pending.splice(0, this.batchSize);
+        }
+      }
+      if (batch === undefined) break;
+      this.send(batch);
+    }
+  }
+
+  private send(batch: ReadableSpan[]): void {
+    this.inFlightExports++;
+    this.inFlightSpans += batch.length;
+    let done = false;
+    const finish = (result: ExportResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(guard);
+      this.inFlightExports--;
+      this.inFlightSpans -= batch.length;
+      this.onResult(batch, result);
+    };
+    const guard = setTimeout(() => {
+      finish({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.exportTimeoutMs} ms`) });
+    }, this.exportTimeoutMs);
+    guard.unref();
+    try {
+      this.exporter.export(batch, finish);
+    } catch (err) {
+      finish({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
+    }
+  }
+
+  private onResult(batch: ReadableSpan[], result: ExportResult): void {
+    if (result.code === ExportResultCode.SUCCESS) {
+      this.exported += batch.length;
+      this.backoffMs = this.initialBackoffMs;
+      this.backoffUntil = 0;
+      if (this.failing) {
+        this.failing = false;
+        this.logger.info(`OTLP export to ${this.destination} works again`);
+      }
+    } else {
+      const error = result.error;
+      this.lastError = describeError(error);
+      this.failuresSinceLog++;
+      if (!this.finalized && isRetryableExportError(error)) {
+        this.retries++;
+        this.retry.unshift(batch);
+        this.retrySpans += batch.length;
+        this.startBackoff();
+      } else {
+        this.failed += batch.length;
+        if (!isRetryableExportError(error)) {
+          this.logger.error(`OTLP export to ${this.destination} rejected ${batch.length} spans: ${this.lastError}`);
+        }
+      }
+      if (!this.failing) {
+        this.failing = true;
+        this.summarise(false);
+      }
+    }
+    this.settleFlushes();
+    if (!this.finalized) this.drain(this.flushWaiters.length > 0);
+  }
+
+  private startBackoff(): void {
+    const wait = this.backoffMs * (0.8 + 0.4 * Math.random());
+    this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
+    this.backoffUntil = Date.now() + wait;
+    if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.drain(true);
+    }, wait + 1);
+    this.backoffTimer.unref();
+  }
+
+  private summarise(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastLogAt < this.logIntervalMs) return;
+    let logged = false;
+    if (this.droppedSinceLog > 0) {
+      this.logger.warn(
+        `dropped ${this.droppedSinceLog} spans: export queue full (${this.maxQueueSize} spans)` +
+          (this.failing ? `, ${this.destination} failing: ${this.lastError}` : ''),
+      );
+      this.droppedSinceLog = 0;
+      logged = true;
+    }
+    if (this.failuresSinceLog > 0) {
+      this.logger.warn(
+        `OTLP export to ${this.destination} failed ${this.failuresSinceLog}x: ${this.lastError}; ` +
+          `${this.queued()} spans queued, retrying`,
+      );
+      this.failuresSinceLog = 0;
+      logged = true;
+    }
+    if (logged) this.lastLogAt = now;
+  }
+}
+
+function positive(value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) && value > 0 ? Math.floor(value) : fallback;
+}
+
+function withDeadline(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,31 @@
+// Contracts of the export stage: where finished spans go.
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+
+/** The agent's logger (src/util/log.ts): drops and failures are summarised, never per span. */
+export type { Logger } from '../util/log';
+export { silentLogger } from '../util/log';
+
+export interface SinkStats {
+  /** Spans the backend accepted (OTLP) or that were printed (console). */
+  exported: number;
+  /** Spans refused because the queue was full, or handed in after shutdown. */
+  dropped: number;
+  /** Spans given up on after export failed (non-retryable error, or still failing at shutdown). */
+  failed: number;
+  /** Spans waiting or in flight now. */
+  queued: number;
+  /** Export attempts that failed and were (or will be) retried. */
+  retries: number;
+}
+
+/**
+ * A span destination. export() never blocks and never throws: a slow or dead backend shows up
+ * as `dropped`/`failed` counts, not as back-pressure on capture. forceFlush()/shutdown() never
+ * reject; they resolve when done or when their deadline passes.
+ */
+export interface SpanSink {
+  export(span: ReadableSpan): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+  stats(): SinkStats;
+}

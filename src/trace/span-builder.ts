@@ -1,0 +1,341 @@
+// Exchange → ReadableSpan, shaped per DESIGN.md "Span shape" (OTel HTTP semconv, stable).
+//
+// Spans are built as plain ReadableSpan objects, not through Tracer.startSpan/end: that path
+// costs ~12 µs a span (DESIGN.md) for context, sampling and processor work we do not need —
+// the span is already finished when the exchange is. The exporter only reads ReadableSpan.
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext, type SpanStatus } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import {
+  ATTR_CLIENT_ADDRESS, ATTR_CLIENT_PORT, ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT,
+  ATTR_URL_FULL, ATTR_URL_PATH, ATTR_URL_QUERY, ATTR_URL_SCHEME, ATTR_USER_AGENT_ORIGINAL,
+} from '@opentelemetry/semantic-conventions';
+import type { HttpMessage } from '../protocol/http1/types';
+import type { Exchange, ProcessInfo } from './types';
+import { durationHrTime, wallClock } from './clock';
+import { newSpanId, newTraceId } from './ids';
+import { Redactor, type RedactionOptions } from './redact';
+import { resourceFor as defaultResourceFor } from './resource';
+import { routeOf } from './route';
+import { VERSION } from './version';
+
+// Not in the stable semconv package (opt-in attributes): spelled out here.
+const ATTR_HTTP_REQUEST_BODY_SIZE = 'http.request.body.size';
+const ATTR_HTTP_RESPONSE_BODY_SIZE = 'http.response.body.size';
+/** Why an exchange that did get a response is incomplete (e.g. capture_gap); ours, not semconv. */
+export const ATTR_TLSOTEL_EXCHANGE_ERROR = 'tlsotel.exchange.error';
+
+/** One scope object for every span: the OTLP serializer groups spans by scope identity. */
+export const INSTRUMENTATION_SCOPE: InstrumentationScope = { name: 'tlsotel', version: VERSION };
+
+/** Methods semconv knows (RFC 9110 + PATCH + QUERY); anything else is reported as _OTHER. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
+
+/** A parent span context, e.g. from an incoming `traceparent` header. */
+export interface ParentContext {
+  traceId: string;
+  spanId: string;
+  traceFlags: number;
+  /** Serialized W3C tracestate. */
+  traceState?: string;
+  /** True (default) when the parent came over the wire. */
+  isRemote?: boolean;
+}
+
+export interface BuildOptions {
+  parent?: ParentContext;
+  /** Use this span id (e.g. one already promised to a peer); random otherwise. */
+  spanId?: string;
+  /** Use this trace id when there is no parent; random otherwise. */
+  traceId?: string;
+}
+
+export interface SpanBuilderOptions extends RedactionOptions {
+  /** Resource per process; default the cached resourceFor() of resource.ts. */
+  resourceFor?: (info: ProcessInfo) => Resource;
+  /** Monotonic ns → HrTime; default the process-wide clock of clock.ts. */
+  clock?: { monoToHrTime(monoNs: bigint): HrTime };
+}
+
+/** The ReadableSpan handed to exporters; immutable once built. */
+class ExchangeSpan implements ReadableSpan {
+  readonly links: Link[] = [];
+  readonly events: TimedEvent[] = [];
+  readonly ended = true;
+  readonly droppedAttributesCount = 0;
+  readonly droppedEventsCount = 0;
+  readonly droppedLinksCount = 0;
+
+  constructor(
+    readonly name: string,
+    readonly kind: SpanKind,
+    private readonly context: SpanContext,
+    readonly parentSpanContext: SpanContext | undefined,
+    readonly startTime: HrTime,
+    readonly endTime: HrTime,
+    readonly duration: HrTime,
+    readonly status: SpanStatus,
+    readonly attributes: Attributes,
+    readonly resource: Resource,
+    readonly instrumentationScope: InstrumentationScope,
+  ) {}
+
+  spanContext(): SpanContext {
+    return this.context;
+  }
+}
+
+/** Normalised method per semconv: unknown (or non-canonical case) methods become "_OTHER". */
+export function normalizeMethod(method: string): { method: string; original?: string } {
+  if (KNOWN_METHODS.has(method)) return { method };
+  return method === '' ? { method: '_OTHER' } : { method: '_OTHER', original: method };
+}
+
+/**
+ * Low-cardinality error.type for an exchange that did not complete, from the free-text reason
+ * the exchange layer gives ("connection closed before response" → "connection_closed").
+ */
+export function errorTypeOf(reason: string): string {
+  const r = reason.toLowerCase();
+  if (r.includes('exit')) return 'process_exited';
+  if (r.includes('timeout') || r.includes('timed out')) return 'timeout';
+  if (r.includes('gap')) return 'capture_gap';
+  if (r.includes('close') || r.includes('reset') || r.includes('eof')) return 'connection_closed';
+  if (r.includes('parse') || r.includes('invalid') || r.includes('malformed')) return 'protocol_error';
+  if (/^[a-z][a-z0-9_.]{0,39}$/.test(r)) return r;
+  return '_OTHER';
+}
+
+/** "host", "host:8443", "[::1]:8080" → address (lower-cased, no brackets) and port. */
+export function parseHostHeader(value: string): { address: string; port?: number } | undefined {
+  const v = value.trim();
+  if (v.length === 0) return undefined;
+  let address: string;
+  let portText: string | undefined;
+  if (v.startsWith('[')) {
+    const close = v.indexOf(']');
+    if (close < 0) return undefined;
+    address = v.slice(1, close);
+    if (v.length > close + 1) {
+      if (v[close + 1] !== ':') return undefined;
+      portText = v.slice(close + 2);
+    }
+  } else {
+    const colon = v.lastIndexOf(':');
+    if (colon >= 0 && v.indexOf(':') === colon) {
+      address = v.slice(0, colon);
+      portText = v.slice(colon + 1);
+    } else {
+      address = v;
+    }
+  }
+  if (address.length === 0) return undefined;
+  address = address.toLowerCase();
+  if (portText === undefined || portText === '') return { address };
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 0 && port <= 65535)) return { address };
+  return { address, port };
+}
+
+function headerValue(message: HttpMessage, lowerName: string): string | undefined {
+  for (const [name, value] of message.headers) {
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return value;
+  }
+  return undefined;
+}
+
+/** First client address from Forwarded (for=) or X-Forwarded-For. */
+function forwardedClient(request: HttpMessage): string | undefined {
+  const fwd = headerValue(request, 'forwarded');
+  if (fwd !== undefined) {
+    const m = /(?:^|[;,\s])for=("?)\[?([^\]",;\s]+)/i.exec(fwd);
+    if (m) {
+      const v = m[2];
+      // "for=192.0.2.1:4711" — drop the port of an IPv4 address; keep IPv6 whole.
+      const colon = v.indexOf(':');
+      return colon >= 0 && v.indexOf(':', colon + 1) < 0 ? v.slice(0, colon) : v;
+    }
+  }
+  const xff = headerValue(request, 'x-forwarded-for');
+  if (xff !== undefined) {
+    const first = xff.split(',')[0].trim();
+    if (first.length > 0) return first;
+  }
+  return undefined;
+}
+
+interface Target {
+  scheme?: string;
+  authority?: string;
+  path?: string;
+  query?: string;
+}
+
+/** Split a request target (origin-, absolute-, authority- or asterisk-form). */
+function splitTarget(url: string | undefined, method: string): Target {
+  if (url === undefined || url.length === 0) return {};
+  let rest = url;
+  const hash = rest.indexOf('#');
+  if (hash >= 0) rest = rest.slice(0, hash);
+  const t: Target = {};
+  if (method === 'CONNECT' && !rest.startsWith('/')) {
+    t.authority = rest;
+    return t;
+  }
+  if (!rest.startsWith('/') && rest !== '*') {
+    const sep = rest.indexOf('://');
+    if (sep > 0) {
+      t.scheme = rest.slice(0, sep).toLowerCase();
+      const slash = rest.slice(sep + 3).search(/[/?]/);
+      const authEnd = slash >= 0 ? sep + 3 + slash : rest.length;
+      let authority = rest.slice(sep + 3, authEnd);
+      const at = authority.lastIndexOf('@');
+      if (at >= 0) authority = authority.slice(at + 1);
+      t.authority = authority;
+      rest = rest.slice(authEnd);
+      if (rest.length === 0 || rest.startsWith('?')) rest = '/' + rest;
+    }
+  }
+  const q = rest.indexOf('?');
+  if (q >= 0) {
+    t.path = rest.slice(0, q);
+    t.query = rest.slice(q + 1);
+  } else {
+    t.path = rest;
+  }
+  return t;
+}
+
+const UNSET_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
+const ERROR_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
+
+export class SpanBuilder {
+  private readonly redactor: Redactor;
+  private readonly resourceFor: (info: ProcessInfo) => Resource;
+  private readonly clock: { monoToHrTime(monoNs: bigint): HrTime };
+
+  constructor(options: SpanBuilderOptions = {}) {
+    this.redactor = new Redactor(options);
+    this.resourceFor = options.resourceFor ?? defaultResourceFor;
+    this.clock = options.clock ?? wallClock;
+  }
+
+  build(exchange: Exchange, options: BuildOptions = {}): ReadableSpan {
+    const { request, response } = exchange;
+    const client = exchange.kind === 'client';
+    const rawMethod = request.method ?? '';
+    const { method, original } = normalizeMethod(rawMethod);
+    const target = splitTarget(request.url, rawMethod);
+    const scheme = target.scheme ?? exchange.scheme;
+    const defaultPort = scheme === 'http' ? 80 : 443;
+    const attrs: Attributes = {};
+
+    attrs[ATTR_HTTP_REQUEST_METHOD] = method;
+    if (original !== undefined) attrs[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = original;
+    if (response?.statusCode !== undefined) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = response.statusCode;
+    attrs[ATTR_URL_SCHEME] = scheme;
+    if (target.path !== undefined) attrs[ATTR_URL_PATH] = target.path;
+    const query = target.query !== undefined && target.query.length > 0 ? this.redactor.query(target.query) : undefined;
+    if (query !== undefined) attrs[ATTR_URL_QUERY] = query;
+
+    // Authority: absolute-form target wins over Host (RFC 9112 §3.2.2).
+    const authority = target.authority ?? headerValue(request, 'host');
+    const host = authority !== undefined ? parseHostHeader(authority) : undefined;
+    const addr = exchange.addresses;
+    if (host !== undefined) {
+      attrs[ATTR_SERVER_ADDRESS] = host.address;
+      attrs[ATTR_SERVER_PORT] = host.port ?? defaultPort;
+    } else if (addr !== undefined) {
+      attrs[ATTR_SERVER_ADDRESS] = client ? addr.remoteAddress : addr.localAddress;
+      attrs[ATTR_SERVER_PORT] = client ? addr.remotePort : addr.localPort;
+    }
+    if (client && authority !== undefined && host !== undefined && target.path !== undefined) {
+      const hostPart = authority.trim().toLowerCase();
+      attrs[ATTR_URL_FULL] = `${scheme}://${hostPart}${target.path}${query !== undefined ? '?' + query : ''}`;
+    }
+    if (!client) {
+      const forwarded = forwardedClient(request);
+      if (forwarded !== undefined) {
+        attrs[ATTR_CLIENT_ADDRESS] = forwarded;
+      } else if (addr !== undefined) {
+        attrs[ATTR_CLIENT_ADDRESS] = addr.remoteAddress;
+        attrs[ATTR_CLIENT_PORT] = addr.remotePort;
+      }
+    }
+    if (addr !== undefined) {
+      attrs[ATTR_NETWORK_PEER_ADDRESS] = addr.remoteAddress;
+      attrs[ATTR_NETWORK_PEER_PORT] = addr.remotePort;
+    }
+    attrs[ATTR_NETWORK_PROTOCOL_VERSION] = `${request.versionMajor}.${request.versionMinor}`;
+    const ua = headerValue(request, 'user-agent');
+    if (ua !== undefined) attrs[ATTR_USER_AGENT_ORIGINAL] = ua;
+    attrs[ATTR_HTTP_REQUEST_BODY_SIZE] = request.bodySize;
+    if (response !== undefined) attrs[ATTR_HTTP_RESPONSE_BODY_SIZE] = response.bodySize;
+    this.redactor.requestHeaders(request.headers, attrs);
+    if (response !== undefined) this.redactor.responseHeaders(response.headers, attrs);
+
+    let status = UNSET_STATUS;
+    const code = response?.statusCode;
+    if (response === undefined) {
+      const reason = exchange.error ?? 'no response';
+      attrs[ATTR_ERROR_TYPE] = errorTypeOf(reason);
+      status = { code: SpanStatusCode.ERROR, message: reason };
+    } else if (code !== undefined && (code >= 500 || code < 100 || code > 599 || (client && code >= 400))) {
+      attrs[ATTR_ERROR_TYPE] = String(code);
+      status = ERROR_STATUS;
+    }
+    if (response !== undefined && exchange.error !== undefined) {
+      attrs[ATTR_TLSOTEL_EXCHANGE_ERROR] = errorTypeOf(exchange.error);
+    }
+
+    // Semconv: "{method} {target}", with "HTTP" standing in for an _OTHER method.
+    const nameMethod = method === '_OTHER' ? 'HTTP' : method;
+    const name = target.path !== undefined ? `${nameMethod} ${routeOf(target.path)}` : nameMethod;
+
+    const parent = options.parent;
+    let parentContext: SpanContext | undefined;
+    let traceState: TraceState | undefined;
+    if (parent !== undefined) {
+      traceState = parent.traceState ? new TraceState(parent.traceState) : undefined;
+      parentContext = {
+        traceId: parent.traceId,
+        spanId: parent.spanId,
+        traceFlags: parent.traceFlags,
+        isRemote: parent.isRemote ?? true,
+      };
+      if (traceState !== undefined) parentContext.traceState = traceState;
+    }
+    const context: SpanContext = {
+      traceId: parent?.traceId ?? options.traceId ?? newTraceId(),
+      spanId: options.spanId ?? newSpanId(),
+      traceFlags: TraceFlags.SAMPLED,
+    };
+    if (traceState !== undefined) context.traceState = traceState;
+
+    return new ExchangeSpan(
+      name,
+      client ? SpanKind.CLIENT : SpanKind.SERVER,
+      context,
+      parentContext,
+      this.clock.monoToHrTime(exchange.startNs),
+      this.clock.monoToHrTime(exchange.endNs >= exchange.startNs ? exchange.endNs : exchange.startNs),
+      durationHrTime(exchange.startNs, exchange.endNs),
+      status,
+      attrs,
+      this.resourceFor(exchange.process),
+      INSTRUMENTATION_SCOPE,
+    );
+  }
+}
+
+let defaultBuilder: SpanBuilder | undefined;
+
+/** Build with default options (redaction on, no headers captured). */
+export function buildSpan(exchange: Exchange, options?: BuildOptions): ReadableSpan {
+  defaultBuilder ??= new SpanBuilder();
+  return defaultBuilder.build(exchange, options);
+}
