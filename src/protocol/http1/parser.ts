@@ -144,7 +144,10 @@ export class Http1Parser {
   execute(chunk: Buffer, tsNs: bigint): void {
     if (this.state === State.Ignore) return;
     this.ts = tsNs;
+    // Reset here too, not only on return: a callback that threw may have skipped the reset,
+    // and the caller may hand us the same Buffer object refilled.
     this.chunk = chunk;
+    this.textStart = this.textEnd = 0;
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
@@ -166,9 +169,9 @@ export class Http1Parser {
         case State.Ignore: pos = end; break;
       }
     }
+    // Do not keep the caller's buffer (or text decoded from it) alive between calls.
     this.chunk = undefined;
     this.text = '';
-    this.textStart = this.textEnd = 0;
     this.lineBuf = EMPTY;
   }
 
@@ -392,7 +395,6 @@ export class Http1Parser {
     const next = this.takeLine(data, pos, end, this.maxHeaderBytes - this.headBytes);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
-      this.carryLen = 0;
       this.fail('too-large', `header block over ${this.maxHeaderBytes} bytes`, State.SkipLine);
       return pos;
     }
@@ -530,7 +532,6 @@ export class Http1Parser {
     const next = this.takeLine(data, pos, end, this.maxHeaderBytes);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
-      this.carryLen = 0;
       this.fail('too-large', `chunk-size line over ${this.maxHeaderBytes} bytes`, State.SkipLine);
       return pos;
     }
@@ -571,7 +572,6 @@ export class Http1Parser {
     const next = this.takeLine(data, pos, end, this.maxHeaderBytes - this.headBytes);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
-      this.carryLen = 0;
       this.fail('too-large', `trailer block over ${this.maxHeaderBytes} bytes`, State.SkipLine);
       return pos;
     }
@@ -635,7 +635,7 @@ export class Http1Parser {
     this.callbacks.onMessage(msg);
   }
 
-  /** Reports the message in progress (if any) as cut short and moves to state `then`. */
+  /** Reports the message in progress (if any) as cut short, drops the carry, moves to `then`. */
   private fail(reason: ParseErrorReason, detail: string, then: State): void {
     const partial = this.msg;
     if (partial !== undefined) {

@@ -1,0 +1,80 @@
+// The command line as a user meets it: help, bad flags, missing permission, sniff's output,
+// and shutdown on a signal.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { CLI, makeCert, requireRoot, run, start, startHttpsServer } from '../helpers/procs';
+
+const DROP = ['--drop=cap_bpf,cap_perfmon,cap_sys_admin', '--'];
+
+test('--help documents every command and flag', async () => {
+  const r = await run(process.execPath, [CLI, '--help']);
+  assert.equal(r.code, 0);
+  for (const word of ['sniff', 'doctor', '--pid', '--comm', '--capture-bytes', '--capture-segments', '--ring-buffer-size', '--preview-bytes', '--verbose']) {
+    assert.ok(r.stdout.includes(word), `help mentions ${word}`);
+  }
+});
+
+test('an unknown flag or a bad value is one line and exit 2', async () => {
+  const a = await run(process.execPath, [CLI, 'sniff', '--bogus']);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /^tlsotel: Unknown option '--bogus'\n$/);
+  const b = await run(process.execPath, [CLI, 'sniff', '--capture-bytes', '99999']);
+  assert.equal(b.code, 2);
+  assert.equal(b.stderr, "tlsotel: --capture-bytes expects an integer from 1 to 16384, got '99999'\n");
+  const c = await run(process.execPath, [CLI, 'frobnicate']);
+  assert.equal(c.code, 2);
+});
+
+test('without BPF capabilities, sniff prints a one-line reason and exits non-zero', async () => {
+  requireRoot();
+  const r = await run('capsh', [...DROP, '-c', `exec ${process.execPath} ${CLI} sniff`]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+  assert.match(r.stderr, /^tlsotel: tlsotel needs root, or the capabilities CAP_BPF and CAP_PERFMON/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('without BPF capabilities, doctor says which check failed and how to fix it, and exits non-zero', async () => {
+  requireRoot();
+  const r = await run('capsh', [...DROP, '-c', `exec ${process.execPath} ${CLI} doctor`]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /^\[fail\] permission: tlsotel needs root, or the capabilities CAP_BPF and CAP_PERFMON .*sudo/m);
+  assert.match(r.stdout, /check\(s\) failed/);
+  assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('doctor as root: every check passes and the TLS libraries are listed', async () => {
+  requireRoot();
+  const r = await run(process.execPath, [CLI, 'doctor']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^\[ ok \] load and attach: BPF program loaded and attached/m);
+  assert.match(r.stdout, /libssl\.so\.3 .*SSL_write/);
+  assert.match(r.stdout, /\/node .*SSL_write/);
+});
+
+test('sniff prints each chunk with time, pid, process, library, direction, length, preview; SIGINT detaches and exits 0', async () => {
+  requireRoot();
+  const cert = makeCert();
+  const server = await startHttpsServer(cert);
+  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'curl']);
+  try {
+    await sniff.waitFor(/ready/, 'stderr', 20_000);
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/sniffed-${process.pid}`]);
+    assert.equal((await curl.exited).code, 0);
+    const line = await sniff.waitFor(new RegExp(`^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) curl\\[${curl.pid}\\] libssl\\.so\\.3 write (\\d+) B "GET /sniffed-${process.pid} HTTP/1\\.1\\\\r\\\\nHost: `, 'm'));
+    assert.ok(Number(line[2]) > 40);
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 read +\\d+ B "HTTP/1\\.1 200 OK\\\\r\\\\n`, 'm'));
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 close \\(closed\\)`, 'm'));
+    assert.ok(!sniff.stdout().includes('node['), '--comm filters other processes');
+    const t0 = Date.now();
+    const { code } = await sniff.stop('SIGINT');
+    assert.equal(code, 0, sniff.stderr());
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.match(sniff.stderr(), /stopped: detached (\d+) probes/);
+    const n = Number(/detached (\d+) probes/.exec(sniff.stderr())![1]);
+    assert.ok(n >= 9, `detached ${n} probes`);
+  } finally {
+    await sniff.stop('SIGKILL');
+    await server.stop();
+  }
+});

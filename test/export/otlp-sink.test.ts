@@ -1,0 +1,161 @@
+// OtlpSpanSink queue/retry logic against scripted exporters (no network).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { OtlpSpanSink, isRetryableExportError } from '../../src/export/otlp-sink';
+import type { Logger } from '../../src/export/types';
+import { SpanBuilder } from '../../src/trace/span-builder';
+import { exchange } from '../trace/fixtures';
+
+type Behaviour = (spans: ReadableSpan[], cb: (r: ExportResult) => void) => void;
+
+class ScriptedExporter implements SpanExporter {
+  batches: ReadableSpan[][] = [];
+  delivered: ReadableSpan[] = [];
+  shutdownCalls = 0;
+  constructor(private readonly script: Behaviour[], private readonly fallback: Behaviour = ok, private readonly shutdownRejects = false) {}
+  export(spans: ReadableSpan[], cb: (r: ExportResult) => void): void {
+    this.batches.push(spans);
+    const step = this.script.shift() ?? this.fallback;
+    step(spans, (r) => {
+      if (r.code === ExportResultCode.SUCCESS) this.delivered.push(...spans);
+      cb(r);
+    });
+  }
+  shutdown(): Promise<void> {
+    this.shutdownCalls++;
+    return this.shutdownRejects ? Promise.reject(Object.assign(new Error('4 DEADLINE_EXCEEDED'), { code: 4 })) : Promise.resolve();
+  }
+}
+
+const ok: Behaviour = (_s, cb) => setImmediate(() => cb({ code: ExportResultCode.SUCCESS }));
+const fail = (error: Error): Behaviour => (_s, cb) => setImmediate(() => cb({ code: ExportResultCode.FAILED, error }));
+const grpcError = (code: number, message: string): Error => Object.assign(new Error(message), { code });
+
+function logger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, debug: (m) => lines.push(`debug ${m}`), info: (m) => lines.push(`info ${m}`), warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) };
+}
+
+const builder = new SpanBuilder();
+const spans = (n: number): ReadableSpan[] => Array.from({ length: n }, () => builder.build(exchange()));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const fast = { scheduledDelayMillis: 20, retryInitialBackoffMillis: 20, retryMaxBackoffMillis: 50, flushTimeoutMillis: 1000 };
+
+test('full batches go out at once, partial ones on the timer', async () => {
+  const exp = new ScriptedExporter([]);
+  const sink = new OtlpSpanSink(exp, { ...fast, scheduledDelayMillis: 200, maxExportBatchSize: 10 });
+  for (const s of spans(25)) sink.export(s);
+  await sleep(30);
+  assert.deepEqual(exp.batches.map((b) => b.length), [10, 10]);
+  await sleep(250);
+  assert.deepEqual(exp.batches.map((b) => b.length), [10, 10, 5]);
+  assert.equal(sink.stats().exported, 25);
+  await sink.shutdown();
+});
+
+test('"Concurrent export limit reached", UNAVAILABLE and DEADLINE_EXCEEDED are retried; order kept', async () => {
+  const exp = new ScriptedExporter([
+    fail(new Error('Concurrent export limit reached')),
+    fail(grpcError(14, '14 UNAVAILABLE: connect ECONNREFUSED')),
+    fail(grpcError(4, '4 DEADLINE_EXCEEDED')),
+  ]);
+  const log = logger();
+  const sink = new OtlpSpanSink(exp, { ...fast, logger: log, maxConcurrentExports: 1 });
+  const made = spans(7);
+  for (const s of made) sink.export(s);
+  await sink.forceFlush();
+  assert.deepEqual(sink.stats(), { exported: 7, dropped: 0, failed: 0, queued: 0, retries: 3 });
+  assert.deepEqual(exp.delivered, made);
+  assert.ok(log.lines.some((l) => l.startsWith('warn OTLP export') && l.includes('Concurrent export limit')));
+  assert.ok(log.lines.some((l) => l.startsWith('info') && l.includes('works again')));
+  await sink.shutdown();
+});
+
+test('an exporter failing synchronously (as on the concurrency limit) backs off instead of spinning', async () => {
+  const syncFail: Behaviour = (_s, cb) => cb({ code: ExportResultCode.FAILED, error: new Error('Concurrent export limit reached') });
+  const exp = new ScriptedExporter([syncFail, syncFail]);
+  const sink = new OtlpSpanSink(exp, fast);
+  for (const s of spans(3)) sink.export(s);
+  await sink.forceFlush();
+  assert.equal(exp.batches.length, 3);
+  assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, failed: 0, queued: 0, retries: 2 });
+  await sink.shutdown();
+});
+
+test('non-retryable errors (INVALID_ARGUMENT) count as failed, are logged, and do not block', async () => {
+  const exp = new ScriptedExporter([fail(grpcError(3, '3 INVALID_ARGUMENT: bad span'))]);
+  const log = logger();
+  const sink = new OtlpSpanSink(exp, { ...fast, logger: log });
+  for (const s of spans(4)) sink.export(s);
+  await sink.forceFlush();
+  for (const s of spans(2)) sink.export(s);
+  await sink.forceFlush();
+  const st = sink.stats();
+  assert.equal(st.failed, 4);
+  assert.equal(st.exported, 2);
+  assert.equal(st.retries, 0);
+  assert.ok(log.lines.some((l) => l.startsWith('error') && l.includes('INVALID_ARGUMENT')));
+  await sink.shutdown();
+});
+
+test('an exporter that throws, or never calls back, cannot break or stall the sink', async () => {
+  const throwing: Behaviour = () => {
+    throw new Error('boom');
+  };
+  const silent: Behaviour = () => {};
+  const exp = new ScriptedExporter([throwing, silent]);
+  const sink = new OtlpSpanSink(exp, { ...fast, exportTimeoutMillis: 100, maxConcurrentExports: 1 });
+  for (const s of spans(3)) sink.export(s);
+  await sink.forceFlush();
+  assert.equal(sink.stats().exported, 3);
+  assert.equal(sink.stats().retries, 2);
+  await sink.shutdown();
+});
+
+test('bound counts waiting + retrying + in-flight spans; drops counted and summarised once per interval', async () => {
+  const exp = new ScriptedExporter([], fail(grpcError(14, '14 UNAVAILABLE')));
+  const log = logger();
+  const sink = new OtlpSpanSink(exp, { ...fast, maxQueueSize: 10, maxExportBatchSize: 4, logger: log, logIntervalMillis: 60_000, flushTimeoutMillis: 100 });
+  for (const s of spans(25)) sink.export(s);
+  await sleep(100);
+  for (const s of spans(5)) sink.export(s);
+  const st = sink.stats();
+  assert.equal(st.queued, 10);
+  assert.equal(st.dropped, 20);
+  assert.ok(st.retries >= 1);
+  const drops = log.lines.filter((l) => l.includes('dropped'));
+  assert.equal(drops.length, 1, log.lines.join('\n'));
+  assert.match(drops[0], /dropped 15 spans: export queue full \(10 spans\), the OTLP endpoint failing: 14 UNAVAILABLE/);
+  await sink.shutdown();
+  const end = sink.stats();
+  assert.equal(end.queued, 0);
+  assert.equal(end.failed, 10, 'what could not be delivered by shutdown is counted as failed');
+  assert.ok(log.lines.some((l) => l.includes('dropped 5 spans')), 'shutdown flushes the summary');
+  assert.ok(log.lines.some((l) => l.includes('shutdown: 10 spans not delivered')));
+});
+
+test('shutdown: idempotent, resolves when the exporter shutdown rejects, later spans dropped', async () => {
+  const exp = new ScriptedExporter([], ok, true);
+  const sink = new OtlpSpanSink(exp, fast);
+  for (const s of spans(3)) sink.export(s);
+  const a = sink.shutdown();
+  const b = sink.shutdown();
+  assert.equal(a, b);
+  await a;
+  assert.equal(exp.shutdownCalls, 1);
+  assert.equal(sink.stats().exported, 3);
+  sink.export(spans(1)[0]);
+  assert.equal(sink.stats().dropped, 1);
+});
+
+test('retryable classification', () => {
+  assert.equal(isRetryableExportError(grpcError(14, 'x')), true);
+  assert.equal(isRetryableExportError(grpcError(8, 'x')), true);
+  assert.equal(isRetryableExportError(grpcError(16, 'x')), false);
+  assert.equal(isRetryableExportError(grpcError(12, 'x')), false);
+  assert.equal(isRetryableExportError(new Error('Concurrent export limit reached')), true);
+  assert.equal(isRetryableExportError(new Error('Nothing to send')), false);
+  assert.equal(isRetryableExportError(undefined), true);
+});

@@ -1,0 +1,426 @@
+// A real OTLP/gRPC trace receiver for tests: serves
+// opentelemetry.proto.collector.trace.v1.TraceService/Export on localhost with @grpc/grpc-js,
+// keeps every request's raw bytes, and decodes them by hand (protobuf wire format, the few
+// OTLP messages we need) into flat ReceivedSpan objects.
+//
+// Modes: 'ok' answers every export; 'unavailable' answers UNAVAILABLE (a collector that is
+// up but refusing); 'hang' never answers (a stuck collector). Stop it and start a new one on
+// the same port for "collector down, then back up".
+import * as grpc from '@grpc/grpc-js';
+import * as net from 'node:net';
+
+export type AttrValue = string | number | boolean | bigint | Buffer | AttrValue[] | { [key: string]: AttrValue } | null;
+
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  traceState?: string;
+  name: string;
+  kind: 'UNSPECIFIED' | 'INTERNAL' | 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
+  startTimeUnixNano: bigint;
+  endTimeUnixNano: bigint;
+  attributes: Record<string, AttrValue>;
+  droppedAttributesCount: number;
+  status: { code: 'UNSET' | 'OK' | 'ERROR'; message?: string };
+  flags?: number;
+  resource: Record<string, AttrValue>;
+  scope: { name: string; version?: string };
+}
+
+export type ReceiverMode = 'ok' | 'unavailable' | 'hang';
+
+export interface OtlpReceiver {
+  port: number;
+  /** http://127.0.0.1:PORT — for OTLPTraceExporter({ url }). */
+  url: string;
+  spans: ReceivedSpan[];
+  /** Resource attributes, one entry per ResourceSpans received. */
+  resources: Array<Record<string, AttrValue>>;
+  /** Raw bytes of every accepted request, in order. */
+  requests: Buffer[];
+  /** Metadata (gRPC headers) of every accepted request. */
+  metadata: grpc.Metadata[];
+  /** Export calls seen in any mode. */
+  calls(): number;
+  mode: ReceiverMode;
+  /** Answer UNAVAILABLE until resume(). */
+  pause(): void;
+  resume(): void;
+  /** Resolves once pred(spans) is true; rejects after timeoutMs. */
+  waitFor(pred: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** All request bytes, concatenated (to check a secret appears nowhere). */
+  rawBytes(): Buffer;
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf wire decoding (bounds-checked; throws on malformed input).
+
+class Reader {
+  pos = 0;
+  constructor(private readonly buf: Buffer, private readonly end = buf.length) {}
+
+  done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  varint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.pos >= this.end) throw new Error('truncated varint');
+      const b = this.buf[this.pos++];
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7n;
+      if (shift > 63n) throw new Error('varint too long');
+    }
+  }
+
+  uint(): number {
+    return Number(this.varint());
+  }
+
+  fixed64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  fixed32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  double(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  bytes(): Buffer {
+    const len = this.uint();
+    this.need(len);
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+
+  sub(): Reader {
+    const len = this.uint();
+    this.need(len);
+    const r = new Reader(this.buf, this.pos + len);
+    r.pos = this.pos;
+    this.pos += len;
+    return r;
+  }
+
+  string(): string {
+    return this.bytes().toString('utf8');
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0: this.varint(); return;
+      case 1: this.need(8); this.pos += 8; return;
+      case 2: this.bytes(); return;
+      case 5: this.need(4); this.pos += 4; return;
+      default: throw new Error(`unsupported wire type ${wireType}`);
+    }
+  }
+
+  /** Iterate fields: calls fn(fieldNumber, wireType) which must consume the value. */
+  fields(fn: (field: number, wire: number) => boolean | void): void {
+    while (!this.done()) {
+      const tag = this.uint();
+      const field = tag >>> 3;
+      const wire = tag & 7;
+      const before = this.pos;
+      const handled = fn(field, wire);
+      if (handled === false || this.pos === before) this.skip(wire);
+    }
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.end) throw new Error('truncated message');
+  }
+}
+
+function decodeAnyValue(r: Reader): AttrValue {
+  let value: AttrValue = null;
+  r.fields((field) => {
+    switch (field) {
+      case 1: value = r.string(); break;
+      case 2: value = r.varint() !== 0n; break;
+      case 3: {
+        const v = BigInt.asIntN(64, r.varint());
+        value = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+        break;
+      }
+      case 4: value = r.double(); break;
+      case 5: {
+        const arr: AttrValue[] = [];
+        r.sub().fields((f) => {
+          if (f !== 1) return false;
+          arr.push(decodeAnyValue(r.sub()));
+          return true;
+        });
+        value = arr;
+        break;
+      }
+      case 6: {
+        const obj: Record<string, AttrValue> = {};
+        r.sub().fields((f) => {
+          if (f !== 1) return false;
+          const [k, v] = decodeKeyValue(r.sub());
+          obj[k] = v;
+          return true;
+        });
+        value = obj;
+        break;
+      }
+      case 7: value = Buffer.from(r.bytes()); break;
+      default: return false;
+    }
+    return true;
+  });
+  return value;
+}
+
+function decodeKeyValue(r: Reader): [string, AttrValue] {
+  let key = '';
+  let value: AttrValue = null;
+  r.fields((field) => {
+    if (field === 1) key = r.string();
+    else if (field === 2) value = decodeAnyValue(r.sub());
+    else return false;
+    return true;
+  });
+  return [key, value];
+}
+
+const KINDS: ReceivedSpan['kind'][] = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
+const STATUS: ReceivedSpan['status']['code'][] = ['UNSET', 'OK', 'ERROR'];
+
+function decodeSpan(r: Reader, resource: Record<string, AttrValue>, scope: { name: string; version?: string }): ReceivedSpan {
+  const span: ReceivedSpan = {
+    traceId: '', spanId: '', name: '', kind: 'UNSPECIFIED', startTimeUnixNano: 0n, endTimeUnixNano: 0n,
+    attributes: {}, droppedAttributesCount: 0, status: { code: 'UNSET' }, resource, scope,
+  };
+  r.fields((field) => {
+    switch (field) {
+      case 1: span.traceId = r.bytes().toString('hex'); break;
+      case 2: span.spanId = r.bytes().toString('hex'); break;
+      case 3: span.traceState = r.string(); break;
+      case 4: {
+        const p = r.bytes().toString('hex');
+        if (p !== '') span.parentSpanId = p;
+        break;
+      }
+      case 5: span.name = r.string(); break;
+      case 6: span.kind = KINDS[r.uint()] ?? 'UNSPECIFIED'; break;
+      case 7: span.startTimeUnixNano = r.fixed64(); break;
+      case 8: span.endTimeUnixNano = r.fixed64(); break;
+      case 9: {
+        const [k, v] = decodeKeyValue(r.sub());
+        span.attributes[k] = v;
+        break;
+      }
+      case 10: span.droppedAttributesCount = r.uint(); break;
+      case 15: {
+        const status: ReceivedSpan['status'] = { code: 'UNSET' };
+        const s = r.sub();
+        s.fields((f) => {
+          if (f === 2) status.message = s.string();
+          else if (f === 3) status.code = STATUS[s.uint()] ?? 'UNSET';
+          else return false;
+          return true;
+        });
+        span.status = status;
+        break;
+      }
+      case 16: span.flags = r.fixed32(); break;
+      default: return false;
+    }
+    return true;
+  });
+  return span;
+}
+
+function decodeScope(r: Reader): { name: string; version?: string } {
+  const scope: { name: string; version?: string } = { name: '' };
+  r.fields((f) => {
+    if (f === 1) scope.name = r.string();
+    else if (f === 2) scope.version = r.string();
+    else return false;
+    return true;
+  });
+  return scope;
+}
+
+/** Decode an ExportTraceServiceRequest into spans and resources. */
+export function decodeExportTraceRequest(buf: Buffer): { spans: ReceivedSpan[]; resources: Array<Record<string, AttrValue>> } {
+  const spans: ReceivedSpan[] = [];
+  const resources: Array<Record<string, AttrValue>> = [];
+  const top = new Reader(buf);
+  top.fields((field) => {
+    if (field !== 1) return false;
+    const rs = top.sub();
+    const resource: Record<string, AttrValue> = {};
+    const scopeSpans: Reader[] = [];
+    rs.fields((f) => {
+      if (f === 1) {
+        const res = rs.sub();
+        res.fields((rf) => {
+          if (rf !== 1) return false;
+          const [k, v] = decodeKeyValue(res.sub());
+          resource[k] = v;
+          return true;
+        });
+      } else if (f === 2) {
+        scopeSpans.push(rs.sub());
+      } else {
+        return false;
+      }
+      return true;
+    });
+    resources.push(resource);
+    for (const ss of scopeSpans) {
+      let scope: { name: string; version?: string } = { name: '' };
+      const raw: Reader[] = [];
+      ss.fields((f) => {
+        if (f === 1) scope = decodeScope(ss.sub());
+        else if (f === 2) raw.push(ss.sub());
+        else return false;
+        return true;
+      });
+      for (const s of raw) spans.push(decodeSpan(s, resource, scope));
+    }
+    return true;
+  });
+  return { spans, resources };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gRPC server.
+
+const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+
+const identity = (b: Buffer): Buffer => b;
+const traceService: grpc.ServiceDefinition = {
+  Export: {
+    path: EXPORT_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+/** A port that was free a moment ago (bind to 0, read, close). */
+export function getFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startOtlpReceiver(options: { port?: number; mode?: ReceiverMode } = {}): Promise<OtlpReceiver> {
+  const server = new grpc.Server();
+  const hanging: Array<grpc.sendUnaryData<Buffer>> = [];
+  let calls = 0;
+  const waiters = new Set<() => void>();
+
+  const receiver: OtlpReceiver = {
+    port: 0,
+    url: '',
+    spans: [],
+    resources: [],
+    requests: [],
+    metadata: [],
+    calls: () => calls,
+    mode: options.mode ?? 'ok',
+    pause() {
+      receiver.mode = 'unavailable';
+    },
+    resume() {
+      receiver.mode = 'ok';
+    },
+    waitFor(pred, timeoutMs = 5000) {
+      return new Promise<void>((resolve, reject) => {
+        if (pred(receiver.spans)) return resolve();
+        const check = (): void => {
+          if (pred(receiver.spans)) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`OTLP receiver: condition not met within ${timeoutMs} ms (${receiver.spans.length} spans received)`));
+        }, timeoutMs);
+        waiters.add(check);
+      });
+    },
+    rawBytes() {
+      return Buffer.concat(receiver.requests);
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        for (const cb of hanging.splice(0)) cb({ code: grpc.status.UNAVAILABLE, details: 'receiver stopped' });
+        server.forceShutdown();
+        resolve();
+      });
+    },
+  };
+
+  server.addService(traceService, {
+    Export(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+      calls++;
+      if (receiver.mode === 'unavailable') {
+        callback({ code: grpc.status.UNAVAILABLE, details: 'receiver paused' });
+        return;
+      }
+      if (receiver.mode === 'hang') {
+        hanging.push(callback);
+        return;
+      }
+      let decoded;
+      try {
+        decoded = decodeExportTraceRequest(call.request);
+      } catch (err) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: `undecodable request: ${(err as Error).message}` });
+        return;
+      }
+      receiver.requests.push(Buffer.from(call.request));
+      receiver.metadata.push(call.metadata);
+      receiver.spans.push(...decoded.spans);
+      receiver.resources.push(...decoded.resources);
+      // ExportTraceServiceResponse with no partial_success: zero bytes.
+      callback(null, Buffer.alloc(0));
+      for (const w of [...waiters]) w();
+    },
+  });
+
+  receiver.port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(err);
+      else resolve(port);
+    });
+  });
+  receiver.url = `http://127.0.0.1:${receiver.port}`;
+  return receiver;
+}

@@ -1,0 +1,42 @@
+// Synthetic exchanges for span-building and export tests (not a test file itself).
+import type { HttpMessage } from '../../src/protocol/http1/types';
+import type { Exchange, ProcessInfo } from '../../src/trace/types';
+
+export function request(method: string, url: string, headers: Array<[string, string]> = [], bodySize = 0): HttpMessage {
+  return {
+    kind: 'request', method, url, versionMajor: 1, versionMinor: 1, headers, trailers: [],
+    bodySize, bodyBytesMissing: 0, incomplete: false, startNs: 1_000_000n, endNs: 1_100_000n,
+    shouldClose: false, upgrade: false,
+  };
+}
+
+export function response(statusCode: number, headers: Array<[string, string]> = [], bodySize = 0): HttpMessage {
+  return {
+    kind: 'response', statusCode, reason: 'OK', versionMajor: 1, versionMinor: 1, headers, trailers: [],
+    bodySize, bodyBytesMissing: 0, incomplete: false, startNs: 5_000_000n, endNs: 13_300_000n,
+    shouldClose: false, upgrade: false,
+  };
+}
+
+export const CURL: ProcessInfo = { pid: 1234, comm: 'curl', exeName: 'curl', exePath: '/usr/bin/curl', serviceName: 'curl' };
+export const NGINX: ProcessInfo = { pid: 77, comm: 'nginx', exeName: 'nginx', exePath: '/usr/sbin/nginx', serviceName: 'nginx' };
+
+export function exchange(overrides: Partial<Exchange> = {}): Exchange {
+  return {
+    kind: 'client',
+    process: CURL,
+    connectionId: '1234:0x55aa',
+    scheme: 'https',
+    request: request('GET', '/users/42?token=abc&page=2', [
+      ['Host', 'api.example.com'],
+      ['User-Agent', 'curl/8.5.0'],
+      ['Authorization', 'Bearer s3cr3t-bearer'],
+      ['Accept', '*/*'],
+    ]),
+    response: response(200, [['Content-Type', 'application/json'], ['Set-Cookie', 'sid=cookie-secret']], 321),
+    startNs: 1_000_000n,
+    endNs: 13_300_000n,
+    addresses: { localAddress: '10.0.0.5', localPort: 51000, remoteAddress: '93.184.216.34', remotePort: 443, family: 'ipv4' },
+    ...overrides,
+  };
+}

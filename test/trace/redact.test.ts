@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import type { Attributes } from '@opentelemetry/api';
+import {
+  REDACTED, Redactor, isSensitiveHeaderName, isSensitiveParamName, redactQuery, redactUrl, redactUserinfo,
+} from '../../src/trace/redact';
+
+test('credential-like parameter values are redacted, names and order kept', () => {
+  assert.equal(redactQuery('token=abc&page=2'), 'token=REDACTED&page=2');
+  assert.equal(redactQuery('?a=1&access_token=x&b=2'), '?a=1&access_token=REDACTED&b=2');
+  assert.equal(
+    redactQuery('X-Amz-Algorithm=AWS4&X-Amz-Credential=AK%2F2024&X-Amz-Signature=ff00&X-Amz-Security-Token=tt'),
+    'X-Amz-Algorithm=AWS4&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED',
+  );
+  assert.equal(redactQuery('apiKey=1&api_key=2&APIKEY=3&client_secret=4&password=5&pwd=6&sig=7'),
+    'apiKey=REDACTED&api_key=REDACTED&APIKEY=REDACTED&client_secret=REDACTED&password=REDACTED&pwd=REDACTED&sig=REDACTED');
+  assert.equal(redactQuery('code=oauthcode&state=xyz&country_code=FR'), 'code=REDACTED&state=xyz&country_code=FR');
+  assert.equal(redactQuery('sessionId=1&JSESSIONID=2&auth=3&jwt=4'), 'sessionId=REDACTED&JSESSIONID=REDACTED&auth=REDACTED&jwt=REDACTED');
+});
+
+test('non-sensitive names, empty values, bare flags and repeated names', () => {
+  assert.equal(redactQuery('q=hello&page=2'), 'q=hello&page=2');
+  assert.equal(redactQuery('token=&debug'), 'token=&debug');
+  assert.equal(redactQuery('token=a&token=b'), 'token=REDACTED&token=REDACTED');
+  assert.equal(redactQuery('monkey=1&keyword=x'), 'monkey=1&keyword=x');
+  assert.equal(redactQuery(''), '');
+  assert.equal(redactQuery('noequals'), 'noequals');
+});
+
+test('JWT-shaped values are redacted whatever the name', () => {
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+  assert.equal(redactQuery(`t=${jwt}&x=1`), 't=REDACTED&x=1');
+});
+
+test('userinfo in URLs', () => {
+  assert.equal(redactUserinfo('https://user:pw@example.com/p'), 'https://REDACTED:REDACTED@example.com/p');
+  assert.equal(redactUserinfo('https://example.com/p@x'), 'https://example.com/p@x');
+  assert.equal(redactUrl('https://u:p@h/p?token=1#f'), 'https://REDACTED:REDACTED@h/p?token=REDACTED#f');
+});
+
+test('name classification', () => {
+  for (const n of ['token', 'refresh_token', 'id_token', 'x-amz-signature', 'Signature', 'secret', 'passwd', 'authorization']) {
+    assert.equal(isSensitiveParamName(n), true, n);
+  }
+  for (const n of ['q', 'page', 'sort', 'monkey', 'country_code', 'keyword']) {
+    assert.equal(isSensitiveParamName(n), false, n);
+  }
+  for (const n of ['Authorization', 'Proxy-Authorization', 'Cookie', 'Set-Cookie', 'X-Api-Key', 'X-Auth-Token', 'X-CSRF-Token']) {
+    assert.equal(isSensitiveHeaderName(n), true, n);
+  }
+  for (const n of ['Content-Type', 'Keep-Alive', 'Accept', 'User-Agent', 'X-Request-Id']) {
+    assert.equal(isSensitiveHeaderName(n), false, n);
+  }
+});
+
+const headers: Array<[string, string]> = [
+  ['Host', 'h'],
+  ['Authorization', 'Bearer abc'],
+  ['X-Request-Id', 'r1'],
+  ['Cookie', 'a=1'],
+  ['X-Api-Key', 'k'],
+  ['Referer', 'https://u:p@site/x?token=t&q=1'],
+  ['x-request-id', 'r2'],
+];
+
+test('headers are not captured unless named', () => {
+  const out: Attributes = {};
+  new Redactor().requestHeaders(headers, out);
+  assert.deepEqual(out, {});
+});
+
+test('named headers: values as string[]; credential headers REDACTED; URL headers redacted', () => {
+  const out: Attributes = {};
+  new Redactor({ captureRequestHeaders: ['X-Request-Id', 'authorization', 'cookie', 'x-api-key', 'referer'] })
+    .requestHeaders(headers, out);
+  assert.deepEqual(out, {
+    'http.request.header.x-request-id': ['r1', 'r2'],
+    'http.request.header.authorization': [REDACTED],
+    'http.request.header.cookie': [REDACTED],
+    'http.request.header.x-api-key': [REDACTED],
+    'http.request.header.referer': ['https://REDACTED:REDACTED@site/x?token=REDACTED&q=1'],
+  });
+});
+
+test('allowSensitive exports credential headers in clear; response headers separate', () => {
+  const out: Attributes = {};
+  const r = new Redactor({ captureRequestHeaders: ['authorization'], captureResponseHeaders: ['set-cookie'], allowSensitive: true });
+  r.requestHeaders(headers, out);
+  r.responseHeaders([['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']], out);
+  assert.deepEqual(out, {
+    'http.request.header.authorization': ['Bearer abc'],
+    'http.response.header.set-cookie': ['a=1', 'b=2'],
+  });
+});
+
+test('invalid header names are rejected with a clear message', () => {
+  assert.throws(() => new Redactor({ captureRequestHeaders: ['bad header'] }), /not a valid HTTP header name/);
+});
+
+test('redactUrls:false keeps queries', () => {
+  const r = new Redactor({ redactUrls: false });
+  assert.equal(r.query('token=abc'), 'token=abc');
+});

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  ProcessInfoReader, ResourceFactory, parseCgroup, parseResourceAttributes, readProcessInfo, readStartTime, resourceFor,
+} from '../../src/trace/resource';
+import { VERSION } from '../../src/trace/version';
+
+const CID = 'a'.repeat(60) + '1234';
+
+function fakeProc(): { root: string; add(pid: number, opts: { start: number; exe?: string; environ?: string[]; cgroup?: string; comm?: string }): void } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tlsotel-proc-'));
+  return {
+    root,
+    add(pid, opts) {
+      const dir = path.join(root, String(pid));
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+      // comm with spaces and parentheses, as the kernel allows.
+      const fields = ['S', '1', '1', '1', '0', '-1', '4194304', '0', '0', '0', '0', '0', '0', '0', '0', '20', '0', '1', '0', String(opts.start), '0'];
+      fs.writeFileSync(path.join(dir, 'stat'), `${pid} (${opts.comm ?? 'we (ird) name'}) ${fields.join(' ')}\n`);
+      if (opts.exe) fs.symlinkSync(opts.exe, path.join(dir, 'exe'));
+      if (opts.environ) fs.writeFileSync(path.join(dir, 'environ'), opts.environ.join('\0') + '\0');
+      if (opts.cgroup !== undefined) fs.writeFileSync(path.join(dir, 'cgroup'), opts.cgroup);
+    },
+  };
+}
+
+test('readStartTime parses field 22 after a tricky comm', () => {
+  const p = fakeProc();
+  p.add(10, { start: 98765 });
+  assert.equal(readStartTime(10, p.root), 98765);
+  assert.equal(readStartTime(11, p.root), undefined);
+  assert.ok(typeof readStartTime(process.pid) === 'number');
+});
+
+test('readProcessInfo: exe, OTEL_SERVICE_NAME, container id', () => {
+  const p = fakeProc();
+  p.add(20, {
+    start: 5, exe: '/usr/bin/python3.11 (deleted)',
+    environ: ['PATH=/bin', 'OTEL_SERVICE_NAME=checkout', 'OTEL_RESOURCE_ATTRIBUTES=service.name=ignored,deployment.environment.name=prod%20eu'],
+    cgroup: `0::/system.slice/docker-${CID}.scope\n`,
+  });
+  const info = readProcessInfo(20, 'python3', p.root);
+  assert.equal(info.pid, 20);
+  assert.equal(info.exePath, '/usr/bin/python3.11');
+  assert.equal(info.exeName, 'python3.11');
+  assert.equal(info.serviceName, 'checkout');
+  assert.equal(info.containerId, CID);
+  assert.equal(info.startTime, 5);
+  assert.deepEqual(info.resourceAttributes, { 'service.name': 'ignored', 'deployment.environment.name': 'prod eu' });
+});
+
+test('OTEL_RESOURCE_ATTRIBUTES service.name is used when OTEL_SERVICE_NAME is absent or blank', () => {
+  const p = fakeProc();
+  p.add(21, { start: 5, exe: '/usr/bin/node', environ: ['OTEL_SERVICE_NAME=  ', 'OTEL_RESOURCE_ATTRIBUTES=service.name=cart'] });
+  assert.equal(readProcessInfo(21, 'node', p.root).serviceName, 'cart');
+  p.add(22, { start: 5, exe: '/usr/bin/node', environ: ['HOME=/root'] });
+  assert.equal(readProcessInfo(22, 'node', p.root).serviceName, 'node');
+});
+
+test('a process that is gone falls back to comm, never throws', () => {
+  const p = fakeProc();
+  const info = readProcessInfo(999999, 'wget', p.root);
+  assert.deepEqual(info, { pid: 999999, comm: 'wget', exeName: 'wget', serviceName: 'wget' });
+  const real = readProcessInfo(process.pid, 'node');
+  assert.equal(real.exePath, process.execPath);
+});
+
+test('cache: per (pid, start time), keeps last identity after exit, bounded', () => {
+  let now = 0;
+  const p = fakeProc();
+  const reader = new ProcessInfoReader({ procRoot: p.root, revalidateMs: 1000, maxEntries: 2, now: () => now });
+  p.add(30, { start: 1, exe: '/usr/bin/curl' });
+  const a = reader.read(30, 'curl');
+  assert.equal(reader.read(30, 'curl'), a, 'cached object');
+  // PID reused by another program: noticed at revalidation.
+  p.add(30, { start: 2, exe: '/usr/bin/wget' });
+  assert.equal(reader.read(30, 'curl'), a, 'still trusted before revalidateMs');
+  now = 1500;
+  const b = reader.read(30, 'wget');
+  assert.equal(b.exeName, 'wget');
+  // Exit: the last known identity stays.
+  fs.rmSync(path.join(p.root, '30'), { recursive: true });
+  now = 3000;
+  assert.equal(reader.read(30, 'wget'), b);
+  // Bounded.
+  p.add(31, { start: 1, exe: '/bin/a' });
+  p.add(32, { start: 1, exe: '/bin/b' });
+  reader.read(31, 'a');
+  reader.read(32, 'b');
+  assert.equal(reader.size, 2);
+});
+
+test('cache: a thread with another comm is the same process; an exec is noticed', () => {
+  const p = fakeProc();
+  const reader = new ProcessInfoReader({ procRoot: p.root });
+  p.add(40, { start: 1, exe: '/usr/bin/node' });
+  const a = reader.read(40, 'node');
+  assert.equal(reader.read(40, 'libuv-worker'), a);
+  p.add(40, { start: 1, exe: '/usr/bin/curl' });
+  assert.equal(reader.read(40, 'curl').exeName, 'curl');
+});
+
+test('parseCgroup: docker, containerd (systemd and cgroupfs), cri-o, pod uid', () => {
+  assert.deepEqual(parseCgroup(`12:memory:/docker/${CID}\n0::/\n`), { containerId: CID, podUid: undefined });
+  assert.deepEqual(
+    parseCgroup(`0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b3c4d_0000_1111_2222_333344445555.slice/cri-containerd-${CID}.scope\n`),
+    { containerId: CID, podUid: '1a2b3c4d-0000-1111-2222-333344445555' },
+  );
+  assert.deepEqual(parseCgroup(`0::/kubepods/besteffort/pod1a2b3c4d-0000-1111-2222-333344445555/${CID}\n`).containerId, CID);
+  assert.equal(parseCgroup(`0::/machine.slice/crio-${CID}.scope`).containerId, CID);
+  assert.deepEqual(parseCgroup('0::/user.slice/user-1000.slice/session-2.scope\n'), { containerId: undefined, podUid: undefined });
+});
+
+test('parseResourceAttributes skips bad pairs', () => {
+  assert.deepEqual(parseResourceAttributes('a=1, b = x%2Cy ,bad,=v,c=%zz'), { a: '1', b: 'x,y' });
+});
+
+test('resourceFor: attributes, cached per process', () => {
+  const info = { pid: 7, comm: 'curl', exeName: 'curl', exePath: '/usr/bin/curl', serviceName: 'curl', containerId: CID, podUid: 'u-1', resourceAttributes: { 'deployment.environment.name': 'prod', 'process.pid': 'nope' } };
+  const f = new ResourceFactory({ hostName: 'node-1' });
+  const r = f.resourceFor(info);
+  assert.deepEqual(r.attributes, {
+    'deployment.environment.name': 'prod',
+    'service.name': 'curl',
+    'process.pid': 7,
+    'process.executable.name': 'curl',
+    'process.executable.path': '/usr/bin/curl',
+    'host.name': 'node-1',
+    'container.id': CID,
+    'k8s.pod.uid': 'u-1',
+    'telemetry.distro.name': 'tlsotel',
+    'telemetry.distro.version': VERSION,
+  });
+  assert.equal(f.resourceFor(info), r);
+  assert.equal(f.resourceFor({ ...info }), r, 'same identity, new object');
+  assert.notEqual(f.resourceFor({ ...info, pid: 8 }), r);
+  assert.equal(resourceFor(info).attributes['host.name'], os.hostname());
+  assert.match(VERSION, /^\d+\.\d+\.\d+/);
+});

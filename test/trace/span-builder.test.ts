@@ -1,0 +1,210 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { MonotonicWallClock } from '../../src/trace/clock';
+import { ResourceFactory } from '../../src/trace/resource';
+import {
+  INSTRUMENTATION_SCOPE, SpanBuilder, buildSpan, errorTypeOf, normalizeMethod, parseHostHeader,
+} from '../../src/trace/span-builder';
+import { CURL, NGINX, exchange, request, response } from './fixtures';
+
+const OFFSET = 1_764_079_200_000_000_000n; // 2025-11-25T14:00:00Z minus monotonic 0
+const resources = new ResourceFactory({ hostName: 'host-1' });
+const builder = new SpanBuilder({ clock: new MonotonicWallClock(OFFSET), resourceFor: (info) => resources.resourceFor(info) });
+
+test('client span: name, kind, attributes, timing, ids, scope', () => {
+  const span = builder.build(exchange());
+  assert.equal(span.name, 'GET /users/{id}');
+  assert.equal(span.kind, SpanKind.CLIENT);
+  assert.deepEqual(span.attributes, {
+    'http.request.method': 'GET',
+    'http.response.status_code': 200,
+    'url.scheme': 'https',
+    'url.path': '/users/42',
+    'url.query': 'token=REDACTED&page=2',
+    'server.address': 'api.example.com',
+    'server.port': 443,
+    'url.full': 'https://api.example.com/users/42?token=REDACTED&page=2',
+    'network.peer.address': '93.184.216.34',
+    'network.peer.port': 443,
+    'network.protocol.version': '1.1',
+    'user_agent.original': 'curl/8.5.0',
+    'http.request.body.size': 0,
+    'http.response.body.size': 321,
+  });
+  assert.deepEqual(span.status, { code: SpanStatusCode.UNSET });
+  assert.deepEqual(span.startTime, [1_764_079_200, 1_000_000]);
+  assert.deepEqual(span.endTime, [1_764_079_200, 13_300_000]);
+  assert.deepEqual(span.duration, [0, 12_300_000]);
+  const ctx = span.spanContext();
+  assert.match(ctx.traceId, /^[0-9a-f]{32}$/);
+  assert.match(ctx.spanId, /^[0-9a-f]{16}$/);
+  assert.equal(ctx.traceFlags, TraceFlags.SAMPLED);
+  assert.equal(span.parentSpanContext, undefined);
+  assert.equal(span.instrumentationScope, INSTRUMENTATION_SCOPE);
+  assert.equal(span.instrumentationScope.name, 'tlsotel');
+  assert.equal(span.ended, true);
+  assert.equal(span.droppedAttributesCount, 0);
+  assert.deepEqual(span.links, []);
+  assert.deepEqual(span.events, []);
+  assert.equal(span.resource.attributes['service.name'], 'curl');
+  assert.equal(span.resource.attributes['host.name'], 'host-1');
+  assert.notEqual(builder.build(exchange()).spanContext().traceId, ctx.traceId);
+});
+
+test('server span: client.* from the peer, server.* from Host, no url.full', () => {
+  const span = builder.build(exchange({
+    kind: 'server',
+    process: NGINX,
+    request: request('POST', '/api/orders', [['Host', 'shop.example.com:8443'], ['Content-Length', '17']], 17),
+    response: response(201),
+    addresses: { localAddress: '10.0.0.1', localPort: 8443, remoteAddress: '10.0.0.9', remotePort: 40000, family: 'ipv4' },
+  }));
+  assert.equal(span.kind, SpanKind.SERVER);
+  assert.equal(span.name, 'POST /api/orders');
+  const a = span.attributes;
+  assert.equal(a['server.address'], 'shop.example.com');
+  assert.equal(a['server.port'], 8443);
+  assert.equal(a['client.address'], '10.0.0.9');
+  assert.equal(a['client.port'], 40000);
+  assert.equal(a['network.peer.address'], '10.0.0.9');
+  assert.equal(a['url.full'], undefined);
+  assert.equal(a['url.query'], undefined);
+  assert.equal(a['http.request.body.size'], 17);
+  assert.equal(span.status.code, SpanStatusCode.UNSET);
+});
+
+test('5xx on a server span is ERROR with error.type = status code', () => {
+  const span = builder.build(exchange({ kind: 'server', response: response(503) }));
+  assert.equal(span.status.code, SpanStatusCode.ERROR);
+  assert.equal(span.status.message, undefined);
+  assert.equal(span.attributes['error.type'], '503');
+});
+
+test('4xx: ERROR on a client span, UNSET on a server span', () => {
+  const client = builder.build(exchange({ response: response(404) }));
+  assert.equal(client.status.code, SpanStatusCode.ERROR);
+  assert.equal(client.attributes['error.type'], '404');
+  const server = builder.build(exchange({ kind: 'server', response: response(404) }));
+  assert.equal(server.status.code, SpanStatusCode.UNSET);
+  assert.equal(server.attributes['error.type'], undefined);
+});
+
+test('cut-short exchange: ERROR with the reason, low-cardinality error.type', () => {
+  const span = builder.build(exchange({ response: undefined, error: 'connection closed before response' }));
+  assert.equal(span.status.code, SpanStatusCode.ERROR);
+  assert.equal(span.status.message, 'connection closed before response');
+  assert.equal(span.attributes['error.type'], 'connection_closed');
+  assert.equal(span.attributes['http.response.status_code'], undefined);
+  assert.equal(span.attributes['http.response.body.size'], undefined);
+  assert.equal(errorTypeOf('process exited'), 'process_exited');
+  assert.equal(errorTypeOf('response timeout'), 'timeout');
+  assert.equal(errorTypeOf('capture gap'), 'capture_gap');
+  assert.equal(errorTypeOf('tls_alert'), 'tls_alert');
+  assert.equal(errorTypeOf('Something Odd happened #42'), '_OTHER');
+});
+
+test('response with an exchange error keeps the HTTP status and notes the reason', () => {
+  const span = builder.build(exchange({ error: 'capture gap' }));
+  assert.equal(span.status.code, SpanStatusCode.UNSET);
+  assert.equal(span.attributes['tlsotel.exchange.error'], 'capture_gap');
+});
+
+test('methods: unknown → _OTHER + method_original, span name uses HTTP', () => {
+  assert.deepEqual(normalizeMethod('GET'), { method: 'GET' });
+  assert.deepEqual(normalizeMethod('get'), { method: '_OTHER', original: 'get' });
+  const span = builder.build(exchange({ request: request('PROPFIND', '/dav/1', [['Host', 'h']]) }));
+  assert.equal(span.name, 'HTTP /dav/{id}');
+  assert.equal(span.attributes['http.request.method'], '_OTHER');
+  assert.equal(span.attributes['http.request.method_original'], 'PROPFIND');
+});
+
+test('nothing known about the target: name is just the method', () => {
+  const span = builder.build(exchange({ request: { ...request('GET', '/'), url: undefined } }));
+  assert.equal(span.name, 'GET');
+  const connect = builder.build(exchange({ request: request('CONNECT', 'proxy.example.com:443') }));
+  assert.equal(connect.name, 'CONNECT');
+  assert.equal(connect.attributes['server.address'], 'proxy.example.com');
+  assert.equal(connect.attributes['url.path'], undefined);
+});
+
+test('no Host header: server.* from the connection; default port; IPv6 Host', () => {
+  const noHost = builder.build(exchange({ request: request('GET', '/x') }));
+  assert.equal(noHost.attributes['server.address'], '93.184.216.34');
+  assert.equal(noHost.attributes['server.port'], 443);
+  assert.equal(noHost.attributes['url.full'], undefined);
+  const noAddr = builder.build(exchange({ request: request('GET', '/x'), addresses: undefined }));
+  assert.equal(noAddr.attributes['server.address'], undefined);
+  assert.equal(noAddr.attributes['network.peer.address'], undefined);
+  const v6 = builder.build(exchange({ request: request('GET', '/x', [['Host', '[2001:DB8::1]:8443']]) }));
+  assert.equal(v6.attributes['server.address'], '2001:db8::1');
+  assert.equal(v6.attributes['server.port'], 8443);
+  assert.equal(v6.attributes['url.full'], 'https://[2001:db8::1]:8443/x');
+  assert.deepEqual(parseHostHeader('Example.com'), { address: 'example.com' });
+  assert.deepEqual(parseHostHeader('example.com:abc'), { address: 'example.com' });
+  assert.equal(parseHostHeader(''), undefined);
+});
+
+test('absolute-form target: authority from the target, userinfo and query redacted', () => {
+  const span = builder.build(exchange({ request: request('GET', 'https://user:pw@api.example.com:444/p/9?api_key=zz', [['Host', 'other']]) }));
+  assert.equal(span.attributes['server.address'], 'api.example.com');
+  assert.equal(span.attributes['server.port'], 444);
+  assert.equal(span.attributes['url.path'], '/p/9');
+  assert.equal(span.attributes['url.full'], 'https://api.example.com:444/p/9?api_key=REDACTED');
+  assert.equal(span.name, 'GET /p/{id}');
+  assert.ok(!JSON.stringify(span.attributes).includes('pw'));
+});
+
+test('server span: client.address from X-Forwarded-For / Forwarded', () => {
+  const xff = builder.build(exchange({ kind: 'server', request: request('GET', '/', [['X-Forwarded-For', '203.0.113.7, 10.0.0.2']]) }));
+  assert.equal(xff.attributes['client.address'], '203.0.113.7');
+  assert.equal(xff.attributes['client.port'], undefined);
+  const fwd = builder.build(exchange({ kind: 'server', request: request('GET', '/', [['Forwarded', 'for="198.51.100.17:4711";proto=https']]) }));
+  assert.equal(fwd.attributes['client.address'], '198.51.100.17');
+});
+
+test('HTTP/1.0 version attribute', () => {
+  const span = builder.build(exchange({ request: { ...request('GET', '/'), versionMinor: 0 } }));
+  assert.equal(span.attributes['network.protocol.version'], '1.0');
+});
+
+test('headers: exported only when named; credential headers REDACTED', () => {
+  const b = new SpanBuilder({ captureRequestHeaders: ['authorization', 'accept'], captureResponseHeaders: ['content-type', 'set-cookie'] });
+  const span = b.build(exchange());
+  assert.deepEqual(span.attributes['http.request.header.authorization'], ['REDACTED']);
+  assert.deepEqual(span.attributes['http.request.header.accept'], ['*/*']);
+  assert.deepEqual(span.attributes['http.response.header.content-type'], ['application/json']);
+  assert.deepEqual(span.attributes['http.response.header.set-cookie'], ['REDACTED']);
+  const plain = builder.build(exchange());
+  assert.ok(!Object.keys(plain.attributes).some((k) => k.startsWith('http.request.header.')));
+  assert.ok(!JSON.stringify(plain.attributes).includes('s3cr3t'));
+});
+
+test('parent context: same trace, parent span id, remote, tracestate kept', () => {
+  const parent = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, traceState: 'congo=t61rcWkgMzE' };
+  const span = builder.build(exchange({ kind: 'server' }), { parent });
+  assert.equal(span.spanContext().traceId, parent.traceId);
+  assert.notEqual(span.spanContext().spanId, parent.spanId);
+  assert.equal(span.parentSpanContext?.spanId, parent.spanId);
+  assert.equal(span.parentSpanContext?.isRemote, true);
+  assert.equal(span.spanContext().traceState?.serialize(), 'congo=t61rcWkgMzE');
+  const fixed = builder.build(exchange(), { traceId: parent.traceId, spanId: '00f067aa0ba902b7' });
+  assert.equal(fixed.spanContext().spanId, '00f067aa0ba902b7');
+  assert.equal(fixed.spanContext().traceId, parent.traceId);
+});
+
+test('end before start is clamped; default builder works', () => {
+  const span = buildSpan(exchange({ startNs: 10_000n, endNs: 5_000n, process: CURL }));
+  assert.deepEqual(span.duration, [0, 0]);
+  assert.deepEqual(span.endTime, span.startTime);
+});
+
+test('building is cheap (rough guard, not a benchmark)', () => {
+  const ex = exchange();
+  const n = 20_000;
+  for (let i = 0; i < 2000; i++) builder.build(ex);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) builder.build(ex);
+  const perSpanUs = Number(process.hrtime.bigint() - t0) / n / 1000;
+  assert.ok(perSpanUs < 20, `${perSpanUs.toFixed(2)} µs per span`);
+});
