@@ -37,6 +37,7 @@ export interface CaptureStats {
   streams: StreamStats;
   malformedRecords: number;
   filteredRecords: number;
+  sinkErrors: number;
   files: number;
   ringPendingBytes: number;
 }
@@ -55,6 +56,7 @@ export class Capture {
   private readonly timers: NodeJS.Timeout[] = [];
   private malformed = 0;
   private filtered = 0;
+  private sinkErrors = 0;
   private stopped = false;
 
   private constructor(
@@ -126,8 +128,13 @@ export class Capture {
         this.filtered++;
         return;
       }
-      this.sink.onRecord?.(rec);
-      this.streams.push(rec);
+      try {
+        this.sink.onRecord?.(rec);
+        this.streams.push(rec);
+      } catch (e) {
+        // A bug downstream must not stop capture: count it, say it once.
+        if (this.sinkErrors++ === 0) this.opts.log.error(`error while handling a record (counted, logged once): ${(e as Error).stack}`);
+      }
     });
   }
 
@@ -137,6 +144,7 @@ export class Capture {
       streams: this.streams.stats(),
       malformedRecords: this.malformed,
       filteredRecords: this.filtered,
+      sinkErrors: this.sinkErrors,
       files: this.discovery.attached.length,
       ringPendingBytes: this.reader.pending(),
     };

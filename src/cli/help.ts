@@ -1,19 +1,39 @@
 export const HELP = `tlsotel: see the plaintext of TLS traffic on this host with eBPF, as OpenTelemetry spans.
 
 Usage:
+  tlsotel run [options]       the agent: every HTTPS exchange on this host becomes a span,
+                              exported over OTLP/gRPC, or printed to stdout
   tlsotel sniff [options]     print every captured chunk of TLS plaintext, live
   tlsotel doctor              check kernel, BTF, permissions, uprobes, libbpf, mounts, and
                               list the TLS libraries found on this host
   tlsotel --help | --version
 
-Capture options (sniff):
+Where spans go (run):
+  --otlp-endpoint URL         OTLP/gRPC endpoint, e.g. http://localhost:4317; else
+                              OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT
+                              (with OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, ...);
+                              with none of them, spans print to stdout, one line each
+  --print                     print spans to stdout even when an endpoint is configured
+  --max-queue-size N          spans buffered for export (default 8192); beyond it new spans
+                              are dropped and counted
+
+What spans contain (run):
+  --capture-request-headers A,B    export these request headers as http.request.header.*
+  --capture-response-headers A,B   export these response headers as http.response.header.*
+  --no-redaction              export Authorization, Cookie, Set-Cookie and credential-like
+                              query parameters as they are (default: their values are
+                              replaced by REDACTED and never leave the agent)
+  --response-timeout DUR      a request unanswered this long becomes an error span (default 60s)
+  --stats-interval DUR        how often losses are logged when they change (default 10s)
+
+Capture options (run, sniff):
   --pid N                     trace only process N
   --comm NAME                 trace only processes whose name (comm, 15 chars) is NAME
   --capture-bytes N           plaintext bytes copied per record, 1..16384 (default 16384)
   --capture-segments N        records per SSL call, 1..16 (default 4); the rest of a larger
                               call is reported as a gap of known size, never silently cut
   --ring-buffer-size SIZE     BPF ring buffer size, a power of two (default 8M)
-  -v, --verbose               debug log, including libbpf's own
+  -v, --verbose               debug log, including libbpf's and the OpenTelemetry SDK's
   -h, --help                  this text
 
 sniff options:
@@ -22,6 +42,10 @@ sniff options:
 Output of sniff, one line per chunk:
   TIME COMM[PID] LIBRARY write|read LENGTH B [OFFSET+CAPTURED of LENGTH] PREVIEW
   and lines for gaps (bytes lost or not captured, with the reason) and closed connections.
+
+run writes one line containing "ready" to stderr once the probes are attached: anything that
+starts using TLS after it is traced from its first byte. SIGINT/SIGTERM flush buffered spans,
+detach every probe and exit 0.
 
 Needs root (or CAP_BPF and CAP_PERFMON), Linux >= 5.15 with BTF, and libbpf.so.1.
 Exit status: 0 success, 1 runtime failure (one line says what is missing), 2 usage error.

@@ -3,9 +3,10 @@
 // permission, kernel feature, library; bad flags) into one sentence and a non-zero exit.
 import { bpfPermissionProblem } from '../util/caps';
 import { createLogger } from '../util/log';
-import { captureOptions, CAPTURE_FLAGS, intFlag, parse, UsageError } from './options';
+import { captureOptions, CAPTURE_FLAGS, intFlag, parse, secondsFlag, UsageError } from './options';
 import { sniff } from './sniff';
 import { doctor } from './doctor';
+import { run } from './run';
 import { HELP } from './help';
 
 async function main(argv: string[]): Promise<number> {
@@ -27,13 +28,49 @@ async function main(argv: string[]): Promise<number> {
       requirePermission();
       return sniff(opts);
     }
+    case 'run': {
+      const v = parse(rest, {
+        ...CAPTURE_FLAGS,
+        'otlp-endpoint': { type: 'string' },
+        print: { type: 'boolean' },
+        'max-queue-size': { type: 'string' },
+        'capture-request-headers': { type: 'string' },
+        'capture-response-headers': { type: 'string' },
+        'no-redaction': { type: 'boolean' },
+        'response-timeout': { type: 'string' },
+        'stats-interval': { type: 'string' },
+      });
+      if (v.help) return help();
+      const log = createLogger(v.verbose ? 'debug' : 'info');
+      const list = (name: string) => (v[name] === undefined ? undefined : String(v[name]).split(',').map((h) => h.trim()).filter(Boolean));
+      const opts = {
+        ...captureOptions(v),
+        export: {
+          otlpEndpoint: v['otlp-endpoint'] === undefined ? undefined : String(v['otlp-endpoint']),
+          print: v.print === true,
+          maxQueueSize: intFlag(v, 'max-queue-size', 1, 10_000_000),
+        },
+        redaction: {
+          captureRequestHeaders: list('capture-request-headers'),
+          captureResponseHeaders: list('capture-response-headers'),
+          allowSensitive: v['no-redaction'] === true,
+          redactUrls: v['no-redaction'] !== true,
+        },
+        responseTimeoutMs: secondsFlag(v, 'response-timeout'),
+        statsIntervalMs: secondsFlag(v, 'stats-interval') ?? 10_000,
+        verbose: v.verbose === true,
+        log,
+      };
+      requirePermission();
+      return run(opts);
+    }
     case 'doctor': {
       const v = parse(rest, { verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' } });
       if (v.help) return help();
       return doctor(createLogger(v.verbose ? 'debug' : 'warn'));
     }
     default:
-      throw new UsageError(`unknown command '${command}'; commands: sniff, doctor (see tlsotel --help)`);
+      throw new UsageError(`unknown command '${command}'; commands: run, sniff, doctor (see tlsotel --help)`);
   }
 }
 

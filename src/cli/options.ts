@@ -53,3 +53,12 @@ export function captureOptions(values: Record<string, unknown>) {
     ringBufferBytes: sizeFlag(values, 'ring-buffer-size'),
   };
 }
+
+/** "30" or "30s" or "500ms" → milliseconds. */
+export function secondsFlag(values: Record<string, unknown>, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(String(raw));
+  if (!m || Number(m[1]) <= 0) throw new UsageError(`--${name} expects a duration like 30s or 500ms, got '${String(raw)}'`);
+  return m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond `npm ci`, from Debian's packages: the BPF toolchain (CI
+# rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace.
+# Idempotent; needs root (as the tests do).
+set -euo pipefail
+PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-test-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# nginx's package may start a default server on port 80; tests start their own instances.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q nginx 2>/dev/null; then systemctl stop nginx || true; fi
+echo "install-test-deps: all test dependencies present"

@@ -1,0 +1,73 @@
+// `tlsotel run`: the agent. Capture → exchanges → spans → OTLP (or stdout), until SIGINT/SIGTERM;
+// then flush what is buffered, detach every probe, exit 0.
+import { diag, DiagLogLevel } from '@opentelemetry/api';
+import { Capture, type CaptureOptions } from '../capture/capture';
+import { createSpanSink, resolveExportConfig, type ExportCliOptions } from '../export';
+import { ExchangeTracker } from '../trace/exchanges';
+import { ProcessInfoReader } from '../trace/resource';
+import { SpanBuilder } from '../trace/span-builder';
+import { startPeriodicResync } from '../trace/clock';
+import type { RedactionOptions } from '../trace/redact';
+import type { Logger } from '../util/log';
+import { LossReporter } from './loss-reporter';
+import { untilSignal } from './signals';
+
+export interface RunOptions extends Omit<CaptureOptions, 'log'> {
+  export: ExportCliOptions;
+  redaction: RedactionOptions;
+  responseTimeoutMs?: number;
+  statsIntervalMs: number;
+  verbose: boolean;
+  log: Logger;
+}
+
+export async function run(opts: RunOptions): Promise<number> {
+  const stopped = untilSignal(); // before anything slow: a signal during start-up still stops cleanly
+  const log = opts.log;
+  // The SDK's own diagnostics (export errors, retries) only with -v: the sink already reports
+  // failures and drops once per interval.
+  if (opts.verbose) {
+    diag.setLogger({ error: log.debug, warn: log.debug, info: log.debug, debug: log.debug, verbose: () => {} }, DiagLogLevel.WARN);
+  }
+  const { config, warnings } = resolveExportConfig(opts.export);
+  for (const w of warnings) log.warn(w);
+  const sink = createSpanSink(config, { logger: log });
+  const builder = new SpanBuilder(opts.redaction);
+  const processes = new ProcessInfoReader();
+  let buildErrors = 0;
+  const tracker = new ExchangeTracker((ex) => {
+    try {
+      sink.export(builder.build(ex));
+    } catch (e) {
+      if (buildErrors++ === 0) log.error(`cannot build a span (counted, logged once): ${(e as Error).message}`);
+    }
+  }, { processInfo: (pid, comm) => processes.read(pid, comm), responseTimeoutMs: opts.responseTimeoutMs });
+
+  let capture: Capture;
+  try {
+    capture = Capture.start({ ...opts, log }, tracker);
+  } catch (e) {
+    await sink.shutdown();
+    throw e;
+  }
+  const expire = setInterval(() => tracker.expire(process.hrtime.bigint()), 1000).unref();
+  const stopResync = startPeriodicResync();
+  const losses = new LossReporter(log, () => ({ capture: capture.stats(), exchanges: tracker.stats(), sink: sink.stats(), buildErrors }));
+  const statsTimer = setInterval(() => losses.report(), opts.statsIntervalMs).unref();
+
+  const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
+  log.info(`ready: tracing ${capture.files.length} file(s) carrying OpenSSL; ${where}`);
+
+  const signal = await stopped;
+  log.info(`${signal}: stopping`);
+  clearInterval(expire);
+  clearInterval(statsTimer);
+  stopResync();
+  const links = capture.stop(); // drains the ring, completes what can be completed
+  await sink.shutdown(); // bounded: never waits for a dead collector for long
+  losses.report();
+  const s = sink.stats();
+  const t = tracker.stats();
+  log.info(`stopped: detached ${links} probes; ${t.exchanges} exchanges, ${s.exported} spans exported, ${s.dropped + s.failed} not exported`);
+  return 0;
+}

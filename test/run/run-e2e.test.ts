@@ -1,0 +1,168 @@
+// `tlsotel run` end to end: real programs make real HTTPS requests on loopback, the agent turns
+// them into spans, and the spans are checked as they arrive at a real OTLP/gRPC receiver.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startOtlpReceiver, getFreePort, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { makeCert, python, requireRoot, run, sleep, start, startHttpsServer, type Proc } from '../helpers/procs';
+import { startAgent } from '../helpers/agent';
+import { startNginx, type Nginx } from '../helpers/nginx';
+
+let cert: ReturnType<typeof makeCert>;
+let receiver: OtlpReceiver;
+let agent: Proc;
+let nginx: Nginx;
+let nodeServer: Proc & { port: number };
+const tag = `t${process.pid}`;
+
+before(async () => {
+  requireRoot();
+  cert = makeCert();
+  receiver = await startOtlpReceiver();
+  nginx = await startNginx(cert);
+  nodeServer = await startHttpsServer(cert, '127.0.0.1', { ...process.env, OTEL_SERVICE_NAME: `users-api-${tag}` });
+  agent = await startAgent(['--otlp-endpoint', receiver.url]);
+});
+
+after(async () => {
+  await agent?.stop('SIGKILL');
+  await nginx?.stop('SIGTERM'); // not SIGKILL: the master must take its worker down with it
+  await nodeServer?.stop('SIGKILL');
+  await receiver?.stop();
+});
+
+const ofPid = (pid: number) => (s: ReceivedSpan) => s.resource['process.pid'] === pid;
+const withPath = (p: string) => (s: ReceivedSpan) => s.attributes['url.path'] === p;
+
+test('curl → node https server: a CLIENT span (curl) and a SERVER span (node, its OTEL_SERVICE_NAME); the token never leaves the agent', async () => {
+  const path = `/users/42`;
+  const curl = start('curl', ['-sk', '--http1.1', '-H', `Authorization: Bearer sekrit-${tag}`, `https://127.0.0.1:${nodeServer.port}${path}?token=abc&${tag}=1`]);
+  assert.equal((await curl.exited).code, 0);
+  await receiver.waitFor((spans) => spans.some(ofPid(curl.pid)) && spans.some((s) => ofPid(nodeServer.pid)(s) && String(s.attributes['url.query']).includes(tag)), 15_000);
+  const client = receiver.spans.find(ofPid(curl.pid))!;
+  const server = receiver.spans.find((s) => ofPid(nodeServer.pid)(s) && String(s.attributes['url.query']).includes(tag))!;
+  assert.equal(client.kind, 'CLIENT');
+  assert.equal(client.resource['service.name'], 'curl');
+  assert.equal(client.name, 'GET /users/{id}');
+  assert.equal(client.attributes['http.request.method'], 'GET');
+  assert.equal(client.attributes['url.path'], path);
+  assert.equal(client.attributes['http.response.status_code'], 200);
+  assert.equal(client.attributes['url.scheme'], 'https');
+  assert.equal(client.attributes['url.full'], `https://127.0.0.1:${nodeServer.port}/users/42?token=REDACTED&${tag}=1`);
+  assert.equal(client.status.code, 'UNSET');
+  assert.equal(server.kind, 'SERVER');
+  assert.equal(server.resource['service.name'], `users-api-${tag}`);
+  assert.equal(server.attributes['http.request.method'], 'GET');
+  assert.equal(server.attributes['url.path'], path);
+  assert.equal(server.attributes['url.query'], `token=REDACTED&${tag}=1`);
+  assert.equal(server.attributes['http.response.status_code'], 200);
+  assert.equal(server.attributes['url.scheme'], 'https');
+  // Timing: the server's span sits inside the client's.
+  assert.ok(client.startTimeUnixNano <= server.startTimeUnixNano && server.endTimeUnixNano <= client.endTimeUnixNano + 1_000_000n);
+  const raw = receiver.rawBytes().toString('latin1');
+  assert.ok(!raw.includes('abc'), 'the token value appears nowhere in the exported data');
+  assert.ok(!raw.includes(`sekrit-${tag}`), 'the Authorization value appears nowhere in the exported data');
+});
+
+test('python3 keep-alive client, 3 requests (one POST with a body) to nginx: 3 CLIENT and 3 SERVER spans', async () => {
+  const script = `
+import http.client, ssl
+c = http.client.HTTPSConnection('127.0.0.1', ${nginx.port}, context=ssl._create_unverified_context())
+c.request('GET', '/py/${tag}/a'); r = c.getresponse(); r.read(); print(r.status)
+c.request('POST', '/py/${tag}/b', body=b'x' * 1234, headers={'Content-Type': 'application/octet-stream'}); r = c.getresponse(); r.read(); print(r.status)
+c.request('GET', '/status/404?${tag}'); r = c.getresponse(); r.read(); print(r.status)
+c.close()
+`;
+  const py = start(python(), ['-c', script]);
+  assert.equal((await py.exited).code, 0, py.stderr());
+  assert.equal(py.stdout(), '200\n200\n404\n');
+  const mine = (s: ReceivedSpan) => String(s.attributes['url.path']).startsWith(`/py/${tag}/`) || String(s.attributes['url.query']) === tag;
+  await receiver.waitFor((spans) => spans.filter(mine).length >= 6, 15_000);
+  await sleep(300);
+  const spans = receiver.spans.filter(mine);
+  const clients = spans.filter((s) => s.kind === 'CLIENT');
+  const servers = spans.filter((s) => s.kind === 'SERVER');
+  assert.equal(clients.length, 3);
+  assert.equal(servers.length, 3);
+  assert.ok(clients.every(ofPid(py.pid)));
+  assert.ok(servers.every((s) => s.resource['service.name'] === 'nginx'));
+  for (const group of [clients, servers]) {
+    const by = (p: string) => group.find(withPath(p))!;
+    assert.equal(by(`/py/${tag}/a`).attributes['http.request.method'], 'GET');
+    assert.equal(by(`/py/${tag}/a`).attributes['http.response.status_code'], 200);
+    assert.equal(by(`/py/${tag}/b`).attributes['http.request.method'], 'POST');
+    assert.equal(by(`/py/${tag}/b`).attributes['http.request.body.size'], 1234);
+    assert.equal(by(`/py/${tag}/b`).attributes['http.response.status_code'], 200);
+    assert.equal(by(`/py/${tag}/b`).attributes['http.response.body.size'], 3);
+    assert.equal(by('/status/404').attributes['http.response.status_code'], 404);
+    assert.equal(by('/status/404').attributes['http.response.body.size'], 10);
+  }
+  // A 404 is an error for the client, not for the server.
+  assert.equal(clients.find(withPath('/status/404'))!.status.code, 'ERROR');
+  assert.equal(servers.find(withPath('/status/404'))!.status.code, 'UNSET');
+});
+
+test('pipelining: three requests written at once over one openssl s_client connection to nginx, correctly paired', async () => {
+  const reqs = [`/pipe/${tag}/1`, '/status/201', '/status/404']
+    .map((p, i) => `GET ${p}?pipe=${tag}&n=${i} HTTP/1.1\r\nHost: localhost\r\n${i === 2 ? 'Connection: close\r\n' : ''}\r\n`)
+    .join('');
+  const r = await run('bash', ['-c', `printf '%s' "$REQS" | openssl s_client -quiet -connect 127.0.0.1:${nginx.port} 2>/dev/null`], { env: { ...process.env, REQS: reqs } });
+  assert.match(r.stdout, /HTTP\/1\.1 200[\s\S]*HTTP\/1\.1 201[\s\S]*HTTP\/1\.1 404/);
+  const mine = (s: ReceivedSpan) => String(s.attributes['url.query']).startsWith(`pipe=${tag}&`);
+  await receiver.waitFor((spans) => spans.filter((s) => mine(s) && s.kind === 'SERVER').length >= 3, 15_000);
+  const servers = receiver.spans.filter((s) => mine(s) && s.kind === 'SERVER');
+  assert.equal(servers.length, 3);
+  const status = (n: number) => servers.find((s) => s.attributes['url.query'] === `pipe=${tag}&n=${n}`)!.attributes['http.response.status_code'];
+  assert.deepEqual([status(0), status(1), status(2)], [200, 201, 404]);
+  // s_client is the client side of the same three exchanges.
+  await receiver.waitFor((spans) => spans.filter((s) => mine(s) && s.kind === 'CLIENT').length >= 3, 10_000);
+});
+
+test('a 5xx response makes a SERVER span with ERROR status', async () => {
+  const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/status/500?${tag}-500`]);
+  assert.equal((await curl.exited).code, 0);
+  const mine = (s: ReceivedSpan) => s.attributes['url.query'] === `${tag}-500`;
+  await receiver.waitFor((spans) => spans.filter(mine).length >= 2, 15_000);
+  const server = receiver.spans.find((s) => mine(s) && s.kind === 'SERVER')!;
+  const client = receiver.spans.find((s) => mine(s) && s.kind === 'CLIENT')!;
+  assert.equal(server.status.code, 'ERROR');
+  assert.equal(server.attributes['error.type'], '500');
+  assert.equal(client.status.code, 'ERROR');
+});
+
+test('collector down when the agent starts, up 10 s later: spans made in between arrive', async () => {
+  const port = await getFreePort();
+  const late = await startAgent(['--otlp-endpoint', `http://127.0.0.1:${port}`]);
+  let lateReceiver: OtlpReceiver | undefined;
+  try {
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/late/${tag}`]);
+    assert.equal((await curl.exited).code, 0);
+    await sleep(10_000);
+    assert.equal(late.child.exitCode, null, 'the agent is still running');
+    lateReceiver = await startOtlpReceiver({ port });
+    await lateReceiver.waitFor((spans) => spans.filter(withPath(`/late/${tag}`)).length >= 2, 20_000);
+    assert.equal(late.child.exitCode, null);
+  } finally {
+    await late.stop('SIGKILL');
+    await lateReceiver?.stop();
+  }
+});
+
+test('SIGTERM while spans are buffered: they are exported before exit, and the agent exits 0', async () => {
+  const r2 = await startOtlpReceiver();
+  const a2 = await startAgent(['--otlp-endpoint', r2.url]);
+  try {
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/flush/${tag}`]);
+    assert.equal((await curl.exited).code, 0);
+    await sleep(100); // captured, but not yet exported: the batch delay is 1 s
+    const t0 = Date.now();
+    const { code } = await a2.stop('SIGTERM');
+    assert.equal(code, 0, a2.stderr());
+    assert.ok(Date.now() - t0 < 10_000);
+    const spans = r2.spans.filter(withPath(`/flush/${tag}`));
+    assert.equal(spans.length, 2, a2.stderr());
+    assert.match(a2.stderr(), /stopped: detached \d+ probes/);
+  } finally {
+    await a2.stop('SIGKILL');
+    await r2.stop();
+  }
+});
