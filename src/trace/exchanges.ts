@@ -7,7 +7,7 @@ import type { Direction } from '../capture/record';
 import type { CloseReason, Connection, GapReason, StreamSink } from '../capture/streams';
 import { Http1Parser } from '../protocol/http1/parser';
 import type { HttpMessage, ParseError, ParseErrorReason } from '../protocol/http1/types';
-import type { Exchange, ProcessInfo } from './types';
+import type { ConnectionAddresses, Exchange, ProcessInfo } from './types';
 
 export interface ExchangeOptions {
   /** A request with no response after this long is reported as cut short ('response timeout'). */
@@ -16,6 +16,11 @@ export interface ExchangeOptions {
   maxPendingPerConnection?: number;
   /** Identity of a process (read when its first connection is seen, while it still runs). */
   processInfo(pid: number, comm: string): ProcessInfo;
+  /** Exchanges of a connection whose addresses are not known yet wait this long for them (the
+   *  socket of a memory-BIO program such as node is found only after its first write). */
+  addressWaitMs?: number;
+  /** Called once per connection when both its side and its addresses are known. */
+  onConnection?(connectionId: string, kind: 'client' | 'server', addresses: ConnectionAddresses): void;
 }
 
 export interface ExchangeStats {
@@ -31,10 +36,12 @@ export interface ExchangeStats {
   droppedAtStop: number;
 }
 
-export const EXCHANGE_DEFAULTS = { responseTimeoutMs: 60_000, maxPendingPerConnection: 64 };
+export const EXCHANGE_DEFAULTS = { responseTimeoutMs: 60_000, maxPendingPerConnection: 64, addressWaitMs: 250 };
 
 interface Pending {
   request: HttpMessage;
+  /** 1 for the connection's first request, 2 for the next… */
+  ordinal: number;
   /** The request was cut by a capture gap: its exchange carries that error. */
   error?: string;
 }
@@ -45,9 +52,16 @@ interface ConnState {
   /** Which side this process is, known from the first request seen. */
   kind?: 'client' | 'server';
   pending: Pending[];
-  /** Responses still owed to requests already given up (timed out): skipped when they come. */
-  owed: number;
+  /** Methods of requests already given up (timed out, over the limit) whose responses are still
+   *  to come: those responses are skipped, but framed by the right method (HEAD has no body). */
+  owed: Array<string | undefined>;
   notHttp: boolean;
+  /** Requests seen on the connection so far. */
+  requests: number;
+  /** Exchanges waiting for the connection's addresses, oldest first. */
+  held: Exchange[];
+  /** onConnection was called. */
+  announced: boolean;
 }
 
 const CLOSE_ERRORS: Record<CloseReason, string> = {
@@ -61,6 +75,7 @@ const CLOSE_ERRORS: Record<CloseReason, string> = {
 export class ExchangeTracker implements StreamSink {
   private readonly responseTimeoutNs: bigint;
   private readonly maxPending: number;
+  private readonly addressWaitNs: bigint;
   private readonly live = new Set<Connection>();
   private readonly s: ExchangeStats = {
     exchanges: 0,
@@ -74,6 +89,13 @@ export class ExchangeTracker implements StreamSink {
   constructor(private readonly onExchange: (ex: Exchange) => void, private readonly opts: ExchangeOptions) {
     this.responseTimeoutNs = BigInt(opts.responseTimeoutMs ?? EXCHANGE_DEFAULTS.responseTimeoutMs) * 1_000_000n;
     this.maxPending = opts.maxPendingPerConnection ?? EXCHANGE_DEFAULTS.maxPendingPerConnection;
+    this.addressWaitNs = BigInt(opts.addressWaitMs ?? EXCHANGE_DEFAULTS.addressWaitMs) * 1_000_000n;
+  }
+
+  onAddresses(c: Connection): void {
+    const st = this.state(c);
+    this.announce(c, st);
+    this.release(st, c.addresses);
   }
 
   onData(c: Connection, dir: Direction, data: Buffer, tsNs: bigint): void {
@@ -101,17 +123,19 @@ export class ExchangeTracker implements StreamSink {
       for (const p of st.pending) this.cutShort(c, st, p, p.error ?? CLOSE_ERRORS[reason], tsNs);
     }
     st.pending.length = 0;
+    this.release(st, c.addresses);
     c.state = undefined;
   }
 
-  /** Gives up requests that have waited longer than the response timeout. */
+  /** Gives up requests that have waited longer than the response timeout, and stops waiting
+   *  for addresses that did not come. */
   expire(nowNs: bigint): void {
     for (const c of this.live) {
       const st = c.state as ConnState;
+      if (st.held.length && nowNs - st.held[0].endNs > this.addressWaitNs) this.release(st, c.addresses);
       while (st.pending.length && nowNs - st.pending[0].request.endNs > this.responseTimeoutNs) {
         const p = st.pending.shift()!;
-        st.owed++;
-        this.cutShort(c, st, p, p.error ?? 'response timeout', nowNs);
+        this.giveUp(c, st, p, p.error ?? 'response timeout', nowNs);
       }
     }
   }
@@ -126,14 +150,17 @@ export class ExchangeTracker implements StreamSink {
     const make = (dir: Direction) => new Http1Parser({
       onMessage: (m) => this.message(c, st!, dir, m),
       onError: (e) => this.error(c, st!, dir, e),
-      methodForResponse: () => st!.pending[0]?.request.method,
+      methodForResponse: () => (st!.owed.length > 0 ? st!.owed[0] : st!.pending[0]?.request.method),
     });
     st = {
       info: this.opts.processInfo(c.pid, c.comm),
       parsers: { write: make('write'), read: make('read') },
       pending: [],
-      owed: 0,
+      owed: [],
       notHttp: false,
+      requests: 0,
+      held: [],
+      announced: false,
     };
     c.state = st;
     this.live.add(c);
@@ -142,23 +169,48 @@ export class ExchangeTracker implements StreamSink {
 
   private message(c: Connection, st: ConnState, dir: Direction, m: HttpMessage): void {
     if (m.kind === 'request') {
-      st.kind ??= dir === 'write' ? 'client' : 'server';
-      st.pending.push({ request: m });
-      if (st.pending.length > this.maxPending) this.cutShort(c, st, st.pending.shift()!, 'too many requests without response', m.startNs);
+      this.sideIs(c, st, dir);
+      st.pending.push({ request: m, ordinal: ++st.requests });
+      if (st.pending.length > this.maxPending) this.giveUp(c, st, st.pending.shift()!, 'too many requests without response', m.startNs);
       return;
     }
+    const p = this.answered(st, m);
+    if (p) this.emit(c, st, p, m, p.error ?? (m.incomplete ? 'capture gap' : undefined), m.endNs);
+  }
+
+  /** The first request's direction says which side of the connection this process is. */
+  private sideIs(c: Connection, st: ConnState, dir: Direction): void {
+    if (st.kind) return;
+    st.kind = dir === 'write' ? 'client' : 'server';
+    this.announce(c, st);
+  }
+
+  private announce(c: Connection, st: ConnState): void {
+    if (st.announced || !st.kind || !c.addresses) return;
+    st.announced = true;
+    this.opts.onConnection?.(c.id, st.kind, c.addresses);
+  }
+
+  /** Hands on the exchanges that were waiting for addresses (with them, if known now). */
+  private release(st: ConnState, addresses: ConnectionAddresses | undefined): void {
+    for (const ex of st.held.splice(0)) {
+      if (addresses) ex.addresses = addresses;
+      this.onExchange(ex);
+    }
+  }
+
+  /** The pending request a (possibly partial) response answers; undefined for an interim
+   *  response, for the answer to a request already given up, and when there is none. */
+  private answered(st: ConnState, m: HttpMessage): Pending | undefined {
     const code = m.statusCode ?? 0;
-    if (code >= 100 && code < 200 && code !== 101) return; // interim: the final response follows
-    if (st.owed > 0) {
-      st.owed--; // the answer to a request already reported as timed out
-      return;
+    if (code >= 100 && code < 200 && code !== 101) return undefined; // interim: the final response follows
+    if (st.owed.length > 0) {
+      st.owed.shift(); // the answer to a request already reported as cut short
+      return undefined;
     }
     const p = st.pending.shift();
-    if (!p) {
-      this.s.unpairedResponses++;
-      return;
-    }
-    this.emit(c, st, p.request, m, p.error ?? (m.incomplete ? 'capture gap' : undefined), m.endNs);
+    if (!p) this.s.unpairedResponses++;
+    return p;
   }
 
   private error(c: Connection, st: ConnState, dir: Direction, e: ParseError): void {
@@ -176,32 +228,44 @@ export class ExchangeTracker implements StreamSink {
     const why = e.reason === 'gap' ? 'capture gap' : e.reason === 'truncated' ? 'connection closed mid-message' : `invalid HTTP (${e.detail})`;
     if (partial.kind === 'request') {
       // Keep its place in the queue, or every later response would pair with the wrong request.
-      st.kind ??= dir === 'write' ? 'client' : 'server';
-      st.pending.push({ request: partial, error: why });
+      this.sideIs(c, st, dir);
+      st.pending.push({ request: partial, ordinal: ++st.requests, error: why });
       return;
     }
-    const p = st.pending.shift();
-    if (p) this.emit(c, st, p.request, partial, p.error ?? why, e.atNs);
-    else this.s.unpairedResponses++;
+    const p = this.answered(st, partial);
+    if (p) this.emit(c, st, p, partial, p.error ?? why, e.atNs);
+  }
+
+  /** Reports a request still waiting for its response as cut short; the response, if it comes
+   *  later, is skipped (bounded: beyond maxPending the oldest is forgotten). */
+  private giveUp(c: Connection, st: ConnState, p: Pending, error: string, endNs: bigint): void {
+    st.owed.push(p.request.method);
+    if (st.owed.length > this.maxPending) st.owed.shift();
+    this.cutShort(c, st, p, error, endNs);
   }
 
   private cutShort(c: Connection, st: ConnState, p: Pending, error: string, endNs: bigint): void {
-    this.emit(c, st, p.request, undefined, error, endNs > p.request.endNs ? endNs : p.request.endNs);
+    this.emit(c, st, p, undefined, error, endNs > p.request.endNs ? endNs : p.request.endNs);
   }
 
-  private emit(c: Connection, st: ConnState, request: HttpMessage, response: HttpMessage | undefined, error: string | undefined, endNs: bigint): void {
+  private emit(c: Connection, st: ConnState, p: Pending, response: HttpMessage | undefined, error: string | undefined, endNs: bigint): void {
     if (error) this.s.cutShort[error] = (this.s.cutShort[error] ?? 0) + 1;
     this.s.exchanges++;
-    this.onExchange({
+    const ex: Exchange = {
       kind: st.kind ?? 'client',
       process: st.info,
       connectionId: c.id,
       scheme: 'https',
-      request,
+      request: p.request,
       response,
-      startNs: request.startNs,
+      startNs: p.request.startNs,
       endNs: response ? response.endNs : endNs,
       error,
-    });
+      ordinal: p.ordinal,
+    };
+    if (c.addresses) ex.addresses = c.addresses;
+    // Without addresses yet, wait a little (in order) unless nothing could bring them any more.
+    if ((!c.addresses && this.addressWaitNs > 0n && c.state === st) || st.held.length) st.held.push(ex);
+    else this.onExchange(ex);
   }
 }

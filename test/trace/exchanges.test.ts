@@ -1,0 +1,386 @@
+// Unit tests for ExchangeTracker: captured byte streams (as a StreamSink) → paired HTTP exchanges.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import type { Direction } from '../../src/capture/record';
+import type { Connection } from '../../src/capture/streams';
+import { ExchangeTracker, type ExchangeOptions } from '../../src/trace/exchanges';
+import type { Exchange, ProcessInfo } from '../../src/trace/types';
+
+const INFO: ProcessInfo = { pid: 4242, comm: 'curl', exeName: 'curl', exePath: '/usr/bin/curl', serviceName: 'curl-svc' };
+
+function conn(id = '4242:55aa', pid = 4242, comm = 'curl'): Connection {
+  return {
+    id, pid, conn: 0x55aan, comm, libId: 1, firstNs: 0n, lastNs: 0n,
+    bytes: { write: 0, read: 0 }, missing: { write: 0, read: 0 },
+  };
+}
+
+const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+function setup(opts: Partial<ExchangeOptions> = {}) {
+  const out: Exchange[] = [];
+  const infoCalls: Array<[number, string]> = [];
+  const t = new ExchangeTracker((ex) => out.push(ex), {
+    processInfo: (pid, comm) => { infoCalls.push([pid, comm]); return INFO; },
+    addressWaitMs: 0, // pairing tests: connections here never learn addresses
+    ...opts,
+  });
+  const c = conn();
+  let ts = 1000n;
+  /** Feeds data with the next timestamp (strictly increasing); returns that timestamp. */
+  const send = (dir: Direction, s: string | Buffer): bigint => {
+    ts += 10n;
+    t.onData(c, dir, typeof s === 'string' ? b(s) : s, ts);
+    return ts;
+  };
+  const gap = (dir: Direction, bytes: number): bigint => {
+    ts += 10n;
+    t.onGap(c, dir, bytes, ts, 'ring-full');
+    return ts;
+  };
+  const next = (): bigint => (ts += 10n);
+  return { t, out, c, infoCalls, send, gap, next };
+}
+
+/** [method, url, status, error] of each exchange, for compact pairing checks. */
+const pairs = (out: Exchange[]) => out.map((e) => [e.request.method, e.request.url, e.response?.statusCode, e.error]);
+
+const GET = (url: string, extra = '') => `GET ${url} HTTP/1.1\r\nHost: api.example.com\r\n${extra}\r\n`;
+const OK = (status: number, body = '', reason = 'OK') => `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+test('client side: request written, response read → one client exchange', () => {
+  const { t, out, c, infoCalls, send } = setup();
+  const t0 = send('write', 'GET /users/42?x=1 HTTP/1.1\r\nHost: api.example.com\r\n');
+  const t1 = send('write', 'Accept: */*\r\n\r\n');
+  assert.equal(out.length, 0);
+  const t2 = send('read', 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhe');
+  const t3 = send('read', 'llo');
+  assert.equal(out.length, 1);
+  const ex = out[0];
+  assert.equal(ex.kind, 'client');
+  assert.deepEqual(ex.process, INFO);
+  assert.deepEqual(infoCalls, [[4242, 'curl']]);
+  assert.equal(ex.connectionId, c.id);
+  assert.equal(ex.scheme, 'https');
+  assert.equal(ex.startNs, t0);
+  assert.equal(ex.endNs, t3);
+  assert.equal(ex.error, undefined);
+  assert.equal(ex.request.method, 'GET');
+  assert.equal(ex.request.url, '/users/42?x=1');
+  assert.deepEqual(ex.request.headers, [['Host', 'api.example.com'], ['Accept', '*/*']]);
+  assert.equal(ex.request.startNs, t0);
+  assert.equal(ex.request.endNs, t1);
+  assert.equal(ex.response?.statusCode, 200);
+  assert.equal(ex.response?.reason, 'OK');
+  assert.deepEqual(ex.response?.headers, [['Content-Type', 'text/plain'], ['Content-Length', '5']]);
+  assert.equal(ex.response?.bodySize, 5);
+  assert.equal(ex.response?.startNs, t2);
+  assert.equal(t.stats().exchanges, 1);
+  assert.deepEqual(t.stats().cutShort, {});
+});
+
+test('server side: request read, response written → one server exchange', () => {
+  const { out, send } = setup();
+  const t0 = send('read', GET('/srv'));
+  const t1 = send('write', OK(404, 'nope', 'Not Found'));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].kind, 'server');
+  assert.equal(out[0].startNs, t0);
+  assert.equal(out[0].endNs, t1);
+  assert.deepEqual(pairs(out), [['GET', '/srv', 404, undefined]]);
+  assert.equal(out[0].response?.reason, 'Not Found');
+});
+
+test('keep-alive: three exchanges in order, POST body, chunked response', () => {
+  const { out, send } = setup();
+  send('write', GET('/a'));
+  send('read', OK(200, 'aa'));
+  const tPost = send('write', 'POST /b HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello');
+  send('write', ' world');
+  send('read', OK(201, '', 'Created'));
+  send('write', GET('/c'));
+  send('read', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+  const tEnd = send('read', '6\r\n world\r\n0\r\n\r\n');
+  assert.deepEqual(pairs(out), [['GET', '/a', 200, undefined], ['POST', '/b', 201, undefined], ['GET', '/c', 200, undefined]]);
+  assert.equal(out[1].request.bodySize, 11);
+  assert.equal(out[1].startNs, tPost);
+  assert.equal(out[0].response?.bodySize, 2);
+  assert.equal(out[2].response?.bodySize, 11);
+  assert.equal(out[2].endNs, tEnd);
+  assert.ok(out.every((e) => e.kind === 'client'));
+});
+
+const PIPE_REQS = GET('/1') + 'POST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc' + GET('/3');
+const PIPE_RESPS = OK(200, 'one') + OK(404, 'missing', 'Not Found') + 'HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxx\r\n0\r\n\r\n';
+const PIPE_EXPECT = [['GET', '/1', 200, undefined], ['POST', '/2', 404, undefined], ['GET', '/3', 500, undefined]];
+
+test('pipelining: three requests in one chunk, three responses in one chunk', () => {
+  const { out, send } = setup();
+  send('write', PIPE_REQS);
+  assert.equal(out.length, 0);
+  send('read', PIPE_RESPS);
+  assert.deepEqual(pairs(out), PIPE_EXPECT);
+  assert.deepEqual(out.map((e) => e.response?.bodySize), [3, 7, 2]);
+});
+
+test('pipelining: responses split at every byte offset pair the same way', () => {
+  const resps = b(PIPE_RESPS);
+  for (let i = 1; i < resps.length; i++) {
+    const { out, send } = setup();
+    send('write', PIPE_REQS);
+    send('read', resps.subarray(0, i));
+    const tLast = send('read', resps.subarray(i));
+    assert.deepEqual(pairs(out), PIPE_EXPECT, `split at ${i}`);
+    assert.equal(out[2].endNs, tLast, `split at ${i}`);
+  }
+});
+
+test('HEAD: response with Content-Length but no body, then the next exchange', () => {
+  // One after the other…
+  const a = setup();
+  a.send('write', 'HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n');
+  a.send('read', 'HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n');
+  assert.deepEqual(pairs(a.out), [['HEAD', '/file', 200, undefined]]);
+  assert.equal(a.out[0].response?.bodySize, 0);
+  a.send('write', GET('/next'));
+  a.send('read', OK(201, 'ok'));
+  assert.deepEqual(pairs(a.out), [['HEAD', '/file', 200, undefined], ['GET', '/next', 201, undefined]]);
+  assert.equal(a.out[1].response?.bodySize, 2);
+  // …and pipelined: both responses in one chunk, framed by the method of the right request.
+  const p = setup();
+  p.send('write', 'HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n' + GET('/next'));
+  p.send('read', 'HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n' + OK(202, 'body!', 'Accepted'));
+  assert.deepEqual(pairs(p.out), [['HEAD', '/file', 200, undefined], ['GET', '/next', 202, undefined]]);
+  assert.deepEqual(p.out.map((e) => e.response?.bodySize), [0, 5]);
+});
+
+test('100 Continue: the interim response is skipped, the final one is paired', () => {
+  const { t, out, send } = setup();
+  const t0 = send('write', 'POST /upload HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
+  send('read', 'HTTP/1.1 100 Continue\r\n\r\n');
+  assert.equal(out.length, 0);
+  send('write', 'data');
+  const tFinal = send('read', OK(200, 'done'));
+  assert.deepEqual(pairs(out), [['POST', '/upload', 200, undefined]]);
+  assert.equal(out[0].request.bodySize, 4);
+  assert.equal(out[0].response?.startNs, tFinal);
+  assert.equal(out[0].startNs, t0);
+  assert.equal(out[0].endNs, tFinal);
+  assert.equal(t.stats().unpairedResponses, 0);
+});
+
+test('cut short: connection closed / process exited with a request pending', () => {
+  for (const [reason, error] of [['closed', 'connection closed before response'], ['process-exited', 'process exited']] as const) {
+    const { t, out, c, send, next } = setup();
+    const t0 = send('write', GET('/slow'));
+    const tClose = next();
+    t.onClose(c, reason, tClose);
+    assert.equal(out.length, 1, reason);
+    assert.equal(out[0].error, error);
+    assert.equal(out[0].response, undefined);
+    assert.equal(out[0].request.url, '/slow');
+    assert.equal(out[0].startNs, t0);
+    assert.equal(out[0].endNs, tClose);
+    assert.deepEqual(t.stats().cutShort, { [error]: 1 });
+    assert.equal(c.state, undefined);
+  }
+});
+
+test('cut short: response timeout; the late response does not pair with the next request', () => {
+  const { t, out, send } = setup({ responseTimeoutMs: 1 });
+  const tReq = send('write', GET('/a'));
+  t.expire(tReq + 1_000_000n); // exactly the timeout: not yet
+  assert.equal(out.length, 0);
+  const now = tReq + 1_000_001n;
+  t.expire(now);
+  assert.deepEqual(pairs(out), [['GET', '/a', undefined, 'response timeout']]);
+  assert.equal(out[0].endNs, now);
+  send('read', OK(200, 'late'));
+  assert.equal(out.length, 1);
+  send('write', GET('/b'));
+  send('read', OK(202, 'b'));
+  assert.deepEqual(pairs(out), [['GET', '/a', undefined, 'response timeout'], ['GET', '/b', 202, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 0);
+  assert.deepEqual(t.stats().cutShort, { 'response timeout': 1 });
+});
+
+test('timed-out HEAD: its late bodiless response is framed as HEAD, the next exchange is right', () => {
+  const { t, out, send } = setup({ responseTimeoutMs: 1 });
+  const tReq = send('write', 'HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.expire(tReq + 2_000_000n);
+  send('write', GET('/b'));
+  send('read', 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' + OK(202, 'ok', 'Accepted'));
+  assert.deepEqual(pairs(out), [['HEAD', '/h', undefined, 'response timeout'], ['GET', '/b', 202, undefined]]);
+  assert.equal(out[1].response?.bodySize, 2);
+});
+
+test('timed-out request: a late response cut by a gap is skipped too', () => {
+  const { t, out, send, gap } = setup({ responseTimeoutMs: 1 });
+  const tReq = send('write', GET('/a'));
+  t.expire(tReq + 2_000_000n);
+  send('write', GET('/b'));
+  send('read', 'HTTP/1.1 200 OK\r\nConte');
+  gap('read', 30);
+  send('read', OK(202, '', 'Accepted'));
+  assert.deepEqual(pairs(out), [['GET', '/a', undefined, 'response timeout'], ['GET', '/b', 202, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 0);
+});
+
+test('an interim response cut by a gap does not take the request', () => {
+  const { t, out, send, gap } = setup();
+  send('write', 'POST /u HTTP/1.1\r\nContent-Length: 1\r\n\r\nz'); // complete: pending when the 100 comes
+  send('read', 'HTTP/1.1 100 Continue\r\nX-A');
+  gap('read', 5);
+  send('read', OK(200, 'k'));
+  assert.deepEqual(pairs(out), [['POST', '/u', 200, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 0);
+});
+
+test('agent stopped: pending requests are dropped, not reported', () => {
+  const { t, out, c, send, next } = setup();
+  send('write', GET('/1') + GET('/2'));
+  t.onClose(c, 'agent-stopped', next());
+  assert.equal(out.length, 0);
+  assert.equal(t.stats().droppedAtStop, 2);
+  assert.equal(t.stats().exchanges, 0);
+  t.expire(1n << 62n); // the connection is gone: nothing left to expire
+  assert.equal(out.length, 0);
+});
+
+test('gap inside a Content-Length body: exchange complete, next exchange right', () => {
+  const { out, send, gap } = setup();
+  send('write', GET('/big'));
+  send('read', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+  gap('read', 4);
+  const tEnd = send('read', 'def');
+  assert.deepEqual(pairs(out), [['GET', '/big', 200, undefined]]);
+  assert.equal(out[0].response?.bodySize, 10);
+  assert.equal(out[0].response?.bodyBytesMissing, 4);
+  assert.equal(out[0].endNs, tEnd);
+  send('write', GET('/after'));
+  send('read', OK(404, 'x', 'Not Found'));
+  assert.deepEqual(pairs(out), [['GET', '/big', 200, undefined], ['GET', '/after', 404, undefined]]);
+  assert.equal(out[1].response?.bodySize, 1);
+});
+
+test('gap inside response headers: exchange with a capture-gap error, later pairing right', () => {
+  const { t, out, send, gap } = setup();
+  send('write', GET('/1') + GET('/2'));
+  const tPart = send('read', 'HTTP/1.1 503 Service Unavailable\r\nContent-Ty');
+  gap('read', 40);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].endNs, tPart); // last byte seen of the partial response, not the gap
+  assert.equal(out[0].request.url, '/1');
+  assert.equal(out[0].response?.statusCode, 503);
+  assert.equal(out[0].response?.incomplete, true);
+  assert.match(out[0].error ?? '', /capture gap/);
+  send('read', OK(200, 'two'));
+  send('write', GET('/3'));
+  send('read', OK(201, 'three', 'Created'));
+  assert.deepEqual(pairs(out).slice(1), [['GET', '/2', 200, undefined], ['GET', '/3', 201, undefined]]);
+  assert.equal(t.stats().parseErrors.gap, 1);
+  assert.equal(t.stats().unpairedResponses, 0);
+});
+
+test('not HTTP: binary or HTTP/2 bytes give no exchanges and count one connection', () => {
+  let seed = 7;
+  const random = Buffer.from(Array.from({ length: 300 }, () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16 & 0xff));
+  const h2 = Buffer.concat([b('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100])]);
+  for (const [first, second] of [[random, random], [h2, Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0])]]) {
+    const { t, out, c, send, next } = setup();
+    assert.doesNotThrow(() => {
+      send('write', first);
+      send('read', second);
+      send('write', GET('/ignored'));
+      send('read', OK(200));
+      t.expire(next() + 10n ** 12n);
+      t.onClose(c, 'closed', next());
+    });
+    assert.equal(out.length, 0);
+    assert.equal(t.stats().notHttpConnections, 1);
+    assert.equal(t.stats().exchanges, 0);
+  }
+});
+
+test('close-delimited response (HTTP/1.0, no Content-Length) completed by the close', () => {
+  const { t, out, c, send, next } = setup();
+  send('write', 'GET /old HTTP/1.0\r\n\r\n');
+  send('read', 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello ');
+  const tLast = send('read', 'world');
+  assert.equal(out.length, 0);
+  t.onClose(c, 'closed', next());
+  assert.deepEqual(pairs(out), [['GET', '/old', 200, undefined]]);
+  assert.equal(out[0].response?.bodySize, 11);
+  assert.equal(out[0].response?.incomplete, false);
+  assert.equal(out[0].endNs, tLast);
+  assert.deepEqual(t.stats().cutShort, {});
+});
+
+test('a response with no request (joined mid-connection) is counted, not emitted', () => {
+  const { t, out, send } = setup();
+  send('read', OK(200, 'orphan'));
+  assert.equal(out.length, 0);
+  assert.equal(t.stats().unpairedResponses, 1);
+  assert.equal(t.stats().exchanges, 0);
+});
+
+test('maxPendingPerConnection: the oldest request is given up; later pairing stays right', () => {
+  const { t, out, send } = setup({ maxPendingPerConnection: 2 });
+  send('write', GET('/1') + GET('/2'));
+  assert.equal(out.length, 0);
+  const t3 = send('write', GET('/3'));
+  assert.deepEqual(pairs(out), [['GET', '/1', undefined, 'too many requests without response']]);
+  assert.equal(out[0].response, undefined);
+  assert.equal(out[0].endNs, t3);
+  // The answer to /1 still comes first (HTTP/1.x answers in order): it must not pair with /2.
+  send('read', OK(201, '', 'Created') + OK(202, '', 'Accepted') + OK(203));
+  assert.deepEqual(pairs(out).slice(1), [['GET', '/2', 202, undefined], ['GET', '/3', 203, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 0);
+  assert.deepEqual(t.stats().cutShort, { 'too many requests without response': 1 });
+});
+
+test('connections are independent: interleaved client and server connections', () => {
+  const { t, out } = setup();
+  const cli = conn('1:a', 1, 'curl');
+  const srv = conn('2:b', 2, 'nginx');
+  t.onData(cli, 'write', b(GET('/c')), 10n);
+  t.onData(srv, 'read', b(GET('/s')), 11n);
+  t.onData(srv, 'write', b(OK(204, '', 'No Content')), 12n);
+  t.onData(cli, 'read', b(OK(200, 'c')), 13n);
+  assert.deepEqual(out.map((e) => [e.connectionId, e.kind, e.request.url, e.response?.statusCode, e.startNs, e.endNs]),
+    [['2:b', 'server', '/s', 204, 11n, 12n], ['1:a', 'client', '/c', 200, 10n, 13n]]);
+});
+
+test('addresses: exchanges wait for them (in order), carry them, and count their ordinal', () => {
+  const announced: Array<[string, string, number]> = [];
+  const { t, out, c, send } = setup({
+    addressWaitMs: 250,
+    onConnection: (id, kind, a) => announced.push([id, kind, a.remotePort]),
+  });
+  send('read', 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+  send('write', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  send('read', 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+  send('write', 'HTTP/1.1 204 No Content\r\n\r\n');
+  assert.equal(out.length, 0, 'held until the addresses come');
+  assert.deepEqual(announced, []);
+  c.addresses = { localAddress: '::1', localPort: 443, remoteAddress: '::1', remotePort: 50000, family: 'ipv6' };
+  t.onAddresses(c);
+  assert.deepEqual(out.map((e) => [e.request.url, e.ordinal, e.addresses?.remotePort, e.kind]), [['/a', 1, 50000, 'server'], ['/b', 2, 50000, 'server']]);
+  assert.deepEqual(announced, [[c.id, 'server', 50000]]);
+  send('read', 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n');
+  send('write', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  assert.equal(out.length, 3, 'known addresses: delivered at once');
+  assert.equal(out[2].ordinal, 3);
+  assert.equal(announced.length, 1, 'announced once');
+});
+
+test('addresses that never come: exchanges are released after the wait, without them', () => {
+  const { t, out, send } = setup({ addressWaitMs: 250 });
+  send('write', 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n');
+  const end = send('read', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  t.expire(end + 100_000_000n);
+  assert.equal(out.length, 0);
+  t.expire(end + 251_000_000n);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].addresses, undefined);
+});
