@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "tlsotel.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -32,7 +33,8 @@ struct {
 struct call_args {
 	__u64 ssl;
 	__u64 buf;
-	__u64 len_ptr; /* _ex variants: size_t *written / *readbytes */
+	__u64 len_ptr;   /* _ex variants: size_t *written / *readbytes */
+	__u64 searching; /* this connection's socket is not known yet (see want_fd) */
 };
 
 /* Arguments of SSL calls in flight, keyed by pid_tgid | TLS_MASK. Inserted by the entry probe,
@@ -66,12 +68,83 @@ struct {
 /* Non-zero while `lost` may hold entries: spares the lookup on every record otherwise. */
 __u32 lost_pending = 0;
 
+/* ---- Connection identity: which TCP socket an SSL* reads and writes. ----
+ *
+ * Without kprobes and without OpenSSL's private struct layouts: while an SSL* is not yet known,
+ * the entry probe leaves a marker for the thread (want_fd), and the sys_enter raw tracepoint
+ * takes the fd of the thread's next socket read/write:
+ *   - inside the SSL call (in_call): libraries that do their own socket I/O (curl, python,
+ *     nginx): any read/write/send/recv made inside SSL_read/SSL_write is on that SSL's socket;
+ *   - just after it returns, writes only (node, asyncio: memory BIOs; the ciphertext is written
+ *     by the caller right after SSL_write returns), within AFTER_RETURN_NS.
+ * The fd is then resolved to addresses by walking task → files → fdtable → file → socket → sock
+ * with CO-RE reads, one record is emitted, and the SSL* is remembered in `known`.
+ * Once known, a call costs one lookup in `known` at entry and nothing else: no marker, and the
+ * syscall hook returns at its first check (identity_pending == 0) or at the marker lookup. */
+#define AFTER_RETURN_NS (5 * 1000 * 1000ULL)
+
+struct want {
+	__u64 ssl;
+	__u64 ts;
+	__u32 in_call;
+	__u32 _pad;
+};
+
+/* Threads looking for their SSL*'s socket, keyed by pid_tgid. Inserted by the entry probe of an
+ * unknown SSL*, deleted when found (or when the after-return window passed). LRU: a thread that
+ * exits with a marker must not pin an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct want);
+} want_fd SEC(".maps");
+
+struct conn_key {
+	__u64 ssl;
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct fd_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+/* SSL*s whose socket is known (value: the fd). Inserted by the syscall hook, deleted by
+ * SSL_free. LRU: a process that never frees its SSL objects must not fill it (an evicted one is
+ * simply looked up again). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, __s32);
+} known SEC(".maps");
+
+/* The reverse: which SSL* owns a socket fd, so that a socket already attributed is never
+ * attributed to another SSL*. Same lifetime as `known`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fd_key);
+	__type(value, __u64);
+} known_fd SEC(".maps");
+
+/* Markers in want_fd (approximately: LRU evictions are not subtracted). Zero lets the syscall
+ * hook return before any map lookup. */
+__u32 identity_pending = 0;
+
 /* A record is built here: too large for the 512-byte BPF stack. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
 struct scratch {
 	struct tls_event ev; /* ev.data[] is data[] below */
-	__u8 data[TLSOTEL_MAX_PAYLOAD];
+	union {
+		__u8 data[TLSOTEL_MAX_PAYLOAD];
+		/* Unused here (conn records are built on the stack): it puts struct tls_conn in the
+		 * object's BTF, where scripts/gen-layout.mjs reads its layout. */
+		struct tls_conn conn;
+	};
 };
 #pragma clang diagnostic pop
 
@@ -116,8 +189,30 @@ static __always_inline void stash(struct pt_regs *ctx)
 		.buf = (__u64)PT_REGS_PARM2(ctx),
 		.len_ptr = (__u64)PT_REGS_PARM4(ctx),
 	};
+	struct conn_key ck = { .ssl = a.ssl, .pid = pid_tgid >> 32 };
+	if (!bpf_map_lookup_elem(&known, &ck)) {
+		struct want w = { .ssl = a.ssl, .ts = bpf_ktime_get_ns(), .in_call = 1 };
+		if (bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&identity_pending, 1);
+		else
+			bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_EXIST);
+		a.searching = 1;
+	}
 	__u64 key = pid_tgid | TLS_MASK;
 	bpf_map_update_elem(&active_calls, &key, &a, BPF_ANY);
+}
+
+/* At return of a call whose socket is still unknown: from now on only a write right after it
+ * can be this SSL*'s (memory-BIO callers write the ciphertext themselves). */
+static __always_inline void left_call(__u64 pid_tgid, struct call_args *a)
+{
+	if (!a->searching)
+		return;
+	struct want *w = bpf_map_lookup_elem(&want_fd, &pid_tgid);
+	if (w && w->ssl == a->ssl) {
+		w->in_call = 0;
+		w->ts = bpf_ktime_get_ns();
+	}
 }
 
 /* Emit one call's plaintext as up to cfg.max_segments records of up to cfg.capture_bytes. */
@@ -237,10 +332,10 @@ static __always_inline int ret_int(struct pt_regs *ctx, __u32 read)
 	if (!a)
 		return 0;
 	int ret = (int)PT_REGS_RC(ctx);
-	if (ret > 0) {
-		struct call_args copy = *a;
+	struct call_args copy = *a;
+	if (ret > 0)
 		emit(ctx, pid_tgid, &copy, (__u32)ret, read);
-	}
+	left_call(pid_tgid, &copy);
 	done_args(pid_tgid);
 	return 0;
 }
@@ -254,11 +349,11 @@ static __always_inline int ret_ex(struct pt_regs *ctx, __u32 read)
 		return 0;
 	int ret = (int)PT_REGS_RC(ctx);
 	__u64 done = 0;
-	if (ret == 1 && a->len_ptr &&
-	    bpf_probe_read_user(&done, sizeof(done), (void *)a->len_ptr) == 0 && done > 0) {
-		struct call_args copy = *a;
+	struct call_args copy = *a;
+	if (ret == 1 && copy.len_ptr &&
+	    bpf_probe_read_user(&done, sizeof(done), (void *)copy.len_ptr) == 0 && done > 0)
 		emit(ctx, pid_tgid, &copy, done > 0x7fffffff ? 0x7fffffff : (__u32)done, read);
-	}
+	left_call(pid_tgid, &copy);
 	done_args(pid_tgid);
 	return 0;
 }
@@ -304,5 +399,121 @@ int BPF_KPROBE(tls_free, void *ssl)
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
 		count(TLS_CNT_CLOSE_DROPS, 1);
+
+	struct conn_key ck = { .ssl = (__u64)ssl, .pid = ev.pid };
+	__s32 *fd = bpf_map_lookup_elem(&known, &ck);
+	if (fd) {
+		struct fd_key fk = { .pid = ev.pid, .fd = *fd };
+		bpf_map_delete_elem(&known_fd, &fk);
+		bpf_map_delete_elem(&known, &ck);
+	}
+	return 0;
+}
+
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+
+/* The addresses of the socket behind `fd` of the current process; 0 on success. */
+static __always_inline int socket_of(int fd, struct tls_conn *out)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f)
+		return -1;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return -1;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return -1;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(out->local_addr, &l, 4);
+		__builtin_memcpy(out->remote_addr, &r, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&out->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&out->remote_addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return -1;
+	}
+	out->family = family;
+	out->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	out->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	out->fd = fd;
+	return 0;
+}
+
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+struct conn_record {
+	struct tls_event ev;
+	struct tls_conn conn;
+};
+#pragma clang diagnostic pop
+
+/* Every syscall entry on the host: returns at once unless a thread is looking for its socket
+ * (identity_pending), and then only for read/write-family syscalls of such a thread. */
+SEC("raw_tracepoint/sys_enter")
+int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (!identity_pending)
+		return 0;
+	long id = (long)ctx->args[1];
+	/* x86_64: read 0, write 1, readv 19, writev 20, sendto 44, recvfrom 45, sendmsg 46, recvmsg 47 */
+	bool is_write = id == 1 || id == 20 || id == 44 || id == 46;
+	bool is_read = id == 0 || id == 19 || id == 45 || id == 47;
+	if (!is_write && !is_read)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct want *w = bpf_map_lookup_elem(&want_fd, &pid_tgid);
+	if (!w)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (!w->in_call) {
+		if (now - w->ts > AFTER_RETURN_NS) {
+			if (bpf_map_delete_elem(&want_fd, &pid_tgid) == 0)
+				__sync_fetch_and_add(&identity_pending, -1);
+			return 0;
+		}
+		if (!is_write)
+			return 0;
+	}
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	int fd = (int)BPF_CORE_READ(regs, di);
+	__u32 pid = pid_tgid >> 32;
+	struct fd_key fk = { .pid = pid, .fd = fd };
+	__u64 *owner = bpf_map_lookup_elem(&known_fd, &fk);
+	if (owner && *owner != w->ssl)
+		return 0; /* another SSL*'s socket */
+
+	struct conn_record rec = {};
+	if (socket_of(fd, &rec.conn) != 0)
+		return 0; /* not a TCP/IP socket (a pipe, stdout, a unix socket): keep looking */
+	__u64 ssl = w->ssl;
+	rec.ev.type = TLS_EVENT_CONN;
+	rec.ev.ts_ns = now;
+	rec.ev.conn = ssl;
+	rec.ev.pid = pid;
+	rec.ev.tid = (__u32)pid_tgid;
+	rec.ev.cap_len = sizeof(struct tls_conn);
+	bpf_get_current_comm(&rec.ev.comm, sizeof(rec.ev.comm));
+	if (bpf_ringbuf_output(&events, &rec, sizeof(rec), BPF_RB_NO_WAKEUP) != 0) {
+		count(TLS_CNT_CONN_DROPS, 1);
+		return 0; /* not remembered: the thread's next socket call tries again */
+	}
+	count(TLS_CNT_CONNS, 1);
+	struct conn_key ck = { .ssl = ssl, .pid = pid };
+	bpf_map_update_elem(&known, &ck, &fd, BPF_ANY);
+	bpf_map_update_elem(&known_fd, &fk, &ssl, BPF_ANY);
+	if (bpf_map_delete_elem(&want_fd, &pid_tgid) == 0)
+		__sync_fetch_and_add(&identity_pending, -1);
 	return 0;
 }

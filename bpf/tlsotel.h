@@ -26,6 +26,7 @@
 enum tls_event_type {
 	TLS_EVENT_DATA = 1,  /* plaintext of one SSL_read/SSL_write call (or one segment of it) */
 	TLS_EVENT_CLOSE = 2, /* SSL_free: the connection's state can go */
+	TLS_EVENT_CONN = 3,  /* the TCP socket under an SSL*: payload is struct tls_conn */
 };
 
 enum tls_event_flags {
@@ -50,6 +51,18 @@ struct tls_event {
 	__u8 data[];       /* cap_len bytes */
 };
 
+/* Payload of a TLS_EVENT_CONN record: the socket's addresses, found once per connection. */
+struct tls_conn {
+	__u16 family;         /* AF_INET (2) or AF_INET6 (10) */
+	__u16 local_port;     /* host byte order */
+	__u16 remote_port;    /* host byte order */
+	__u16 _pad;
+	__s32 fd;
+	__u32 _pad2;
+	__u8 local_addr[16];  /* IPv4: first 4 bytes, network order */
+	__u8 remote_addr[16];
+};
+
 /* Tunables, written into .rodata by the loader between open and load. */
 struct tls_config {
 	__u32 agent_tgid;     /* never trace this process (the agent's own TLS, e.g. OTLP) */
@@ -67,7 +80,9 @@ enum tls_counter {
 	TLS_CNT_READ_ERRORS = 4,   /* bpf_probe_read_user failed: payload not readable */
 	TLS_CNT_NO_ENTRY = 5,      /* a return probe without its entry (e.g. LRU eviction) */
 	TLS_CNT_CLOSE_DROPS = 6,   /* close records lost: ring buffer full */
-	TLS_CNT__MAX = 8,
+	TLS_CNT_CONNS = 7,         /* connection identities found (one socket walk each) */
+	TLS_CNT_CONN_DROPS = 8,    /* connection records lost: ring buffer full */
+	TLS_CNT__MAX = 12,
 };
 
 #endif /* __TLSOTEL_H */

@@ -73,4 +73,56 @@ struct pt_regs {
 #error "tlsotel's minimal vmlinux.h only describes x86_64 pt_regs"
 #endif
 
+/* Raw tracepoint context: sys_enter's args are (struct pt_regs *regs, long id). */
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
+
+/* The path from the current task to a socket's addresses (task → files → fdtable → file →
+ * socket → sock_common). Only the fields read, by name: CO-RE relocates each access against the
+ * running kernel's BTF, including fields that sit in anonymous unions there. */
+struct in6_addr {
+	__u8 s6_addr[16];
+};
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
 #endif /* __VMLINUX_H__ */

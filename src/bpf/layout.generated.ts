@@ -9,6 +9,7 @@ export const TLS_MASK = 9223372036854775808n;
 export const TlsEventType = {
   TLS_EVENT_DATA: 1,
   TLS_EVENT_CLOSE: 2,
+  TLS_EVENT_CONN: 3,
 } as const;
 
 export const TlsEventFlags = {
@@ -25,7 +26,9 @@ export const TlsCounter = {
   TLS_CNT_READ_ERRORS: 4,
   TLS_CNT_NO_ENTRY: 5,
   TLS_CNT_CLOSE_DROPS: 6,
-  TLS_CNT__MAX: 8,
+  TLS_CNT_CONNS: 7,
+  TLS_CNT_CONN_DROPS: 8,
+  TLS_CNT__MAX: 12,
 } as const;
 
 /** struct tls_event: byte offsets of its fields; size 72. */
@@ -53,4 +56,17 @@ export const TlsConfigLayout = {
   capture_bytes: 8,
   max_segments: 12,
   SIZE: 16,
+} as const;
+
+/** struct tls_conn: byte offsets of its fields; size 48. */
+export const TlsConnLayout = {
+  family: 0,
+  local_port: 2,
+  remote_port: 4,
+  _pad: 6,
+  fd: 8,
+  _pad2: 12,
+  local_addr: 16,
+  remote_addr: 32,
+  SIZE: 48,
 } as const;

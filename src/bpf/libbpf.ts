@@ -22,6 +22,7 @@ export interface Libbpf {
   bpf_map__value_size(map: Ptr): number;
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
   bpf_program__attach_uprobe_opts(prog: Ptr, pid: number, path: string, offset: number, opts: UprobeOpts): Ptr | null;
+  bpf_program__attach_raw_tracepoint(prog: Ptr, name: string): Ptr | null;
   bpf_link__destroy(link: Ptr): number;
   libbpf_num_possible_cpus(): number;
   libbpf_set_print(fn: unknown): unknown;
@@ -87,6 +88,7 @@ export function libbpf(): Libbpf {
     bpf_program__attach_uprobe_opts: bpf.func('bpf_program__attach_uprobe_opts', p, [
       p, 'int', 'const char *', 'size_t', koffi.pointer(opts),
     ]),
+    bpf_program__attach_raw_tracepoint: bpf.func('bpf_program__attach_raw_tracepoint', p, [p, 'const char *']),
     bpf_link__destroy: bpf.func('bpf_link__destroy', 'int', [p]),
     libbpf_num_possible_cpus: bpf.func('libbpf_num_possible_cpus', 'int', []),
     libbpf_set_print: bpf.func('libbpf_set_print', p, [koffi.pointer(printType)]),

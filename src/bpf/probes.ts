@@ -88,6 +88,8 @@ export class TlsProbes {
   private obj: Ptr | null;
   private readonly progs = new Map<string, Ptr>();
   private readonly files = new Map<number, AttachedFile>();
+  /** Host-wide hooks (not per file): the sys_enter raw tracepoint of connection identity. */
+  private globalLinks: Ptr[] = [];
   private readonly countersFd: number;
   readonly ringFd: number;
   readonly ringBufferBytes: number;
@@ -97,7 +99,7 @@ export class TlsProbes {
     this.obj = obj;
     this.ringBufferBytes = ringBufferBytes;
     const lb = libbpf();
-    for (const name of new Set(PROBES.map((p) => p.prog))) {
+    for (const name of new Set([...PROBES.map((p) => p.prog), 'tls_sys_enter'])) {
       const prog = lb.bpf_object__find_program_by_name(obj, name);
       if (!prog) throw new Error(`BPF object has no program ${name}: rebuild it with npm run build:bpf`);
       this.progs.set(name, prog);
@@ -140,7 +142,9 @@ export class TlsProbes {
       const t0 = performance.now();
       check(lb.bpf_object__load(obj), 'bpf_object__load', loadHint);
       opts.log.debug(`BPF object loaded in ${(performance.now() - t0).toFixed(1)} ms`);
-      return new TlsProbes(obj, ringBytes);
+      const probes = new TlsProbes(obj, ringBytes);
+      probes.attachSyscallHook();
+      return probes;
     } catch (e) {
       lb.bpf_object__close(obj);
       throw e;
@@ -181,6 +185,14 @@ export class TlsProbes {
     return file;
   }
 
+  /** The raw tracepoint that finds each connection's socket (see bpf/tlsotel.bpf.c). */
+  private attachSyscallHook(): void {
+    const lb = libbpf();
+    const link = lb.bpf_program__attach_raw_tracepoint(this.progs.get('tls_sys_enter')!, 'sys_enter');
+    if (!link) throw new BpfError('attach raw tracepoint sys_enter', lb.errno());
+    this.globalLinks.push(link);
+  }
+
   get attached(): AttachedFile[] {
     return [...this.files.values()];
   }
@@ -214,6 +226,11 @@ export class TlsProbes {
       }
     }
     this.files.clear();
+    for (const l of this.globalLinks) {
+      lb.bpf_link__destroy(l);
+      n++;
+    }
+    this.globalLinks = [];
     return n;
   }
 

@@ -1,5 +1,7 @@
 // Decoding of ring buffer records (struct tls_event of bpf/tlsotel.h) into plain objects.
-import { TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
+import { isIPv4 } from 'node:net';
+import { TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
+import type { ConnectionAddresses } from '../trace/types';
 
 export type Direction = 'write' | 'read';
 
@@ -35,7 +37,64 @@ export interface CloseRecord {
   libId: number;
 }
 
-export type TlsRecord = DataRecord | CloseRecord;
+/** The TCP socket under a connection, found once (see bpf/tlsotel.bpf.c, tls_sys_enter). */
+export interface ConnRecord {
+  type: 'conn';
+  tsNs: bigint;
+  conn: bigint;
+  pid: number;
+  tid: number;
+  comm: string;
+  libId: number;
+  fd: number;
+  addresses: ConnectionAddresses;
+}
+
+export type TlsRecord = DataRecord | CloseRecord | ConnRecord;
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** IPv6 text in the usual compressed form; IPv4-mapped addresses (::ffff:a.b.c.d) as plain IPv4. */
+function ipText(buf: Buffer, off: number, family: number): string {
+  if (family === AF_INET) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  let mapped = buf.readUInt16BE(off + 10) === 0xffff;
+  for (let i = 0; i < 10 && mapped; i++) if (buf[off + i] !== 0) mapped = false;
+  if (mapped) return `${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(off + i));
+  // Longest run of zero groups (length >= 2) becomes "::" (RFC 5952).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+function decodeConn(buf: Buffer, off: number): { fd: number; addresses: ConnectionAddresses } | null {
+  const family = buf.readUInt16LE(off + C.family);
+  if (family !== AF_INET && family !== AF_INET6) return null;
+  const local = ipText(buf, off + C.local_addr, family);
+  const remote = ipText(buf, off + C.remote_addr, family);
+  return {
+    fd: buf.readInt32LE(off + C.fd),
+    addresses: {
+      localAddress: local,
+      localPort: buf.readUInt16LE(off + C.local_port),
+      remoteAddress: remote,
+      remotePort: buf.readUInt16LE(off + C.remote_port),
+      // An IPv4-mapped peer on an IPv6 socket is IPv4 on the wire.
+      family: isIPv4(remote) ? 'ipv4' : 'ipv6',
+    },
+  };
+}
 
 /** Decodes one record; `buf` may be a view into the ring (the payload is copied). Null when malformed. */
 export function decodeRecord(buf: Buffer): TlsRecord | null {
@@ -49,6 +108,11 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
   const commEnd = buf.indexOf(0, L.comm);
   const comm = buf.toString('latin1', L.comm, commEnd < 0 || commEnd > L.data ? L.data : commEnd);
   if (type === TlsEventType.TLS_EVENT_CLOSE) return { type: 'close', tsNs, conn, pid, tid, comm, libId };
+  if (type === TlsEventType.TLS_EVENT_CONN) {
+    if (buf.length < L.SIZE + C.SIZE) return null;
+    const c = decodeConn(buf, L.data);
+    return c && { type: 'conn', tsNs, conn, pid, tid, comm, libId, ...c };
+  }
   if (type !== TlsEventType.TLS_EVENT_DATA) return null;
   const flags = buf.readUInt32LE(L.flags);
   const capLen = buf.readUInt32LE(L.cap_len);

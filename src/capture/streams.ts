@@ -10,6 +10,7 @@
 // Memory is bounded: no payload is buffered here (data is passed on as it arrives), the number
 // of connections is capped, idle ones are evicted, and a process's connections go when it exits.
 import type { DataRecord, Direction, TlsRecord } from './record';
+import type { ConnectionAddresses } from '../trace/types';
 
 export type GapReason = 'ring-full' | 'truncated' | 'not-captured';
 export type CloseReason = 'closed' | 'process-exited' | 'idle' | 'evicted' | 'agent-stopped';
@@ -26,6 +27,8 @@ export interface Connection {
   /** Bytes seen and bytes known missing, per direction. */
   bytes: { write: number; read: number };
   missing: { write: number; read: number };
+  /** The TCP socket's addresses, once the BPF side has found them. */
+  addresses?: ConnectionAddresses;
   /** For the next stage's per-connection state (parsers, pending exchanges). */
   state?: unknown;
 }
@@ -34,6 +37,8 @@ export interface StreamSink {
   onData(c: Connection, dir: Direction, data: Buffer, tsNs: bigint): void;
   onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void;
   onClose(c: Connection, reason: CloseReason, tsNs: bigint): void;
+  /** The connection's addresses became known (c.addresses). */
+  onAddresses?(c: Connection): void;
 }
 
 export interface StreamOptions {
@@ -97,6 +102,13 @@ export class StreamTable {
     if (!c) c = this.open(id, rec);
     c.lastNs = rec.tsNs;
     c.comm = rec.comm;
+    if (!c.libId) c.libId = rec.libId; // a conn record (from the syscall hook) has no library
+    if (rec.type === 'conn') {
+      // Found once per connection; it may come before or after the first data.
+      c.addresses = rec.addresses;
+      this.sink.onAddresses?.(c);
+      return;
+    }
     this.data(c, rec);
   }
 
@@ -122,10 +134,12 @@ export class StreamTable {
   }
 
   stats(): StreamStats {
-    return { ...this.s, connections: this.conns.size };
+    // A snapshot: the nested counters are copied too, so a later record cannot change it.
+    const s = this.s;
+    return { ...s, connections: this.conns.size, closed: { ...s.closed }, gaps: { ...s.gaps }, gapBytes: { ...s.gapBytes } };
   }
 
-  private open(id: string, rec: DataRecord): Tracked {
+  private open(id: string, rec: DataRecord | Exclude<TlsRecord, { type: 'close' }>): Tracked {
     if (this.conns.size >= this.maxConnections) {
       // Map order is creation order: the first entry is the oldest connection.
       const oldest = this.conns.values().next().value as Tracked;

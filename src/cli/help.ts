@@ -24,6 +24,8 @@ What spans contain (run):
                               query parameters as they are (default: their values are
                               replaced by REDACTED and never leave the agent)
   --response-timeout DUR      a request unanswered this long becomes an error span (default 60s)
+  --no-stitch                 do not link the CLIENT and SERVER spans of one exchange when both
+                              ends are on this host (default: the client span is the parent)
   --stats-interval DUR        how often losses are logged when they change (default 10s)
 
 Capture options (run, sniff):

@@ -37,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
         'capture-request-headers': { type: 'string' },
         'capture-response-headers': { type: 'string' },
         'no-redaction': { type: 'boolean' },
+        'no-stitch': { type: 'boolean' },
         'response-timeout': { type: 'string' },
         'stats-interval': { type: 'string' },
       });
@@ -57,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
           redactUrls: v['no-redaction'] !== true,
         },
         responseTimeoutMs: secondsFlag(v, 'response-timeout'),
+        stitch: v['no-stitch'] !== true,
         statsIntervalMs: secondsFlag(v, 'stats-interval') ?? 10_000,
         verbose: v.verbose === true,
         log,

@@ -4,6 +4,7 @@ import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { Capture, type CaptureOptions } from '../capture/capture';
 import { createSpanSink, resolveExportConfig, type ExportCliOptions } from '../export';
 import { ExchangeTracker } from '../trace/exchanges';
+import { TraceLinker } from '../trace/linker';
 import { ProcessInfoReader } from '../trace/resource';
 import { SpanBuilder } from '../trace/span-builder';
 import { startPeriodicResync } from '../trace/clock';
@@ -16,6 +17,8 @@ export interface RunOptions extends Omit<CaptureOptions, 'log'> {
   export: ExportCliOptions;
   redaction: RedactionOptions;
   responseTimeoutMs?: number;
+  /** Same-host client↔server stitching (default on). */
+  stitch: boolean;
   statsIntervalMs: number;
   verbose: boolean;
   log: Logger;
@@ -34,14 +37,19 @@ export async function run(opts: RunOptions): Promise<number> {
   const sink = createSpanSink(config, { logger: log });
   const builder = new SpanBuilder(opts.redaction);
   const processes = new ProcessInfoReader();
+  const linker = new TraceLinker({ stitch: opts.stitch });
   let buildErrors = 0;
   const tracker = new ExchangeTracker((ex) => {
     try {
-      sink.export(builder.build(ex));
+      sink.export(builder.build(ex, linker.optionsFor(ex)));
     } catch (e) {
       if (buildErrors++ === 0) log.error(`cannot build a span (counted, logged once): ${(e as Error).message}`);
     }
-  }, { processInfo: (pid, comm) => processes.read(pid, comm), responseTimeoutMs: opts.responseTimeoutMs });
+  }, {
+    processInfo: (pid, comm) => processes.read(pid, comm),
+    responseTimeoutMs: opts.responseTimeoutMs,
+    onConnection: (id, kind, addresses) => linker.connectionKnown(id, kind, addresses),
+  });
 
   let capture: Capture;
   try {

@@ -29,6 +29,12 @@ export async function sniff(opts: SniffOptions): Promise<number> {
 
   capture = Capture.start(opts, {
     onRecord(rec: TlsRecord) {
+      if (rec.type === 'conn') {
+        const a = rec.addresses;
+        const ep = (addr: string, port: number) => (a.family === 'ipv6' ? `[${addr}]:${port}` : `${addr}:${port}`);
+        out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} conn fd ${rec.fd} ${ep(a.localAddress, a.localPort)} -> ${ep(a.remoteAddress, a.remotePort)}`);
+        return;
+      }
       if (rec.type !== 'data') return;
       const seg = rec.offset > 0 || rec.data.length < rec.callLen ? ` [${rec.offset}+${rec.data.length} of ${rec.callLen}]` : '';
       out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} ${lib(rec.libId)} ${rec.dir === 'write' ? 'write' : 'read '} ${rec.callLen} B${seg} ${preview(rec.data, opts.previewBytes)}`);

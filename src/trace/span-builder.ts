@@ -11,7 +11,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import {
   ATTR_CLIENT_ADDRESS, ATTR_CLIENT_PORT, ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_NETWORK_PEER_ADDRESS,
-  ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT,
+  ATTR_NETWORK_LOCAL_ADDRESS, ATTR_NETWORK_LOCAL_PORT, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_NETWORK_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT,
   ATTR_URL_FULL, ATTR_URL_PATH, ATTR_URL_QUERY, ATTR_URL_SCHEME, ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
 import type { HttpMessage } from '../protocol/http1/types';
@@ -265,10 +265,18 @@ export class SpanBuilder {
         attrs[ATTR_CLIENT_ADDRESS] = addr.remoteAddress;
         attrs[ATTR_CLIENT_PORT] = addr.remotePort;
       }
+    } else if (addr !== undefined) {
+      // Not in the HTTP client conventions, but the client's own socket is what tells one
+      // connection from another (the traced process is the client).
+      attrs[ATTR_CLIENT_ADDRESS] = addr.localAddress;
+      attrs[ATTR_CLIENT_PORT] = addr.localPort;
     }
     if (addr !== undefined) {
       attrs[ATTR_NETWORK_PEER_ADDRESS] = addr.remoteAddress;
       attrs[ATTR_NETWORK_PEER_PORT] = addr.remotePort;
+      attrs[ATTR_NETWORK_LOCAL_ADDRESS] = addr.localAddress;
+      attrs[ATTR_NETWORK_LOCAL_PORT] = addr.localPort;
+      attrs[ATTR_NETWORK_TYPE] = addr.family;
     }
     attrs[ATTR_NETWORK_PROTOCOL_VERSION] = `${request.versionMajor}.${request.versionMinor}`;
     const ua = headerValue(request, 'user-agent');

@@ -51,4 +51,6 @@ export interface Exchange {
    *  'process exited', 'response timeout', 'capture gap'. */
   error?: string;
   addresses?: ConnectionAddresses;
+  /** 1 for the first request seen on the connection, 2 for the next… (same-host stitching). */
+  ordinal?: number;
 }

@@ -1,0 +1,113 @@
+// Which trace a span belongs to, and its parent:
+//   - a request carrying `traceparent` puts its span in that trace, as a child of the named span
+//     (SERVER: the caller's span; CLIENT: the span of the code that made the request);
+//   - same-host stitching: when both ends of a connection are on this host and the request
+//     carries no traceparent, the SERVER span of an exchange is the child of the CLIENT span of
+//     the same exchange. Both sides name an
+//     exchange the same way — the client's connection (found from the server's socket
+//     addresses, mirrored) and the request's ordinal on it — so the ids can be drawn by
+//     whichever side is built first, and the other finds them. No header is needed.
+import type { BuildOptions, ParentContext } from './span-builder';
+import type { ConnectionAddresses, Exchange } from './types';
+import { newSpanId, newTraceId } from './ids';
+import { traceContextOf } from './traceparent';
+
+export interface LinkerOptions {
+  /** Same-host client↔server stitching (default on; --no-stitch turns it off). */
+  stitch?: boolean;
+  /** Bounds on remembered connections and exchanges. */
+  maxConnections?: number;
+  maxExchanges?: number;
+}
+
+interface ClientIds {
+  traceId: string;
+  spanId: string;
+  parent?: ParentContext;
+  /** Request line, to check both sides talk about the same request. */
+  line: string;
+}
+
+export interface LinkerStats {
+  stitched: number;
+  fromTraceparent: number;
+}
+
+/** "client-ip:port>server-ip:port": the same string from both ends of one TCP connection. */
+function tupleKey(client: string, clientPort: number, server: string, serverPort: number): string {
+  return `${client}:${clientPort}>${server}:${serverPort}`;
+}
+
+export class TraceLinker {
+  private readonly stitch: boolean;
+  private readonly maxConnections: number;
+  private readonly maxExchanges: number;
+  /** Client connections on this host by TCP tuple → their connection id. */
+  private readonly clients = new Map<string, string>();
+  /** Ids of client spans, drawn early: `${clientConnectionId}#${ordinal}`. */
+  private readonly ids = new Map<string, ClientIds>();
+  private readonly s: LinkerStats = { stitched: 0, fromTraceparent: 0 };
+
+  constructor(opts: LinkerOptions = {}) {
+    this.stitch = opts.stitch ?? true;
+    this.maxConnections = opts.maxConnections ?? 65536;
+    this.maxExchanges = opts.maxExchanges ?? 65536;
+  }
+
+  /** A connection's addresses are known; `kind` is its side once a request was seen on it. */
+  connectionKnown(connectionId: string, kind: 'client' | 'server' | undefined, a: ConnectionAddresses): void {
+    if (!this.stitch || kind !== 'client') return;
+    const key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
+    this.clients.delete(key); // re-insert: Map order is age, the oldest is evicted first
+    this.clients.set(key, connectionId);
+    if (this.clients.size > this.maxConnections) this.clients.delete(this.clients.keys().next().value as string);
+  }
+
+  /** Trace id, span id and parent for the span of this exchange. */
+  optionsFor(ex: Exchange): BuildOptions {
+    const tp = traceContextOf(ex.request.headers);
+    if (ex.kind === 'client') {
+      if (ex.ordinal === undefined) return tp ? this.fromHeader(tp) : {};
+      const ids = this.clientIds(`${ex.connectionId}#${ex.ordinal}`, ex, tp);
+      if (ids.parent) this.s.fromTraceparent++;
+      return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent };
+    }
+    // An incoming traceparent wins: the caller is instrumented, and its trace stays as it made it.
+    if (tp) return this.fromHeader(tp);
+    if (this.stitch && ex.addresses && ex.ordinal !== undefined) {
+      const a = ex.addresses;
+      const client = this.clients.get(tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
+      if (client) {
+        const ids = this.clientIds(`${client}#${ex.ordinal}`, ex, undefined);
+        if (ids.line === lineOf(ex)) {
+          this.s.stitched++;
+          return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
+        }
+      }
+    }
+    return {};
+  }
+
+  stats(): LinkerStats {
+    return { ...this.s };
+  }
+
+  private fromHeader(tp: ParentContext): BuildOptions {
+    this.s.fromTraceparent++;
+    return { parent: tp };
+  }
+
+  private clientIds(key: string, ex: Exchange, tp: ParentContext | undefined): ClientIds {
+    let ids = this.ids.get(key);
+    if (!ids) {
+      ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, line: lineOf(ex) };
+      this.ids.set(key, ids);
+      if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as string);
+    }
+    return ids;
+  }
+}
+
+function lineOf(ex: Exchange): string {
+  return `${ex.request.method ?? ''} ${ex.request.url ?? ''}`;
+}

@@ -1,0 +1,32 @@
+// W3C Trace Context: the traceparent and tracestate request headers
+// (https://www.w3.org/TR/trace-context/). Parsing only: tlsotel never changes traffic.
+import type { ParentContext } from './span-builder';
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** The parent context a traceparent header names, or undefined when absent or invalid. */
+export function parseTraceparent(value: string | undefined, tracestate?: string): ParentContext | undefined {
+  if (!value) return undefined;
+  const m = TRACEPARENT.exec(value.trim().toLowerCase());
+  if (!m) return undefined;
+  const [, version, traceId, spanId, flags, rest] = m;
+  // Version ff is invalid; version 00 allows nothing after the flags; later versions may.
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
+  const ctx: ParentContext = { traceId, spanId, traceFlags: parseInt(flags, 16) & 0xff, isRemote: true };
+  if (tracestate !== undefined && tracestate.length <= 512) ctx.traceState = tracestate;
+  return ctx;
+}
+
+/** The trace context of a request's headers (case-insensitive names; first traceparent wins). */
+export function traceContextOf(headers: Array<[string, string]>): ParentContext | undefined {
+  let tp: string | undefined;
+  let ts: string | undefined;
+  for (const [name, value] of headers) {
+    if (name.length === 11 && tp === undefined && name.toLowerCase() === 'traceparent') tp = value;
+    else if (name.length === 10 && name.toLowerCase() === 'tracestate') ts = ts === undefined ? value : `${ts},${value}`;
+  }
+  return parseTraceparent(tp, ts);
+}
