@@ -20,6 +20,7 @@ export function lossCounters(s: AgentStats): Record<string, number> {
     'ring buffer full (records)': Number(b.TLS_CNT_RB_DROPS) + Number(b.TLS_CNT_CLOSE_DROPS),
     'bytes beyond the capture cap': Number(b.TLS_CNT_TRUNC_BYTES),
     'unreadable payloads': Number(b.TLS_CNT_READ_ERRORS),
+    'connection records lost': Number(b.TLS_CNT_CONN_DROPS),
     'stream gaps': g.gaps['ring-full'] + g.gaps.truncated + g.gaps['not-captured'],
     'connections evicted': g.closed.evicted,
     'malformed records': s.capture.malformedRecords,
