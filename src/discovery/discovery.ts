@@ -204,9 +204,15 @@ export function executableMappings(procRoot: string, pid: number): Set<string> {
     // "addr perms offset dev inode   path": perms is the second field; 'x' is its third char.
     const sp = text.indexOf(' ', start);
     if (sp > 0 && text.charCodeAt(sp + 3) === 120 /* x */) {
-      const slash = text.indexOf('/', sp);
-      if (slash > 0 && slash < end) {
-        const p = text.slice(slash, end);
+      // The path is the sixth field (after perms, offset, dev, inode), a file's starts with '/':
+      // not the first '/' of the line, which may be inside a name such as [anon:jit/code].
+      let i = sp + 1;
+      for (let field = 0; field < 4; field++) {
+        while (i < end && text.charCodeAt(i) !== 32) i++;
+        while (i < end && text.charCodeAt(i) === 32) i++;
+      }
+      if (i < end && text.charCodeAt(i) === 47 /* / */) {
+        const p = text.slice(i, end);
         if (!p.endsWith(' (deleted)')) out.add(p);
       }
     }

@@ -52,13 +52,15 @@ function scan(fd: number, wanted: Set<string>): Set<string> {
   });
   // Search string tables for the wanted names first: a symbol table is only walked when its
   // string table contains one of them, which keeps this cheap for the many files that don't.
+  // Only "name\0" is looked for: linkers merge suffixes, so "SSL_read" may exist only as the
+  // tail of "x_SSL_read" (libc's "free" is the tail of "cfree"), with no NUL before it.
   for (const type of [SHT_DYNSYM, SHT_SYMTAB]) {
     for (let i = 0; i < shnum; i++) {
       const s = section(i);
       if (s.type !== type || s.entsize < 24 || s.link >= shnum) continue;
       const strSec = section(s.link);
       const strtab = read(fd, strSec.offset, strSec.size, size);
-      if (!strtab || ![...wanted].some((w) => strtab.includes(`\0${w}\0`))) continue;
+      if (!strtab || ![...wanted].some((w) => strtab.includes(`${w}\0`))) continue;
       const syms = read(fd, s.offset, s.size, size);
       if (!syms) continue;
       for (let off = 0; off + 24 <= syms.length; off += s.entsize) {
