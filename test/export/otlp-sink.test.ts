@@ -46,10 +46,18 @@ const fast = { scheduledDelayMillis: 20, retryInitialBackoffMillis: 20, retryMax
 test('full batches go out at once, partial ones on the timer', async () => {
   const exp = new ScriptedExporter([]);
   const sink = new OtlpSpanSink(exp, { ...fast, scheduledDelayMillis: 200, maxExportBatchSize: 10 });
+  const t0 = Date.now();
   for (const s of spans(25)) sink.export(s);
-  await sleep(30);
-  assert.deepEqual(exp.batches.map((b) => b.length), [10, 10]);
-  await sleep(250);
+  // Polled, not slept: on a loaded machine timers run late, and the test must not depend on it.
+  const until = async (pred: () => boolean, ms: number) => {
+    while (!pred() && Date.now() - t0 < ms) await sleep(5);
+  };
+  await until(() => exp.batches.length >= 2, 2000);
+  const early = Date.now() - t0;
+  assert.deepEqual(exp.batches.slice(0, 2).map((b) => b.length), [10, 10]);
+  if (early < 150) assert.equal(exp.batches.length, 2, 'the partial batch waits for the schedule delay');
+  await until(() => exp.batches.length >= 3, 3000);
+  assert.ok(Date.now() - t0 >= 190, 'the partial batch went out on the timer, not at once');
   assert.deepEqual(exp.batches.map((b) => b.length), [10, 10, 5]);
   assert.equal(sink.stats().exported, 25);
   await sink.shutdown();
