@@ -26,6 +26,11 @@ function prng(seed: number): () => number {
 
 const MAX_HEADER_BYTES = 512;
 
+/** Cases per randomized test: a bounded number in `npm test`, millions in `npm run fuzz`
+ *  (TLSOTEL_FUZZ_CASES); TLSOTEL_FUZZ_SEED replays another sequence. */
+const CASES = Number(process.env.TLSOTEL_FUZZ_CASES) > 0 ? Number(process.env.TLSOTEL_FUZZ_CASES) : 3000;
+const SEED = Number(process.env.TLSOTEL_FUZZ_SEED) || 0;
+
 /** Feeds the steps, cutting byte steps at random points; checks the invariants after each call. */
 function feedChecked(steps: Step[], rand: () => number, label: string): ParserEvent[] {
   const events: ParserEvent[] = [];
@@ -112,9 +117,9 @@ const SAMPLES = [
 ];
 
 test('random bytes with random cuts and gaps never throw nor buffer past the limit', () => {
-  const seed = 0x5eed;
+  const seed = 0x5eed + SEED;
   const rand = prng(seed);
-  for (let i = 0; i < 3000; i++) {
+  for (let i = 0; i < CASES; i++) {
     const steps: Step[] = [];
     const pieces = 1 + Math.floor(rand() * 4);
     for (let p = 0; p < pieces; p++) {
@@ -133,10 +138,10 @@ test('random bytes with random cuts and gaps never throw nor buffer past the lim
 });
 
 test('mutated valid streams with random gaps never throw and errors do not pile up', () => {
-  const seed = 0xfeed;
+  const seed = 0xfeed + SEED;
   const rand = prng(seed);
   const alphabet = Buffer.from('\r\n :;,"\\=0123456789abcdefABCDEF\t\u0000\u00ffHTTP/1.1 GET chunked Content-Length Transfer-Encoding', 'latin1');
-  for (let i = 0; i < 3000; i++) {
+  for (let i = 0; i < CASES; i++) {
     let stream = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 5) }, () => SAMPLES[Math.floor(rand() * SAMPLES.length)]).join(''), 'latin1');
     const mutations = Math.floor(rand() * 4);
     for (let m = 0; m < mutations; m++) {
