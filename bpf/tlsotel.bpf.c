@@ -340,7 +340,9 @@ static __always_inline int ret_int(struct pt_regs *ctx, __u32 read)
 	return 0;
 }
 
-/* int SSL_write_ex / SSL_read_ex: 1 on success with the byte count in *done. */
+/* int SSL_write_ex / SSL_read_ex, and the internal ssl_write_internal / ssl_read_internal they
+ * wrap (same arguments; see src/discovery/openssl-internals.ts): > 0 (1) on success with the
+ * byte count in *done. */
 static __always_inline int ret_ex(struct pt_regs *ctx, __u32 read)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -350,7 +352,7 @@ static __always_inline int ret_ex(struct pt_regs *ctx, __u32 read)
 	int ret = (int)PT_REGS_RC(ctx);
 	__u64 done = 0;
 	struct call_args copy = *a;
-	if (ret == 1 && copy.len_ptr &&
+	if (ret > 0 && copy.len_ptr &&
 	    bpf_probe_read_user(&done, sizeof(done), (void *)copy.len_ptr) == 0 && done > 0)
 		emit(ctx, pid_tgid, &copy, done > 0x7fffffff ? 0x7fffffff : (__u32)done, read);
 	left_call(pid_tgid, &copy);

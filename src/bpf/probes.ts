@@ -6,6 +6,7 @@ import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
 import { TlsConfigLayout, TlsCounter, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
+import type { OpensslInternals } from '../discovery/openssl-internals';
 
 export interface ProbeOptions {
   /** Never trace this process (default: the agent itself). */
@@ -28,18 +29,31 @@ export const PROBE_DEFAULTS = {
   ringBufferBytes: 8 * 1024 * 1024,
 };
 
+type ProbeDir = 'write' | 'read' | 'free';
+
 /** The functions probed in every OpenSSL-carrying file; `required` ones must exist. */
-const PROBES: Array<{ fn: string; prog: string; retprobe: boolean; required: boolean }> = [
-  { fn: 'SSL_write', prog: 'tls_enter', retprobe: false, required: true },
-  { fn: 'SSL_write', prog: 'tls_write_ret', retprobe: true, required: true },
-  { fn: 'SSL_read', prog: 'tls_enter', retprobe: false, required: true },
-  { fn: 'SSL_read', prog: 'tls_read_ret', retprobe: true, required: true },
-  { fn: 'SSL_write_ex', prog: 'tls_enter', retprobe: false, required: false },
-  { fn: 'SSL_write_ex', prog: 'tls_write_ex_ret', retprobe: true, required: false },
-  { fn: 'SSL_read_ex', prog: 'tls_enter', retprobe: false, required: false },
-  { fn: 'SSL_read_ex', prog: 'tls_read_ex_ret', retprobe: true, required: false },
-  { fn: 'SSL_free', prog: 'tls_free', retprobe: false, required: false },
+const PROBES: Array<{ fn: string; dir: ProbeDir; prog: string; retprobe: boolean; required: boolean }> = [
+  { fn: 'SSL_write', dir: 'write', prog: 'tls_enter', retprobe: false, required: true },
+  { fn: 'SSL_write', dir: 'write', prog: 'tls_write_ret', retprobe: true, required: true },
+  { fn: 'SSL_read', dir: 'read', prog: 'tls_enter', retprobe: false, required: true },
+  { fn: 'SSL_read', dir: 'read', prog: 'tls_read_ret', retprobe: true, required: true },
+  { fn: 'SSL_write_ex', dir: 'write', prog: 'tls_enter', retprobe: false, required: false },
+  { fn: 'SSL_write_ex', dir: 'write', prog: 'tls_write_ex_ret', retprobe: true, required: false },
+  { fn: 'SSL_read_ex', dir: 'read', prog: 'tls_enter', retprobe: false, required: false },
+  { fn: 'SSL_read_ex', dir: 'read', prog: 'tls_read_ex_ret', retprobe: true, required: false },
+  { fn: 'SSL_free', dir: 'free', prog: 'tls_free', retprobe: false, required: false },
 ];
+
+/** What attachFile places, by name: internal functions first, then the exported ones not replaced by them. */
+export function plannedProbes(symbols: Set<string>, internals: OpensslInternals): string[] {
+  const internal = (['write', 'read'] as const).flatMap((d) => (internals[d] ? [internals[d]!.describe.split(' ')[0]] : []));
+  const exported = [...new Set(PROBES.filter((p) => symbols.has(p.fn) && (p.dir === 'free' || !internals[p.dir])).map((p) => p.fn))];
+  return [...internal, ...exported];
+}
+
+/** Probes on an internal function that both wrappers of a direction call (same arguments as
+ *  the _ex variant): they replace the four probes on the exported functions. */
+const INTERNAL_PROGS: Record<'write' | 'read', string> = { write: 'tls_write_ex_ret', read: 'tls_read_ex_ret' };
 
 /** The symbols a file must define to be probed, and those probed when present. */
 export const REQUIRED_SYMBOLS = ['SSL_write', 'SSL_read'];
@@ -156,26 +170,36 @@ export class TlsProbes {
    * processes that map it, now and later. `symbols` are the probed symbols the file defines.
    * On failure, detaches what was attached and throws.
    */
-  attachFile(filePath: string, libId: number, symbols: Set<string>): AttachedFile {
+  attachFile(filePath: string, libId: number, symbols: Set<string>, internals: OpensslInternals = {}): AttachedFile {
     const lb = libbpf();
     const missing = REQUIRED_SYMBOLS.filter((s) => !symbols.has(s));
     if (missing.length) throw new Error(`${filePath} does not define ${missing.join(', ')}`);
     const file: AttachedFile = { libId, path: filePath, functions: [], links: [] };
+    const attach = (prog: string, retprobe: boolean, what: string, fn: string | null, offset: number) => {
+      const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: libId, retprobe, func_name: fn };
+      const link = lb.bpf_program__attach_uprobe_opts(this.progs.get(prog)!, -1, filePath, offset, opts);
+      if (!link) {
+        const errno = lb.errno();
+        throw new BpfError(
+          `attach ${retprobe ? 'uretprobe' : 'uprobe'} ${filePath}:${what}`,
+          errno,
+          errno === 22 ? 'another tracer may hold a uprobe on this function with a different reference counter' : undefined,
+        );
+      }
+      file.links.push(link);
+      if (!file.functions.includes(what)) file.functions.push(what);
+    };
     try {
+      for (const dir of ['write', 'read'] as const) {
+        const internal = internals[dir];
+        if (!internal) continue;
+        const what = `${internal.describe.split(' ')[0]}@0x${internal.offset.toString(16)}`;
+        attach('tls_enter', false, what, null, internal.offset);
+        attach(INTERNAL_PROGS[dir], true, what, null, internal.offset);
+      }
       for (const p of PROBES) {
-        if (!symbols.has(p.fn)) continue;
-        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: libId, retprobe: p.retprobe, func_name: p.fn };
-        const link = lb.bpf_program__attach_uprobe_opts(this.progs.get(p.prog)!, -1, filePath, 0, opts);
-        if (!link) {
-          const errno = lb.errno();
-          throw new BpfError(
-            `attach ${p.retprobe ? 'uretprobe' : 'uprobe'} ${filePath}:${p.fn}`,
-            errno,
-            errno === 22 ? 'another tracer may hold a uprobe on this function with a different reference counter' : undefined,
-          );
-        }
-        file.links.push(link);
-        if (!file.functions.includes(p.fn)) file.functions.push(p.fn);
+        if (!symbols.has(p.fn) || (p.dir !== 'free' && internals[p.dir])) continue;
+        attach(p.prog, p.retprobe, p.fn, p.fn, 0);
       }
     } catch (e) {
       for (const l of file.links) lb.bpf_link__destroy(l);

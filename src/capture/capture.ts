@@ -67,7 +67,7 @@ export class Capture {
     this.streams = new StreamTable(sink, { maxConnections: opts.maxConnections, idleTimeoutMs: opts.idleTimeoutMs });
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
     this.discovery = new Discovery({
-      attach: (p, id, syms) => probes.attachFile(p, id, syms),
+      attach: (p, id, syms, internals) => probes.attachFile(p, id, syms, internals),
       log: opts.log,
       libDirs: opts.libDirs,
       binDirs: opts.binDirs,

@@ -3,8 +3,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { bpfPermissionProblem } from '../util/caps';
 import { libbpf } from '../bpf/libbpf';
-import { defaultObjectPath, TlsProbes } from '../bpf/probes';
+import { defaultObjectPath, plannedProbes, PROBED_SYMBOLS, TlsProbes } from '../bpf/probes';
+import { definedFunctions } from '../discovery/elf';
 import { Discovery, type TlsFile } from '../discovery/discovery';
+import { findInternals } from '../discovery/openssl-internals';
 import type { Logger } from '../util/log';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -52,7 +54,12 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   // Find the TLS libraries without attaching anything.
   const found: TlsFile[] = [];
   const d = new Discovery({
-    attach: (path, libId, symbols) => ({ libId, path, functions: [...symbols], links: [] }),
+    attach: (path, libId, symbols, internals) => ({
+      libId,
+      path,
+      functions: plannedProbes(symbols, internals),
+      links: [],
+    }),
     log: { ...log, info() {} },
     onAttached: (f) => found.push(f),
   });
@@ -68,8 +75,7 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
       const probes = TlsProbes.load({ log });
       try {
         if (found[0]) {
-          const symbols = new Set(found[0].functions);
-          probes.attachFile(found[0].path, 1, symbols);
+          probes.attachFile(found[0].path, 1, definedFunctions(found[0].path, PROBED_SYMBOLS), findInternals(found[0].path));
         }
       } finally {
         probes.close();

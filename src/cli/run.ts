@@ -48,7 +48,7 @@ export async function run(opts: RunOptions): Promise<number> {
   }, {
     processInfo: (pid, comm) => processes.read(pid, comm),
     responseTimeoutMs: opts.responseTimeoutMs,
-    onConnection: (id, kind, addresses) => linker.connectionKnown(id, kind, addresses),
+    onConnection: (id, addresses) => linker.connectionKnown(id, addresses),
   });
 
   let capture: Capture;

@@ -10,6 +10,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { definedFunctions } from './elf';
+import { findInternals, type OpensslInternals } from './openssl-internals';
 import { PROBED_SYMBOLS, REQUIRED_SYMBOLS, type AttachedFile } from '../bpf/probes';
 import type { Logger } from '../util/log';
 
@@ -26,7 +27,7 @@ export interface TlsFile {
 
 export interface DiscoveryOptions {
   /** Attaches the probes to a file; throws on failure. */
-  attach(filePath: string, libId: number, symbols: Set<string>): AttachedFile;
+  attach(filePath: string, libId: number, symbols: Set<string>, internals: OpensslInternals): AttachedFile;
   log: Logger;
   procRoot?: string;
   /** Directories searched at start for libssl.so.* (default: the usual library directories). */
@@ -146,7 +147,7 @@ export class Discovery {
     const attachPath = plain && `${plain.dev}:${plain.ino}` === key ? displayPath : reachPath;
     const libId = this.nextId++;
     try {
-      const a = this.opts.attach(attachPath, libId, symbols);
+      const a = this.opts.attach(attachPath, libId, symbols, findInternals(attachPath));
       const file: TlsFile = { key, libId, path: attachPath, displayPath, functions: a.functions };
       this.files.set(key, file);
       this.byId.set(libId, file);

@@ -13,10 +13,74 @@ const MAX_TABLE = 256 * 1024 * 1024;
 export function definedFunctions(path: string, wanted: readonly string[]): Set<string> {
   const fd = openSync(path, 'r');
   try {
-    return scan(fd, new Set(wanted));
+    return new Set(scan(fd, new Set(wanted)).keys());
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * File offsets of the functions of `wanted` that `path` defines (what a uprobe is placed by),
+ * and `code`: up to `codeBytes` bytes of each function's first instructions. Throws only if the
+ * file can't be opened.
+ */
+export function functionCode(path: string, wanted: readonly string[], codeBytes = 64): Map<string, { offset: number; code: Buffer }> {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const out = new Map<string, { offset: number; code: Buffer }>();
+    for (const [name, vaddr] of scan(fd, new Set(wanted))) {
+      const offset = fileOffset(fd, vaddr, size);
+      const code = offset === undefined ? null : read(fd, offset, Math.min(codeBytes, size - offset), size);
+      if (offset !== undefined && code) out.set(name, { offset, code });
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Bytes of `path` at a file offset (null past the end). */
+export function readCode(path: string, offset: number, length: number): Buffer | null {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    return read(fd, offset, Math.min(length, size - offset), size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The file offset of a virtual address, through the PT_LOAD program headers. */
+export function fileOffsetOf(path: string, vaddr: number): number | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    return fileOffset(fd, vaddr, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const PT_LOAD = 1;
+
+function fileOffset(fd: number, vaddr: number, size: number): number | undefined {
+  const eh = read(fd, 0, 64, size);
+  if (!eh || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) return undefined;
+  const phoff = Number(eh.readBigUInt64LE(0x20));
+  const phentsize = eh.readUInt16LE(0x36);
+  const phnum = eh.readUInt16LE(0x38);
+  if (phentsize < 56) return undefined;
+  const ph = read(fd, phoff, phentsize * phnum, size);
+  if (!ph) return undefined;
+  for (let i = 0; i < phnum; i++) {
+    const o = i * phentsize;
+    if (ph.readUInt32LE(o) !== PT_LOAD) continue;
+    const off = Number(ph.readBigUInt64LE(o + 8));
+    const va = Number(ph.readBigUInt64LE(o + 16));
+    const filesz = Number(ph.readBigUInt64LE(o + 32));
+    if (vaddr >= va && vaddr < va + filesz) return vaddr - va + off;
+  }
+  return undefined;
 }
 
 function read(fd: number, offset: number, length: number, fileSize: number): Buffer | null {
@@ -31,8 +95,9 @@ function read(fd: number, offset: number, length: number, fileSize: number): Buf
   return buf;
 }
 
-function scan(fd: number, wanted: Set<string>): Set<string> {
-  const found = new Set<string>();
+/** Defined function symbols of `wanted` → their virtual address (st_value). */
+function scan(fd: number, wanted: Set<string>): Map<string, number> {
+  const found = new Map<string, number>();
   const size = fstatSync(fd).size;
   const eh = read(fd, 0, 64, size);
   // ELF64, little-endian only: the machines we run on (x86_64).
@@ -72,7 +137,7 @@ function scan(fd: number, wanted: Set<string>): Set<string> {
         if (nameOff >= strtab.length) continue;
         const end = strtab.indexOf(0, nameOff);
         const name = strtab.toString('latin1', nameOff, end < 0 ? strtab.length : end);
-        if (wanted.has(name)) found.add(name);
+        if (wanted.has(name)) found.set(name, Number(syms.readBigUInt64LE(off + 8)));
       }
     }
     if (found.size) return found;

@@ -19,8 +19,9 @@ export interface ExchangeOptions {
   /** Exchanges of a connection whose addresses are not known yet wait this long for them (the
    *  socket of a memory-BIO program such as node is found only after its first write). */
   addressWaitMs?: number;
-  /** Called once per connection when both its side and its addresses are known. */
-  onConnection?(connectionId: string, kind: 'client' | 'server', addresses: ConnectionAddresses): void;
+  /** Called once per connection when its addresses are known (its side may not be yet: the
+   *  socket is often found inside the first SSL call, before its data is seen). */
+  onConnection?(connectionId: string, addresses: ConnectionAddresses): void;
 }
 
 export interface ExchangeStats {
@@ -169,7 +170,7 @@ export class ExchangeTracker implements StreamSink {
 
   private message(c: Connection, st: ConnState, dir: Direction, m: HttpMessage): void {
     if (m.kind === 'request') {
-      this.sideIs(c, st, dir);
+      this.sideIs(st, dir);
       st.pending.push({ request: m, ordinal: ++st.requests });
       if (st.pending.length > this.maxPending) this.giveUp(c, st, st.pending.shift()!, 'too many requests without response', m.startNs);
       return;
@@ -179,16 +180,14 @@ export class ExchangeTracker implements StreamSink {
   }
 
   /** The first request's direction says which side of the connection this process is. */
-  private sideIs(c: Connection, st: ConnState, dir: Direction): void {
-    if (st.kind) return;
-    st.kind = dir === 'write' ? 'client' : 'server';
-    this.announce(c, st);
+  private sideIs(st: ConnState, dir: Direction): void {
+    st.kind ??= dir === 'write' ? 'client' : 'server';
   }
 
   private announce(c: Connection, st: ConnState): void {
-    if (st.announced || !st.kind || !c.addresses) return;
+    if (st.announced || !c.addresses) return;
     st.announced = true;
-    this.opts.onConnection?.(c.id, st.kind, c.addresses);
+    this.opts.onConnection?.(c.id, c.addresses);
   }
 
   /** Hands on the exchanges that were waiting for addresses (with them, if known now). */
@@ -228,7 +227,7 @@ export class ExchangeTracker implements StreamSink {
     const why = e.reason === 'gap' ? 'capture gap' : e.reason === 'truncated' ? 'connection closed mid-message' : `invalid HTTP (${e.detail})`;
     if (partial.kind === 'request') {
       // Keep its place in the queue, or every later response would pair with the wrong request.
-      this.sideIs(c, st, dir);
+      this.sideIs(st, dir);
       st.pending.push({ request: partial, ordinal: ++st.requests, error: why });
       return;
     }

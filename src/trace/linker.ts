@@ -42,7 +42,7 @@ export class TraceLinker {
   private readonly stitch: boolean;
   private readonly maxConnections: number;
   private readonly maxExchanges: number;
-  /** Client connections on this host by TCP tuple → their connection id. */
+  /** Connections on this host by TCP tuple ("local>remote") → their connection id. */
   private readonly clients = new Map<string, string>();
   /** Ids of client spans, drawn early: `${clientConnectionId}#${ordinal}`. */
   private readonly ids = new Map<string, ClientIds>();
@@ -54,9 +54,13 @@ export class TraceLinker {
     this.maxExchanges = opts.maxExchanges ?? 65536;
   }
 
-  /** A connection's addresses are known; `kind` is its side once a request was seen on it. */
-  connectionKnown(connectionId: string, kind: 'client' | 'server' | undefined, a: ConnectionAddresses): void {
-    if (!this.stitch || kind !== 'client') return;
+  /**
+   * A connection's addresses are known. Every connection is remembered as "local>remote",
+   * whichever side it is (its side may not be known yet): a server looks its client up as
+   * "remote>local", which only the client's own entry can match.
+   */
+  connectionKnown(connectionId: string, a: ConnectionAddresses): void {
+    if (!this.stitch) return;
     const key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
     this.clients.delete(key); // re-insert: Map order is age, the oldest is evicted first
     this.clients.set(key, connectionId);

@@ -355,7 +355,7 @@ test('addresses: exchanges wait for them (in order), carry them, and count their
   const announced: Array<[string, string, number]> = [];
   const { t, out, c, send } = setup({
     addressWaitMs: 250,
-    onConnection: (id, kind, a) => announced.push([id, kind, a.remotePort]),
+    onConnection: (id, a) => announced.push([id, a.localAddress, a.remotePort]),
   });
   send('read', 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
   send('write', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
@@ -366,7 +366,7 @@ test('addresses: exchanges wait for them (in order), carry them, and count their
   c.addresses = { localAddress: '::1', localPort: 443, remoteAddress: '::1', remotePort: 50000, family: 'ipv6' };
   t.onAddresses(c);
   assert.deepEqual(out.map((e) => [e.request.url, e.ordinal, e.addresses?.remotePort, e.kind]), [['/a', 1, 50000, 'server'], ['/b', 2, 50000, 'server']]);
-  assert.deepEqual(announced, [[c.id, 'server', 50000]]);
+  assert.deepEqual(announced, [[c.id, '::1', 50000]]);
   send('read', 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n');
   send('write', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
   assert.equal(out.length, 3, 'known addresses: delivered at once');

@@ -1,0 +1,97 @@
+// Where to put the read/write probes of a libssl so that they are cheap and see everything.
+//
+// In OpenSSL 3.x, SSL_write and SSL_write_ex are thin wrappers around one internal function,
+// ssl_write_internal(SSL *s, const void *buf, size_t num, size_t *written) (SSL_read/_ex around
+// ssl_read_internal, same shape), which BIO_f_ssl also calls directly. Probing that function
+// instead of the four exported ones:
+//   - costs less per call: Debian's SSL_write/SSL_read begin with `sub $0x18,%rsp`, which the
+//     kernel must single-step out of line (~4.7 µs a hit here), the internal functions with
+//     `push`, which it emulates (~0.7–1 µs);
+//   - needs one entry/return pair per direction instead of two;
+//   - also sees programs that use SSL BIOs (openssl s_server -www, BIO_new_ssl_connect).
+// The internal functions are not exported, so they are found from the wrappers' code: the
+// first instruction of SSL_write_ex after a plain prologue must be `call rel32`, and SSL_write
+// must call the same target, which must itself begin with a push. Anything else — another
+// build, another compiler, LTO inlining — falls back to the exported functions. No struct
+// layout is involved, only where a call goes.
+import { functionCode, readCode } from './elf';
+
+export interface InternalProbe {
+  /** File offset to place the entry probe and the return probe. */
+  offset: number;
+  /** For messages: e.g. "ssl_write_internal (called by SSL_write, SSL_write_ex)". */
+  describe: string;
+}
+
+export interface OpensslInternals {
+  write?: InternalProbe;
+  read?: InternalProbe;
+}
+
+const PAIRS = [
+  { dir: 'write', ex: 'SSL_write_ex', plain: 'SSL_write', name: 'ssl_write_internal' },
+  { dir: 'read', ex: 'SSL_read_ex', plain: 'SSL_read', name: 'ssl_read_internal' },
+] as const;
+
+export function findInternals(path: string): OpensslInternals {
+  const out: OpensslInternals = {};
+  let code: Map<string, { offset: number; code: Buffer }>;
+  try {
+    code = functionCode(path, PAIRS.flatMap((p) => [p.ex, p.plain]));
+  } catch {
+    return out; // unreadable: the exported functions will do
+  }
+  for (const p of PAIRS) {
+    const ex = code.get(p.ex);
+    const plain = code.get(p.plain);
+    if (!ex || !plain) continue;
+    const target = firstCallTarget(ex.offset, ex.code);
+    if (target === undefined || !calls(plain.offset, plain.code, target)) continue;
+    const entry = cheapEntry(path, target);
+    if (entry === undefined) continue;
+    out[p.dir] = { offset: entry, describe: `${p.name} (called by ${p.plain}, ${p.ex})` };
+  }
+  return out;
+}
+
+/** Length of a prologue instruction that leaves the argument registers alone, else 0. */
+function prologueLength(c: Buffer, i: number): number {
+  if (c[i] === 0xf3 && c[i + 1] === 0x0f && c[i + 2] === 0x1e && c[i + 3] === 0xfa) return 4; // endbr64
+  if (c[i] >= 0x50 && c[i] <= 0x57) return 1; // push %rax..%rdi
+  if (c[i] === 0x41 && c[i + 1] >= 0x50 && c[i + 1] <= 0x57) return 2; // push %r8..%r15
+  if (c[i] === 0x48 && c[i + 1] === 0x83 && c[i + 2] === 0xec) return 4; // sub $imm8,%rsp
+  if (c[i] === 0x48 && c[i + 1] === 0x89 && c[i + 2] === 0xe5) return 3; // mov %rsp,%rbp
+  return 0;
+}
+
+/** The file offset a function calls first, when only a plain prologue comes before the call. */
+function firstCallTarget(fnOffset: number, c: Buffer): number | undefined {
+  let i = 0;
+  for (let n = 0; n < 8 && i < c.length; n++) {
+    const len = prologueLength(c, i);
+    if (len === 0) break;
+    i += len;
+  }
+  if (i + 5 > c.length || c[i] !== 0xe8) return undefined;
+  return fnOffset + i + 5 + c.readInt32LE(i + 1);
+}
+
+/** Whether the code has a `call rel32` to `target` (a byte-wise search: a false match would
+ *  need the same 32-bit displacement to the same function, so it is not a concern). */
+function calls(fnOffset: number, c: Buffer, target: number): boolean {
+  for (let i = 0; i + 5 <= c.length; i++) {
+    if (c[i] === 0xe8 && fnOffset + i + 5 + c.readInt32LE(i + 1) === target) return true;
+  }
+  return false;
+}
+
+/** Where to probe a function so the first probed instruction is a push (emulated, cheap),
+ *  with the return address still on top of the stack for the return probe. */
+function cheapEntry(path: string, offset: number): number | undefined {
+  const c = readCode(path, offset, 8);
+  if (!c || c.length < 6) return undefined;
+  const isPush = (i: number) => (c[i] >= 0x50 && c[i] <= 0x57) || (c[i] === 0x41 && c[i + 1] >= 0x50 && c[i + 1] <= 0x57);
+  if (isPush(0)) return offset;
+  if (c[0] === 0xf3 && c[1] === 0x0f && c[2] === 0x1e && c[3] === 0xfa && isPush(4)) return offset + 4; // after endbr64
+  return undefined;
+}
