@@ -43,6 +43,7 @@ sniff options:
 
 Output of sniff, one line per chunk:
   TIME COMM[PID] LIBRARY write|read LENGTH B [OFFSET+CAPTURED of LENGTH] PREVIEW
+  TIME COMM[PID] conn fd N LOCAL -> REMOTE        (a connection's TCP socket, found once)
   and lines for gaps (bytes lost or not captured, with the reason) and closed connections.
 
 run writes one line containing "ready" to stderr once the probes are attached: anything that
