@@ -5,15 +5,20 @@ import type { ConnectionAddresses } from '../trace/types';
 
 export type Direction = 'write' | 'read';
 
-export interface DataRecord {
-  type: 'data';
+/** What every record says: when, which connection, which process, which probed file. */
+interface RecordHeader {
   tsNs: bigint;
   /** SSL* pointer; with pid names one connection. */
   conn: bigint;
   pid: number;
   tid: number;
   comm: string;
+  /** The probed file (0 for records of the syscall hook, which belongs to no file). */
   libId: number;
+}
+
+export interface DataRecord extends RecordHeader {
+  type: 'data';
   dir: Direction;
   /** Bytes the whole call transferred. */
   callLen: number;
@@ -27,25 +32,13 @@ export interface DataRecord {
   data: Buffer;
 }
 
-export interface CloseRecord {
+export interface CloseRecord extends RecordHeader {
   type: 'close';
-  tsNs: bigint;
-  conn: bigint;
-  pid: number;
-  tid: number;
-  comm: string;
-  libId: number;
 }
 
 /** The TCP socket under a connection, found once (see bpf/tlsotel.bpf.c, tls_sys_enter). */
-export interface ConnRecord {
+export interface ConnRecord extends RecordHeader {
   type: 'conn';
-  tsNs: bigint;
-  conn: bigint;
-  pid: number;
-  tid: number;
-  comm: string;
-  libId: number;
   fd: number;
   addresses: ConnectionAddresses;
 }

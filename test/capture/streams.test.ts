@@ -4,6 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { DataRecord, Direction, TlsRecord } from '../../src/capture/record';
 import { StreamTable, type CloseReason, type Connection, type GapReason, type StreamOptions } from '../../src/capture/streams';
+import { prng } from '../helpers/prng';
 
 type Ev =
   | { k: 'data'; id: string; dir: Direction; data: string; ts: bigint }
@@ -453,17 +454,6 @@ test('stats() is a snapshot: later activity does not change a copy already taken
 // a failed reservation ends the call (the first one loses the whole call, which the next record
 // of the same connection+direction reports as LOSS_BEFORE lost_bytes).
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Expect {
   /** The stream as it should come out: captured bytes as-is, missing bytes as '?'. */
   masked: string;
@@ -538,7 +528,7 @@ function simulate(rnd: () => number) {
 }
 
 test('invariant: captured + gap bytes == delivered calls + lost bytes, in place, for random sequences', () => {
-  const rnd = mulberry32(0x7150_7e1);
+  const rnd = prng(0x7150_7e1);
   let totalRecords = 0;
   const sawGaps = { 'ring-full': 0, truncated: 0, 'not-captured': 0 };
   for (let n = 0; n < 400; n++) {

@@ -11,18 +11,7 @@ import { Http1Parser } from '../../src/protocol/http1/index';
 import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
 import { messagesOf, run } from './http1-harness';
 import type { ParserEvent, Step } from './http1-harness';
-
-/** Small seeded PRNG (mulberry32) so a failure can be replayed from the printed seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng';
 
 const MAX_HEADER_BYTES = 512;
 
