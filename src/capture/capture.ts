@@ -58,6 +58,8 @@ export class Capture {
   private filtered = 0;
   private sinkErrors = 0;
   private stopped = false;
+  /** The BPF counters as they were when the probes were closed (the maps are gone after). */
+  private finalCounters: Counters | undefined;
 
   private constructor(
     private readonly probes: TlsProbes,
@@ -140,7 +142,7 @@ export class Capture {
 
   stats(): CaptureStats {
     return {
-      bpf: this.probes.counters(),
+      bpf: this.finalCounters ?? this.probes.counters(),
       streams: this.streams.stats(),
       malformedRecords: this.malformed,
       filteredRecords: this.filtered,
@@ -160,6 +162,7 @@ export class Capture {
     this.stopped = true;
     this.streams.closeAll('agent-stopped', process.hrtime.bigint());
     this.reader.close();
+    this.finalCounters = this.probes.counters();
     this.probes.close();
     return links;
   }

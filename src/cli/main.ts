@@ -91,7 +91,10 @@ class FatalError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // The commands end with a bounded shutdown; what may still hold the event loop (a gRPC call
+    // to a collector that never answers, kept until its deadline) must not delay the exit.
     process.exitCode = code;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   },
   (e: unknown) => {
     if (e instanceof UsageError) {

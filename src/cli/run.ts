@@ -10,7 +10,8 @@ import { SpanBuilder } from '../trace/span-builder';
 import { startPeriodicResync } from '../trace/clock';
 import type { RedactionOptions } from '../trace/redact';
 import type { Logger } from '../util/log';
-import { LossReporter } from './loss-reporter';
+import { LossReporter, type AgentStats } from './loss-reporter';
+import { agentMetricsEnabled, startAgentMetrics } from '../telemetry/agent-metrics';
 import { untilSignal } from './signals';
 
 export interface RunOptions extends Omit<CaptureOptions, 'log'> {
@@ -60,7 +61,19 @@ export async function run(opts: RunOptions): Promise<number> {
   }
   const expire = setInterval(() => tracker.expire(process.hrtime.bigint()), 1000).unref();
   const stopResync = startPeriodicResync();
-  const losses = new LossReporter(log, () => ({ capture: capture.stats(), exchanges: tracker.stats(), sink: sink.stats(), buildErrors }));
+  const readStats = (): AgentStats => ({ capture: capture.stats(), exchanges: tracker.stats(), sink: sink.stats(), buildErrors });
+  const losses = new LossReporter(log, readStats);
+  // The agent's own counters as OTLP metrics, to the same collector as the spans (OTLP mode
+  // only). With only the traces endpoint configured, metrics follow it rather than defaulting
+  // to localhost.
+  const env = process.env;
+  const metricsUrl = config.exporterUrl ??
+    (config.endpointSource === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' && !env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT?.trim() && !env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()
+      ? config.endpoint
+      : undefined);
+  const metrics = config.mode === 'otlp' && agentMetricsEnabled()
+    ? startAgentMetrics({ read: readStats, endpointUrl: metricsUrl, logger: log })
+    : undefined;
   const statsTimer = setInterval(() => losses.report(), opts.statsIntervalMs).unref();
 
   const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
@@ -73,6 +86,7 @@ export async function run(opts: RunOptions): Promise<number> {
   stopResync();
   const links = capture.stop(); // drains the ring, completes what can be completed
   await sink.shutdown(); // bounded: never waits for a dead collector for long
+  await metrics?.shutdown(); // after the sink, so the last values include its final counts; <= 2 s
   losses.report();
   const s = sink.stats();
   const t = tracker.stats();

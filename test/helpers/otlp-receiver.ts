@@ -1,11 +1,15 @@
-// A real OTLP/gRPC trace receiver for tests: serves
-// opentelemetry.proto.collector.trace.v1.TraceService/Export on localhost with @grpc/grpc-js,
+// A real OTLP/gRPC receiver for tests: serves
+// opentelemetry.proto.collector.trace.v1.TraceService/Export and
+// opentelemetry.proto.collector.metrics.v1.MetricsService/Export on localhost with @grpc/grpc-js,
 // keeps every request's raw bytes, and decodes them by hand (protobuf wire format, the few
-// OTLP messages we need) into flat ReceivedSpan objects.
+// OTLP messages we need) into flat ReceivedSpan / ReceivedMetricPoint objects. Traces and
+// metrics are kept apart: `spans`, `resources`, `requests`, `metadata`, `calls()`, `waitFor()`
+// and `rawBytes()` are about traces only; `metrics`, `metricResources`, `metricRequests`,
+// `metricCalls()` and `waitForMetrics()` about metrics.
 //
-// Modes: 'ok' answers every export; 'unavailable' answers UNAVAILABLE (a collector that is
-// up but refusing); 'hang' never answers (a stuck collector). Stop it and start a new one on
-// the same port for "collector down, then back up".
+// Modes (both services): 'ok' answers every export; 'unavailable' answers UNAVAILABLE (a
+// collector that is up but refusing); 'hang' never answers (a stuck collector). Stop it and
+// start a new one on the same port for "collector down, then back up".
 import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 
@@ -28,6 +32,28 @@ export interface ReceivedSpan {
   scope: { name: string; version?: string };
 }
 
+/** One data point of one metric, flattened with its metric's fields, resource and scope. */
+export interface ReceivedMetricPoint {
+  name: string;
+  description: string;
+  unit: string;
+  type: 'gauge' | 'sum' | 'histogram' | 'exponential_histogram' | 'summary';
+  /** Sums only. */
+  monotonic?: boolean;
+  /** Sums and histograms only. */
+  temporality?: 'UNSPECIFIED' | 'DELTA' | 'CUMULATIVE';
+  /** Gauges and sums: as_int (a number when it fits, else a bigint) or as_double.
+   *  Histograms and summaries: their sum (0 when absent). */
+  value: number | bigint;
+  /** Histograms and summaries: the count. */
+  count?: bigint;
+  attributes: Record<string, AttrValue>;
+  startTimeUnixNano: bigint;
+  timeUnixNano: bigint;
+  resource: Record<string, AttrValue>;
+  scope: { name: string; version?: string };
+}
+
 export type ReceiverMode = 'ok' | 'unavailable' | 'hang';
 
 export interface OtlpReceiver {
@@ -41,15 +67,25 @@ export interface OtlpReceiver {
   requests: Buffer[];
   /** Metadata (gRPC headers) of every accepted request. */
   metadata: grpc.Metadata[];
-  /** Export calls seen in any mode. */
+  /** Export calls seen in any mode (traces). */
   calls(): number;
+  /** Metric data points received, in order. */
+  metrics: ReceivedMetricPoint[];
+  /** Resource attributes, one entry per ResourceMetrics received. */
+  metricResources: Array<Record<string, AttrValue>>;
+  /** Raw bytes of every accepted metrics request, in order. */
+  metricRequests: Buffer[];
+  /** Metrics export calls seen in any mode. */
+  metricCalls(): number;
   mode: ReceiverMode;
   /** Answer UNAVAILABLE until resume(). */
   pause(): void;
   resume(): void;
   /** Resolves once pred(spans) is true; rejects after timeoutMs. */
   waitFor(pred: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
-  /** All request bytes, concatenated (to check a secret appears nowhere). */
+  /** Resolves once pred(metrics) is true; rejects after timeoutMs. */
+  waitForMetrics(pred: (metrics: ReceivedMetricPoint[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** All trace request bytes, concatenated (to check a secret appears nowhere). */
   rawBytes(): Buffer;
   stop(): Promise<void>;
 }
@@ -307,22 +343,139 @@ export function decodeExportTraceRequest(buf: Buffer): { spans: ReceivedSpan[]; 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Metrics (opentelemetry/proto/metrics/v1/metrics.proto).
+
+const TEMPORALITY: NonNullable<ReceivedMetricPoint['temporality']>[] = ['UNSPECIFIED', 'DELTA', 'CUMULATIVE'];
+
+type MetricHeader = Pick<ReceivedMetricPoint, 'name' | 'description' | 'unit' | 'type' | 'monotonic' | 'temporality' | 'resource' | 'scope'>;
+
+/** Field number of `attributes` in each data point message. */
+const POINT_ATTRIBUTES_FIELD: Record<ReceivedMetricPoint['type'], number> = {
+  gauge: 7, sum: 7, histogram: 9, exponential_histogram: 1, summary: 7,
+};
+
+function decodeDataPoint(r: Reader, header: MetricHeader): ReceivedMetricPoint {
+  const point: ReceivedMetricPoint = { ...header, value: 0, attributes: {}, startTimeUnixNano: 0n, timeUnixNano: 0n };
+  const attributesField = POINT_ATTRIBUTES_FIELD[header.type];
+  const numeric = header.type === 'gauge' || header.type === 'sum';
+  r.fields((field, wire) => {
+    if (field === attributesField && wire === 2) {
+      const [k, v] = decodeKeyValue(r.sub());
+      point.attributes[k] = v;
+    } else if (field === 2 && wire === 1) {
+      point.startTimeUnixNano = r.fixed64();
+    } else if (field === 3 && wire === 1) {
+      point.timeUnixNano = r.fixed64();
+    } else if (numeric && field === 4 && wire === 1) {
+      point.value = r.double(); // as_double
+    } else if (numeric && field === 6 && wire === 1) {
+      const v = BigInt.asIntN(64, r.fixed64()); // as_int (sfixed64)
+      point.value = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    } else if (!numeric && field === 4 && wire === 1) {
+      point.count = r.fixed64();
+    } else if (!numeric && field === 5 && wire === 1) {
+      point.value = r.double();
+    } else {
+      return false;
+    }
+    return true;
+  });
+  return point;
+}
+
+function decodeMetric(r: Reader, resource: Record<string, AttrValue>, scope: { name: string; version?: string }): ReceivedMetricPoint[] {
+  const header: MetricHeader = { name: '', description: '', unit: '', type: 'gauge', resource, scope };
+  let data: Reader | undefined;
+  const TYPES: Record<number, ReceivedMetricPoint['type']> = { 5: 'gauge', 7: 'sum', 9: 'histogram', 10: 'exponential_histogram', 11: 'summary' };
+  r.fields((field) => {
+    if (field === 1) header.name = r.string();
+    else if (field === 2) header.description = r.string();
+    else if (field === 3) header.unit = r.string();
+    else if (TYPES[field] !== undefined) {
+      header.type = TYPES[field];
+      data = r.sub();
+    } else return false;
+    return true;
+  });
+  if (data === undefined) return [];
+  const d: Reader = data;
+  const raw: Reader[] = [];
+  d.fields((field) => {
+    if (field === 1) raw.push(d.sub());
+    else if (field === 2 && header.type !== 'gauge' && header.type !== 'summary') header.temporality = TEMPORALITY[d.uint()] ?? 'UNSPECIFIED';
+    else if (field === 3 && header.type === 'sum') header.monotonic = d.varint() !== 0n;
+    else return false;
+    return true;
+  });
+  if (header.type === 'sum') header.monotonic ??= false;
+  return raw.map((p) => decodeDataPoint(p, header));
+}
+
+/** Decode an ExportMetricsServiceRequest into data points and resources. */
+export function decodeExportMetricsRequest(buf: Buffer): { metrics: ReceivedMetricPoint[]; resources: Array<Record<string, AttrValue>> } {
+  const metrics: ReceivedMetricPoint[] = [];
+  const resources: Array<Record<string, AttrValue>> = [];
+  const top = new Reader(buf);
+  top.fields((field) => {
+    if (field !== 1) return false;
+    const rm = top.sub();
+    const resource: Record<string, AttrValue> = {};
+    const scopeMetrics: Reader[] = [];
+    rm.fields((f) => {
+      if (f === 1) {
+        const res = rm.sub();
+        res.fields((rf) => {
+          if (rf !== 1) return false;
+          const [k, v] = decodeKeyValue(res.sub());
+          resource[k] = v;
+          return true;
+        });
+      } else if (f === 2) {
+        scopeMetrics.push(rm.sub());
+      } else {
+        return false;
+      }
+      return true;
+    });
+    resources.push(resource);
+    for (const sm of scopeMetrics) {
+      let scope: { name: string; version?: string } = { name: '' };
+      const raw: Reader[] = [];
+      sm.fields((f) => {
+        if (f === 1) scope = decodeScope(sm.sub());
+        else if (f === 2) raw.push(sm.sub());
+        else return false;
+        return true;
+      });
+      for (const m of raw) metrics.push(...decodeMetric(m, resource, scope));
+    }
+    return true;
+  });
+  return { metrics, resources };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The gRPC server.
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
 const identity = (b: Buffer): Buffer => b;
-const traceService: grpc.ServiceDefinition = {
-  Export: {
-    path: EXPORT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-};
+function exportService(path: string): grpc.ServiceDefinition {
+  return {
+    Export: {
+      path,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  };
+}
+const traceService = exportService(EXPORT_PATH);
+const metricsService = exportService(METRICS_EXPORT_PATH);
 
 /** A port that was free a moment ago (bind to 0, read, close). */
 export function getFreePort(): Promise<number> {
@@ -341,7 +494,24 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
   const server = new grpc.Server();
   const hanging: Array<grpc.sendUnaryData<Buffer>> = [];
   let calls = 0;
+  let metricCalls = 0;
   const waiters = new Set<() => void>();
+  const waitUntil = (met: () => boolean, timeoutMs: number, describe: () => string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      if (met()) return resolve();
+      const check = (): void => {
+        if (met()) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`OTLP receiver: condition not met within ${timeoutMs} ms (${describe()})`));
+      }, timeoutMs);
+      waiters.add(check);
+    });
 
   const receiver: OtlpReceiver = {
     port: 0,
@@ -351,6 +521,10 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
     requests: [],
     metadata: [],
     calls: () => calls,
+    metrics: [],
+    metricResources: [],
+    metricRequests: [],
+    metricCalls: () => metricCalls,
     mode: options.mode ?? 'ok',
     pause() {
       receiver.mode = 'unavailable';
@@ -374,6 +548,9 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
         }, timeoutMs);
         waiters.add(check);
       });
+    },
+    waitForMetrics(pred, timeoutMs = 5000) {
+      return waitUntil(() => pred(receiver.metrics), timeoutMs, () => `${receiver.metrics.length} metric points received`);
     },
     rawBytes() {
       return Buffer.concat(receiver.requests);
@@ -410,6 +587,33 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
       receiver.spans.push(...decoded.spans);
       receiver.resources.push(...decoded.resources);
       // ExportTraceServiceResponse with no partial_success: zero bytes.
+      callback(null, Buffer.alloc(0));
+      for (const w of [...waiters]) w();
+    },
+  });
+
+  server.addService(metricsService, {
+    Export(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+      metricCalls++;
+      if (receiver.mode === 'unavailable') {
+        callback({ code: grpc.status.UNAVAILABLE, details: 'receiver paused' });
+        return;
+      }
+      if (receiver.mode === 'hang') {
+        hanging.push(callback);
+        return;
+      }
+      let decoded;
+      try {
+        decoded = decodeExportMetricsRequest(call.request);
+      } catch (err) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: `undecodable request: ${(err as Error).message}` });
+        return;
+      }
+      receiver.metricRequests.push(Buffer.from(call.request));
+      receiver.metrics.push(...decoded.metrics);
+      receiver.metricResources.push(...decoded.resources);
+      // ExportMetricsServiceResponse with no partial_success: zero bytes.
       callback(null, Buffer.alloc(0));
       for (const w of [...waiters]) w();
     },

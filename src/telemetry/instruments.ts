@@ -1,0 +1,288 @@
+// The agent's own metrics: one table row per instrument, each saying how to read its data
+// points from one AgentStats snapshot. Pure (no SDK here): agent-metrics.ts turns the rows into
+// observable instruments, and tests can check the mapping alone.
+//
+// Every loss counter of src/cli/loss-reporter.ts (lossCounters) has a metric here, plus
+// throughput counters and two current values. Names follow the OpenTelemetry naming
+// guidelines (dotted namespaces, snake_case words, no `_total`, UCUM units with {annotations}).
+import type { AgentStats } from '../cli/loss-reporter';
+
+export type MetricKind =
+  /** Monotonic sum (ObservableCounter): the value only grows while the agent runs. */
+  | 'counter'
+  /** Non-monotonic sum (ObservableUpDownCounter): a current, additive amount. */
+  | 'updowncounter';
+
+export interface MetricPoint {
+  value: number;
+  attributes?: Record<string, string>;
+}
+
+export interface MetricSpec {
+  name: string;
+  kind: MetricKind;
+  unit: string;
+  description: string;
+  /** Which loss counter of lossCounters() this metric carries (the sum over its points). */
+  lossCounter?: string;
+  points(s: AgentStats): MetricPoint[];
+}
+
+const GAP_REASONS = ['ring-full', 'truncated', 'not-captured'] as const;
+/** 'not-http' is not an error (the connection is simply not HTTP/1.x): see tlsotel.connections.not_http. */
+const PARSE_ERROR_REASONS = ['invalid', 'too-large', 'gap', 'truncated'] as const;
+
+/**
+ * ExchangeStats.cutShort is keyed by the error text of the span, and one of those texts embeds
+ * the parser's detail (`invalid HTTP (…)`): unbounded. The metric attribute must stay low
+ * cardinality, so texts map onto a fixed set of reasons; an unknown text becomes 'other'.
+ */
+const CUT_SHORT_REASONS: Record<string, string> = {
+  'connection closed before response': 'closed-before-response',
+  'connection closed mid-message': 'closed-mid-message',
+  'process exited': 'process-exited',
+  'response timeout': 'response-timeout',
+  'connection evicted': 'connection-evicted',
+  'agent stopped': 'agent-stopped',
+  'capture gap': 'capture-gap',
+  'too many requests without response': 'too-many-pending',
+};
+
+export function cutShortReason(error: string): string {
+  const known = CUT_SHORT_REASONS[error];
+  if (known !== undefined) return known;
+  if (error.startsWith('invalid HTTP')) return 'invalid-http';
+  return 'other';
+}
+
+function one(value: number | bigint): MetricPoint[] {
+  return [{ value: Number(value) }];
+}
+
+function byReason<R extends string>(reasons: readonly R[], values: Record<R, number>): MetricPoint[] {
+  return reasons.map((reason) => ({ value: values[reason] ?? 0, attributes: { reason } }));
+}
+
+export const AGENT_METRICS: readonly MetricSpec[] = [
+  // --- BPF side (per-CPU counters summed) ---
+  {
+    name: 'tlsotel.bpf.records',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Records the BPF probes wrote to the ring buffer.',
+    points: (s) => one(s.capture.bpf.TLS_CNT_EVENTS),
+  },
+  {
+    name: 'tlsotel.bpf.ring_buffer.dropped_records',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Data and close records lost because the ring buffer was full.',
+    lossCounter: 'ring buffer full (records)',
+    points: (s) => one(s.capture.bpf.TLS_CNT_RB_DROPS + s.capture.bpf.TLS_CNT_CLOSE_DROPS),
+  },
+  {
+    name: 'tlsotel.bpf.ring_buffer.dropped_bytes',
+    kind: 'counter',
+    unit: 'By',
+    description: 'Plaintext bytes not delivered because their records were lost (ring buffer full).',
+    points: (s) => one(s.capture.bpf.TLS_CNT_RB_DROP_BYTES),
+  },
+  {
+    name: 'tlsotel.bpf.ring_buffer.dropped_connection_records',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Connection (socket address) records lost because the ring buffer was full; retried on the next call.',
+    lossCounter: 'connection records lost',
+    points: (s) => one(s.capture.bpf.TLS_CNT_CONN_DROPS),
+  },
+  {
+    name: 'tlsotel.bpf.truncated_bytes',
+    kind: 'counter',
+    unit: 'By',
+    description: 'Plaintext bytes beyond the per-call capture cap, not copied.',
+    lossCounter: 'bytes beyond the capture cap',
+    points: (s) => one(s.capture.bpf.TLS_CNT_TRUNC_BYTES),
+  },
+  {
+    name: 'tlsotel.bpf.unreadable_payloads',
+    kind: 'counter',
+    unit: '{payload}',
+    description: 'Payloads whose user memory could not be read at return.',
+    lossCounter: 'unreadable payloads',
+    points: (s) => one(s.capture.bpf.TLS_CNT_READ_ERRORS),
+  },
+  {
+    name: 'tlsotel.bpf.ring_buffer.pending',
+    kind: 'updowncounter',
+    unit: 'By',
+    description: 'Bytes waiting in the ring buffer, not yet read by the agent.',
+    points: (s) => one(s.capture.ringPendingBytes),
+  },
+  {
+    name: 'tlsotel.probes.attached_files',
+    kind: 'updowncounter',
+    unit: '{file}',
+    description: 'Library and executable files the probes are attached to.',
+    points: (s) => one(s.capture.files),
+  },
+  // --- Capture and streams ---
+  {
+    name: 'tlsotel.capture.malformed_records',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Ring buffer records that could not be decoded.',
+    lossCounter: 'malformed records',
+    points: (s) => one(s.capture.malformedRecords),
+  },
+  {
+    name: 'tlsotel.capture.record_errors',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Records whose handling failed with an internal error.',
+    lossCounter: 'record handling errors',
+    points: (s) => one(s.capture.sinkErrors),
+  },
+  {
+    name: 'tlsotel.streams.bytes',
+    kind: 'counter',
+    unit: 'By',
+    description: 'Plaintext bytes delivered to the per-connection streams.',
+    points: (s) => one(s.capture.streams.bytes),
+  },
+  {
+    name: 'tlsotel.streams.gaps',
+    kind: 'counter',
+    unit: '{gap}',
+    description: 'Gaps in connection byte streams, by reason (ring-full, truncated, not-captured).',
+    lossCounter: 'stream gaps',
+    points: (s) => byReason(GAP_REASONS, s.capture.streams.gaps),
+  },
+  {
+    name: 'tlsotel.streams.gap_bytes',
+    kind: 'counter',
+    unit: 'By',
+    description: 'Bytes missing from connection byte streams, by reason.',
+    points: (s) => byReason(GAP_REASONS, s.capture.streams.gapBytes),
+  },
+  {
+    name: 'tlsotel.connections.opened',
+    kind: 'counter',
+    unit: '{connection}',
+    description: 'TLS connections seen.',
+    points: (s) => one(s.capture.streams.opened),
+  },
+  {
+    name: 'tlsotel.connections.evicted',
+    kind: 'counter',
+    unit: '{connection}',
+    description: 'Connections dropped from tracking because too many were open at once.',
+    lossCounter: 'connections evicted',
+    points: (s) => one(s.capture.streams.closed.evicted),
+  },
+  {
+    name: 'tlsotel.connections.active',
+    kind: 'updowncounter',
+    unit: '{connection}',
+    description: 'TLS connections tracked now.',
+    points: (s) => one(s.capture.streams.connections),
+  },
+  {
+    name: 'tlsotel.connections.not_http',
+    kind: 'counter',
+    unit: '{connection}',
+    description: 'Connections whose plaintext is not HTTP/1.x (HTTP/2, other protocols); ignored.',
+    points: (s) => one(s.exchanges.notHttpConnections),
+  },
+  // --- HTTP and exchanges ---
+  {
+    name: 'tlsotel.http.parse_errors',
+    kind: 'counter',
+    unit: '{error}',
+    description: 'HTTP/1.x parse errors, by reason (invalid, too-large, gap, truncated).',
+    // lossCounters() sums invalid + too-large + gap; 'truncated' is also reported as a cut-short exchange.
+    lossCounter: 'HTTP parse errors',
+    points: (s) => byReason(PARSE_ERROR_REASONS, s.exchanges.parseErrors),
+  },
+  {
+    name: 'tlsotel.http.unpaired_responses',
+    kind: 'counter',
+    unit: '{response}',
+    description: 'HTTP responses with no request to pair with.',
+    lossCounter: 'responses without request',
+    points: (s) => one(s.exchanges.unpairedResponses),
+  },
+  {
+    name: 'tlsotel.exchanges',
+    kind: 'counter',
+    unit: '{exchange}',
+    description: 'HTTP exchanges reported (one span each), complete or not.',
+    points: (s) => one(s.exchanges.exchanges),
+  },
+  {
+    name: 'tlsotel.exchanges.cut_short',
+    kind: 'counter',
+    unit: '{exchange}',
+    description: 'Exchanges reported with an error because they did not complete, by reason.',
+    points: (s) => {
+      const sums = new Map<string, number>();
+      for (const [error, n] of Object.entries(s.exchanges.cutShort)) {
+        const reason = cutShortReason(error);
+        sums.set(reason, (sums.get(reason) ?? 0) + n);
+      }
+      return [...sums].map(([reason, value]) => ({ value, attributes: { reason } }));
+    },
+  },
+  {
+    name: 'tlsotel.exchanges.dropped_at_stop',
+    kind: 'counter',
+    unit: '{exchange}',
+    description: 'Requests still waiting for a response when the agent stopped: not reported.',
+    points: (s) => one(s.exchanges.droppedAtStop),
+  },
+  // --- Spans and export ---
+  {
+    name: 'tlsotel.spans.exported',
+    kind: 'counter',
+    unit: '{span}',
+    description: 'Spans the backend accepted.',
+    points: (s) => one(s.sink.exported),
+  },
+  {
+    name: 'tlsotel.spans.dropped',
+    kind: 'counter',
+    unit: '{span}',
+    description: 'Spans dropped because the export queue was full.',
+    lossCounter: 'spans dropped (queue full)',
+    points: (s) => one(s.sink.dropped),
+  },
+  {
+    name: 'tlsotel.spans.failed',
+    kind: 'counter',
+    unit: '{span}',
+    description: 'Spans given up on after export failed (non-retryable error, or still failing at shutdown).',
+    lossCounter: 'spans failed to export',
+    points: (s) => one(s.sink.failed),
+  },
+  {
+    name: 'tlsotel.spans.export_retries',
+    kind: 'counter',
+    unit: '{request}',
+    description: 'Span export requests that failed and were retried.',
+    points: (s) => one(s.sink.retries),
+  },
+  {
+    name: 'tlsotel.spans.build_errors',
+    kind: 'counter',
+    unit: '{exchange}',
+    description: 'Exchanges for which no span could be built (internal error).',
+    lossCounter: 'span build errors',
+    points: (s) => one(s.buildErrors),
+  },
+  {
+    name: 'tlsotel.spans.queued',
+    kind: 'updowncounter',
+    unit: '{span}',
+    description: 'Spans waiting, retrying or in flight in the export queue now.',
+    points: (s) => one(s.sink.queued),
+  },
+];
