@@ -50,19 +50,24 @@ struct {
 struct lost_key {
 	__u64 conn;
 	__u32 pid;
-	__u32 read;
+	__u32 _pad;
 };
 
-/* Bytes of whole calls whose first record did not fit in the ring buffer, per connection and
- * direction. Inserted when a reservation fails, deleted by the next record of the same
- * connection and direction, which carries the count (TLS_FLAG_LOSS_BEFORE) so that user space
- * marks a gap exactly where the bytes went missing. LRU: a connection that never sends again
- * must not pin an entry. */
+struct lost_val {
+	__u64 written; /* bytes of whole write calls lost */
+	__u64 read;    /* bytes of whole read calls lost */
+};
+
+/* Bytes of whole calls whose first record did not fit in the ring buffer, per connection.
+ * Inserted when a reservation fails, deleted by the next record of the same connection in
+ * either direction, which carries both counts (TLS_FLAG_LOSS_BEFORE): user space marks the gaps
+ * where the bytes went missing, and learns of a lost request before the response to it. LRU: a
+ * connection that never sends again must not pin an entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct lost_key);
-	__type(value, __u64);
+	__type(value, struct lost_val);
 } lost SEC(".maps");
 
 /* Non-zero while `lost` may hold entries: spares the lookup on every record otherwise. */
@@ -238,14 +243,18 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	ev->call_len = len;
 	ev->lib_id = (__u32)bpf_get_attach_cookie(ctx);
 	ev->lost_bytes = 0;
+	ev->lost_other = 0;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 
 	__u32 loss_flag = 0;
-	struct lost_key lk = { .conn = a->ssl, .pid = ev->pid, .read = read };
+	struct lost_key lk = { .conn = a->ssl, .pid = ev->pid };
+	struct lost_val carried = {};
 	if (lost_pending) {
-		__u64 *lb = bpf_map_lookup_elem(&lost, &lk);
-		if (lb) {
-			ev->lost_bytes = *lb;
+		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
+		if (lv) {
+			carried = *lv;
+			ev->lost_bytes = read ? carried.read : carried.written;
+			ev->lost_other = read ? carried.written : carried.read;
 			loss_flag = TLS_FLAG_LOSS_BEFORE;
 			if (bpf_map_delete_elem(&lost, &lk) == 0)
 				__sync_fetch_and_add(&lost_pending, -1);
@@ -278,15 +287,21 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 			count(TLS_CNT_RB_DROPS, 1);
 			count(TLS_CNT_RB_DROP_BYTES, len - off);
 			if (i == 0) {
-				/* The whole call is lost: the next record of this connection says so. A
-				 * later segment lost is visible to user space as a call cut short. */
-				__u64 lb = len + ev->lost_bytes;
-				if (bpf_map_update_elem(&lost, &lk, &lb, BPF_NOEXIST) == 0) {
+				/* The whole call is lost, with what this record was to carry: the next
+				 * record of this connection says so. A later segment lost is visible to
+				 * user space as a call cut short. */
+				if (read)
+					carried.read += len;
+				else
+					carried.written += len;
+				if (bpf_map_update_elem(&lost, &lk, &carried, BPF_NOEXIST) == 0) {
 					__sync_fetch_and_add(&lost_pending, 1);
 				} else {
-					__u64 *old = bpf_map_lookup_elem(&lost, &lk);
-					if (old)
-						__sync_fetch_and_add(old, len);
+					struct lost_val *old = bpf_map_lookup_elem(&lost, &lk);
+					if (old) {
+						__sync_fetch_and_add(&old->read, carried.read);
+						__sync_fetch_and_add(&old->written, carried.written);
+					}
 				}
 			}
 			return;

@@ -32,7 +32,7 @@ enum tls_event_type {
 enum tls_event_flags {
 	TLS_FLAG_READ = 1 << 0,        /* set: the process read these bytes; clear: it wrote them */
 	TLS_FLAG_LAST = 1 << 1,        /* last record emitted for this call: bytes after it were not captured */
-	TLS_FLAG_LOSS_BEFORE = 1 << 2, /* whole calls of this connection+direction were lost just before (lost_bytes) */
+	TLS_FLAG_LOSS_BEFORE = 1 << 2, /* whole calls of this connection were lost just before (lost_bytes, lost_other) */
 };
 
 struct tls_event {
@@ -46,7 +46,9 @@ struct tls_event {
 	__u32 offset;      /* offset of this record's payload within the call */
 	__u32 cap_len;     /* payload bytes following this header */
 	__u32 lib_id;      /* attach cookie: which probed file (user space's numbering) */
-	__u64 lost_bytes;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls lost just before this one */
+	__u64 lost_bytes;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls in this direction lost just before */
+	__u64 lost_other;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls in the other direction lost since
+	                    * its last record (reported here so a lost request is known before its response) */
 	__u8 comm[TLSOTEL_COMM_LEN];
 	__u8 data[];       /* cap_len bytes */
 };

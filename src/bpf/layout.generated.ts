@@ -31,7 +31,7 @@ export const TlsCounter = {
   TLS_CNT__MAX: 12,
 } as const;
 
-/** struct tls_event: byte offsets of its fields; size 72. */
+/** struct tls_event: byte offsets of its fields; size 80. */
 export const TlsEventLayout = {
   type: 0,
   flags: 4,
@@ -44,9 +44,10 @@ export const TlsEventLayout = {
   cap_len: 40,
   lib_id: 44,
   lost_bytes: 48,
-  comm: 56,
-  data: 72,
-  SIZE: 72,
+  lost_other: 56,
+  comm: 64,
+  data: 80,
+  SIZE: 80,
 } as const;
 
 /** struct tls_config: byte offsets of its fields; size 16. */

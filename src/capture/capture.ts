@@ -73,10 +73,14 @@ export class Capture {
       log: opts.log,
       libDirs: opts.libDirs,
       binDirs: opts.binDirs,
-      onProcessesExited: (pids) => {
-        // Records a process wrote before it exited may still be in the ring: take them first.
+      onScan: (running) => {
+        // Every process with connections that no longer runs (also one that started and died
+        // between two scans). Records it wrote before it exited may still be in the ring: take
+        // them first. A pid reused within one scan interval is taken for the same process.
+        const gone = this.streams.pids().filter((pid) => !running.has(pid));
+        if (gone.length === 0) return;
         this.poll();
-        this.streams.processesExited(pids, process.hrtime.bigint());
+        this.streams.processesExited(gone, process.hrtime.bigint());
       },
     });
   }

@@ -28,6 +28,8 @@ export interface DataRecord extends RecordHeader {
   last: boolean;
   /** Bytes of whole calls lost (ring buffer full) just before this one, on this connection and direction. */
   lostBefore: number;
+  /** Bytes of whole calls in the other direction lost since that direction's last record. */
+  lostOther: number;
   /** Captured bytes (a copy: safe to keep). Shorter than the segment when user memory was unreadable. */
   data: Buffer;
 }
@@ -123,6 +125,7 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     offset: buf.readUInt32LE(L.offset),
     last: (flags & TlsEventFlags.TLS_FLAG_LAST) !== 0,
     lostBefore: flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE ? Number(buf.readBigUInt64LE(L.lost_bytes)) : 0,
+    lostOther: flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE ? Number(buf.readBigUInt64LE(L.lost_other)) : 0,
     data: Buffer.from(buf.subarray(L.data, L.data + capLen)),
   };
 }

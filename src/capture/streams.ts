@@ -129,6 +129,13 @@ export class StreamTable {
     for (const c of this.conns.values()) this.close(c, reason, tsNs);
   }
 
+  /** Processes that have connections now. */
+  pids(): number[] {
+    const out = new Set<number>();
+    for (const c of this.conns.values()) out.add(c.pid);
+    return [...out];
+  }
+
   get(id: string): Connection | undefined {
     return this.conns.get(id);
   }
@@ -165,6 +172,15 @@ export class StreamTable {
 
   private data(c: Tracked, rec: DataRecord): void {
     const dir = rec.dir;
+    if (rec.lostOther > 0) {
+      // Calls of the other direction were lost since its last record: that stream has a gap
+      // here, before whatever it carries next (a lost request is known before its response).
+      const other: Direction = dir === 'read' ? 'write' : 'read';
+      const oc = c.calls[other];
+      if (oc.open && oc.covered < oc.callLen) this.gap(c, other, oc.callLen - oc.covered, rec.tsNs, 'not-captured');
+      oc.open = false;
+      this.gap(c, other, rec.lostOther, rec.tsNs, 'ring-full');
+    }
     const call = c.calls[dir];
     if (rec.offset === 0 || !call.open || call.tsNs !== rec.tsNs) {
       // A new call. Whatever the previous one did not deliver is missing.

@@ -36,6 +36,9 @@ export interface DiscoveryOptions {
   binDirs?: string[];
   /** Called with the pids that have exited since the previous scan. */
   onProcessesExited?(pids: number[]): void;
+  /** Called after each scan with every pid running now (to find processes that came and went
+   *  between two scans, which onProcessesExited cannot report). */
+  onScan?(running: Set<number>): void;
   /** Called when a new file has been attached. */
   onAttached?(file: TlsFile): void;
 }
@@ -119,6 +122,7 @@ export class Discovery {
     this.pids = now;
     this.lastScanMs = performance.now() - t0;
     if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
+    this.opts.onScan?.(now);
   }
 
   /**

@@ -109,6 +109,8 @@ export class OtlpSpanSink implements SpanSink {
   private stopped = false;
   /** Shutdown's flush is over: failures are final, nothing is retried. */
   private finalized = false;
+  /** Shutdown is over: results that still arrive were already counted as failed. */
+  private abandoned = false;
   private shutdownPromise: Promise<void> | undefined;
 
   // For the once-per-interval summary.
@@ -188,6 +190,10 @@ export class OtlpSpanSink implements SpanSink {
     await withDeadline(Promise.resolve().then(() => this.exporter.shutdown()), 1000).catch((err: unknown) => {
       this.logger.debug(`exporter shutdown: ${describeError(err)}`);
     });
+    // Exports still unanswered now will not be waited for: they count as failed, once.
+    this.failed += this.inFlightSpans;
+    this.inFlightSpans = 0;
+    this.abandoned = true;
   }
 
   private queued(): number {
@@ -260,7 +266,7 @@ export class OtlpSpanSink implements SpanSink {
     this.inFlightSpans += batch.length;
     let done = false;
     const finish = (result: ExportResult): void => {
-      if (done) return;
+      if (done || this.abandoned) return;
       done = true;
       clearTimeout(guard);
       this.inFlightExports--;

@@ -63,6 +63,11 @@ interface ConnState {
   held: Exchange[];
   /** onConnection was called. */
   announced: boolean;
+  /** A capture gap may have swallowed whole messages: responses are paired by time, not by
+   *  order, until the queue of waiting requests is empty again. */
+  outOfSync: boolean;
+  /** When each direction last lost bytes it could not frame (a parse 'gap'). */
+  gapNs: Record<Direction, bigint>;
 }
 
 const CLOSE_ERRORS: Record<CloseReason, string> = {
@@ -106,7 +111,12 @@ export class ExchangeTracker implements StreamSink {
 
   onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, _reason: GapReason): void {
     const st = this.state(c);
-    if (!st.notHttp) st.parsers[dir].gap(bytes, tsNs);
+    if (st.notHttp) return;
+    st.parsers[dir].gap(bytes, tsNs);
+    // Whole messages may have been inside the gap (the parser cannot say so when the gap falls
+    // between messages): pair by time until the queue drains.
+    st.outOfSync = true;
+    if (tsNs > st.gapNs[dir]) st.gapNs[dir] = tsNs;
   }
 
   onClose(c: Connection, reason: CloseReason, tsNs: bigint): void {
@@ -162,6 +172,8 @@ export class ExchangeTracker implements StreamSink {
       requests: 0,
       held: [],
       announced: false,
+      outOfSync: false,
+      gapNs: { write: -1n, read: -1n },
     };
     c.state = st;
     this.live.add(c);
@@ -175,7 +187,7 @@ export class ExchangeTracker implements StreamSink {
       if (st.pending.length > this.maxPending) this.giveUp(c, st, st.pending.shift()!, 'too many requests without response', m.startNs);
       return;
     }
-    const p = this.answered(st, m);
+    const p = this.answered(c, st, m);
     if (p) this.emit(c, st, p, m, p.error ?? (m.incomplete ? 'capture gap' : undefined), m.endNs);
   }
 
@@ -200,15 +212,35 @@ export class ExchangeTracker implements StreamSink {
 
   /** The pending request a (possibly partial) response answers; undefined for an interim
    *  response, for the answer to a request already given up, and when there is none. */
-  private answered(st: ConnState, m: HttpMessage): Pending | undefined {
+  private answered(c: Connection, st: ConnState, m: HttpMessage): Pending | undefined {
     const code = m.statusCode ?? 0;
     if (code >= 100 && code < 200 && code !== 101) return undefined; // interim: the final response follows
     if (st.owed.length > 0) {
       st.owed.shift(); // the answer to a request already reported as cut short
       return undefined;
     }
+    if (st.outOfSync) {
+      // Requests or responses may have been lost: a response answers the newest request that
+      // was complete before the response began; older ones lost their responses.
+      let i = st.pending.length - 1;
+      while (i >= 0 && st.pending[i].request.endNs > m.startNs) i--;
+      // Requests lost after that one (a gap in the request direction between its end and this
+      // response) were sent after its response had come: this response answers one of them.
+      const requestGap = st.gapNs[st.kind === 'server' ? 'read' : 'write'];
+      if (i >= 0 && requestGap > st.pending[i].request.endNs && requestGap <= m.startNs) {
+        for (const lost of st.pending.splice(0, i + 1)) this.cutShort(c, st, lost, lost.error ?? 'capture gap', m.startNs);
+        i = -1;
+      }
+      if (i < 0) {
+        this.s.unpairedResponses++; // the answer to a request we never saw
+        if (st.pending.length === 0) st.outOfSync = false;
+        return undefined;
+      }
+      for (const lost of st.pending.splice(0, i)) this.cutShort(c, st, lost, lost.error ?? 'capture gap', m.startNs);
+    }
     const p = st.pending.shift();
     if (!p) this.s.unpairedResponses++;
+    if (st.pending.length === 0) st.outOfSync = false;
     return p;
   }
 
@@ -223,16 +255,23 @@ export class ExchangeTracker implements StreamSink {
       return;
     }
     const partial = e.partial;
-    if (!partial) return;
-    const why = e.reason === 'gap' ? 'capture gap' : e.reason === 'truncated' ? 'connection closed mid-message' : `invalid HTTP (${e.detail})`;
-    if (partial.kind === 'request') {
-      // Keep its place in the queue, or every later response would pair with the wrong request.
-      this.sideIs(st, dir);
-      st.pending.push({ request: partial, ordinal: ++st.requests, error: why });
-      return;
+    if (partial) {
+      const why = e.reason === 'gap' ? 'capture gap' : e.reason === 'truncated' ? 'connection closed mid-message' : `invalid HTTP (${e.detail})`;
+      if (partial.kind === 'request') {
+        // Keep its place in the queue, or every later response would pair with the wrong request.
+        this.sideIs(st, dir);
+        st.pending.push({ request: partial, ordinal: ++st.requests, error: why });
+      } else {
+        const p = this.answered(c, st, partial);
+        if (p) this.emit(c, st, p, partial, p.error ?? why, e.atNs);
+      }
     }
-    const p = this.answered(st, partial);
-    if (p) this.emit(c, st, p, partial, p.error ?? why, e.atNs);
+    // The message cut by a gap is known and was paired in order; what the gap swallowed after
+    // it (whole messages, perhaps) makes the order unreliable from here on.
+    if (e.reason === 'gap') {
+      st.outOfSync = true;
+      st.gapNs[dir] = e.atNs;
+    }
   }
 
   /** Reports a request still waiting for its response as cut short; the response, if it comes

@@ -298,6 +298,12 @@ export class SpanBuilder {
     }
     if (response !== undefined && exchange.error !== undefined) {
       attrs[ATTR_TLSOTEL_EXCHANGE_ERROR] = errorTypeOf(exchange.error);
+      // A response cut short (connection closed, process exited mid-body) failed for the
+      // application; a capture gap is only the agent's loss, not the exchange's.
+      if (exchange.error !== 'capture gap' && status === UNSET_STATUS) {
+        attrs[ATTR_ERROR_TYPE] = errorTypeOf(exchange.error);
+        status = { code: SpanStatusCode.ERROR, message: exchange.error };
+      }
     }
 
     // Semconv: "{method} {target}", with "HTTP" standing in for an _OTHER method.

@@ -23,6 +23,7 @@ interface Fields {
   data?: Buffer;
   /** Bytes appended after the payload (ring records are padded). */
   trailing?: number;
+  lostOther?: bigint;
 }
 
 /** struct tls_event + payload, as the BPF side writes it. */
@@ -41,6 +42,7 @@ function encode(f: Fields = {}): Buffer {
   buf.writeUInt32LE(f.capLen ?? data.length, L.cap_len);
   buf.writeUInt32LE(f.libId ?? 3, L.lib_id);
   buf.writeBigUInt64LE(f.lostBytes ?? 0n, L.lost_bytes);
+  buf.writeBigUInt64LE(f.lostOther ?? 0n, L.lost_other);
   const comm = typeof f.comm === 'string' ? Buffer.from(f.comm, 'latin1') : (f.comm ?? Buffer.from('curl', 'latin1'));
   assert.ok(comm.length <= TLSOTEL_COMM_LEN);
   comm.copy(buf, L.comm);
@@ -56,7 +58,7 @@ function decodeData(buf: Buffer): DataRecord {
 }
 
 test('layout: header fields sit where bpf/tlsotel.h puts them', () => {
-  assert.equal(L.SIZE, 72);
+  assert.equal(L.SIZE, 80);
   assert.equal(L.data, L.SIZE);
   assert.equal(L.comm + TLSOTEL_COMM_LEN, L.data);
 });
@@ -89,6 +91,7 @@ test('data record: every header field and the payload', () => {
     offset: 0,
     last: false,
     lostBefore: 0,
+    lostOther: 0,
     data: payload,
   });
 });
@@ -116,8 +119,12 @@ test('data record: LOSS_BEFORE carries lost_bytes; without the flag lost_bytes i
   assert.equal(big.lostBefore, 2 ** 40);
   assert.equal(big.dir, 'read');
   assert.equal(big.last, true);
-  const noFlag = decodeData(encode({ flags: F.TLS_FLAG_LAST, lostBytes: 999n, data: Buffer.from('a') }));
+  const noFlag = decodeData(encode({ flags: F.TLS_FLAG_LAST, lostBytes: 999n, lostOther: 5n, data: Buffer.from('a') }));
   assert.equal(noFlag.lostBefore, 0);
+  assert.equal(noFlag.lostOther, 0);
+  const other = decodeData(encode({ flags: F.TLS_FLAG_LOSS_BEFORE, lostBytes: 0n, lostOther: 777n, data: Buffer.from('a') }));
+  assert.equal(other.lostBefore, 0);
+  assert.equal(other.lostOther, 777);
 });
 
 test('data record: cap_len 0 (unreadable memory) decodes to an empty payload', () => {

@@ -59,6 +59,7 @@ function rec(p: Partial<Omit<DataRecord, 'data' | 'type'>> & { data?: string | B
     offset: p.offset ?? 0,
     last: p.last ?? true,
     lostBefore: p.lostBefore ?? 0,
+    lostOther: p.lostOther ?? 0,
     data,
   };
 }
@@ -500,6 +501,7 @@ function simulate(rnd: () => number) {
           recs.push({
             type: 'data', tsNs, conn, pid, tid: pid, comm: 'x', libId: 1, dir, callLen: len, offset: off, last,
             lostBefore: i === 0 ? carried : 0,
+            lostOther: 0,
             data: unreadable ? Buffer.alloc(0) : Buffer.from(text.slice(off, off + n), 'latin1'),
           });
           delivered++;
@@ -586,4 +588,12 @@ test('invariant: captured + gap bytes == delivered calls + lost bytes, in place,
   // the generator really exercised every path
   assert.ok(totalRecords > 5000, `records: ${totalRecords}`);
   for (const [r, k] of Object.entries(sawGaps)) assert.ok(k > 50, `${r} gaps: ${k}`);
+});
+
+test('calls lost in the other direction are a gap there, reported with this record', () => {
+  const { table, plain } = recorder();
+  table.push(rec({ dir: 'write', callLen: 4, data: 'GET ', last: true, tsNs: 1n }));
+  table.push(rec({ dir: 'read', callLen: 3, data: 'abc', last: true, tsNs: 2n, lostOther: 500 }));
+  assert.deepEqual(plain().filter((e: { k: string }) => e.k === 'gap'), [{ k: 'gap', id: ID, dir: 'write', bytes: 500, reason: 'ring-full' }]);
+  assert.equal(table.stats().gapBytes['ring-full'], 500);
 });

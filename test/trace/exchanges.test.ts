@@ -384,3 +384,38 @@ test('addresses that never come: exchanges are released after the wait, without 
   assert.equal(out.length, 1);
   assert.equal(out[0].addresses, undefined);
 });
+
+test('whole responses lost to a gap: later responses pair by time, the unanswered request is a capture gap', () => {
+  const { out, send, gap } = setup();
+  send('write', GET('/1'));
+  gap('read', 40); // the response to /1, lost whole (ring buffer full)
+  send('write', GET('/2'));
+  send('read', OK(202, '', 'Accepted'));
+  send('write', GET('/3'));
+  send('read', OK(203, '', 'Non-Authoritative'));
+  assert.deepEqual(pairs(out), [['GET', '/1', undefined, 'capture gap'], ['GET', '/2', 202, undefined], ['GET', '/3', 203, undefined]]);
+});
+
+test('whole requests lost to a gap: their responses are not paired with later requests', () => {
+  const { t, out, send, gap } = setup();
+  send('write', GET('/1'));
+  send('read', OK(201, '', 'Created'));
+  gap('write', 40); // a request lost whole
+  send('read', OK(500, '', 'Oops')); // ... and its response
+  send('write', GET('/2'));
+  send('read', OK(202, '', 'Accepted'));
+  assert.deepEqual(pairs(out), [['GET', '/1', 201, undefined], ['GET', '/2', 202, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 1);
+});
+
+test('a response and the next request both lost: the following response is not given to the earlier request', () => {
+  const { t, out, send, gap } = setup();
+  send('write', GET('/big'));
+  gap('read', 400); // /big's response, lost whole
+  gap('write', 40); // the next request, lost whole
+  send('read', OK(404, '', 'Not Found')); // ... answered
+  send('write', GET('/3'));
+  send('read', OK(203, '', 'Non-Authoritative'));
+  assert.deepEqual(pairs(out), [['GET', '/big', undefined, 'capture gap'], ['GET', '/3', 203, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 1);
+});
