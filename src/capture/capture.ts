@@ -42,6 +42,9 @@ export interface CaptureStats {
   ringPendingBytes: number;
 }
 
+/** Records handled per turn of the event loop (a few ms of work). */
+const POLL_BATCH = 2048;
+
 export const CAPTURE_DEFAULTS = {
   ...PROBE_DEFAULTS,
   ...STREAM_DEFAULTS,
@@ -58,6 +61,8 @@ export class Capture {
   private filtered = 0;
   private sinkErrors = 0;
   private stopped = false;
+  /** A continuation of a large drain is scheduled. */
+  private continuing = false;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
   private finalCounters: Counters | undefined;
 
@@ -79,7 +84,7 @@ export class Capture {
         // them first. A pid reused within one scan interval is taken for the same process.
         const gone = this.streams.pids().filter((pid) => !running.has(pid));
         if (gone.length === 0) return;
-        this.poll();
+        this.pollAll();
         this.streams.processesExited(gone, process.hrtime.bigint());
       },
     });
@@ -122,7 +127,29 @@ export class Capture {
   }
 
   /** Drains the ring buffer now. Returns the number of records read. */
+  /**
+   * Drains the ring buffer: at most POLL_BATCH records now, the rest in later turns of the event
+   * loop (setImmediate), so that a burst does not starve the exporter's network I/O (HTTP/2
+   * flow control only moves when the loop turns). Returns the number of records read now.
+   */
   poll(): number {
+    const n = this.drainSome(POLL_BATCH);
+    if (n >= POLL_BATCH && !this.continuing) {
+      this.continuing = true;
+      setImmediate(() => {
+        this.continuing = false;
+        this.poll();
+      });
+    }
+    return n;
+  }
+
+  /** Drains everything there is now (before acting on a process exit, and at stop). */
+  private pollAll(): void {
+    while (this.drainSome(POLL_BATCH) >= POLL_BATCH);
+  }
+
+  private drainSome(limit: number): number {
     if (this.stopped) return 0;
     return this.reader.drain((buf) => {
       const rec = decodeRecord(buf);
@@ -141,7 +168,7 @@ export class Capture {
         // A bug downstream must not stop capture: count it, say it once.
         if (this.sinkErrors++ === 0) this.opts.log.error(`error while handling a record (counted, logged once): ${(e as Error).stack}`);
       }
-    });
+    }, limit);
   }
 
   stats(): CaptureStats {
@@ -162,7 +189,7 @@ export class Capture {
     for (const t of this.timers) clearInterval(t);
     this.discovery.stop();
     const links = this.probes.detachAll(); // no new records from here on
-    this.poll();
+    this.pollAll();
     this.stopped = true;
     this.streams.closeAll('agent-stopped', process.hrtime.bigint());
     this.reader.close();
