@@ -1,0 +1,821 @@
+// Pipeline benchmark, no BPF: recorded ring-buffer records (bench/record-gen.ts) replayed
+// through decodeRecord → StreamTable → ExchangeTracker (HTTP/1.x parser) → TraceLinker +
+// SpanBuilder → OtlpSpanSink → OTLPTraceExporter (gRPC) → an OTLP receiver in a child process
+// (bench/receiver-child.ts), wired as src/cli/run.ts and src/capture/capture.ts wire them.
+//
+// Measured in this process: wall time and process.cpuUsage() (user + sys, all threads) from the
+// first record to the moment the receiver has every span. Partial pipelines give the breakdown:
+//   parse      decodeRecord + StreamTable + ExchangeTracker/Http1Parser (exchanges counted)
+//   build      + TraceLinker.optionsFor + SpanBuilder.build (spans dropped)
+//   serialize  + ProtobufTraceSerializer (the exporter's own) per 512 spans, no network
+//   full       + OtlpSpanSink → OTLPTraceExporter → gRPC → receiver child, until all arrived
+//   parser     Http1Parser alone over the same plaintext (bytes/s)
+//   full-bytes (opt-in, --only) PROTOTYPE of a proposal: spans serialized when a batch fills and
+//              bytes queued (bench/preencoded.ts), same gRPC transport
+// Records are fed as the capture poll does, a slice at a time with the event loop turning in
+// between (so exports run concurrently with capture work, as in the agent).
+//
+// Usage: node --expose-gc dist/bench/pipeline.js [--exchanges N] [--reps N] [--json]
+//          [--only parse,build,serialize,full,parser] [--slice RECORDS] [--queue SPANS]
+//          [--concurrency CONNS] [--seed N] [--no-warmup] [--receiver h2|grpc-js] [--gzip]
+//          [--concurrent-exports N] [--batch SPANS] [--cpu-prof FILE.cpuprofile]
+// --queue: OtlpSpanSink maxQueueSize (default: room for every span, so nothing drops; with the
+// agent's 8192 drops are counted and fail the check). --receiver grpc-js: 64 KiB HTTP/2 windows
+// (see bench/receiver-child.ts). --cpu-prof: profile of the timed repetitions only; summarise it
+// with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 1.5 min here.
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as inspector from 'node:inspector';
+import * as os from 'node:os';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import * as path from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { TlsEventLayout as L } from '../src/bpf/layout.generated';
+import { decodeRecord } from '../src/capture/record';
+import { StreamTable } from '../src/capture/streams';
+import { OtlpSpanSink } from '../src/export/otlp-sink';
+import type { Logger } from '../src/export/types';
+import { Http1Parser } from '../src/protocol/http1/parser';
+import { ExchangeTracker } from '../src/trace/exchanges';
+import { TraceLinker } from '../src/trace/linker';
+import { ProcessInfoReader } from '../src/trace/resource';
+import { SpanBuilder } from '../src/trace/span-builder';
+import { EncodingSink, PreEncodedTraceExporter } from './preencoded';
+import { generateCorpus, recordView, type Corpus } from './record-gen';
+
+type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'parser' | 'full-bytes';
+const ALL_STAGES: Stage[] = ['parse', 'build', 'serialize', 'full', 'parser'];
+/** Opt-in (--only): prototypes of proposed changes, not the agent's code path. */
+const EXTRA_STAGES: Stage[] = ['full-bytes'];
+const STAGE_LABEL: Record<Stage, string> = {
+  parse: 'decode + streams + HTTP parse + exchanges',
+  build: '+ linker + span build',
+  serialize: '+ OTLP protobuf serialize (no network)',
+  full: 'full: + OtlpSpanSink → gRPC → receiver',
+  parser: 'Http1Parser alone',
+  'full-bytes': 'PROTOTYPE: serialize per batch at once, queue bytes → gRPC',
+};
+const TARGET_PER_CORE = 50_000;
+/** Spans per export request / per serialize call: OtlpSpanSink's default maxExportBatchSize. */
+let BATCH = 512;
+
+interface Options {
+  exchanges: number;
+  reps: number;
+  json: boolean;
+  stages: Stage[];
+  slice: number;
+  queue?: number;
+  concurrency: number;
+  seed: number;
+  warmup: boolean;
+  /** OtlpSpanSink maxConcurrentExports (the agent uses the sink's default, 2). */
+  concurrentExports?: number;
+  /** OTLPTraceExporter compression. */
+  compression: 'none' | 'gzip';
+  /** The receiver child's server (see bench/receiver-child.ts). */
+  receiver: 'h2' | 'grpc-js';
+  /** Write a .cpuprofile of the timed repetitions only (not generation or warm-up). */
+  cpuProf?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { exchanges: 80_000, reps: 5, json: false, stages: ALL_STAGES, slice: 2048, concurrency: 48, seed: 1, warmup: true, receiver: 'h2', compression: 'none' };
+  const num = (i: number): number => {
+    const v = Number(argv[i]);
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`${argv[i - 1]} needs a positive integer, got ${argv[i]}`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '--exchanges': o.exchanges = num(++i); break;
+      case '--reps': o.reps = num(++i); break;
+      case '--json': o.json = true; break;
+      case '--slice': o.slice = num(++i); break;
+      case '--queue': o.queue = num(++i); break;
+      case '--concurrency': o.concurrency = num(++i); break;
+      case '--seed': o.seed = num(++i); break;
+      case '--no-warmup': o.warmup = false; break;
+      case '--cpu-prof': o.cpuProf = argv[++i]; break;
+      case '--gzip': o.compression = 'gzip'; break;
+      case '--batch': BATCH = num(++i); break;
+      case '--concurrent-exports': o.concurrentExports = num(++i); break;
+      case '--receiver': {
+        const r = argv[++i];
+        if (r !== 'h2' && r !== 'grpc-js') throw new Error(`--receiver h2|grpc-js, got ${r}`);
+        o.receiver = r;
+        break;
+      }
+      case '--only': {
+        const list = (argv[++i] ?? '').split(',').filter((s) => s.length > 0);
+        const known = [...ALL_STAGES, ...EXTRA_STAGES];
+        for (const s of list) if (!known.includes(s as Stage)) throw new Error(`unknown stage "${s}" (${known.join(', ')})`);
+        o.stages = known.filter((s) => list.includes(s));
+        break;
+      }
+      case '-h':
+      case '--help':
+        process.stdout.write(
+          'node --expose-gc dist/bench/pipeline.js [--exchanges N=80000] [--reps N=5] [--json]\n' +
+            '  [--only parse,build,serialize,full,parser,full-bytes] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
+            '  [--concurrency CONNS=48] [--seed N=1] [--no-warmup] [--receiver h2|grpc-js] [--gzip]\n' +
+            '  [--concurrent-exports N=2] [--batch SPANS=512]\n' +
+            '  [--cpu-prof FILE.cpuprofile]\n',
+        );
+        process.exit(0);
+      default:
+        throw new Error(`unknown option ${a}`);
+    }
+  }
+  return o;
+}
+
+const progress = (msg: string): void => {
+  process.stderr.write(`${msg}\n`);
+};
+
+// ---------------------------------------------------------------------------------------------
+// The pipeline, wired as in run.ts / capture.ts.
+
+interface Counts {
+  exchanges: number;
+  spans: number;
+  buildErrors: number;
+  malformed: number;
+  sinkErrors: number;
+  serializedBytes: number;
+}
+
+interface Pipeline {
+  streams: StreamTable;
+  tracker: ExchangeTracker;
+  linker: TraceLinker;
+  counts: Counts;
+  /** Called when every record has been fed. */
+  end(): void;
+}
+
+function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full' | 'full-bytes', sink?: { export(span: ReadableSpan): void }): Pipeline {
+  const counts: Counts = { exchanges: 0, spans: 0, buildErrors: 0, malformed: 0, sinkErrors: 0, serializedBytes: 0 };
+  const processes = new ProcessInfoReader();
+  const builder = new SpanBuilder({});
+  const linker = new TraceLinker({ stitch: true });
+  let batch: ReadableSpan[] = [];
+  const serialize = (): void => {
+    const bytes = ProtobufTraceSerializer.serializeRequest(batch as never);
+    counts.serializedBytes += bytes?.length ?? 0;
+    batch = [];
+  };
+  let onSpan: (span: ReadableSpan) => void;
+  if (stage === 'full' || stage === 'full-bytes') onSpan = (span) => sink!.export(span);
+  else if (stage === 'serialize') {
+    onSpan = (span) => {
+      batch.push(span);
+      if (batch.length >= BATCH) serialize();
+    };
+  } else onSpan = () => {};
+  const tracker = new ExchangeTracker(
+    stage === 'parse'
+      ? () => {
+          counts.exchanges++;
+        }
+      : (ex) => {
+          counts.exchanges++;
+          try {
+            const span = builder.build(ex, linker.optionsFor(ex));
+            counts.spans++;
+            onSpan(span);
+          } catch {
+            counts.buildErrors++;
+          }
+        },
+    {
+      processInfo: (pid, comm) => processes.read(pid, comm),
+      // Forwarded whole: the same wiring as run.ts whatever the callback's parameters are.
+      onConnection: (...args: Parameters<TraceLinker['connectionKnown']>) => linker.connectionKnown(...args),
+    },
+  );
+  const streams = new StreamTable(tracker);
+  return {
+    streams,
+    tracker,
+    linker,
+    counts,
+    end: () => {
+      if (stage === 'serialize' && batch.length > 0) serialize();
+    },
+  };
+}
+
+/** Feeds every record as Capture.poll does, a slice per event-loop turn. */
+async function feed(corpus: Corpus, p: Pipeline, slice: number, afterSlice?: () => void): Promise<void> {
+  const { streams, counts } = p;
+  const n = corpus.count;
+  for (let i = 0; i < n; ) {
+    const end = Math.min(n, i + slice);
+    for (; i < end; i++) {
+      const rec = decodeRecord(recordView(corpus, i));
+      if (!rec) {
+        counts.malformed++;
+        continue;
+      }
+      try {
+        streams.push(rec);
+      } catch (e) {
+        if (counts.sinkErrors++ === 0) progress(`error while handling a record: ${(e as Error).stack}`);
+      }
+    }
+    afterSlice?.();
+    await yieldToLoop();
+  }
+  p.end();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser alone: the data records' plaintext per stream, extracted once (untimed).
+
+interface ParserInput {
+  stream: Int32Array; // -1: not a data record
+  chunk: Uint16Array;
+  off: Uint32Array;
+  len: Uint32Array;
+  ts: BigInt64Array;
+  streams: number;
+  bytes: number;
+}
+
+function parserInput(c: Corpus): ParserInput {
+  const ids = new Map<string, number>();
+  const inp: ParserInput = {
+    stream: new Int32Array(c.count).fill(-1),
+    chunk: new Uint16Array(c.count),
+    off: new Uint32Array(c.count),
+    len: new Uint32Array(c.count),
+    ts: new BigInt64Array(c.count),
+    streams: 0,
+    bytes: 0,
+  };
+  for (let i = 0; i < c.count; i++) {
+    const r = decodeRecord(recordView(c, i));
+    if (!r || r.type !== 'data' || r.data.length === 0) continue;
+    const key = `${r.pid}:${r.conn}:${r.dir}`;
+    let id = ids.get(key);
+    if (id === undefined) ids.set(key, (id = ids.size));
+    inp.stream[i] = id;
+    inp.chunk[i] = c.recChunk[i];
+    inp.off[i] = c.recOff[i] + L.data;
+    inp.len[i] = r.data.length;
+    inp.ts[i] = r.tsNs;
+    inp.bytes += r.data.length;
+  }
+  inp.streams = ids.size;
+  return inp;
+}
+
+function runParser(c: Corpus, inp: ParserInput): { messages: number; errors: number } {
+  const parsers: Array<Http1Parser | undefined> = new Array(inp.streams);
+  let messages = 0;
+  let errors = 0;
+  const cb = {
+    onMessage: () => {
+      messages++;
+    },
+    onError: () => {
+      errors++;
+    },
+    methodForResponse: () => undefined,
+  };
+  for (let i = 0; i < c.count; i++) {
+    const id = inp.stream[i];
+    if (id < 0) continue;
+    const off = inp.off[i];
+    (parsers[id] ??= new Http1Parser(cb)).execute(c.chunks[inp.chunk[i]].subarray(off, off + inp.len[i]), inp.ts[i]);
+  }
+  return { messages, errors };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiver child.
+
+interface ReceiverStats {
+  type: 'stats';
+  spans: number;
+  requests: number;
+  bytes: number;
+  errors: number;
+  cpuUs: number;
+  sample?: { name: string; kind: string; attributes: Record<string, unknown>; parentSpanId?: string; resource: Record<string, unknown> };
+}
+
+class Receiver {
+  private waiting: Array<(s: ReceiverStats) => void> = [];
+  private constructor(private readonly child: ChildProcess, readonly port: number) {
+    child.on('message', (m: ReceiverStats) => {
+      if (m.type === 'stats') this.waiting.shift()?.(m);
+    });
+  }
+
+  static start(mode: 'h2' | 'grpc-js'): Promise<Receiver> {
+    // No inherited execArgv: a --cpu-prof of the benchmark must not profile the receiver too.
+    const child = fork(path.join(__dirname, 'receiver-child.js'), [mode], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: { type: string; port?: number; message?: string }): void => {
+        if (m.type === 'ready') {
+          child.off('message', onMsg);
+          resolve(new Receiver(child, m.port!));
+        } else if (m.type === 'error') reject(new Error(`receiver: ${m.message}`));
+      };
+      child.on('message', onMsg);
+      child.once('exit', (code) => reject(new Error(`receiver exited (${code})`)));
+    });
+  }
+
+  private ask(type: 'stats' | 'reset'): Promise<ReceiverStats> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.child.send({ type });
+    });
+  }
+
+  stats(): Promise<ReceiverStats> {
+    return this.ask('stats');
+  }
+
+  reset(): Promise<ReceiverStats> {
+    return this.ask('reset');
+  }
+
+  /** Resolves with the stats once the receiver has `spans` spans (or after timeoutMs). */
+  async waitFor(spans: number, timeoutMs: number): Promise<ReceiverStats> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.stats();
+      if (s.spans >= spans || Date.now() > deadline) return s;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  stop(): void {
+    this.child.send({ type: 'stop' });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement.
+
+interface Sample {
+  wallMs: number;
+  /** process.cpuUsage() user + sys: every thread of the process. */
+  cpuMs: number;
+  /** The main (JS) thread's CPU, from /proc/self/task/PID/stat (10 ms ticks); the rest of cpuMs
+   *  is V8's GC helper threads, libuv's pool and the like. */
+  mainThreadCpuMs?: number;
+  /** Main-thread GC pauses (perf_hooks 'gc' entries) inside the measurement. */
+  gcPauseMs: number;
+  /** Units processed: spans (exchanges) or, for the parser, bytes. */
+  units: number;
+  ok: boolean;
+  notes: string[];
+}
+
+const TICK_MS = 1000 / 100; // USER_HZ: 100 on every Linux that matters
+
+/** utime + stime of the main thread in ms, or undefined off Linux. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS; // fields 14, 15
+  } catch {
+    return undefined;
+  }
+}
+
+const gcEntries: Array<{ start: number; duration: number }> = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcEntries.push({ start: e.startTime, duration: e.duration });
+}).observe({ entryTypes: ['gc'] });
+
+async function measure(fn: () => Promise<{ units: number; ok: boolean; notes: string[] }>): Promise<Sample> {
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((r) => setTimeout(r, 10)); // let the forced GC's entry be delivered
+  gcEntries.length = 0;
+  const m0 = mainThreadCpuMs();
+  const p0 = performance.now();
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  const wallNs = process.hrtime.bigint() - t0;
+  const cpu = process.cpuUsage(c0);
+  const p1 = performance.now();
+  const m1 = mainThreadCpuMs();
+  await new Promise((res) => setImmediate(res)); // gc entries are delivered asynchronously
+  const gcPauseMs = gcEntries.filter((e) => e.start >= p0 && e.start <= p1).reduce((a, e) => a + e.duration, 0);
+  return {
+    wallMs: Number(wallNs) / 1e6,
+    cpuMs: (cpu.user + cpu.system) / 1e3,
+    mainThreadCpuMs: m0 !== undefined && m1 !== undefined ? m1 - m0 : undefined,
+    gcPauseMs,
+    ...r,
+  };
+}
+
+interface Env {
+  corpus: Corpus;
+  slice: number;
+  sink?: OtlpSpanSink;
+  bytesSink?: EncodingSink;
+  receiver?: Receiver;
+  parser?: ParserInput;
+  lastLinker?: ReturnType<TraceLinker['stats']>;
+  receiverCpuMs: number[];
+  /** Deepest sink queue (waiting + in flight) seen between slices, per full run. */
+  maxQueued: number[];
+  sample?: ReceiverStats['sample'];
+}
+
+function pipelineChecks(p: Pipeline, c: Corpus, notes: string[]): boolean {
+  const expected = c.stats.spans;
+  const t = p.tracker.stats();
+  const s = p.streams.stats();
+  const problems: string[] = [];
+  if (p.counts.exchanges !== expected) problems.push(`exchanges ${p.counts.exchanges} != expected ${expected}`);
+  if (p.counts.malformed) problems.push(`${p.counts.malformed} malformed records`);
+  if (p.counts.sinkErrors) problems.push(`${p.counts.sinkErrors} record handling errors`);
+  if (p.counts.buildErrors) problems.push(`${p.counts.buildErrors} span build errors`);
+  if (Object.keys(t.cutShort).length) problems.push(`cut short: ${JSON.stringify(t.cutShort)}`);
+  if (Object.values(t.parseErrors).some((v) => v > 0)) problems.push(`parse errors: ${JSON.stringify(t.parseErrors)}`);
+  if (t.unpairedResponses || t.notHttpConnections) problems.push(`unpaired ${t.unpairedResponses}, not-http ${t.notHttpConnections}`);
+  if (Object.values(s.gaps).some((v) => v > 0)) problems.push(`stream gaps: ${JSON.stringify(s.gaps)}`);
+  if (s.connections !== 0) problems.push(`${s.connections} connections still open`);
+  notes.push(...problems);
+  return problems.length === 0;
+}
+
+async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample> {
+  const c = corpus;
+  if (stage === 'parser') {
+    const inp = (env.parser ??= parserInput(c));
+    return measure(async () => {
+      const r = runParser(c, inp);
+      const notes: string[] = [];
+      const ok = r.errors === 0 && r.messages === 2 * c.stats.spans;
+      if (!ok) notes.push(`parser: ${r.messages} messages (expected ${2 * c.stats.spans}), ${r.errors} errors`);
+      return { units: inp.bytes, ok, notes };
+    });
+  }
+  if (stage === 'full-bytes') return runPreEncoded(env, c);
+  if (stage !== 'full') {
+    const p = makePipeline(stage);
+    const s = await measure(async () => {
+      await feed(c, p, env.slice);
+      const notes: string[] = [];
+      let ok = pipelineChecks(p, c, notes);
+      if (stage !== 'parse' && p.counts.spans !== c.stats.spans) {
+        ok = false;
+        notes.push(`spans ${p.counts.spans} != ${c.stats.spans}`);
+      }
+      return { units: p.counts.exchanges, ok, notes };
+    });
+    env.lastLinker = p.linker.stats();
+    return s;
+  }
+  const sink = env.sink!;
+  const receiver = env.receiver!;
+  await receiver.reset();
+  const before = sink.stats();
+  const p = makePipeline('full', sink);
+  const r0 = await receiver.stats();
+  let maxQueued = 0;
+  const s = await measure(async () => {
+    await feed(c, p, env.slice, () => {
+      const q = sink.stats().queued;
+      if (q > maxQueued) maxQueued = q;
+    });
+    await sink.forceFlush();
+    // Every export has been answered: the receiver has what the sink counts as exported.
+    const got = await receiver.waitFor(sink.stats().exported - before.exported, 30_000);
+    const after = sink.stats();
+    const notes: string[] = [];
+    let ok = pipelineChecks(p, c, notes);
+    const exported = after.exported - before.exported;
+    const dropped = after.dropped - before.dropped;
+    const failed = after.failed - before.failed;
+    if (got.spans !== p.counts.spans || exported !== p.counts.spans || dropped || failed || after.queued || got.errors) {
+      ok = false;
+      notes.push(`spans built ${p.counts.spans}, exported ${exported}, dropped ${dropped}, failed ${failed}, queued ${after.queued}, receiver got ${got.spans} (${got.errors} bad requests)`);
+    }
+    // The exported spans are the agent's: name and attributes as built (first request decoded in full).
+    if (got.sample === undefined || !/^[A-Z_]+ \//.test(got.sample.name) || got.sample.attributes['http.request.method'] === undefined) {
+      ok = false;
+      notes.push(`receiver sample span looks wrong: ${JSON.stringify(got.sample)}`);
+    }
+    env.receiverCpuMs.push((got.cpuUs - r0.cpuUs) / 1e3);
+    env.maxQueued.push(maxQueued);
+    env.sample ??= got.sample;
+    return { units: p.counts.spans, ok, notes };
+  });
+  env.lastLinker = p.linker.stats();
+  return s;
+}
+
+/** PROTOTYPE stage: as 'full', but spans are serialized when a batch fills and bytes are queued. */
+async function runPreEncoded(env: Env, c: Corpus): Promise<Sample> {
+  const sink = env.bytesSink!;
+  const receiver = env.receiver!;
+  await receiver.reset();
+  const before = { exported: sink.exported, failed: sink.failed, dropped: sink.dropped };
+  const p = makePipeline('full-bytes', sink);
+  const r0 = await receiver.stats();
+  sink.maxQueued = 0;
+  const s = await measure(async () => {
+    await feed(c, p, env.slice);
+    await sink.flush();
+    const exported = sink.exported - before.exported;
+    const got = await receiver.waitFor(exported, 30_000);
+    const notes: string[] = [];
+    let ok = pipelineChecks(p, c, notes);
+    const dropped = sink.dropped - before.dropped;
+    const failed = sink.failed - before.failed;
+    if (got.spans !== p.counts.spans || exported !== p.counts.spans || dropped || failed || got.errors) {
+      ok = false;
+      notes.push(`spans built ${p.counts.spans}, exported ${exported}, dropped ${dropped}, failed ${failed}, receiver got ${got.spans} (${got.errors} bad requests)`);
+    }
+    notes.push(`receiver CPU ${((got.cpuUs - r0.cpuUs) / 1e3).toFixed(0)} ms, deepest queue ${sink.maxQueued}`);
+    return { units: p.counts.spans, ok, notes };
+  });
+  env.lastLinker = p.linker.stats();
+  return s;
+}
+
+/** The V8 sampling profiler of this process, through the inspector (as --cpu-prof, but only
+ *  around the timed part). Note: profiling slows everything down; its numbers are not results. */
+async function startProfiler(): Promise<{ stop(): Promise<unknown> }> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+interface Dist {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function dist(xs: number[]): Dist {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length;
+  const median = m % 2 ? s[(m - 1) / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
+  return { median, min: s[0], max: s[m - 1] };
+}
+
+interface StageResult {
+  label: string;
+  samples: Sample[];
+  /** CPU µs per exchange (per MB for the parser). */
+  cpuUsPerUnit: Dist;
+  /** units per CPU second: exchanges/s per core (bytes/s per core for the parser). */
+  perCoreSec: Dist;
+  /** units per wall second. */
+  perWallSec: Dist;
+  /** Main-thread CPU and main-thread GC pauses, µs per unit. */
+  mainUsPerUnit?: Dist;
+  gcUsPerUnit: Dist;
+  ok: boolean;
+}
+
+function summarise(stage: Stage, samples: Sample[]): StageResult {
+  return {
+    label: STAGE_LABEL[stage],
+    samples,
+    cpuUsPerUnit: dist(samples.map((s) => (s.cpuMs * 1e3) / s.units)),
+    perCoreSec: dist(samples.map((s) => s.units / (s.cpuMs / 1e3))),
+    perWallSec: dist(samples.map((s) => s.units / (s.wallMs / 1e3))),
+    mainUsPerUnit: samples.every((s) => s.mainThreadCpuMs !== undefined) ? dist(samples.map((s) => (s.mainThreadCpuMs! * 1e3) / s.units)) : undefined,
+    gcUsPerUnit: dist(samples.map((s) => (s.gcPauseMs * 1e3) / s.units)),
+    ok: samples.every((s) => s.ok),
+  };
+}
+
+const k = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0));
+const us = (x: number): string => x.toFixed(2);
+const mb = (x: number): string => `${(x / 1e6).toFixed(1)}`;
+const fmt = (d: Dist, f: (x: number) => string): string => `${f(d.median)} [${f(d.min)}–${f(d.max)}]`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  const logLines: string[] = [];
+  const logger: Logger = {
+    debug: () => {},
+    info: (m) => logLines.push(`info ${m}`),
+    warn: (m) => logLines.push(`warn ${m}`),
+    error: (m) => logLines.push(`error ${m}`),
+  };
+
+  let t = Date.now();
+  progress(`generating ${o.exchanges} exchanges of recorded capture…`);
+  const corpus = generateCorpus({ spans: o.exchanges, seed: o.seed, concurrency: o.concurrency, startNs: process.hrtime.bigint() / 2n });
+  const genMs = Date.now() - t;
+  const warm = o.warmup ? generateCorpus({ spans: Math.max(5000, Math.floor(o.exchanges / 10)), seed: o.seed + 1000, concurrency: o.concurrency, startNs: process.hrtime.bigint() / 4n }) : undefined;
+  const cs = corpus.stats;
+  progress(`  ${cs.records} records, ${mb(cs.recordBytes)} MB (${mb(cs.payloadBytes)} MB plaintext) in ${genMs} ms`);
+
+  const env: Env = { corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [] };
+  const warmEnv: Env = { corpus: warm ?? corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [] };
+  if (o.stages.includes('full-bytes')) {
+    env.receiver ??= await Receiver.start(o.receiver);
+    env.bytesSink = new EncodingSink(
+      new PreEncodedTraceExporter({ url: `http://127.0.0.1:${env.receiver.port}`, compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE }),
+      { batchSize: BATCH, maxConcurrent: o.concurrentExports ?? 2, maxQueueSize: o.queue ?? Math.max(8192, o.exchanges) },
+    );
+    warmEnv.receiver = env.receiver;
+    warmEnv.bytesSink = env.bytesSink;
+  }
+  if (o.stages.includes('full')) {
+    env.receiver ??= await Receiver.start(o.receiver);
+    // Room for every span: nothing can drop (drops are still counted and reported).
+    const exporter = new OTLPTraceExporter({
+      url: `http://127.0.0.1:${env.receiver.port}`,
+      compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+    });
+    env.sink = new OtlpSpanSink(exporter, {
+      maxQueueSize: o.queue ?? Math.max(8192, o.exchanges),
+      flushTimeoutMillis: 120_000,
+      maxConcurrentExports: o.concurrentExports,
+      maxExportBatchSize: BATCH,
+      logger,
+      destination: 'bench receiver',
+    });
+    warmEnv.receiver = env.receiver;
+    warmEnv.sink = env.sink;
+  }
+
+  if (warm) {
+    t = Date.now();
+    progress(`warm-up (${warm.stats.spans} exchanges per stage)…`);
+    for (const stage of o.stages) {
+      const s = await runStage(stage, warmEnv, warm);
+      if (!s.ok) progress(`  warm-up ${stage}: ${s.notes.join('; ')}`);
+    }
+    warmEnv.parser = undefined;
+    progress(`  ${Date.now() - t} ms`);
+  }
+
+  const profiler = o.cpuProf !== undefined ? await startProfiler() : undefined;
+  const samples = new Map<Stage, Sample[]>(o.stages.map((s) => [s, []]));
+  for (let rep = 0; rep < o.reps; rep++) {
+    // Stages interleaved per repetition: noise on this machine spreads over all of them.
+    const line: string[] = [];
+    for (const stage of o.stages) {
+      const s = await runStage(stage, env, corpus);
+      samples.get(stage)!.push(s);
+      const per = (ms: number | undefined): string => (ms === undefined ? '?' : us((ms * 1e3) / s.units));
+      line.push(
+        stage === 'parser'
+          ? `${stage} ${mb(s.units / (s.cpuMs / 1e3))} MB/s`
+          : `${stage} ${per(s.cpuMs)} µs (main thread ${per(s.mainThreadCpuMs)}, gc pauses ${per(s.gcPauseMs)})`,
+      );
+      if (!s.ok) progress(`  rep ${rep + 1} ${stage}: CHECK FAILED: ${s.notes.join('; ')}`);
+    }
+    progress(`rep ${rep + 1}/${o.reps}: ${line.join(', ')}`);
+  }
+  if (profiler) {
+    fs.writeFileSync(o.cpuProf!, JSON.stringify(await profiler.stop()));
+    progress(`CPU profile of the timed runs: ${o.cpuProf} (summarise: node dist/bench/cpuprofile-summary.js ${o.cpuProf})`);
+  }
+  env.receiver?.stop();
+  if (env.sink) await env.sink.shutdown();
+
+  const results: Partial<Record<Stage, StageResult>> = {};
+  for (const [stage, ss] of samples) results[stage] = summarise(stage, ss);
+  const ok = Object.values(results).every((r) => r!.ok);
+  const endToEnd = results.full ?? results.serialize ?? results.build ?? results.parse;
+  const met = results.full !== undefined ? results.full.perCoreSec.median >= TARGET_PER_CORE : undefined;
+
+  // Incremental cost per stage (medians of differences per repetition).
+  const pipelineStages = (['parse', 'build', 'serialize', 'full', 'full-bytes'] as Stage[]).filter((s) => results[s]);
+  const increments: Record<string, Dist> = {};
+  for (let i = 0; i < pipelineStages.length; i++) {
+    const cur = samples.get(pipelineStages[i])!;
+    // The prototype is compared with the stage before the export, as 'full' is.
+    const before = pipelineStages[i] === 'full-bytes' ? pipelineStages.filter((s) => s !== 'full' && s !== 'full-bytes').pop() : pipelineStages[i - 1];
+    const prev = i > 0 && before !== undefined ? samples.get(before)! : undefined;
+    const name = pipelineStages[i];
+    increments[name] = dist(cur.map((s, j) => (s.cpuMs * 1e3) / s.units - (prev ? (prev[j].cpuMs * 1e3) / prev[j].units : 0)));
+  }
+
+  if (o.json) {
+    const out = {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      options: o,
+      corpus: { ...cs, generateMs: genMs },
+      stages: Object.fromEntries(
+        Object.entries(results).map(([name, r]) => [
+          name,
+          name === 'parser'
+            ? { label: r!.label, bytesPerCoreSec: r!.perCoreSec, bytesPerWallSec: r!.perWallSec, cpuUsPerByte: { median: r!.cpuUsPerUnit.median, min: r!.cpuUsPerUnit.min, max: r!.cpuUsPerUnit.max }, ok: r!.ok, samples: r!.samples }
+            : {
+                label: r!.label, cpuUsPerExchange: r!.cpuUsPerUnit, exchangesPerCoreSec: r!.perCoreSec, exchangesPerWallSec: r!.perWallSec,
+                mainThreadCpuUsPerExchange: r!.mainUsPerUnit, gcPauseUsPerExchange: r!.gcUsPerUnit, ok: r!.ok, samples: r!.samples,
+              },
+        ]),
+      ),
+      incrementalCpuUsPerExchange: increments,
+      receiverCpuMsPerRun: env.receiverCpuMs.length ? dist(env.receiverCpuMs) : undefined,
+      maxSinkQueue: env.maxQueued.length ? dist(env.maxQueued) : undefined,
+      linker: env.lastLinker,
+      receiverSample: env.sample,
+      target: { exchangesPerCoreSec: TARGET_PER_CORE, endToEnd: endToEnd?.perCoreSec.median, met },
+      ok,
+      log: logLines,
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return ok ? 0 : 1;
+  }
+
+  const out: string[] = [];
+  out.push(`tlsotel pipeline benchmark: ${o.exchanges} exchanges (= spans) per run, ${o.reps} reps, median [min–max]`);
+  out.push(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}; CPU = process.cpuUsage() user+sys of this process (receiver in a child, not counted)`);
+  out.push(
+    `corpus: ${cs.records} records (${cs.dataRecords} data, ${cs.connRecords} conn, ${cs.closeRecords} close; ${cs.segmentedCalls} calls split across records), ` +
+      `${mb(cs.recordBytes)} MB; ${cs.connections} connections, ${cs.httpExchanges} HTTP exchanges on the wire → ${cs.spans} spans; ` +
+      `heads ~${cs.avgRequestHeadBytes} B req / ~${cs.avgResponseHeadBytes} B resp; ${cs.largeBodies} bodies ≥16 KiB, ${cs.chunkedResponses} chunked; ` +
+      `${(cs.payloadBytes / cs.spans / 1024).toFixed(1)} KiB plaintext per exchange`,
+  );
+  out.push('');
+  const rows: string[][] = [['stage', 'CPU µs/exchange', 'Δ µs', 'exchanges/s per core', 'wall exchanges/s', 'main thr µs', 'GC pause µs', 'ok']];
+  for (const s of pipelineStages) {
+    const r = results[s]!;
+    rows.push([
+      r.label, fmt(r.cpuUsPerUnit, us), us(increments[s].median), fmt(r.perCoreSec, k), fmt(r.perWallSec, k),
+      r.mainUsPerUnit ? us(r.mainUsPerUnit.median) : '?', us(r.gcUsPerUnit.median), r.ok ? 'yes' : 'NO',
+    ]);
+  }
+  out.push(table(rows));
+  if (results.parser) {
+    const r = results.parser;
+    out.push('');
+    out.push(
+      `HTTP parser alone: ${fmt(r.perCoreSec, mb)} MB/s per core of plaintext ` +
+        `(${(cs.payloadBytes / (2 * cs.spans)).toFixed(0)} B/message avg, ${k(((2 * cs.spans) / cs.payloadBytes) * r.perCoreSec.median)} messages/s)` +
+        (r.ok ? '' : '  CHECK FAILED'),
+    );
+  }
+  if (results.parse) {
+    const r = results.parse;
+    const bytesPerEx = cs.payloadBytes / cs.spans;
+    out.push(`decode+streams+parse: ${mb(r.perCoreSec.median * bytesPerEx)} MB/s per core of plaintext through the whole front end`);
+  }
+  if (env.receiverCpuMs.length) {
+    out.push(
+      `receiver child CPU per run (not counted): ${fmt(dist(env.receiverCpuMs), (x) => x.toFixed(0))} ms; ` +
+        `deepest sink queue: ${fmt(dist(env.maxQueued), (x) => x.toFixed(0))} spans`,
+    );
+  }
+  if (env.lastLinker) out.push(`linker per run: ${env.lastLinker.stitched} stitched same-host, ${env.lastLinker.fromTraceparent} from traceparent`);
+  if (env.sample) out.push(`receiver sample span: "${env.sample.name}" ${env.sample.kind}, ${Object.keys(env.sample.attributes).length} attributes, parent ${env.sample.parentSpanId ?? '-'}, service ${String(env.sample.resource['service.name'])}`);
+  if (logLines.length) out.push(`sink log: ${logLines.slice(0, 5).join(' | ')}`);
+  out.push('');
+  if (met !== undefined) {
+    out.push(`target ≥ ${k(TARGET_PER_CORE)} exchanges/s per core end to end: ${met ? 'MET' : 'NOT MET'} (${k(results.full!.perCoreSec.median)}/s, ${us(results.full!.cpuUsPerUnit.median)} µs CPU per exchange)`);
+  }
+  if (!ok) out.push('CORRECTNESS CHECKS FAILED (see above)');
+  process.stdout.write(`${out.join('\n')}\n`);
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(2);
+  },
+);
