@@ -73,6 +73,8 @@ export const STREAM_DEFAULTS = { maxConnections: 16384, idleTimeoutMs: 300_000 }
 
 export class StreamTable {
   private readonly conns = new Map<string, Tracked>();
+  /** The connection of the previous record (see push). */
+  private last: Tracked | undefined;
   private readonly maxConnections: number;
   private readonly idleTimeoutNs: bigint;
   private readonly s: StreamStats = {
@@ -92,14 +94,18 @@ export class StreamTable {
 
   push(rec: TlsRecord): void {
     this.s.records++;
-    const id = `${rec.pid}:${rec.conn.toString(16)}`;
+    // Records come in runs per connection (segments of a call, a call's read after its write):
+    // the last connection is checked first, which spares building the id string per record.
+    const last = this.last;
+    const hit = last !== undefined && last.conn === rec.conn && last.pid === rec.pid ? last : undefined;
+    const id = hit ? hit.id : `${rec.pid}:${rec.conn.toString(16)}`;
     if (rec.type === 'close') {
-      const c = this.conns.get(id);
-      if (c) this.close(c, 'closed', rec.tsNs);
+      const gone = hit ?? this.conns.get(id);
+      if (gone) this.close(gone, 'closed', rec.tsNs);
       return;
     }
-    let c = this.conns.get(id);
-    if (!c) c = this.open(id, rec);
+    const c = hit ?? this.conns.get(id) ?? this.open(id, rec);
+    this.last = c;
     c.lastNs = rec.tsNs;
     c.comm = rec.comm;
     if (!c.libId) c.libId = rec.libId; // a conn record (from the syscall hook) has no library
@@ -221,6 +227,7 @@ export class StreamTable {
       call.open = false;
     }
     this.conns.delete(c.id);
+    if (this.last === c) this.last = undefined;
     this.s.closed[reason]++;
     this.sink.onClose(c, reason, tsNs);
   }
