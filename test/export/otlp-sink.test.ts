@@ -59,6 +59,8 @@ test('full batches go out at once, partial ones on the timer', async () => {
   await until(() => exp.batches.length >= 3, 3000);
   assert.ok(Date.now() - t0 >= 190, 'the partial batch went out on the timer, not at once');
   assert.deepEqual(exp.batches.map((b) => b.length), [10, 10, 5]);
+  // The exporter answers asynchronously: the count follows the batch by a moment.
+  await until(() => sink.stats().exported >= 25, 3000);
   assert.equal(sink.stats().exported, 25);
   await sink.shutdown();
 });
