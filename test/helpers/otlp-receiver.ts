@@ -299,16 +299,25 @@ function decodeScope(r: Reader): { name: string; version?: string } {
   return scope;
 }
 
-/** Decode an ExportTraceServiceRequest into spans and resources. */
-export function decodeExportTraceRequest(buf: Buffer): { spans: ReceivedSpan[]; resources: Array<Record<string, AttrValue>> } {
-  const spans: ReceivedSpan[] = [];
+type Scope = { name: string; version?: string };
+
+/**
+ * The envelope both export requests share: repeated Resource{Spans,Metrics} (field 1), each a
+ * resource (1) and repeated Scope{Spans,Metrics} (2), each a scope (1) and repeated items (2).
+ * `decodeItem` turns one item into what the caller collects.
+ */
+function decodeResourceScopes<T>(
+  buf: Buffer,
+  decodeItem: (item: Reader, resource: Record<string, AttrValue>, scope: Scope) => T[],
+): { items: T[]; resources: Array<Record<string, AttrValue>> } {
+  const items: T[] = [];
   const resources: Array<Record<string, AttrValue>> = [];
   const top = new Reader(buf);
   top.fields((field) => {
     if (field !== 1) return false;
     const rs = top.sub();
     const resource: Record<string, AttrValue> = {};
-    const scopeSpans: Reader[] = [];
+    const scopes: Reader[] = [];
     rs.fields((f) => {
       if (f === 1) {
         const res = rs.sub();
@@ -319,15 +328,15 @@ export function decodeExportTraceRequest(buf: Buffer): { spans: ReceivedSpan[]; 
           return true;
         });
       } else if (f === 2) {
-        scopeSpans.push(rs.sub());
+        scopes.push(rs.sub());
       } else {
         return false;
       }
       return true;
     });
     resources.push(resource);
-    for (const ss of scopeSpans) {
-      let scope: { name: string; version?: string } = { name: '' };
+    for (const ss of scopes) {
+      let scope: Scope = { name: '' };
       const raw: Reader[] = [];
       ss.fields((f) => {
         if (f === 1) scope = decodeScope(ss.sub());
@@ -335,11 +344,17 @@ export function decodeExportTraceRequest(buf: Buffer): { spans: ReceivedSpan[]; 
         else return false;
         return true;
       });
-      for (const s of raw) spans.push(decodeSpan(s, resource, scope));
+      for (const item of raw) items.push(...decodeItem(item, resource, scope));
     }
     return true;
   });
-  return { spans, resources };
+  return { items, resources };
+}
+
+/** Decode an ExportTraceServiceRequest into spans and resources. */
+export function decodeExportTraceRequest(buf: Buffer): { spans: ReceivedSpan[]; resources: Array<Record<string, AttrValue>> } {
+  const { items, resources } = decodeResourceScopes(buf, (s, resource, scope) => [decodeSpan(s, resource, scope)]);
+  return { spans: items, resources };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,45 +428,8 @@ function decodeMetric(r: Reader, resource: Record<string, AttrValue>, scope: { n
 
 /** Decode an ExportMetricsServiceRequest into data points and resources. */
 export function decodeExportMetricsRequest(buf: Buffer): { metrics: ReceivedMetricPoint[]; resources: Array<Record<string, AttrValue>> } {
-  const metrics: ReceivedMetricPoint[] = [];
-  const resources: Array<Record<string, AttrValue>> = [];
-  const top = new Reader(buf);
-  top.fields((field) => {
-    if (field !== 1) return false;
-    const rm = top.sub();
-    const resource: Record<string, AttrValue> = {};
-    const scopeMetrics: Reader[] = [];
-    rm.fields((f) => {
-      if (f === 1) {
-        const res = rm.sub();
-        res.fields((rf) => {
-          if (rf !== 1) return false;
-          const [k, v] = decodeKeyValue(res.sub());
-          resource[k] = v;
-          return true;
-        });
-      } else if (f === 2) {
-        scopeMetrics.push(rm.sub());
-      } else {
-        return false;
-      }
-      return true;
-    });
-    resources.push(resource);
-    for (const sm of scopeMetrics) {
-      let scope: { name: string; version?: string } = { name: '' };
-      const raw: Reader[] = [];
-      sm.fields((f) => {
-        if (f === 1) scope = decodeScope(sm.sub());
-        else if (f === 2) raw.push(sm.sub());
-        else return false;
-        return true;
-      });
-      for (const m of raw) metrics.push(...decodeMetric(m, resource, scope));
-    }
-    return true;
-  });
-  return { metrics, resources };
+  const { items, resources } = decodeResourceScopes(buf, decodeMetric);
+  return { metrics: items, resources };
 }
 
 // ---------------------------------------------------------------------------------------------
