@@ -44,7 +44,10 @@ export class TraceLinker {
   private readonly maxExchanges: number;
   /** Connections on this host by TCP tuple ("local>remote") → their connection id. */
   private readonly clients = new Map<string, string>();
-  /** Ids of client spans, drawn early: `${clientConnectionId}#${ordinal}`. */
+  /** Connection id → its tuple as the other end names it ("remote>local"). */
+  private readonly mirrors = new Map<string, string>();
+  /** Ids of client spans, drawn early: `${clientConnectionId}#${ordinal}`. Only for
+   *  connections whose other end is traced on this host too: nothing else can look them up. */
   private readonly ids = new Map<string, ClientIds>();
   private readonly s: LinkerStats = { stitched: 0, fromTraceparent: 0 };
 
@@ -65,19 +68,26 @@ export class TraceLinker {
     this.clients.delete(key); // re-insert: Map order is age, the oldest is evicted first
     this.clients.set(key, connectionId);
     if (this.clients.size > this.maxConnections) this.clients.delete(this.clients.keys().next().value as string);
+    this.mirrors.delete(connectionId);
+    this.mirrors.set(connectionId, tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
+    if (this.mirrors.size > this.maxConnections) this.mirrors.delete(this.mirrors.keys().next().value as string);
   }
 
   /** Trace id, span id and parent for the span of this exchange. */
   optionsFor(ex: Exchange): BuildOptions {
     const tp = traceContextOf(ex.request.headers);
     if (ex.kind === 'client') {
-      if (ex.ordinal === undefined) return tp ? this.fromHeader(tp) : {};
-      const ids = this.clientIds(`${ex.connectionId}#${ex.ordinal}`, ex, tp);
-      if (ids.parent) this.s.fromTraceparent++;
+      if (tp) this.s.fromTraceparent++;
+      const ids = ex.ordinal !== undefined && this.peerOnHost(ex.connectionId) ? this.clientIds(`${ex.connectionId}#${ex.ordinal}`, ex, tp) : undefined;
+      // No traced server on this host can ask for these ids: draw them at build time.
+      if (ids === undefined) return tp ? { parent: tp } : {};
       return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent };
     }
     // An incoming traceparent wins: the caller is instrumented, and its trace stays as it made it.
-    if (tp) return this.fromHeader(tp);
+    if (tp) {
+      this.s.fromTraceparent++;
+      return { parent: tp };
+    }
     if (this.stitch && ex.addresses && ex.ordinal !== undefined) {
       const a = ex.addresses;
       const client = this.clients.get(tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
@@ -96,9 +106,15 @@ export class TraceLinker {
     return { ...this.s };
   }
 
-  private fromHeader(tp: ParentContext): BuildOptions {
-    this.s.fromTraceparent++;
-    return { parent: tp };
+  /**
+   * Whether the other end of this connection is a connection on this host. A server's
+   * connection is known once it reads or writes (the request, at the latest), so before its
+   * client can have read the response and completed the exchange.
+   */
+  private peerOnHost(connectionId: string): boolean {
+    if (!this.stitch) return false;
+    const mirror = this.mirrors.get(connectionId);
+    return mirror !== undefined && this.clients.has(mirror);
   }
 
   private clientIds(key: string, ex: Exchange, tp: ParentContext | undefined): ClientIds {

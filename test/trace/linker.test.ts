@@ -1,0 +1,120 @@
+// TraceLinker: traceparent, same-host stitching by mirrored tuple + ordinal, its bounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TraceLinker } from '../../src/trace/linker';
+import type { ConnectionAddresses, Exchange } from '../../src/trace/types';
+import { CURL, NGINX, exchange, request } from './fixtures';
+
+const CLIENT_ADDR: ConnectionAddresses = { localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '127.0.0.1', remotePort: 8443, family: 'ipv4' };
+const SERVER_ADDR: ConnectionAddresses = { localAddress: '127.0.0.1', localPort: 8443, remoteAddress: '127.0.0.1', remotePort: 40000, family: 'ipv4' };
+
+function client(ordinal: number, over: Partial<Exchange> = {}): Exchange {
+  return exchange({ kind: 'client', process: CURL, connectionId: 'c1', addresses: CLIENT_ADDR, ordinal, request: request('GET', `/r/${ordinal}`), ...over });
+}
+
+function server(ordinal: number, over: Partial<Exchange> = {}): Exchange {
+  return exchange({ kind: 'server', process: NGINX, connectionId: 's1', addresses: SERVER_ADDR, ordinal, request: request('GET', `/r/${ordinal}`), ...over });
+}
+
+const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+test('server built first: its parent is the span the client builds later', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  const s = l.optionsFor(server(1));
+  const c = l.optionsFor(client(1));
+  assert.ok(s.parent && c.spanId && c.traceId);
+  assert.equal(s.parent.spanId, c.spanId);
+  assert.equal(s.parent.traceId, c.traceId);
+  assert.equal(s.parent.isRemote, false);
+  assert.equal(c.parent, undefined);
+  assert.equal(l.stats().stitched, 1);
+});
+
+test('client built first: the server finds the ids the client drew', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('s1', SERVER_ADDR);
+  l.connectionKnown('c1', CLIENT_ADDR);
+  const c = l.optionsFor(client(1));
+  const s = l.optionsFor(server(1));
+  assert.equal(s.parent?.spanId, c.spanId);
+  assert.equal(s.parent?.traceId, c.traceId);
+});
+
+test('each request on the connection is paired by its position', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  const c1 = l.optionsFor(client(1));
+  const s2 = l.optionsFor(server(2));
+  const s1 = l.optionsFor(server(1));
+  const c2 = l.optionsFor(client(2));
+  assert.equal(s1.parent?.spanId, c1.spanId);
+  assert.equal(s2.parent?.spanId, c2.spanId);
+  assert.notEqual(c1.spanId, c2.spanId);
+});
+
+test('a different request line at the same position is not stitched', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  l.optionsFor(client(1));
+  const s = l.optionsFor(server(1, { request: request('GET', '/other') }));
+  assert.equal(s.parent, undefined);
+  assert.equal(l.stats().stitched, 0);
+});
+
+test('a server whose client is not on this host gets no parent; nor does an unrelated tuple', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('s1', SERVER_ADDR);
+  assert.deepEqual(l.optionsFor(server(1)), {});
+  l.connectionKnown('c9', { ...CLIENT_ADDR, localPort: 40001 });
+  assert.deepEqual(l.optionsFor(server(2)), {});
+});
+
+test('a client whose server is elsewhere gets fresh ids from the span builder', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', { ...CLIENT_ADDR, remoteAddress: '93.184.216.34', remotePort: 443 });
+  assert.deepEqual(l.optionsFor(client(1)), {});
+});
+
+test('traceparent: the server joins the caller; the client span is the child of the caller', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  const headers: Array<[string, string]> = [['Host', 'x'], ['TraceParent', TP], ['tracestate', 'a=1']];
+  const c = l.optionsFor(client(1, { request: request('GET', '/r/1', headers) }));
+  const s = l.optionsFor(server(1, { request: request('GET', '/r/1', headers) }));
+  assert.equal(c.traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(c.parent?.spanId, 'b7ad6b7169203331');
+  assert.equal(c.parent?.traceState, 'a=1');
+  assert.equal(s.parent?.spanId, 'b7ad6b7169203331');
+  assert.equal(s.parent?.isRemote, true);
+  assert.equal(l.stats().fromTraceparent, 2);
+  // Without ordinal or peer: the header still gives the parent.
+  const lone = new TraceLinker().optionsFor(client(1, { ordinal: undefined, request: request('GET', '/', [['traceparent', TP]]) }));
+  assert.equal(lone.parent?.traceId, '0af7651916cd43dd8448eb211c80319c');
+});
+
+test('stitch off: no ids shared', () => {
+  const l = new TraceLinker({ stitch: false });
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  l.optionsFor(client(1));
+  assert.deepEqual(l.optionsFor(server(1)), {});
+});
+
+test('bounded: the oldest connections and exchanges are forgotten first', () => {
+  const l = new TraceLinker({ maxConnections: 4, maxExchanges: 3 });
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  const cs = [1, 2, 3, 4].map((n) => l.optionsFor(client(n)));
+  // Exchange 1's ids were evicted: the server draws new ones and finds no client span.
+  const s1 = l.optionsFor(server(1));
+  assert.notEqual(s1.parent?.spanId, cs[0].spanId);
+  assert.equal(l.optionsFor(server(4)).parent?.spanId, cs[3].spanId);
+  // Five more connections push c1's tuple out: its server finds no client any more.
+  for (let i = 0; i < 5; i++) l.connectionKnown(`x${i}`, { ...CLIENT_ADDR, localPort: 50000 + i });
+  assert.deepEqual(l.optionsFor(server(5)), {});
+});
