@@ -23,6 +23,19 @@ const HAS_UPPER = /[A-Z]/;
 /** True when a single path segment looks like an identifier rather than a route word. */
 export function isIdLikeSegment(seg: string): boolean {
   if (seg.length === 0) return false;
+  // Fast path for route words: with no digit, "@" or "%", only a 16+ character hex run
+  // (HEX16, UUID) can still be an id.
+  if (seg.length < 16) {
+    let plain = true;
+    for (let i = 0; i < seg.length; i++) {
+      const c = seg.charCodeAt(i);
+      if ((c >= 48 && c <= 57) || c === 64 || c === 37) {
+        plain = false;
+        break;
+      }
+    }
+    if (plain) return false;
+  }
   if (DIGITS.test(seg) || (seg.length >= 6 && NUMERIC.test(seg))) return true;
   if (seg.length >= 32 && UUID.test(seg)) return true;
   if (seg.length >= 16 && HEX16.test(seg)) return true;
@@ -69,15 +82,20 @@ export function routeOf(path: string): string {
     }
   }
   if (p.length <= 1) return '/';
-  const segs = p.split('/');
-  let changed = false;
-  for (let i = 1; i < segs.length; i++) {
-    if (isIdLikeSegment(segs[i])) {
-      segs[i] = ROUTE_PLACEHOLDER;
-      changed = true;
+  // Segment by segment without splitting: most paths have nothing to replace.
+  let route = p;
+  let out: string | undefined;
+  let copied = 0;
+  for (let start = 1; start <= p.length; ) {
+    let end = p.indexOf('/', start);
+    if (end < 0) end = p.length;
+    if (end > start && isIdLikeSegment(p.slice(start, end))) {
+      out = (out ?? '') + p.slice(copied, start) + ROUTE_PLACEHOLDER;
+      copied = end;
     }
+    start = end + 1;
   }
-  let route = changed ? segs.join('/') : p;
+  if (out !== undefined) route = out + p.slice(copied);
   if (route.length > MAX_ROUTE_LENGTH) {
     const cut = route.lastIndexOf('/', MAX_ROUTE_LENGTH);
     route = route.slice(0, cut > 0 ? cut : MAX_ROUTE_LENGTH) + '/…';

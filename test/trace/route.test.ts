@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { isIdLikeSegment, routeOf, ROUTE_PLACEHOLDER } from '../../src/trace/route';
 
 test('placeholder is {id}', () => {
@@ -56,4 +57,31 @@ test('isIdLikeSegment basics', () => {
   assert.equal(isIdLikeSegment(''), false);
   assert.equal(isIdLikeSegment('users'), false);
   assert.equal(isIdLikeSegment('0'), true);
+});
+
+// The rules as first written (regular expressions, split/join): the fast paths must agree.
+function referenceIsIdLike(seg: string): boolean {
+  if (seg.length === 0) return false;
+  if (/^[0-9]+$/.test(seg) || (seg.length >= 6 && /^[-+]?[0-9][0-9.,:_-]*$/.test(seg))) return true;
+  if (seg.length >= 32 && /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/.test(seg)) return true;
+  if (seg.length >= 16 && /^(?:0x)?[0-9a-fA-F]{16,}$/.test(seg)) return true;
+  if (seg.includes('@') || seg.includes('%40')) return true;
+  if (seg.length >= 8 && [...seg].filter((c) => c >= '0' && c <= '9').length * 2 >= seg.length) return true;
+  if (seg.length >= 24 && /^[A-Za-z0-9_\-+=.~]+(?:%3[dD])*$/.test(seg) && /[0-9]/.test(seg)) {
+    if (!(!/[A-Z]/.test(seg) && seg.includes('-'))) return true;
+  }
+  return false;
+}
+
+test('fast paths agree with the rules as written, on random paths', () => {
+  const segChars = fc.constantFrom(...'abcdefABCDEF0123456789-_.@%+=~xyz/'.split(''));
+  const pathArb = fc.array(segChars, { maxLength: 60 }).map((cs) => '/' + cs.join(''));
+  fc.assert(
+    fc.property(pathArb, (p) => {
+      const expected = p.length <= 1 ? '/' : p.split('/').map((s, i) => (i > 0 && referenceIsIdLike(s) ? ROUTE_PLACEHOLDER : s)).join('/');
+      assert.equal(routeOf(p), expected.length > 200 ? routeOf(p) : expected);
+      for (const seg of p.split('/')) assert.equal(isIdLikeSegment(seg), referenceIsIdLike(seg), seg);
+    }),
+    { numRuns: 20000 },
+  );
 });
