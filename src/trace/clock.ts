@@ -8,14 +8,20 @@ import type { HrTime } from '@opentelemetry/api';
 
 const NS_PER_MS = 1_000_000n;
 const NS_PER_S = 1_000_000_000n;
+/** Largest ns count a Number holds exactly. */
+const MAX_EXACT_NS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Wall clock anchored to CLOCK_MONOTONIC. */
 export class MonotonicWallClock {
   private offsetNs: bigint;
+  /** The offset as whole seconds and remaining ns (0 ≤ ns < 1e9), for Number arithmetic. */
+  private offsetS = 0;
+  private offsetRemNs = 0;
 
   /** @param offsetNs fixed epoch-minus-monotonic offset (tests); measured now when omitted. */
   constructor(offsetNs?: bigint) {
     this.offsetNs = offsetNs ?? measureOffsetNs();
+    this.splitOffset();
   }
 
   /** Measure the offset again; returns how far (ns) the new offset moved from the old one. */
@@ -23,7 +29,19 @@ export class MonotonicWallClock {
     const next = measureOffsetNs();
     const moved = next - this.offsetNs;
     this.offsetNs = next;
+    this.splitOffset();
     return moved;
+  }
+
+  private splitOffset(): void {
+    let s = this.offsetNs / NS_PER_S;
+    let rem = this.offsetNs % NS_PER_S;
+    if (rem < 0n) {
+      rem += NS_PER_S;
+      s -= 1n;
+    }
+    this.offsetS = Number(s);
+    this.offsetRemNs = Number(rem);
   }
 
   /** epoch ns minus monotonic ns. */
@@ -36,9 +54,25 @@ export class MonotonicWallClock {
   }
 
   monoToHrTime(monoNs: bigint): HrTime {
+    // Number arithmetic is exact below 2^53 ns (104 days of uptime) and costs a fraction of
+    // BigInt division; one HrTime per span start and end. The floor is exact too: below 2^53,
+    // m / 1e9 < 2^24, where half a double's step (≤ 2^-30) is less than the 1e-9 between
+    // k - 1e-9 and a whole k, so m = k·1e9 - 1 never rounds up to k.
+    if (monoNs >= 0n && monoNs <= MAX_EXACT_NS) {
+      const m = Number(monoNs);
+      let s = Math.floor(m / 1e9);
+      let ns = m - s * 1e9 + this.offsetRemNs;
+      if (ns >= 1e9) {
+        ns -= 1e9;
+        s += 1;
+      }
+      s += this.offsetS;
+      if (s >= 0) return [s, ns];
+    }
     return epochNsToHrTime(monoNs + this.offsetNs);
   }
 }
+
 
 export function epochNsToHrTime(epochNs: bigint): HrTime {
   if (epochNs < 0n) return [0, 0];
@@ -48,7 +82,13 @@ export function epochNsToHrTime(epochNs: bigint): HrTime {
 /** Duration between two monotonic timestamps as HrTime (0 when end precedes start). */
 export function durationHrTime(startNs: bigint, endNs: bigint): HrTime {
   const d = endNs - startNs;
-  return d > 0n ? [Number(d / NS_PER_S), Number(d % NS_PER_S)] : [0, 0];
+  if (d <= 0n) return [0, 0];
+  if (d <= MAX_EXACT_NS) {
+    const n = Number(d);
+    const s = Math.floor(n / 1e9);
+    return [s, n - s * 1e9];
+  }
+  return [Number(d / NS_PER_S), Number(d % NS_PER_S)];
 }
 
 /**
