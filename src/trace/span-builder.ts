@@ -62,9 +62,13 @@ export interface SpanBuilderOptions extends RedactionOptions {
 }
 
 /** The ReadableSpan handed to exporters; immutable once built. */
+const NO_LINKS: Link[] = Object.freeze([]) as unknown as Link[];
+const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
+
 class ExchangeSpan implements ReadableSpan {
-  readonly links: Link[] = [];
-  readonly events: TimedEvent[] = [];
+  // Shared and frozen: exchange spans never have links or events.
+  readonly links: Link[] = NO_LINKS;
+  readonly events: TimedEvent[] = NO_EVENTS;
   readonly ended = true;
   readonly droppedAttributesCount = 0;
   readonly droppedEventsCount = 0;
@@ -141,16 +145,45 @@ export function parseHostHeader(value: string): { address: string; port?: number
   return { address, port };
 }
 
-function headerValue(message: HttpMessage, lowerName: string): string | undefined {
+/** The request headers span building reads (first of each), found in one pass. */
+interface RequestHeaders {
+  host?: string;
+  userAgent?: string;
+  forwarded?: string;
+  xForwardedFor?: string;
+}
+
+function requestHeadersOf(message: HttpMessage): RequestHeaders {
+  const out: RequestHeaders = {};
   for (const [name, value] of message.headers) {
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return value;
+    // Length first: most names are none of the four, and lower-casing allocates.
+    switch (name.length) {
+      case 4:
+        if (out.host === undefined && name.toLowerCase() === 'host') out.host = value;
+        break;
+      case 9:
+        if (out.forwarded === undefined && name.toLowerCase() === 'forwarded') out.forwarded = value;
+        break;
+      case 10:
+        if (out.userAgent === undefined && name.toLowerCase() === 'user-agent') out.userAgent = value;
+        break;
+      case 15:
+        if (out.xForwardedFor === undefined && name.toLowerCase() === 'x-forwarded-for') out.xForwardedFor = value;
+        break;
+    }
   }
-  return undefined;
+  return out;
+}
+
+/** "1.1" without building the string for the versions nearly every message has. */
+function protocolVersion(major: number, minor: number): string {
+  if (major === 1 && minor === 1) return '1.1';
+  if (major === 1 && minor === 0) return '1.0';
+  return `${major}.${minor}`;
 }
 
 /** First client address from Forwarded (for=) or X-Forwarded-For. */
-function forwardedClient(request: HttpMessage): string | undefined {
-  const fwd = headerValue(request, 'forwarded');
+function forwardedClient(fwd: string | undefined, xff: string | undefined): string | undefined {
   if (fwd !== undefined) {
     const m = /(?:^|[;,\s])for=("?)\[?([^\]",;\s]+)/i.exec(fwd);
     if (m) {
@@ -160,7 +193,6 @@ function forwardedClient(request: HttpMessage): string | undefined {
       return colon >= 0 && v.indexOf(':', colon + 1) < 0 ? v.slice(0, colon) : v;
     }
   }
-  const xff = headerValue(request, 'x-forwarded-for');
   if (xff !== undefined) {
     const first = xff.split(',')[0].trim();
     if (first.length > 0) return first;
@@ -229,6 +261,7 @@ export class SpanBuilder {
     const client = exchange.kind === 'client';
     const rawMethod = request.method ?? '';
     const { method, original } = normalizeMethod(rawMethod);
+    const headers = requestHeadersOf(request);
     const target = splitTarget(request.url, rawMethod);
     const scheme = target.scheme ?? exchange.scheme;
     const defaultPort = scheme === 'http' ? 80 : 443;
@@ -243,7 +276,7 @@ export class SpanBuilder {
     if (query !== undefined) attrs[ATTR_URL_QUERY] = query;
 
     // Authority: absolute-form target wins over Host (RFC 9112 §3.2.2).
-    const authority = target.authority ?? headerValue(request, 'host');
+    const authority = target.authority ?? headers.host;
     const host = authority !== undefined ? parseHostHeader(authority) : undefined;
     const addr = exchange.addresses;
     if (host !== undefined) {
@@ -258,7 +291,7 @@ export class SpanBuilder {
       attrs[ATTR_URL_FULL] = `${scheme}://${hostPart}${target.path}${query !== undefined ? '?' + query : ''}`;
     }
     if (!client) {
-      const forwarded = forwardedClient(request);
+      const forwarded = forwardedClient(headers.forwarded, headers.xForwardedFor);
       if (forwarded !== undefined) {
         attrs[ATTR_CLIENT_ADDRESS] = forwarded;
       } else if (addr !== undefined) {
@@ -278,8 +311,8 @@ export class SpanBuilder {
       attrs[ATTR_NETWORK_LOCAL_PORT] = addr.localPort;
       attrs[ATTR_NETWORK_TYPE] = addr.family;
     }
-    attrs[ATTR_NETWORK_PROTOCOL_VERSION] = `${request.versionMajor}.${request.versionMinor}`;
-    const ua = headerValue(request, 'user-agent');
+    attrs[ATTR_NETWORK_PROTOCOL_VERSION] = protocolVersion(request.versionMajor, request.versionMinor);
+    const ua = headers.userAgent;
     if (ua !== undefined) attrs[ATTR_USER_AGENT_ORIGINAL] = ua;
     attrs[ATTR_HTTP_REQUEST_BODY_SIZE] = request.bodySize;
     if (response !== undefined) attrs[ATTR_HTTP_RESPONSE_BODY_SIZE] = response.bodySize;
