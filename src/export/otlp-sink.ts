@@ -6,8 +6,12 @@
 // queue and is retried with exponential backoff; the queue bound covers waiting, retrying and
 // in-flight spans together, and every span refused for lack of room is counted.
 //
-// Nothing here can block or throw into capture: export() is O(1) and all exporter calls are
-// made from timers with their results (and rejections) handled.
+// Nothing here can block or throw into capture: export() is O(1) but for sealing a full batch,
+// and all exporter calls are made from timers with their results (and rejections) handled.
+//
+// A batch is sealed by its transport as soon as it is full: the OTLP transport serializes it
+// there and then, so spans die young instead of waiting in the queue (and in flight) as objects
+// that survive garbage collections; retries resend the same bytes.
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { silentLogger, type Logger, type SinkStats, type SpanSink } from './types';
@@ -70,12 +74,39 @@ function describeError(error: unknown): string {
   return message;
 }
 
+/** How the sink turns spans into export requests and sends them. */
+export interface BatchTransport<B> {
+  /** Called once per batch, with 1..maxExportBatchSize spans; may throw (the spans then fail). */
+  seal(spans: ReadableSpan[]): B;
+  export(batch: B, resultCallback: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/** A plain SpanExporter as a transport: the batch is the span array. */
+export function spanExporterTransport(exporter: SpanExporter): BatchTransport<ReadableSpan[]> {
+  return {
+    seal: (spans) => spans,
+    export: (batch, cb) => exporter.export(batch, cb),
+    shutdown: () => exporter.shutdown(),
+  };
+}
+
+function isTransport(e: SpanExporter | BatchTransport<unknown>): e is BatchTransport<unknown> {
+  return typeof (e as BatchTransport<unknown>).seal === 'function';
+}
+
+interface Sealed<B> {
+  batch: B;
+  spans: number;
+}
+
 interface FlushWaiter {
   resolve: () => void;
   timer: NodeJS.Timeout;
 }
 
-export class OtlpSpanSink implements SpanSink {
+export class OtlpSpanSink<B = unknown> implements SpanSink {
+  private readonly transport: BatchTransport<B>;
   private readonly maxQueueSize: number;
   private readonly batchSize: number;
   private readonly delayMs: number;
@@ -89,7 +120,10 @@ export class OtlpSpanSink implements SpanSink {
   private readonly destination: string;
 
   private pending: ReadableSpan[] = [];
-  private readonly retry: ReadableSpan[][] = [];
+  /** Sealed batches not sent yet, oldest first. */
+  private readonly ready: Array<Sealed<B>> = [];
+  private readySpans = 0;
+  private readonly retry: Array<Sealed<B>> = [];
   private retrySpans = 0;
   private inFlightSpans = 0;
   private inFlightExports = 0;
@@ -120,7 +154,8 @@ export class OtlpSpanSink implements SpanSink {
   private lastError = '';
   private failing = false;
 
-  constructor(private readonly exporter: SpanExporter, options: OtlpSinkOptions = {}) {
+  constructor(exporter: SpanExporter | BatchTransport<B>, options: OtlpSinkOptions = {}) {
+    this.transport = isTransport(exporter) ? (exporter as BatchTransport<B>) : (spanExporterTransport(exporter) as BatchTransport<unknown> as BatchTransport<B>);
     this.maxQueueSize = positive(options.maxQueueSize, 8192);
     this.batchSize = Math.min(positive(options.maxExportBatchSize, 512), this.maxQueueSize);
     this.delayMs = positive(options.scheduledDelayMillis, 1000);
@@ -144,7 +179,10 @@ export class OtlpSpanSink implements SpanSink {
       return;
     }
     this.pending.push(span);
-    if (this.pending.length >= this.batchSize) this.scheduleDrain();
+    if (this.pending.length >= this.batchSize) {
+      this.sealPending();
+      this.scheduleDrain();
+    }
   }
 
   stats(): SinkStats {
@@ -172,10 +210,12 @@ export class OtlpSpanSink implements SpanSink {
     this.finalized = true;
     clearInterval(this.ticker);
     if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
-    const left = this.pending.length + this.retrySpans;
+    const left = this.pending.length + this.readySpans + this.retrySpans;
     if (left > 0) {
       this.failed += left;
       this.pending = [];
+      this.ready.length = 0;
+      this.readySpans = 0;
       this.retry.length = 0;
       this.retrySpans = 0;
     }
@@ -187,7 +227,7 @@ export class OtlpSpanSink implements SpanSink {
       );
     }
     // The exporter waits for its in-flight requests; do not let a hung collector hold us.
-    await withDeadline(Promise.resolve().then(() => this.exporter.shutdown()), 1000).catch((err: unknown) => {
+    await withDeadline(Promise.resolve().then(() => this.transport.shutdown()), 1000).catch((err: unknown) => {
       this.logger.debug(`exporter shutdown: ${describeError(err)}`);
     });
     // Exports still unanswered now will not be waited for: they count as failed, once.
@@ -197,7 +237,27 @@ export class OtlpSpanSink implements SpanSink {
   }
 
   private queued(): number {
-    return this.pending.length + this.retrySpans + this.inFlightSpans;
+    return this.pending.length + this.readySpans + this.retrySpans + this.inFlightSpans;
+  }
+
+  /** Seal the first (up to) batchSize pending spans; spans a transport cannot seal fail. */
+  private sealPending(): void {
+    let spans: ReadableSpan[];
+    if (this.pending.length <= this.batchSize) {
+      spans = this.pending;
+      this.pending = [];
+    } else {
+      spans = this.pending.splice(0, this.batchSize);
+    }
+    if (spans.length === 0) return;
+    try {
+      this.ready.push({ batch: this.transport.seal(spans), spans: spans.length });
+      this.readySpans += spans.length;
+    } catch (err) {
+      this.failed += spans.length;
+      this.logger.error(`cannot encode ${spans.length} spans for ${this.destination}: ${describeError(err)}`);
+      this.settleFlushes();
+    }
   }
 
   private flush(timeoutMs: number): Promise<void> {
@@ -244,33 +304,30 @@ export class OtlpSpanSink implements SpanSink {
     // Re-checked per batch: an exporter may fail synchronously inside send() (the OTLP
     // exporter does for "Concurrent export limit reached"), which starts a backoff.
     while (!this.finalized && this.inFlightExports < this.maxConcurrent && Date.now() >= this.backoffUntil) {
-      let batch: ReadableSpan[] | undefined;
+      let batch: Sealed<B> | undefined;
       if (this.retry.length > 0) {
         batch = this.retry.shift()!;
-        this.retrySpans -= batch.length;
-      } else if (this.pending.length >= this.batchSize || (partial && this.pending.length > 0)) {
-        if (this.pending.length <= this.batchSize) {
-          batch = this.pending;
-          this.pending = [];
-        } else {
-          batch = this.pending.splice(0, this.batchSize);
-        }
+        this.retrySpans -= batch.spans;
+      } else {
+        if (this.ready.length === 0 && (this.pending.length >= this.batchSize || (partial && this.pending.length > 0))) this.sealPending();
+        batch = this.ready.shift();
+        if (batch !== undefined) this.readySpans -= batch.spans;
       }
       if (batch === undefined) break;
       this.send(batch);
     }
   }
 
-  private send(batch: ReadableSpan[]): void {
+  private send(batch: Sealed<B>): void {
     this.inFlightExports++;
-    this.inFlightSpans += batch.length;
+    this.inFlightSpans += batch.spans;
     let done = false;
     const finish = (result: ExportResult): void => {
       if (done || this.abandoned) return;
       done = true;
       clearTimeout(guard);
       this.inFlightExports--;
-      this.inFlightSpans -= batch.length;
+      this.inFlightSpans -= batch.spans;
       this.onResult(batch, result);
     };
     const guard = setTimeout(() => {
@@ -278,15 +335,15 @@ export class OtlpSpanSink implements SpanSink {
     }, this.exportTimeoutMs);
     guard.unref();
     try {
-      this.exporter.export(batch, finish);
+      this.transport.export(batch.batch, finish);
     } catch (err) {
       finish({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
     }
   }
 
-  private onResult(batch: ReadableSpan[], result: ExportResult): void {
+  private onResult(batch: Sealed<B>, result: ExportResult): void {
     if (result.code === ExportResultCode.SUCCESS) {
-      this.exported += batch.length;
+      this.exported += batch.spans;
       this.backoffMs = this.initialBackoffMs;
       this.backoffUntil = 0;
       if (this.failing) {
@@ -300,12 +357,12 @@ export class OtlpSpanSink implements SpanSink {
       if (!this.finalized && isRetryableExportError(error)) {
         this.retries++;
         this.retry.unshift(batch);
-        this.retrySpans += batch.length;
+        this.retrySpans += batch.spans;
         this.startBackoff();
       } else {
-        this.failed += batch.length;
+        this.failed += batch.spans;
         if (!isRetryableExportError(error)) {
-          this.logger.error(`OTLP export to ${this.destination} rejected ${batch.length} spans: ${this.lastError}`);
+          this.logger.error(`OTLP export to ${this.destination} rejected ${batch.spans} spans: ${this.lastError}`);
         }
       }
       if (!this.failing) {

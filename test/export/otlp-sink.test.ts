@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { OtlpSpanSink, isRetryableExportError } from '../../src/export/otlp-sink';
+import { OtlpSpanSink, isRetryableExportError, type BatchTransport } from '../../src/export/otlp-sink';
 import type { Logger } from '../../src/export/types';
 import { SpanBuilder } from '../../src/trace/span-builder';
 import { exchange } from '../trace/fixtures';
@@ -143,7 +143,11 @@ test('bound counts waiting + retrying + in-flight spans; drops counted and summa
   assert.equal(end.queued, 0);
   assert.equal(end.failed, 10, 'what could not be delivered by shutdown is counted as failed');
   assert.ok(log.lines.some((l) => l.includes('dropped 5 spans')), 'shutdown flushes the summary');
-  assert.ok(log.lines.some((l) => l.includes('shutdown: 10 spans not delivered')));
+  // All 10 undelivered; a retry can be in flight at that moment ("…, N still unconfirmed").
+  const summary = log.lines.find((l) => l.includes('shutdown: '));
+  const m = /shutdown: (\d+) spans not delivered[^,]*(?:, (\d+) still unconfirmed)?/.exec(summary ?? '');
+  assert.ok(m, log.lines.join('\n'));
+  assert.equal(Number(m[1]) + Number(m[2] ?? 0), 10, summary);
 });
 
 test('shutdown: idempotent, resolves when the exporter shutdown rejects, later spans dropped', async () => {
@@ -168,4 +172,49 @@ test('retryable classification', () => {
   assert.equal(isRetryableExportError(new Error('Concurrent export limit reached')), true);
   assert.equal(isRetryableExportError(new Error('Nothing to send')), false);
   assert.equal(isRetryableExportError(undefined), true);
+});
+
+test('a transport seals each full batch at once, and a retry resends the sealed batch', async () => {
+  const sealed: number[] = [];
+  const sent: string[] = [];
+  let fails = 1;
+  const transport: BatchTransport<string> = {
+    seal: (s) => {
+      sealed.push(s.length);
+      return `batch${sealed.length}:${s.length}`;
+    },
+    export: (b, cb) => {
+      sent.push(b);
+      setImmediate(() => cb(fails-- > 0 ? { code: ExportResultCode.FAILED, error: grpcError(14, 'UNAVAILABLE') } : { code: ExportResultCode.SUCCESS }));
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  const sink = new OtlpSpanSink(transport, { ...fast, maxExportBatchSize: 4, scheduledDelayMillis: 60_000 });
+  for (const s of spans(9)) sink.export(s);
+  // Sealed as they filled, before any send turn ran: the queue holds batches, not spans.
+  assert.deepEqual(sealed, [4, 4]);
+  await sink.forceFlush();
+  assert.deepEqual(sealed, [4, 4, 1]);
+  assert.deepEqual(sent, ['batch1:4', 'batch2:4', 'batch1:4', 'batch3:1']);
+  assert.deepEqual(sink.stats(), { exported: 9, dropped: 0, failed: 0, queued: 0, retries: 1 });
+  await sink.shutdown();
+});
+
+test('spans a transport cannot seal are counted as failed, with an error logged', async () => {
+  const log = logger();
+  let n = 0;
+  const transport: BatchTransport<number> = {
+    seal: (s) => {
+      if (n++ === 0) throw new Error('unencodable');
+      return s.length;
+    },
+    export: (_b, cb) => setImmediate(() => cb({ code: ExportResultCode.SUCCESS })),
+    shutdown: () => Promise.resolve(),
+  };
+  const sink = new OtlpSpanSink(transport, { ...fast, maxExportBatchSize: 2, logger: log });
+  for (const s of spans(5)) sink.export(s);
+  await sink.forceFlush();
+  assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, failed: 2, queued: 0, retries: 0 });
+  assert.ok(log.lines.some((l) => l.startsWith('error cannot encode 2 spans') && l.includes('unencodable')), log.lines.join('\n'));
+  await sink.shutdown();
 });
