@@ -30,7 +30,6 @@ import * as os from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -38,6 +37,7 @@ import { TlsEventLayout as L } from '../src/bpf/layout.generated';
 import { decodeRecord } from '../src/capture/record';
 import { StreamTable } from '../src/capture/streams';
 import { OtlpSpanSink } from '../src/export/otlp-sink';
+import { OtlpGrpcTraceTransport } from '../src/export/otlp-transport';
 import type { Logger } from '../src/export/types';
 import { Http1Parser } from '../src/protocol/http1/parser';
 import { ExchangeTracker } from '../src/trace/exchanges';
@@ -660,11 +660,12 @@ async function main(): Promise<number> {
   if (o.stages.includes('full')) {
     env.receiver ??= await Receiver.start(o.receiver);
     // Room for every span: nothing can drop (drops are still counted and reported).
-    const exporter = new OTLPTraceExporter({
+    // The agent's transport (src/export/otlp-transport.ts): batches serialized when sealed.
+    const transport = new OtlpGrpcTraceTransport({
       url: `http://127.0.0.1:${env.receiver.port}`,
       compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
     });
-    env.sink = new OtlpSpanSink(exporter, {
+    env.sink = new OtlpSpanSink(transport, {
       maxQueueSize: o.queue ?? Math.max(8192, o.exchanges),
       flushTimeoutMillis: 120_000,
       maxConcurrentExports: o.concurrentExports,

@@ -1,0 +1,69 @@
+// The OTLP/gRPC trace transport of OtlpSpanSink: a batch is serialized to an
+// ExportTraceServiceRequest once, when the sink seals it, and the bytes are what wait, get
+// sent and get retried.
+//
+// The sending is the SDK's own OTLPTraceExporter machinery (createOtlpGrpcExportDelegate:
+// OTEL_EXPORTER_OTLP_* configuration, headers, TLS credentials, compression, timeout,
+// concurrency limit), given a serializer that passes the sealed bytes through.
+import type { ExportResult } from '@opentelemetry/core';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate, type OTLPGRPCExporterConfigNode } from '@opentelemetry/otlp-grpc-exporter-base';
+import { ProtobufTraceSerializer, type IExportTraceServiceResponse } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { BatchTransport } from './otlp-sink';
+
+/** One serialized ExportTraceServiceRequest and how many spans it carries. */
+export interface EncodedSpans {
+  bytes: Uint8Array;
+  spans: number;
+}
+
+/** ReadableSpan[] → ExportTraceServiceRequest bytes (undefined: nothing to send). */
+export type TraceRequestSerializer = (spans: ReadableSpan[]) => Uint8Array | undefined;
+
+const passThrough = {
+  serializeRequest: (batches: EncodedSpans[]): Uint8Array | undefined => batches[0]?.bytes,
+  deserializeResponse: (data: Uint8Array): IExportTraceServiceResponse => ProtobufTraceSerializer.deserializeResponse(data),
+};
+
+// For the exporter's self-observability metrics (exported span counts).
+const countSpans = { name: 'span' as const, countItems: (batches: EncodedSpans[]) => batches.reduce((n, b) => n + b.spans, 0) };
+
+export class OtlpGrpcTraceTransport implements BatchTransport<EncodedSpans> {
+  private readonly exporter: OTLPExporterBase<EncodedSpans[]>;
+  private readonly serialize: TraceRequestSerializer;
+
+  /**
+   * @param config as OTLPTraceExporter's: what it leaves out (the endpoint, say) comes from
+   *   OTEL_EXPORTER_OTLP_TRACES_* / OTEL_EXPORTER_OTLP_*.
+   * @param serialize default: the SDK's ProtobufTraceSerializer.
+   */
+  constructor(config: OTLPGRPCExporterConfigNode = {}, serialize?: TraceRequestSerializer) {
+    this.serialize = serialize ?? ((spans) => ProtobufTraceSerializer.serializeRequest(spans));
+    this.exporter = new OTLPExporterBase(
+      createOtlpGrpcExportDelegate(
+        convertLegacyOtlpGrpcOptions(config, 'TRACES'),
+        passThrough,
+        'otlp_grpc_span_exporter',
+        countSpans,
+        undefined,
+        'TraceExportService',
+        '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      ),
+    );
+  }
+
+  seal(spans: ReadableSpan[]): EncodedSpans {
+    const bytes = this.serialize(spans);
+    if (bytes === undefined) throw new Error('the OTLP serializer produced nothing');
+    return { bytes, spans: spans.length };
+  }
+
+  export(batch: EncodedSpans, resultCallback: (result: ExportResult) => void): void {
+    this.exporter.export([batch], resultCallback);
+  }
+
+  shutdown(): Promise<void> {
+    return this.exporter.shutdown();
+  }
+}
