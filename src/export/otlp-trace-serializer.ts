@@ -5,15 +5,13 @@
 // Why: the SDK's encoder costs ~7 µs a span here. It runs a size-estimation pass and a write
 // pass, each walking every string char by char, and writes through small methods that check
 // capacity per byte group. This one makes one pass into a buffer kept between calls, writes the
-// common shapes (ASCII string, integer, double and boolean attributes; 32/16-char hex ids)
-// with lengths computed up front, keeps the encoded bytes of attribute keys, and copies the
-// result out once. Everything else (non-ASCII strings, arrays, maps, bytes, values of
-// unexpected types, odd ids) goes through a slow path that mirrors the SDK's code step by step,
-// so the bytes are the same whatever the input. Spans are grouped as the SDK groups them: by
-// resource identity, then by scope identity, in first-seen order.
-//
-// Not re-entrant (one shared buffer): serializeRequest must not be called from inside an
-// attribute getter of a span being serialized.
+// usual shapes (ASCII strings, integers, doubles, booleans; hex ids) with lengths computed up
+// front, reuses the encoded bytes of attribute keys, and copies the result out once. Everything
+// else (non-ASCII strings, arrays, maps, bytes, values of unexpected types) goes through a slow
+// path that follows the SDK's code step by step, so the bytes are the same whatever the input.
+// Spans are grouped as the SDK groups them: by resource identity, then by scope identity, in
+// first-seen order. Resource and scope messages are not cached: each is written once per batch,
+// and a batch holds spans of a few processes at most, so they are a negligible share of it.
 import type { HrTime, Link } from '@opentelemetry/api';
 import { ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
@@ -65,6 +63,16 @@ function putVarint32(v: number): void {
     v >>>= 7;
   }
   buf[pos++] = v;
+}
+
+/** Varint of a uint32 at p in b (capacity ensured); returns the position after it. */
+function varintAt(b: Buffer, p: number, v: number): number {
+  while (v > 0x7f) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  b[p++] = v;
+  return p;
 }
 
 /** ProtobufWriter.writeVarint, step for step: any value (negative, fractional, NaN, undefined,
@@ -293,21 +301,22 @@ function encodedKey(key: string): EncodedKey {
   return k;
 }
 
-/** Capacity for k.length + 3 ensured. */
-function putKey(k: EncodedKey): void {
+/** Writes the key at p (capacity for k.length + 3 ensured); returns the position after it. */
+function keyAt(p: number, k: EncodedKey): number {
   const w = k.words;
   const v = view;
-  let p = pos;
-  for (let i = 0; i < w.length; i++, p += 4) v.setInt32(p, w[i], true);
-  pos += k.length;
+  for (let i = 0; i < w.length; i++) v.setInt32(p + 4 * i, w[i], true);
+  return p + k.length;
 }
 
-/** The keys last met at each position of an attribute list, and their encodings: spans built
- *  alike list the same keys in the same order, and comparing property-name strings is a pointer
- *  comparison, cheaper than a Map lookup. */
-const slotKeys: string[] = [];
-const slotEncoded: EncodedKey[] = [];
-const SLOTS = 64;
+/** Span attribute keys in the order spans list them, with their encodings, learned from the
+ *  spans seen: a span builder adds keys in one order, some of them optional, so the next key is
+ *  almost always a few places on from the last one found, and comparing property-name strings
+ *  is a pointer comparison, cheaper than the Map lookup it replaces. */
+const seqKeys: string[] = [];
+const seqEncoded: EncodedKey[] = [];
+const SEQ_MAX = 64;
+const SEQ_LOOKAHEAD = 6;
 
 /** Repeated KeyValue under field tag byte `tag` (all attribute fields are < 16: one byte).
  *  Object.keys/Object.values list exactly the keys the SDK's for-in + hasOwnProperty visits, in
@@ -316,96 +325,133 @@ const SLOTS = 64;
 function writeAttributes(attributes: Loose, tag: number): void {
   const keys = Object.keys(attributes);
   const values = Object.values(attributes);
+  const learn = tag === 0x4a; // span attributes; the others are few per batch
+  let cursor = 0;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
-    let k: EncodedKey;
-    if (slotKeys[i] === key) {
-      k = slotEncoded[i];
+    let k: EncodedKey | undefined;
+    if (learn) {
+      const end = Math.min(cursor + SEQ_LOOKAHEAD, seqKeys.length);
+      for (let j = cursor; j < end; j++) {
+        if (seqKeys[j] === key) {
+          k = seqEncoded[j];
+          cursor = j + 1;
+          break;
+        }
+      }
+      if (k === undefined) {
+        k = encodedKey(key);
+        if (seqKeys.length < SEQ_MAX) {
+          seqKeys.splice(cursor, 0, key);
+          seqEncoded.splice(cursor, 0, k);
+          cursor++;
+        }
+      }
     } else {
       k = encodedKey(key);
-      if (i < SLOTS) {
-        slotKeys[i] = key;
-        slotEncoded[i] = k;
-      }
     }
     writeKeyValue(tag, k, values[i]);
   }
 }
 
-/** One KeyValue with its tag. Lengths computed up front for the usual value types. */
+/** One KeyValue with its tag. Lengths computed up front for the usual value types, written
+ *  through locals (module variables would be loaded and stored at every byte). */
 function writeKeyValue(tag: number, k: EncodedKey, value: Loose): void {
   const kl = k.length;
   switch (typeof value) {
     case 'string': {
       const n = value.length;
       const anyLen = 1 + varintSize(n) + n;
-      const kvLen = kl + 1 + varintSize(anyLen) + anyLen;
       ensure(24 + kl + 3 * n);
-      const start = pos;
-      buf[pos++] = tag;
-      putVarint32(kvLen);
-      putKey(k);
-      buf[pos++] = 0x12;
-      putVarint32(anyLen);
-      buf[pos++] = 0x0a;
-      putVarint32(n);
-      if (putAscii(value, n)) return;
-      pos = start;
-      break; // not ASCII: general path
+      const b = buf;
+      let p = varintAt(b, pos + 1, kl + 1 + varintSize(anyLen) + anyLen);
+      b[pos] = tag;
+      p = keyAt(p, k);
+      b[p++] = 0x12;
+      p = varintAt(b, p, anyLen);
+      b[p++] = 0x0a;
+      p = varintAt(b, p, n);
+      if (n >= NATIVE_STRING_MIN) {
+        // UTF-8 of a string is longer than the string exactly when it holds a non-ASCII char.
+        if (b.write(value, p, 3 * n, 'utf8') === n) {
+          pos = p + n;
+          return;
+        }
+        break;
+      }
+      let i = 0;
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[p++] = c;
+      }
+      if (i === n) {
+        pos = p;
+        return;
+      }
+      break; // not ASCII: general path, from the tag again
     }
     case 'number': {
       if (value >>> 0 === value) {
         // Non-negative integer below 2^32 (or -0, which the SDK writes as 0 too).
         const anyLen = 1 + varintSize(value);
         ensure(24 + kl);
-        buf[pos++] = tag;
-        putVarint32(kl + 2 + anyLen);
-        putKey(k);
-        buf[pos++] = 0x12;
-        buf[pos++] = anyLen;
-        buf[pos++] = 0x18;
-        putVarint32(value);
+        const b = buf;
+        let p = varintAt(b, pos + 1, kl + 2 + anyLen);
+        b[pos] = tag;
+        p = keyAt(p, k);
+        b[p++] = 0x12;
+        b[p++] = anyLen;
+        b[p++] = 0x18;
+        pos = varintAt(b, p, value);
         return;
       }
       if (!Number.isInteger(value) || value < MIN_64_BIT_INT || value >= MAX_64_BIT_INT) {
         ensure(24 + kl);
-        buf[pos++] = tag;
-        putVarint32(kl + 11);
-        putKey(k);
-        buf[pos++] = 0x12;
-        buf[pos++] = 9;
-        buf[pos++] = 0x21;
-        view.setFloat64(pos, value, true);
-        pos += 8;
+        const b = buf;
+        let p = varintAt(b, pos + 1, kl + 11);
+        b[pos] = tag;
+        p = keyAt(p, k);
+        b[p++] = 0x12;
+        b[p++] = 9;
+        b[p++] = 0x21;
+        view.setFloat64(p, value, true);
+        pos = p + 8;
         return;
       }
       break; // negative or ≥ 2^32 integer: general path
     }
-    case 'boolean':
+    case 'boolean': {
       ensure(24 + kl);
-      buf[pos++] = tag;
-      putVarint32(kl + 4);
-      putKey(k);
-      buf[pos++] = 0x12;
-      buf[pos++] = 2;
-      buf[pos++] = 0x10;
-      buf[pos++] = value ? 1 : 0;
+      const b = buf;
+      let p = varintAt(b, pos + 1, kl + 4);
+      b[pos] = tag;
+      p = keyAt(p, k);
+      b[p++] = 0x12;
+      b[p++] = 2;
+      b[p++] = 0x10;
+      b[p++] = value ? 1 : 0;
+      pos = p;
       return;
-    case 'undefined':
+    }
+    case 'undefined': {
       // No AnyValue field at all: an empty value message.
       ensure(24 + kl);
-      buf[pos++] = tag;
-      putVarint32(kl + 2);
-      putKey(k);
-      buf[pos++] = 0x12;
-      buf[pos++] = 0;
+      const b = buf;
+      let p = varintAt(b, pos + 1, kl + 2);
+      b[pos] = tag;
+      p = keyAt(p, k);
+      b[p++] = 0x12;
+      b[p++] = 0;
+      pos = p;
       return;
+    }
   }
   ensure(1);
   buf[pos++] = tag;
   const kvStart = reserve(1);
   ensure(kl + 3);
-  putKey(k);
+  pos = keyAt(pos, k);
   ensure(1);
   buf[pos++] = 0x12;
   const valueStart = reserve(1);
@@ -711,8 +757,14 @@ function group(spans: ReadableSpan[]): Map<unknown, Map<unknown, ReadableSpan[]>
   return resources;
 }
 
+let busy = false;
+
 /** The ExportTraceServiceRequest bytes for `spans`, identical to ProtobufTraceSerializer's. */
 export function serializeTraceRequest(spans: ReadableSpan[]): Uint8Array {
+  // Called again from inside a call (an attribute getter that exports...): the shared buffer
+  // is in use, let the SDK do this one.
+  if (busy) return ProtobufTraceSerializer.serializeRequest(spans as never) ?? new Uint8Array(0);
+  busy = true;
   pos = 0;
   try {
     for (const [resource, scopes] of group(spans)) writeResourceSpans(resource, scopes);
@@ -725,6 +777,7 @@ export function serializeTraceRequest(spans: ReadableSpan[]): Uint8Array {
       view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     pos = 0;
+    busy = false;
   }
 }
 

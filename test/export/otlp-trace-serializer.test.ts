@@ -285,7 +285,7 @@ test('corners: numbers (int64 edges, -0, NaN, ±Infinity, fractions), strings, a
     ['null', null], ['empty string', ''], ['latin1', 'café'], ['emoji', 'a😀b'], ['lone high surrogate', 'x\ud800y'],
     ['lone low surrogate at end', 'xy\udc00'], ['long ASCII', 'a'.repeat(300)], ['long non-ASCII', 'é'.repeat(300)],
     ['32 chars with non-ASCII last', 'a'.repeat(31) + 'ß'], ['DEL', '\x7f'], ['NUL', '\0'],
-    ['string array', ['a', 'b', '']], ['mixed array with holes', [1, 'two', , null, undefined, true, 2.5]], // eslint-disable-line no-sparse-arrays
+    ['string array', ['a', 'b', '']], ['mixed array with holes', [1, 'two', , null, undefined, true, 2.5]],
     ['nested arrays', [[1, [2]], []]], ['map', { a: 1, b: { c: ['x'] }, d: undefined }], ['empty map', {}],
     ['Uint8Array', new Uint8Array([0, 1, 255])], ['Buffer', Buffer.from('hi')], ['empty bytes', new Uint8Array(0)],
     ['Int16Array (a map to the SDK)', Int16Array.from([-1, 2])], ['bigint (nothing)', 5n], ['function (nothing)', () => 1],
@@ -358,6 +358,21 @@ test('an exception where the SDK throws too (span without status)', () => {
   assert.throws(() => serializeTraceRequest([span]));
   // And the next call is not affected.
   assertSameBytes([minimalSpan()]);
+});
+
+test('a getter that serializes while we serialize (shared buffer in use): still the SDK bytes', () => {
+  let nested: Uint8Array | undefined;
+  const attributes = {
+    before: 'x',
+    get during(): string {
+      nested = serializeTraceRequest([minimalSpan({ name: 'nested', attributes: { n: 1 } })]);
+      return 'y';
+    },
+    after: 2,
+  };
+  assertSameBytes([minimalSpan({ attributes })]);
+  assert.ok(nested);
+  assert.deepEqual(Buffer.from(nested), sdkBytes([minimalSpan({ name: 'nested', attributes: { n: 1 } })]));
 });
 
 test('each call returns its own bytes (the shared buffer is copied out)', () => {
