@@ -7,7 +7,7 @@
 // first record to the moment the receiver has every span. Partial pipelines give the breakdown:
 //   parse      decodeRecord + StreamTable + ExchangeTracker/Http1Parser (exchanges counted)
 //   build      + TraceLinker.optionsFor + SpanBuilder.build (spans dropped)
-//   serialize  + ProtobufTraceSerializer (the exporter's own) per 512 spans, no network
+//   serialize  + OtlpTraceSerializer (the agent exporter's) per 512 spans, no network
 //   full       + OtlpSpanSink → OTLPTraceExporter → gRPC → receiver child, until all arrived
 //   parser     Http1Parser alone over the same plaintext (bytes/s)
 //   full-bytes (opt-in, --only) PROTOTYPE of a proposal: spans serialized when a batch fills and
@@ -31,12 +31,12 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TlsEventLayout as L } from '../src/bpf/layout.generated';
 import { decodeRecord } from '../src/capture/record';
 import { StreamTable } from '../src/capture/streams';
 import { OtlpSpanSink } from '../src/export/otlp-sink';
+import { OtlpTraceSerializer } from '../src/export/otlp-trace-serializer';
 import { OtlpGrpcTraceTransport } from '../src/export/otlp-transport';
 import type { Logger } from '../src/export/types';
 import { Http1Parser } from '../src/protocol/http1/parser';
@@ -167,7 +167,7 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full' | 'full-by
   const linker = new TraceLinker({ stitch: true });
   let batch: ReadableSpan[] = [];
   const serialize = (): void => {
-    const bytes = ProtobufTraceSerializer.serializeRequest(batch as never);
+    const bytes = OtlpTraceSerializer.serializeRequest(batch);
     counts.serializedBytes += bytes?.length ?? 0;
     batch = [];
   };

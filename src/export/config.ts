@@ -21,7 +21,7 @@ export interface ExportConfig {
   endpoint?: string;
   /** Where `endpoint` came from. */
   endpointSource?: '--otlp-endpoint' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'default';
-  /** URL to hand to OTLPTraceExporter: only set when it came from the CLI; otherwise the
+  /** URL to hand to the OTLP exporter: only set when it came from the CLI; otherwise the
    *  exporter reads its environment itself (with headers, TLS and timeout settings). */
   exporterUrl?: string;
   maxQueueSize: number;

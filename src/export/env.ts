@@ -1,8 +1,8 @@
 // Reads the environment for the export stage, and nothing else. A blank value means unset; an
 // invalid number is reported in `warnings` and left unset (config.ts falls back to defaults).
 // OTLP connection details (headers, timeout, compression, certificates, insecure) are *not*
-// read here: @opentelemetry/exporter-trace-otlp-grpc reads them itself, exactly as documented
-// for every OpenTelemetry SDK.
+// read here: the SDK's OTLP/gRPC exporter configuration (the one OTLPTraceExporter uses) reads
+// them itself, exactly as documented for every OpenTelemetry SDK.
 
 export interface ExportEnv {
   /** OTEL_EXPORTER_OTLP_TRACES_ENDPOINT */

@@ -1,11 +1,14 @@
-// End to end: Exchange → SpanBuilder → OtlpSpanSink → OTLPTraceExporter → real gRPC receiver.
+// End to end: Exchange → SpanBuilder → OtlpSpanSink → OTLP/gRPC exporter → real gRPC receiver.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SpanBuilder } from '../../src/trace/span-builder';
 import { ResourceFactory } from '../../src/trace/resource';
 import { OtlpSpanSink } from '../../src/export/otlp-sink';
-import { createSpanSink } from '../../src/export/create-sink';
+import { OtlpGrpcTraceExporter, createOtlpExporter, createSpanSink } from '../../src/export/create-sink';
 import { resolveExportConfig } from '../../src/export/config';
 import type { Logger } from '../../src/export/types';
 import { getFreePort, startOtlpReceiver } from '../helpers/otlp-receiver';
@@ -106,6 +109,48 @@ test('spans arrive at a real OTLP/gRPC receiver with the DESIGN.md shape; secret
     }
   } finally {
     await sink.shutdown();
+    await receiver.stop();
+  }
+});
+
+function exportOnce(exporter: SpanExporter, spans: ReadableSpan[]): Promise<ExportResult> {
+  return new Promise((resolve) => exporter.export(spans, resolve));
+}
+
+test("the agent's exporter puts the SDK exporter's bytes and metadata on the wire, environment honoured", async () => {
+  const receiver = await startOtlpReceiver();
+  const saved = { endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, headers: process.env.OTEL_EXPORTER_OTLP_HEADERS };
+  try {
+    const spans = [
+      builder.build(exchange()),
+      builder.build(exchange({ kind: 'server', process: NGINX, response: response(503) }), {
+        parent: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1, traceState: 'rojo=1' },
+      }),
+      builder.build(exchange({ response: undefined, error: 'connection reset' })),
+    ];
+    const ours = createOtlpExporter({ exporterUrl: receiver.url });
+    assert.ok(ours instanceof OtlpGrpcTraceExporter);
+    const sdk = new OTLPTraceExporter({ url: receiver.url });
+    assert.deepEqual(await exportOnce(ours, spans), { code: ExportResultCode.SUCCESS });
+    assert.deepEqual(await exportOnce(sdk, spans), { code: ExportResultCode.SUCCESS });
+    assert.equal(receiver.requests.length, 2);
+    assert.ok(receiver.requests[0].equals(receiver.requests[1]), 'same request bytes as OTLPTraceExporter');
+    assert.ok(receiver.requests[0].equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans as never)!)));
+    assert.deepEqual(receiver.metadata[0].get('user-agent'), receiver.metadata[1].get('user-agent'));
+    assert.deepEqual(receiver.spans.slice(0, 3).map((s) => s.name), spans.map((s) => s.name));
+    await ours.shutdown();
+    await sdk.shutdown();
+
+    // Endpoint and headers from the environment, read by the SDK's configuration code.
+    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = receiver.url;
+    process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-tenant=acme';
+    const fromEnv = createOtlpExporter({});
+    assert.deepEqual(await exportOnce(fromEnv, spans.slice(0, 1)), { code: ExportResultCode.SUCCESS });
+    assert.deepEqual(receiver.metadata[2].get('x-tenant'), ['acme']);
+    await fromEnv.shutdown();
+  } finally {
+    restoreEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', saved.endpoint);
+    restoreEnv('OTEL_EXPORTER_OTLP_HEADERS', saved.headers);
     await receiver.stop();
   }
 });
@@ -213,6 +258,11 @@ test('receiver answering UNAVAILABLE then resuming: spans retried and delivered'
     await receiver.stop();
   }
 });
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

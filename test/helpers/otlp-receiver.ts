@@ -201,9 +201,10 @@ function decodeAnyValue(r: Reader): AttrValue {
       case 4: value = r.double(); break;
       case 5: {
         const arr: AttrValue[] = [];
-        r.sub().fields((f) => {
+        const list = r.sub();
+        list.fields((f) => {
           if (f !== 1) return false;
-          arr.push(decodeAnyValue(r.sub()));
+          arr.push(decodeAnyValue(list.sub()));
           return true;
         });
         value = arr;
@@ -211,9 +212,10 @@ function decodeAnyValue(r: Reader): AttrValue {
       }
       case 6: {
         const obj: Record<string, AttrValue> = {};
-        r.sub().fields((f) => {
+        const list = r.sub();
+        list.fields((f) => {
           if (f !== 1) return false;
-          const [k, v] = decodeKeyValue(r.sub());
+          const [k, v] = decodeKeyValue(list.sub());
           obj[k] = v;
           return true;
         });
