@@ -8,10 +8,9 @@
 //   parse      decodeRecord + StreamTable + ExchangeTracker/Http1Parser (exchanges counted)
 //   build      + TraceLinker.optionsFor + SpanBuilder.build (spans dropped)
 //   serialize  + OtlpTraceSerializer (the agent exporter's) per 512 spans, no network
-//   full       + OtlpSpanSink → OTLPTraceExporter → gRPC → receiver child, until all arrived
+//   full       + OtlpSpanSink (batches serialized when sealed) → OtlpGrpcTraceTransport → gRPC
+//              → receiver child, until all arrived
 //   parser     Http1Parser alone over the same plaintext (bytes/s)
-//   full-bytes (opt-in, --only) PROTOTYPE of a proposal: spans serialized when a batch fills and
-//              bytes queued (bench/preencoded.ts), same gRPC transport
 // Records are fed as the capture poll does, a slice at a time with the event loop turning in
 // between (so exports run concurrently with capture work, as in the agent).
 //
@@ -44,20 +43,16 @@ import { ExchangeTracker } from '../src/trace/exchanges';
 import { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
 import { SpanBuilder } from '../src/trace/span-builder';
-import { EncodingSink, PreEncodedTraceExporter } from './preencoded';
 import { generateCorpus, recordView, type Corpus } from './record-gen';
 
-type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'parser' | 'full-bytes';
+type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'parser';
 const ALL_STAGES: Stage[] = ['parse', 'build', 'serialize', 'full', 'parser'];
-/** Opt-in (--only): prototypes of proposed changes, not the agent's code path. */
-const EXTRA_STAGES: Stage[] = ['full-bytes'];
 const STAGE_LABEL: Record<Stage, string> = {
   parse: 'decode + streams + HTTP parse + exchanges',
   build: '+ linker + span build',
   serialize: '+ OTLP protobuf serialize (no network)',
   full: 'full: + OtlpSpanSink → gRPC → receiver',
   parser: 'Http1Parser alone',
-  'full-bytes': 'PROTOTYPE: serialize per batch at once, queue bytes → gRPC',
 };
 const TARGET_PER_CORE = 50_000;
 /** Spans per export request / per serialize call: OtlpSpanSink's default maxExportBatchSize. */
@@ -113,7 +108,7 @@ function parseArgs(argv: string[]): Options {
       }
       case '--only': {
         const list = (argv[++i] ?? '').split(',').filter((s) => s.length > 0);
-        const known = [...ALL_STAGES, ...EXTRA_STAGES];
+        const known = ALL_STAGES;
         for (const s of list) if (!known.includes(s as Stage)) throw new Error(`unknown stage "${s}" (${known.join(', ')})`);
         o.stages = known.filter((s) => list.includes(s));
         break;
@@ -122,7 +117,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
         process.stdout.write(
           'node --expose-gc dist/bench/pipeline.js [--exchanges N=80000] [--reps N=5] [--json]\n' +
-            '  [--only parse,build,serialize,full,parser,full-bytes] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
+            '  [--only parse,build,serialize,full,parser] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
             '  [--concurrency CONNS=48] [--seed N=1] [--no-warmup] [--receiver h2|grpc-js] [--gzip]\n' +
             '  [--concurrent-exports N=2] [--batch SPANS=512]\n' +
             '  [--cpu-prof FILE.cpuprofile]\n',
@@ -160,7 +155,7 @@ interface Pipeline {
   end(): void;
 }
 
-function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full' | 'full-bytes', sink?: { export(span: ReadableSpan): void }): Pipeline {
+function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { export(span: ReadableSpan): void }): Pipeline {
   const counts: Counts = { exchanges: 0, spans: 0, buildErrors: 0, malformed: 0, sinkErrors: 0, serializedBytes: 0 };
   const processes = new ProcessInfoReader();
   const builder = new SpanBuilder({});
@@ -172,7 +167,7 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full' | 'full-by
     batch = [];
   };
   let onSpan: (span: ReadableSpan) => void;
-  if (stage === 'full' || stage === 'full-bytes') onSpan = (span) => sink!.export(span);
+  if (stage === 'full') onSpan = (span) => sink!.export(span);
   else if (stage === 'serialize') {
     onSpan = (span) => {
       batch.push(span);
@@ -429,7 +424,6 @@ interface Env {
   corpus: Corpus;
   slice: number;
   sink?: OtlpSpanSink;
-  bytesSink?: EncodingSink;
   receiver?: Receiver;
   parser?: ParserInput;
   lastLinker?: ReturnType<TraceLinker['stats']>;
@@ -469,7 +463,6 @@ async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample>
       return { units: inp.bytes, ok, notes };
     });
   }
-  if (stage === 'full-bytes') return runPreEncoded(env, c);
   if (stage !== 'full') {
     const p = makePipeline(stage);
     const s = await measure(async () => {
@@ -518,35 +511,6 @@ async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample>
     env.receiverCpuMs.push((got.cpuUs - r0.cpuUs) / 1e3);
     env.maxQueued.push(maxQueued);
     env.sample ??= got.sample;
-    return { units: p.counts.spans, ok, notes };
-  });
-  env.lastLinker = p.linker.stats();
-  return s;
-}
-
-/** PROTOTYPE stage: as 'full', but spans are serialized when a batch fills and bytes are queued. */
-async function runPreEncoded(env: Env, c: Corpus): Promise<Sample> {
-  const sink = env.bytesSink!;
-  const receiver = env.receiver!;
-  await receiver.reset();
-  const before = { exported: sink.exported, failed: sink.failed, dropped: sink.dropped };
-  const p = makePipeline('full-bytes', sink);
-  const r0 = await receiver.stats();
-  sink.maxQueued = 0;
-  const s = await measure(async () => {
-    await feed(c, p, env.slice);
-    await sink.flush();
-    const exported = sink.exported - before.exported;
-    const got = await receiver.waitFor(exported, 30_000);
-    const notes: string[] = [];
-    let ok = pipelineChecks(p, c, notes);
-    const dropped = sink.dropped - before.dropped;
-    const failed = sink.failed - before.failed;
-    if (got.spans !== p.counts.spans || exported !== p.counts.spans || dropped || failed || got.errors) {
-      ok = false;
-      notes.push(`spans built ${p.counts.spans}, exported ${exported}, dropped ${dropped}, failed ${failed}, receiver got ${got.spans} (${got.errors} bad requests)`);
-    }
-    notes.push(`receiver CPU ${((got.cpuUs - r0.cpuUs) / 1e3).toFixed(0)} ms, deepest queue ${sink.maxQueued}`);
     return { units: p.counts.spans, ok, notes };
   });
   env.lastLinker = p.linker.stats();
@@ -648,15 +612,6 @@ async function main(): Promise<number> {
 
   const env: Env = { corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [] };
   const warmEnv: Env = { corpus: warm ?? corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [] };
-  if (o.stages.includes('full-bytes')) {
-    env.receiver ??= await Receiver.start(o.receiver);
-    env.bytesSink = new EncodingSink(
-      new PreEncodedTraceExporter({ url: `http://127.0.0.1:${env.receiver.port}`, compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE }),
-      { batchSize: BATCH, maxConcurrent: o.concurrentExports ?? 2, maxQueueSize: o.queue ?? Math.max(8192, o.exchanges) },
-    );
-    warmEnv.receiver = env.receiver;
-    warmEnv.bytesSink = env.bytesSink;
-  }
   if (o.stages.includes('full')) {
     env.receiver ??= await Receiver.start(o.receiver);
     // Room for every span: nothing can drop (drops are still counted and reported).
@@ -720,13 +675,11 @@ async function main(): Promise<number> {
   const met = results.full !== undefined ? results.full.perCoreSec.median >= TARGET_PER_CORE : undefined;
 
   // Incremental cost per stage (medians of differences per repetition).
-  const pipelineStages = (['parse', 'build', 'serialize', 'full', 'full-bytes'] as Stage[]).filter((s) => results[s]);
+  const pipelineStages = (['parse', 'build', 'serialize', 'full'] as Stage[]).filter((s) => results[s]);
   const increments: Record<string, Dist> = {};
   for (let i = 0; i < pipelineStages.length; i++) {
     const cur = samples.get(pipelineStages[i])!;
-    // The prototype is compared with the stage before the export, as 'full' is.
-    const before = pipelineStages[i] === 'full-bytes' ? pipelineStages.filter((s) => s !== 'full' && s !== 'full-bytes').pop() : pipelineStages[i - 1];
-    const prev = i > 0 && before !== undefined ? samples.get(before)! : undefined;
+    const prev = i > 0 ? samples.get(pipelineStages[i - 1])! : undefined;
     const name = pipelineStages[i];
     increments[name] = dist(cur.map((s, j) => (s.cpuMs * 1e3) / s.units - (prev ? (prev[j].cpuMs * 1e3) / prev[j].units : 0)));
   }

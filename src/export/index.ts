@@ -2,7 +2,8 @@ export { resolveExportConfig, validateEndpoint, ExportConfigError, EXPORT_DEFAUL
 export type { ExportCliOptions, ExportConfig, ExportMode } from './config';
 export { readExportEnv } from './env';
 export type { ExportEnv } from './env';
-export { createSpanSink, createOtlpExporter, OtlpGrpcTraceExporter } from './create-sink';
+export { createSpanSink, createOtlpTransport } from './create-sink';
+export { OtlpGrpcTraceTransport } from './otlp-transport';
 export { OtlpTraceSerializer, serializeTraceRequest } from './otlp-trace-serializer';
 export type { CreateSinkDeps } from './create-sink';
 export { OtlpSpanSink, isRetryableExportError } from './otlp-sink';

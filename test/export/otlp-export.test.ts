@@ -8,7 +8,8 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SpanBuilder } from '../../src/trace/span-builder';
 import { ResourceFactory } from '../../src/trace/resource';
 import { OtlpSpanSink } from '../../src/export/otlp-sink';
-import { OtlpGrpcTraceExporter, createOtlpExporter, createSpanSink } from '../../src/export/create-sink';
+import { createOtlpTransport, createSpanSink } from '../../src/export/create-sink';
+import { OtlpGrpcTraceTransport } from '../../src/export/otlp-transport';
 import { resolveExportConfig } from '../../src/export/config';
 import type { Logger } from '../../src/export/types';
 import { getFreePort, startOtlpReceiver } from '../helpers/otlp-receiver';
@@ -113,8 +114,14 @@ test('spans arrive at a real OTLP/gRPC receiver with the DESIGN.md shape; secret
   }
 });
 
-function exportOnce(exporter: SpanExporter, spans: ReadableSpan[]): Promise<ExportResult> {
+function exportOnce(exporter: SpanExporter | OtlpGrpcTraceTransport, spans: ReadableSpan[]): Promise<ExportResult> {
+  if (exporter instanceof OtlpGrpcTraceTransport) return new Promise((resolve) => exporter.export(exporter.seal(spans), resolve));
   return new Promise((resolve) => exporter.export(spans, resolve));
+}
+
+/** The agent's transport, as create-sink builds it, with an explicit config (tests). */
+function agentTransport(config: ConstructorParameters<typeof OtlpGrpcTraceTransport>[0]): OtlpGrpcTraceTransport {
+  return new OtlpGrpcTraceTransport(config);
 }
 
 test("the agent's exporter puts the SDK exporter's bytes and metadata on the wire, environment honoured", async () => {
@@ -128,8 +135,7 @@ test("the agent's exporter puts the SDK exporter's bytes and metadata on the wir
       }),
       builder.build(exchange({ response: undefined, error: 'connection reset' })),
     ];
-    const ours = createOtlpExporter({ exporterUrl: receiver.url });
-    assert.ok(ours instanceof OtlpGrpcTraceExporter);
+    const ours = createOtlpTransport({ exporterUrl: receiver.url });
     const sdk = new OTLPTraceExporter({ url: receiver.url });
     assert.deepEqual(await exportOnce(ours, spans), { code: ExportResultCode.SUCCESS });
     assert.deepEqual(await exportOnce(sdk, spans), { code: ExportResultCode.SUCCESS });
@@ -144,7 +150,7 @@ test("the agent's exporter puts the SDK exporter's bytes and metadata on the wir
     // Endpoint and headers from the environment, read by the SDK's configuration code.
     process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = receiver.url;
     process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-tenant=acme';
-    const fromEnv = createOtlpExporter({});
+    const fromEnv = createOtlpTransport({});
     assert.deepEqual(await exportOnce(fromEnv, spans.slice(0, 1)), { code: ExportResultCode.SUCCESS });
     assert.deepEqual(receiver.metadata[2].get('x-tenant'), ['acme']);
     await fromEnv.shutdown();
@@ -158,7 +164,7 @@ test("the agent's exporter puts the SDK exporter's bytes and metadata on the wir
 test('collector down at start, up ~3 s later on the same port: spans made in between arrive', async () => {
   const port = await getFreePort();
   const logger = recordingLogger();
-  const exporter = new OTLPTraceExporter({ url: `http://127.0.0.1:${port}`, timeoutMillis: 2000 });
+  const exporter = agentTransport({ url: `http://127.0.0.1:${port}`, timeoutMillis: 2000 });
   const sink = new OtlpSpanSink(exporter, {
     scheduledDelayMillis: 100, retryInitialBackoffMillis: 200, retryMaxBackoffMillis: 1000, logger, destination: `127.0.0.1:${port}`,
   });
@@ -200,7 +206,7 @@ test('collector down at start, up ~3 s later on the same port: spans made in bet
 test('queue bound: overflow is dropped and counted, logged once, nothing blocks', async () => {
   const port = await getFreePort(); // nobody listens
   const logger = recordingLogger();
-  const exporter = new OTLPTraceExporter({ url: `http://127.0.0.1:${port}`, timeoutMillis: 500 });
+  const exporter = agentTransport({ url: `http://127.0.0.1:${port}`, timeoutMillis: 500 });
   const sink = new OtlpSpanSink(exporter, { maxQueueSize: 100, maxExportBatchSize: 20, scheduledDelayMillis: 50, logger, flushTimeoutMillis: 300 });
   const span = builder.build(exchange());
   const t0 = process.hrtime.bigint();
@@ -226,7 +232,7 @@ test('queue bound: overflow is dropped and counted, logged once, nothing blocks'
 
 test('a hung collector: forceFlush and shutdown resolve by their deadline, never reject', async () => {
   const receiver = await startOtlpReceiver({ mode: 'hang' });
-  const exporter = new OTLPTraceExporter({ url: receiver.url, timeoutMillis: 800 });
+  const exporter = agentTransport({ url: receiver.url, timeoutMillis: 800 });
   const sink = new OtlpSpanSink(exporter, { scheduledDelayMillis: 50, flushTimeoutMillis: 400 });
   try {
     for (let i = 0; i < 10; i++) sink.export(builder.build(exchange()));
@@ -242,7 +248,7 @@ test('a hung collector: forceFlush and shutdown resolve by their deadline, never
 
 test('receiver answering UNAVAILABLE then resuming: spans retried and delivered', async () => {
   const receiver = await startOtlpReceiver({ mode: 'unavailable' });
-  const exporter = new OTLPTraceExporter({ url: receiver.url, timeoutMillis: 1000 });
+  const exporter = agentTransport({ url: receiver.url, timeoutMillis: 1000 });
   const sink = new OtlpSpanSink(exporter, { scheduledDelayMillis: 50, retryInitialBackoffMillis: 100, retryMaxBackoffMillis: 300 });
   try {
     for (let i = 0; i < 30; i++) sink.export(builder.build(exchange()));
