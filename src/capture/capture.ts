@@ -28,7 +28,8 @@ export interface CaptureOptions {
 }
 
 export interface CaptureSink extends StreamSink {
-  /** Every record that passed the filters, before stream reassembly (for `sniff`). */
+  /** Every record that passed the filters, before stream reassembly (for `sniff`). A data
+   *  record's payload is a view into the ring: valid only during the call. */
   onRecord?(rec: TlsRecord): void;
 }
 

@@ -30,7 +30,11 @@ export interface DataRecord extends RecordHeader {
   lostBefore: number;
   /** Bytes of whole calls in the other direction lost since that direction's last record. */
   lostOther: number;
-  /** Captured bytes (a copy: safe to keep). Shorter than the segment when user memory was unreadable. */
+  /**
+   * Captured bytes: a view into the buffer given to decodeRecord (with RingReader, the mmapped
+   * ring), valid only until the consumer position moves past the record, i.e. while the drain
+   * callback runs. Copy what you keep. Shorter than the segment when user memory was unreadable.
+   */
   data: Buffer;
 }
 
@@ -91,7 +95,12 @@ function decodeConn(buf: Buffer, off: number): { fd: number; addresses: Connecti
   };
 }
 
-/** Decodes one record; `buf` may be a view into the ring (the payload is copied). Null when malformed. */
+/**
+ * Decodes one record; null when malformed. `buf` may be a view into the ring: the payload is
+ * not copied (`data` is a view of `buf`), everything else is. Copying every payload cost more
+ * than anything else in decoding, and nothing downstream keeps it: the stream table passes it
+ * on, the HTTP parser copies only an unfinished line (see DataRecord.data).
+ */
 export function decodeRecord(buf: Buffer): TlsRecord | null {
   if (buf.length < L.SIZE) return null;
   const type = buf.readUInt32LE(L.type);
@@ -126,6 +135,6 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     last: (flags & TlsEventFlags.TLS_FLAG_LAST) !== 0,
     lostBefore: flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE ? Number(buf.readBigUInt64LE(L.lost_bytes)) : 0,
     lostOther: flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE ? Number(buf.readBigUInt64LE(L.lost_other)) : 0,
-    data: Buffer.from(buf.subarray(L.data, L.data + capLen)),
+    data: buf.subarray(L.data, L.data + capLen),
   };
 }
