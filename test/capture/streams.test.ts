@@ -116,6 +116,31 @@ test('connection identity: pid + SSL*, comm follows the latest record', () => {
   assert.equal(table.stats().connections, 2);
 });
 
+test('connection identity: one SSL* in several processes, closed in any order, interleaved records', () => {
+  // Forked servers (nginx workers) can have the same SSL* address: each process's records must
+  // keep going to its own connection whichever of them closes first.
+  const rand = prng(5);
+  for (let round = 0; round < 50; round++) {
+    const { table, events } = recorder();
+    const pids = [11, 12, 13, 14];
+    const open = new Set<number>();
+    let ts = 1n;
+    for (let step = 0; step < 40; step++) {
+      const pid = pids[Math.floor(rand() * pids.length)];
+      if (open.has(pid) && rand() < 0.3) {
+        table.push(closeRec(ts++, pid, 0xabcn));
+        open.delete(pid);
+      } else {
+        table.push(rec({ tsNs: ts++, pid, conn: 0xabcn, data: `${pid}` }));
+        open.add(pid);
+      }
+      assert.equal(table.stats().connections, open.size);
+      for (const p of pids) assert.equal(table.get(`${p}:abc`) !== undefined, open.has(p));
+    }
+    for (const e of events) if (e.k === 'data') assert.equal(e.id, `${e.data}:abc`);
+  }
+});
+
 test('a call split in segments (offsets 0, N, 2N, LAST) is one contiguous stream, no gap', () => {
   const { table, plain } = recorder();
   const text = 'abcdefghij0123456789ABCDEFGHIJxyz'; // 33 bytes, cap 10 → 4 records
