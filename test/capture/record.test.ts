@@ -172,6 +172,30 @@ test('payload is a view of the record (not copied); every other field is a copy'
   assert.equal(r.tsNs, 1_000n);
 });
 
+test('comm: decoded strings are cached; many names, repeated and interleaved, stay exact', () => {
+  const names = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `w${i}` : i % 3 === 1 ? `worker-${i}`.slice(0, 15) : `${'x'.repeat(i % 16)}`));
+  names.push('ABCDEFGHIJKLMNOP', 'ABCDEFGHIJKLMNOQ', 'python3', 'python4', '\u00e9t\u00e9');
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[(i * 7 + round * 13) % names.length];
+      const raw = Buffer.alloc(16, 0);
+      raw.write(n, 'latin1');
+      assert.equal(decodeData(encode({ comm: raw, data: Buffer.from('x') })).comm, n);
+    }
+  }
+});
+
+test('64-bit fields: exact past 2^53, as read by readBigUInt64LE', () => {
+  for (const v of [0n, 1n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 0xffff_ffff_ffff_ffffn, 0x0020_0000_0000_0000n, 0x001f_ffff_ffff_ffffn]) {
+    const r = decodeData(encode({ tsNs: v, conn: v ^ 0x5555n, data: Buffer.from('x') }));
+    assert.equal(r.tsNs, v);
+    assert.equal(r.conn, v ^ 0x5555n);
+  }
+  const lost = decodeData(encode({ flags: F.TLS_FLAG_LOSS_BEFORE, lostBytes: (1n << 53n) + 3n, lostOther: 0xffff_ffffn, data: Buffer.from('a') }));
+  assert.equal(lost.lostBefore, Number((1n << 53n) + 3n));
+  assert.equal(lost.lostOther, 0xffff_ffff);
+});
+
 test('close record', () => {
   const r = decodeRecord(encode({ type: T.TLS_EVENT_CLOSE, tsNs: 77n, conn: 0xabcn, pid: 10, tid: 11, libId: 2, comm: 'curl' }));
   assert.deepEqual(r, { type: 'close', tsNs: 77n, conn: 0xabcn, pid: 10, tid: 11, comm: 'curl', libId: 2 });
