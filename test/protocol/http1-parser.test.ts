@@ -450,6 +450,37 @@ test('header block over maxHeaderBytes: too-large error, bounded buffer, then re
   assert.equal(only(errorsOf(endless.events)).reason, 'too-large');
 });
 
+test('limits at the byte: a header block of exactly maxHeaderBytes parses, one byte more does not', () => {
+  // 16 (start line) + 5 + n (field line) + 2 (empty line) = 256 when n = 233.
+  for (const [n, ok] of [[233, true], [234, false], [232, true]] as const) {
+    for (const ows of ['', ' ']) {
+      const field = `X:${ows}${' '.repeat(1 - ows.length)}${'v'.repeat(n)}`;
+      const r = runEveryCut(crlf('GET / HTTP/1.1', field, '', 'GET /next HTTP/1.1', '', ''), { maxHeaderBytes: 256 });
+      const urls = messagesOf(r.events).map((m) => m.url);
+      assert.deepStrictEqual(urls, ok ? ['/', '/next'] : ['/next'], `n=${n}`);
+      assert.deepStrictEqual(errorsOf(r.events).map((e) => e.reason), ok ? [] : ['too-large'], `n=${n}`);
+    }
+  }
+  // Only the empty line crosses the limit: 16 + 238 + 2 = 256 fits, 16 + 239 + 2 = 257 does not.
+  for (const [n, ok] of [[233, true], [234, false]] as const) {
+    const r = runEveryCut(crlf('GET / HTTP/1.1', `Y: ${'w'.repeat(n)}`, '', ''), { maxHeaderBytes: 256 });
+    assert.deepStrictEqual(errorsOf(r.events).map((e) => e.reason), ok ? [] : ['too-large'], `empty line, n=${n}`);
+  }
+});
+
+test('chunk sizes: up to 2^53-1 in any case of hex digits, larger is invalid', () => {
+  const head = ['HTTP/1.1 200 OK', 'Transfer-Encoding: chunked', ''];
+  const big = runEveryCut(crlf(...head, '1fFfFfFfFfFfFf', 'abc'));
+  assert.deepStrictEqual(errorsOf(big.events), []);
+  assert.equal(only(errorsOf(big.atFinish)).partial?.bodySize, 3); // 'abc' counted, then truncated
+  for (const size of ['20000000000000', '0020000000000000', 'ffffffffffffffff0']) {
+    const r = runEveryCut(crlf(...head, size, 'abc'));
+    assert.equal(errorsOf(r.events)[0]?.reason, 'invalid', size);
+  }
+  const small = runEveryCut(crlf(...head, '0003', 'abc', '00', '', ''));
+  assert.equal(only(messagesOf(small.events)).bodySize, 3);
+});
+
 test('a large body is counted, not buffered', () => {
   const parser = new Http1Parser({ onMessage: () => undefined, onError: (e) => assert.fail(e.detail) });
   parser.execute(crlf('HTTP/1.1 200 OK', 'Content-Length: 10000000', '', ''), 1n);

@@ -15,8 +15,9 @@
 import type { HttpMessage, Http1ParserCallbacks, ParseErrorReason } from './types';
 import {
   CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, CR, Codings, HeaderKind, LF, PREFIX_CHECK_BYTES,
-  connectionTokens, headerKind, headerLine, latin1, parseChunkSizeLine, parseContentLength,
-  parseTransferCodings, plausibleStartPrefix, scanHeaderLine, scanStartLine, startLine,
+  chunkLine, chunkSizeCrlf, connectionTokens, headerKind, headerLine, latin1, parseChunkSizeLine,
+  parseContentLength, parseTransferCodings, plausibleStartPrefix, scanFieldLineCrlf, scanHeaderLine,
+  scanStartLine, startLine,
 } from './syntax';
 
 export interface Http1ParserOptions {
@@ -392,7 +393,30 @@ export class Http1Parser {
   }
 
   private readHeaderLine(data: Buffer, pos: number, end: number): number {
-    const next = this.takeLine(data, pos, end, this.maxHeaderBytes - this.headBytes);
+    const limit = this.maxHeaderBytes - this.headBytes;
+    if (this.carryLen === 0) {
+      // Fast path: a whole, well-formed line in this chunk, found and checked in one pass (no
+      // separate search for the LF). Anything else takes the general path below, which finds
+      // the same line and judges it as it always did.
+      if (data[pos] === CR) {
+        if (pos + 1 < end && data[pos + 1] === LF && limit >= 2) {
+          this.headBytes += 2;
+          this.lastNs = this.ts;
+          this.headersComplete();
+          return pos + 2;
+        }
+      } else {
+        const next = scanFieldLineCrlf(data, pos, end);
+        if (next >= 0 && next - pos <= limit) {
+          this.headBytes += next - pos;
+          this.lastNs = this.ts;
+          const problem = this.addField(data, pos);
+          if (problem !== undefined) this.fail('invalid', problem, State.Resync);
+          return next;
+        }
+      }
+    }
+    const next = this.takeLine(data, pos, end, limit);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
       this.fail('too-large', `header block over ${this.maxHeaderBytes} bytes`, State.SkipLine);
@@ -416,6 +440,11 @@ export class Http1Parser {
     if (!scanHeaderLine(buf, s, e)) {
       return buf[s] === 0x20 || buf[s] === 0x09 ? 'obsolete line folding' : 'malformed header line';
     }
+    return this.addField(buf, s);
+  }
+
+  /** Adds the field line at buf[s] that scanHeaderLine (or scanFieldLineCrlf) just accepted. */
+  private addField(buf: Buffer, s: number): string | undefined {
     const { nameEnd, valueStart, valueEnd } = headerLine;
     const msg = this.msg!;
     switch (headerKind(buf, s, nameEnd)) {
@@ -529,6 +558,15 @@ export class Http1Parser {
   }
 
   private readChunkSize(data: Buffer, pos: number, end: number): number {
+    if (this.carryLen === 0) {
+      // Fast path: hex digits and CRLF in this chunk (see readHeaderLine).
+      const size = chunkSizeCrlf(data, pos, end);
+      if (size >= 0 && chunkLine.next - pos <= this.maxHeaderBytes) {
+        this.lastNs = this.ts;
+        this.chunkSize(size);
+        return chunkLine.next;
+      }
+    }
     const next = this.takeLine(data, pos, end, this.maxHeaderBytes);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
@@ -537,16 +575,19 @@ export class Http1Parser {
     }
     this.lastNs = this.ts;
     const size = this.lineHasCr() ? parseChunkSizeLine(this.lineBuf, this.lineStart, this.lineEnd - 1) : -1;
-    if (size < 0) {
-      this.fail('invalid', 'malformed chunk-size line', State.Resync);
-    } else if (size === 0) {
+    if (size < 0) this.fail('invalid', 'malformed chunk-size line', State.Resync);
+    else this.chunkSize(size);
+    return next;
+  }
+
+  private chunkSize(size: number): void {
+    if (size === 0) {
       this.headBytes = 0; // now counts trailer bytes
       this.state = State.Trailers;
     } else {
       this.remaining = size;
       this.state = State.ChunkData;
     }
-    return next;
   }
 
   private countChunkData(pos: number, end: number): number {

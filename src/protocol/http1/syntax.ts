@@ -311,6 +311,31 @@ export function scanHeaderLine(buf: Buffer, s: number, e: number): boolean {
   return true;
 }
 
+/**
+ * The common case of a field line, found and checked in one pass: buf[s] starts a well-formed
+ * field line whose CRLF is inside buf[s, end). Fills `headerLine` (as scanHeaderLine would for
+ * the line) and returns the offset after the LF; returns -1 for anything else (a line not ended
+ * in this range, a bare LF or CR, any invalid byte), which the caller hands to the general path
+ * (find the LF, then scanHeaderLine) to be judged exactly as before. No byte of a valid name or
+ * value is an LF, so the first LF from s is the one after the CR found here.
+ */
+export function scanFieldLineCrlf(buf: Buffer, s: number, end: number): number {
+  let i = s;
+  while (i < end && (CLASS[buf[i]] & C_TCHAR) !== 0) i++;
+  if (i === s || i >= end || buf[i] !== COLON) return -1;
+  const nameEnd = i++;
+  while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
+  const valueStart = i;
+  while (i < end && (CLASS[buf[i]] & C_FIELD_VALUE) !== 0) i++;
+  if (i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+  let ve = i;
+  while (ve > valueStart && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+  headerLine.nameEnd = nameEnd;
+  headerLine.valueStart = valueStart;
+  headerLine.valueEnd = ve;
+  return i + 2;
+}
+
 /** Header fields that change how a message is framed. */
 export const enum HeaderKind {
   /** Any other field: kept, not interpreted. */
@@ -403,6 +428,29 @@ export function parseTransferCodings(buf: Buffer, s: number, e: number, chunkedS
 
 // ---------------------------------------------------------------------------------------------
 // Chunked framing
+
+/** Result of chunkSizeCrlf(): the offset after the line's LF. */
+export const chunkLine = { next: 0 };
+
+/**
+ * The common case of a chunk-size line: hex digits and CRLF, no extensions, all inside
+ * buf[s, end). Returns the size and sets chunkLine.next; returns -1 for anything else, which the
+ * caller hands to the general path (find the LF, then parseChunkSizeLine).
+ */
+export function chunkSizeCrlf(buf: Buffer, s: number, end: number): number {
+  let i = s;
+  let size = 0;
+  while (i < end) {
+    const h = HEX[buf[i]];
+    if (h === 0xff) break;
+    size = size * 16 + h;
+    i++;
+  }
+  // size only grows, so it is over the limit here iff it was at some digit (as parseChunkSizeLine checks).
+  if (i === s || i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF || size > Number.MAX_SAFE_INTEGER) return -1;
+  chunkLine.next = i + 2;
+  return size;
+}
 
 /**
  * A chunk-size line "HEX *( ';' name [ '=' ( token / quoted-string ) ] )" in buf[s, e):
