@@ -34,8 +34,13 @@ const MAX_FAILED_RESYNCS = 4;
 const KEEP_CARRY_BYTES = 4096;
 
 const EMPTY = Buffer.alloc(0);
-const END_OF_HEAD = Buffer.from('\r\n\r\n');
 const prefixScratch = Buffer.alloc(PREFIX_CHECK_BYTES);
+/**
+ * Offsets into the current chunk of fields whose strings are not cut yet: name start, name end,
+ * value start, value end (see Http1Parser.flushText). Shared by every parser: it is filled and
+ * emptied within one execute() call, and emptied before any callback runs.
+ */
+let pendingFields = new Int32Array(64 * 4);
 
 /** Where the parser is in the stream. */
 const enum State {
@@ -105,13 +110,23 @@ export class Http1Parser {
   /** tsNs of the record holding the first byte of the line being read. */
   private lineStartNs = 0n;
 
-  // The chunk execute() is walking, and its header block decoded once as latin1 text so that
-  // names and values are substrings of one string (one native call per head, not per field).
-  // Both are dropped when execute() returns: the caller may reuse its buffer.
+  // The chunk execute() is walking (dropped when it returns: the caller may reuse its buffer).
   private chunk: Buffer | undefined;
-  private text = '';
-  private textStart = 0;
-  private textEnd = 0;
+  // Strings of the head read from the chunk are cut when the head is complete (or the chunk
+  // ends): the bytes from the start line (or first field) to the last field are then decoded
+  // as one latin1 string and every name and value is a substring of it: one native call per
+  // head, and no search for the end of the head beforehand. pendFrom < 0: nothing pending.
+  private pendFrom = -1;
+  private pendTo = 0;
+  /** Fields pending in pendingFields. */
+  private pendCount = 0;
+  /** The start line's strings are pending too; offsets [a, b) and [c, d) (method and target
+   *  of a request; the reason phrase of a response is [a, b)). */
+  private pendStartLine = false;
+  private pendA = 0;
+  private pendB = 0;
+  private pendC = 0;
+  private pendD = 0;
 
   // The message being parsed and the framing facts gathered from its fields.
   private msg: HttpMessage | undefined;
@@ -148,7 +163,9 @@ export class Http1Parser {
     // Reset here too, not only on return: a callback that threw may have skipped the reset,
     // and the caller may hand us the same Buffer object refilled.
     this.chunk = chunk;
-    this.textStart = this.textEnd = 0;
+    this.pendFrom = -1;
+    this.pendCount = 0;
+    this.pendStartLine = false;
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
@@ -170,9 +187,10 @@ export class Http1Parser {
         case State.Ignore: pos = end; break;
       }
     }
-    // Do not keep the caller's buffer (or text decoded from it) alive between calls.
+    // A head cut by the end of the chunk: its strings are needed now.
+    this.flushText();
+    // Do not keep the caller's buffer alive between calls.
     this.chunk = undefined;
-    this.text = '';
     this.lineBuf = EMPTY;
   }
 
@@ -301,18 +319,33 @@ export class Http1Parser {
     return plausibleStartPrefix(prefixScratch, 0, carried + n);
   }
 
-  /** buf[s, e) as latin1 text; a substring of the decoded head when buf is the current chunk. */
-  private textOf(buf: Buffer, s: number, e: number): string {
-    if (buf !== this.chunk) return latin1(buf, s, e);
-    if (s < this.textStart || e > this.textEnd) {
-      // Decode from here to the end of the header block, or as far as a header block may go.
-      const limit = Math.min(buf.length, s + this.maxHeaderBytes);
-      const stop = buf.indexOf(END_OF_HEAD, s);
-      this.textEnd = stop < 0 || stop + 4 > limit ? limit : stop + 4;
-      this.textStart = s;
-      this.text = latin1(buf, s, this.textEnd);
+  /**
+   * Cuts the pending strings of the head (see pendFrom) out of one latin1 decoding of the
+   * chunk and adds them to the message. Called before anything reads the message (the end of
+   * the header block, an error, a field that does not come from the chunk) and when execute()
+   * returns.
+   */
+  private flushText(): void {
+    const from = this.pendFrom;
+    if (from < 0) return;
+    this.pendFrom = -1;
+    const text = latin1(this.chunk!, from, this.pendTo);
+    const msg = this.msg!;
+    if (this.pendStartLine) {
+      this.pendStartLine = false;
+      if (msg.kind === 'request') {
+        msg.method = text.slice(this.pendA - from, this.pendB - from);
+        msg.url = text.slice(this.pendC - from, this.pendD - from);
+      } else {
+        msg.reason = text.slice(this.pendA - from, this.pendB - from);
+      }
     }
-    return this.text.slice(s - this.textStart, e - this.textStart);
+    const f = pendingFields;
+    const n = this.pendCount * 4;
+    this.pendCount = 0;
+    for (let i = 0; i < n; i += 4) {
+      msg.headers.push([text.slice(f[i] - from, f[i + 1] - from), text.slice(f[i + 2] - from, f[i + 3] - from)]);
+    }
   }
 
   /** The found line ends with CRLF (bare LF is refused, as in llhttp strict). */
@@ -362,13 +395,26 @@ export class Http1Parser {
   private beginMessage(): void {
     const buf = this.lineBuf, s = this.lineStart, e = this.lineEnd - 1;
     const v = startLine.version;
+    const isResponse = startLine.isResponse;
+    // The strings are cut later from the whole head (flushText) when the line is in the chunk;
+    // a line completed in the carry buffer is decoded now (the carry is reused).
+    const now = buf !== this.chunk;
+    if (!now) {
+      this.pendFrom = s;
+      this.pendTo = e;
+      this.pendStartLine = true;
+      this.pendA = isResponse ? startLine.reasonStart : s;
+      this.pendB = isResponse ? e : startLine.methodEnd;
+      this.pendC = startLine.urlStart;
+      this.pendD = startLine.urlEnd;
+    }
     // All fields in one fixed order, so every message has the same hidden class.
     this.msg = {
-      kind: startLine.isResponse ? 'response' : 'request',
-      method: startLine.isResponse ? undefined : this.textOf(buf, s, startLine.methodEnd),
-      url: startLine.isResponse ? undefined : this.textOf(buf, startLine.urlStart, startLine.urlEnd),
-      statusCode: startLine.isResponse ? startLine.statusCode : undefined,
-      reason: startLine.isResponse ? this.textOf(buf, startLine.reasonStart, e) : undefined,
+      kind: isResponse ? 'response' : 'request',
+      method: isResponse || !now ? undefined : latin1(buf, s, startLine.methodEnd),
+      url: isResponse || !now ? undefined : latin1(buf, startLine.urlStart, startLine.urlEnd),
+      statusCode: isResponse ? startLine.statusCode : undefined,
+      reason: isResponse && now ? latin1(buf, startLine.reasonStart, e) : undefined,
       versionMajor: (v / 10) | 0,
       versionMinor: v % 10,
       headers: [],
@@ -474,12 +520,32 @@ export class Http1Parser {
         if (valueEnd > valueStart) this.upgradeHeader = true;
         break;
     }
-    msg.headers.push([this.textOf(buf, s, nameEnd), this.textOf(buf, valueStart, valueEnd)]);
+    if (buf === this.chunk) {
+      // Cut later from the whole head (flushText).
+      if (this.pendFrom < 0) this.pendFrom = s;
+      this.pendTo = valueEnd;
+      const i = this.pendCount++ * 4;
+      if (i + 4 > pendingFields.length) {
+        const grown = new Int32Array(pendingFields.length * 2);
+        grown.set(pendingFields);
+        pendingFields = grown;
+      }
+      const f = pendingFields;
+      f[i] = s;
+      f[i + 1] = nameEnd;
+      f[i + 2] = valueStart;
+      f[i + 3] = valueEnd;
+    } else {
+      // A line completed in the carry buffer: what came before it is complete, so the order holds.
+      this.flushText();
+      msg.headers.push([latin1(buf, s, nameEnd), latin1(buf, valueStart, valueEnd)]);
+    }
     return undefined;
   }
 
   /** The empty line after the fields: decides how the body is delimited (RFC 9112 6.3). */
   private headersComplete(): void {
+    this.flushText();
     const msg = this.msg!;
     let body: Body;
     let upgrade = false;
@@ -626,7 +692,7 @@ export class Http1Parser {
     } else if (!scanHeaderLine(buf, s, e)) {
       this.fail('invalid', 'malformed trailer line', State.Resync);
     } else {
-      this.msg!.trailers.push([this.textOf(buf, s, headerLine.nameEnd), this.textOf(buf, headerLine.valueStart, headerLine.valueEnd)]);
+      this.msg!.trailers.push([latin1(buf, s, headerLine.nameEnd), latin1(buf, headerLine.valueStart, headerLine.valueEnd)]);
     }
     return next;
   }
@@ -678,6 +744,7 @@ export class Http1Parser {
 
   /** Reports the message in progress (if any) as cut short, drops the carry, moves to `then`. */
   private fail(reason: ParseErrorReason, detail: string, then: State): void {
+    this.flushText();
     const partial = this.msg;
     if (partial !== undefined) {
       partial.incomplete = true;
@@ -704,6 +771,9 @@ export class Http1Parser {
   }
 
   private notHttp(detail: string): void {
+    this.pendFrom = -1;
+    this.pendCount = 0;
+    this.pendStartLine = false;
     this.msg = undefined;
     this.carryLen = 0;
     this.carry = undefined;
