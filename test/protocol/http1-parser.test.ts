@@ -481,6 +481,15 @@ test('chunk sizes: up to 2^53-1 in any case of hex digits, larger is invalid', (
   assert.equal(only(messagesOf(small.events)).bodySize, 3);
 });
 
+test('many fields in one head: all kept, in order, however the head is cut', () => {
+  const fields = Array.from({ length: 150 }, (_, i) => `X-F${i}: v${i}`);
+  const r = runEveryCut(crlf('GET /many HTTP/1.1', ...fields, '', 'HTTP/1.1 200 OK', ...fields.slice(0, 3), 'Content-Length: 0', '', ''));
+  noErrors(r);
+  const [req, res] = messagesOf(r.events);
+  assert.deepStrictEqual(req.headers, fields.map((_, i) => [`X-F${i}`, `v${i}`]));
+  assert.deepStrictEqual(res.headers, [['X-F0', 'v0'], ['X-F1', 'v1'], ['X-F2', 'v2'], ['Content-Length', '0']]);
+});
+
 test('a large body is counted, not buffered', () => {
   const parser = new Http1Parser({ onMessage: () => undefined, onError: (e) => assert.fail(e.detail) });
   parser.execute(crlf('HTTP/1.1 200 OK', 'Content-Length: 10000000', '', ''), 1n);
