@@ -413,6 +413,27 @@ test('line syntax follows llhttp strict: CRLF only, no folding, token names', ()
   }
 });
 
+test('field values: a CTL or DEL anywhere is invalid, HTAB anywhere is kept (trimmed at the ends)', () => {
+  for (let len = 1; len <= 11; len++) {
+    for (let at = 0; at < len; at++) {
+      for (const byte of [0x00, 0x01, 0x0b, 0x1f, 0x7f, 0x0d, 0x0a, 0x09, 0x20, 0x80, 0xff]) {
+        const value = Buffer.alloc(len, 0x61);
+        value[at] = byte;
+        const input = Buffer.concat([crlf('GET /a HTTP/1.1', 'X: '), value, crlf('', '', 'GET /b HTTP/1.1', '', '')]);
+        const r = run([input]);
+        const what = `byte ${byte} at ${at} of ${len}`;
+        if (byte === 0x09 || byte === 0x20 || byte >= 0x80) {
+          const expected = value.toString('latin1').replace(/^[\t ]+|[\t ]+$/g, '');
+          assert.deepStrictEqual(messagesOf(r.events).map((m) => m.headers), [[['X', expected]], []], what);
+        } else {
+          assert.deepStrictEqual(errorsOf(r.events).map((e) => e.reason), ['invalid'], what);
+          assert.deepStrictEqual(messagesOf(r.events).map((m) => m.url), ['/b'], what);
+        }
+      }
+    }
+  }
+});
+
 test('versions, HTTP/0.9 request lines, RTSP/ICE protocol names', () => {
   const r = runEveryCut(crlf('GET /old', '', 'OPTIONS * RTSP/1.0', 'CSeq: 1', '', 'GET  /spaces   HTTP/1.0', '', ''));
   noErrors(r);

@@ -10,6 +10,7 @@ export const CR = 0x0d;
 export const LF = 0x0a;
 const SP = 0x20;
 const HT = 0x09;
+const DEL = 0x7f;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 const SEMI = 0x3b;
@@ -326,6 +327,14 @@ export function scanFieldLineCrlf(buf: Buffer, s: number, end: number): number {
   const nameEnd = i++;
   while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
   const valueStart = i;
+  // Values are most of a head: four bytes a step while none is a CTL (HTAB included) or DEL,
+  // then byte by byte from the first that is. (b - 0x20 < 0 for a CTL; an OR of the four keeps
+  // the sign bit of any.)
+  while (i + 4 <= end) {
+    const a = buf[i], b = buf[i + 1], c = buf[i + 2], d = buf[i + 3];
+    if (((a - SP) | (b - SP) | (c - SP) | (d - SP)) < 0 || a === DEL || b === DEL || c === DEL || d === DEL) break;
+    i += 4;
+  }
   while (i < end && (CLASS[buf[i]] & C_FIELD_VALUE) !== 0) i++;
   if (i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF) return -1;
   let ve = i;
