@@ -8,6 +8,7 @@ import { Http1Parser } from '../../src/protocol/http1/index';
 import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
 import { crlf, errorsOf, messagesOf, run, runEveryCut, runStepsEveryCut } from './http1-harness';
 import type { RunResult } from './http1-harness';
+import { prng } from '../helpers/prng';
 
 function only<T>(items: T[]): T {
   assert.equal(items.length, 1, `expected exactly one item, got ${items.length}`);
@@ -509,6 +510,37 @@ test('many fields in one head: all kept, in order, however the head is cut', () 
   const [req, res] = messagesOf(r.events);
   assert.deepStrictEqual(req.headers, fields.map((_, i) => [`X-F${i}`, `v${i}`]));
   assert.deepStrictEqual(res.headers, [['X-F0', 'v0'], ['X-F1', 'v1'], ['X-F2', 'v2'], ['Content-Length', '0']]);
+});
+
+test('field names: kept exactly as received (case, length), framing fields found in any case', () => {
+  // Names repeat, collide and differ only in case, as a name cache sees them; each must come
+  // back byte for byte, and Content-Length / Transfer-Encoding must frame whatever the case.
+  const rand = prng(11);
+  const tchars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const pool: string[] = ['Host', 'host', 'HOST', 'X-A', 'X-B', 'x-a', 'a'.repeat(40), 'a'.repeat(41), 'B'.repeat(64)];
+  for (let i = 0; i < 300; i++) {
+    const len = 1 + Math.floor(rand() * 50);
+    let n = '';
+    for (let k = 0; k < len; k++) n += tchars[Math.floor(rand() * tchars.length)];
+    pool.push(n);
+  }
+  const flip = (w: string) => [...w].map((ch) => (rand() < 0.5 ? ch.toUpperCase() : ch.toLowerCase())).join('');
+  for (let round = 0; round < 400; round++) {
+    const names = Array.from({ length: 1 + Math.floor(rand() * 6) }, () => pool[Math.floor(rand() * pool.length)])
+      .filter((n) => !['content-length', 'transfer-encoding', 'connection', 'proxy-connection', 'upgrade'].includes(n.toLowerCase()));
+    const chunked = rand() < 0.5;
+    const framing = chunked ? `${flip('transfer-encoding')}: ${flip('chunked')}` : `${flip('content-length')}: 3`;
+    const fields = names.map((n, i) => `${n}: v${i}`);
+    const at = Math.floor(rand() * (fields.length + 1));
+    fields.splice(at, 0, framing);
+    const body = chunked ? ['3', 'abc', '0', '', ''] : ['abc'];
+    const r = run([crlf('POST /x HTTP/1.1', ...fields, '', ...body), crlf('GET /next HTTP/1.1', '', '')]);
+    noErrors(r);
+    const [m, next] = messagesOf(r.events);
+    assert.deepStrictEqual(m.headers.map(([n]) => n), fields.map((f) => f.slice(0, f.indexOf(':'))));
+    assert.equal(m.bodySize, 3);
+    assert.equal(next.url, '/next');
+  }
 });
 
 test('a large body is counted, not buffered', () => {

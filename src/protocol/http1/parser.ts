@@ -15,7 +15,7 @@
 import type { HttpMessage, Http1ParserCallbacks, ParseErrorReason } from './types';
 import {
   CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, CR, Codings, HeaderKind, LF, PREFIX_CHECK_BYTES,
-  chunkLine, chunkSizeCrlf, connectionTokens, headerKind, headerLine, latin1, parseChunkSizeLine,
+  chunkLine, chunkSizeCrlf, connectionTokens, fieldName, fieldNameInfo, headerLine, latin1, parseChunkSizeLine,
   parseContentLength, parseTransferCodings, plausibleStartPrefix, scanFieldLineCrlf, scanHeaderLine,
   scanStartLine, startLine,
 } from './syntax';
@@ -36,11 +36,12 @@ const KEEP_CARRY_BYTES = 4096;
 const EMPTY = Buffer.alloc(0);
 const prefixScratch = Buffer.alloc(PREFIX_CHECK_BYTES);
 /**
- * Offsets into the current chunk of fields whose strings are not cut yet: name start, name end,
- * value start, value end (see Http1Parser.flushText). Shared by every parser: it is filled and
- * emptied within one execute() call, and emptied before any callback runs.
+ * Fields whose values are not cut yet (see Http1Parser.flushText): the name, and the value's
+ * offsets into the current chunk. Shared by every parser: filled and emptied within one
+ * execute() call, and emptied before any callback runs.
  */
-let pendingFields = new Int32Array(64 * 4);
+const pendingNames: string[] = [];
+let pendingValues = new Int32Array(64 * 2);
 
 /** Where the parser is in the stream. */
 const enum State {
@@ -340,12 +341,10 @@ export class Http1Parser {
         msg.reason = text.slice(this.pendA - from, this.pendB - from);
       }
     }
-    const f = pendingFields;
-    const n = this.pendCount * 4;
+    const v = pendingValues;
+    const n = this.pendCount;
     this.pendCount = 0;
-    for (let i = 0; i < n; i += 4) {
-      msg.headers.push([text.slice(f[i] - from, f[i + 1] - from), text.slice(f[i + 2] - from, f[i + 3] - from)]);
-    }
+    for (let i = 0; i < n; i++) msg.headers.push([pendingNames[i], text.slice(v[2 * i] - from, v[2 * i + 1] - from)]);
   }
 
   /** The found line ends with CRLF (bare LF is refused, as in llhttp strict). */
@@ -493,7 +492,8 @@ export class Http1Parser {
   private addField(buf: Buffer, s: number): string | undefined {
     const { nameEnd, valueStart, valueEnd } = headerLine;
     const msg = this.msg!;
-    switch (headerKind(buf, s, nameEnd)) {
+    const name = fieldName(buf, s, nameEnd);
+    switch (fieldNameInfo.kind) {
       case HeaderKind.Other:
         break;
       case HeaderKind.ContentLength: {
@@ -521,24 +521,22 @@ export class Http1Parser {
         break;
     }
     if (buf === this.chunk) {
-      // Cut later from the whole head (flushText).
-      if (this.pendFrom < 0) this.pendFrom = s;
+      // The value is cut later from the whole head (flushText).
+      if (this.pendFrom < 0) this.pendFrom = valueStart;
       this.pendTo = valueEnd;
-      const i = this.pendCount++ * 4;
-      if (i + 4 > pendingFields.length) {
-        const grown = new Int32Array(pendingFields.length * 2);
-        grown.set(pendingFields);
-        pendingFields = grown;
+      const i = this.pendCount++;
+      if (2 * i + 2 > pendingValues.length) {
+        const grown = new Int32Array(pendingValues.length * 2);
+        grown.set(pendingValues);
+        pendingValues = grown;
       }
-      const f = pendingFields;
-      f[i] = s;
-      f[i + 1] = nameEnd;
-      f[i + 2] = valueStart;
-      f[i + 3] = valueEnd;
+      pendingNames[i] = name;
+      pendingValues[2 * i] = valueStart;
+      pendingValues[2 * i + 1] = valueEnd;
     } else {
       // A line completed in the carry buffer: what came before it is complete, so the order holds.
       this.flushText();
-      msg.headers.push([latin1(buf, s, nameEnd), latin1(buf, valueStart, valueEnd)]);
+      msg.headers.push([name, latin1(buf, valueStart, valueEnd)]);
     }
     return undefined;
   }

@@ -370,6 +370,47 @@ export function headerKind(buf: Buffer, s: number, e: number): HeaderKind {
   }
 }
 
+// Field names are few and come back on every message: each distinct name (as received, case
+// kept) is decoded once and kept with its HeaderKind in a small direct-mapped cache, so a field
+// name costs a hash of a few bytes and a comparison instead of a new string and a kind lookup.
+// Bounded (NAME_SLOTS names of at most MAX_CACHED_NAME bytes); a miss just replaces the slot.
+const NAME_SLOTS = 512;
+const MAX_CACHED_NAME = 40;
+const nameStrings: string[] = new Array<string>(NAME_SLOTS).fill('');
+const nameKinds = new Uint8Array(NAME_SLOTS);
+/** The bytes of each cached name, compared on a lookup (cheaper than charCodeAt). */
+const nameBytes = new Uint8Array(NAME_SLOTS * MAX_CACHED_NAME);
+
+/** The HeaderKind of the name fieldName() returned last. */
+export const fieldNameInfo = { kind: HeaderKind.Other };
+
+/** The field name buf[s, e) (a token, so 1 byte or more) as a string; its kind in fieldNameInfo. */
+export function fieldName(buf: Buffer, s: number, e: number): string {
+  const len = e - s;
+  if (len > MAX_CACHED_NAME) {
+    fieldNameInfo.kind = headerKind(buf, s, e);
+    return latin1(buf, s, e);
+  }
+  const slot = (len * 31 + buf[s] * 7 + buf[e - 1] * 131 + buf[s + (len >> 1)] * 1031 + buf[s + (len >> 2)] * 8191) & (NAME_SLOTS - 1);
+  const cached = nameStrings[slot];
+  if (cached.length === len) {
+    const base = slot * MAX_CACHED_NAME;
+    let i = 0;
+    while (i < len && nameBytes[base + i] === buf[s + i]) i++;
+    if (i === len) {
+      fieldNameInfo.kind = nameKinds[slot];
+      return cached;
+    }
+  }
+  const name = latin1(buf, s, e);
+  const kind = headerKind(buf, s, e);
+  buf.copy(nameBytes, slot * MAX_CACHED_NAME, s, e);
+  nameStrings[slot] = name;
+  nameKinds[slot] = kind;
+  fieldNameInfo.kind = kind;
+  return name;
+}
+
 /** Content-Length value: 1*DIGIT up to 2^53-1, else -1 (llhttp: "Invalid character", "overflow"). */
 export function parseContentLength(buf: Buffer, s: number, e: number): number {
   if (s === e) return -1;
