@@ -166,7 +166,7 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
   if (type === TlsEventType.TLS_EVENT_CONN) {
     if (buf.length < L.SIZE + C.SIZE) return null;
     const c = decodeConn(buf, L.data);
-    return c && { type: 'conn', tsNs, conn, pid, tid, comm, libId, ...c };
+    return c && { type: 'conn', tsNs, conn, pid, tid, comm, libId, fd: c.fd, addresses: c.addresses };
   }
   if (type !== TlsEventType.TLS_EVENT_DATA) return null;
   const flags = u32(buf, L.flags);

@@ -180,6 +180,11 @@ export class StreamTable {
       lastNs: rec.tsNs,
       bytes: { write: 0, read: 0 },
       missing: { write: 0, read: 0 },
+      // Set later; present from the start so that every connection keeps one hidden class
+      // (an added property makes a new one, which dies with the last such object and takes the
+      // code optimized for it along).
+      addresses: undefined,
+      state: undefined,
       calls: { write: idle(), read: idle() },
       samePtr: this.byPtr.get(rec.conn),
     };
@@ -261,3 +266,7 @@ export class StreamTable {
     this.sink.onClose(c, reason, tsNs);
   }
 }
+
+// Keeps the table's hidden class alive with no table in use (see keptForShape in
+// src/protocol/http1/parser.ts): otherwise code optimized for it is dropped at the next full GC.
+export const keptForShape: readonly object[] = [new StreamTable({ onData() {}, onGap() {}, onClose() {} }, { maxConnections: 1 })];

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { Http1Parser } from '../../src/protocol/http1/index';
+import { keptForShape } from '../../src/protocol/http1/parser';
 import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
 import { crlf, errorsOf, messagesOf, run, runEveryCut, runStepsEveryCut } from './http1-harness';
 import type { RunResult } from './http1-harness';
@@ -541,6 +542,13 @@ test('field names: kept exactly as received (case, length), framing fields found
     assert.equal(m.bodySize, 3);
     assert.equal(next.url, '/next');
   }
+});
+
+test('the parser kept alive for its hidden class is idle and holds nothing', () => {
+  assert.equal(keptForShape.length, 1);
+  const kept = keptForShape[0];
+  assert.ok(kept instanceof Http1Parser);
+  assert.equal(kept.bufferedBytes, 0);
 });
 
 test('a large body is counted, not buffered', () => {
