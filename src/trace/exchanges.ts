@@ -156,8 +156,14 @@ export class ExchangeTracker implements StreamSink {
   }
 
   private state(c: Connection): ConnState {
-    let st = c.state as ConnState | undefined;
-    if (st) return st;
+    const st = c.state as ConnState | undefined;
+    // Creation is a separate call: run once per connection, it is not inlined into the
+    // per-record path, which then does not depend on processInfo and the parsers' callbacks.
+    return st !== undefined ? st : this.newState(c);
+  }
+
+  private newState(c: Connection): ConnState {
+    let st: ConnState | undefined = undefined;
     const make = (dir: Direction) => new Http1Parser({
       onMessage: (m) => this.message(c, st!, dir, m),
       onError: (e) => this.error(c, st!, dir, e),
