@@ -114,12 +114,13 @@ export class Http1Parser {
   // The chunk execute() is walking (dropped when it returns: the caller may reuse its buffer).
   private chunk: Buffer | undefined;
   // Strings of the head read from the chunk are cut when the head is complete (or the chunk
-  // ends): the bytes from the start line (or first field) to the last field are then decoded
-  // as one latin1 string and every name and value is a substring of it: one native call per
-  // head, and no search for the end of the head beforehand. pendFrom < 0: nothing pending.
+  // ends): the bytes from the start line (or the first field value) to the last field value
+  // are then decoded as one latin1 string and every value is a substring of it (names come
+  // from fieldName's cache): one native call per head, and no search for the end of the head
+  // beforehand. pendFrom < 0: nothing pending.
   private pendFrom = -1;
   private pendTo = 0;
-  /** Fields pending in pendingFields. */
+  /** Fields pending in pendingNames / pendingValues. */
   private pendCount = 0;
   /** The start line's strings are pending too; offsets [a, b) and [c, d) (method and target
    *  of a request; the reason phrase of a response is [a, b)). */
@@ -322,9 +323,9 @@ export class Http1Parser {
 
   /**
    * Cuts the pending strings of the head (see pendFrom) out of one latin1 decoding of the
-   * chunk and adds them to the message. Called before anything reads the message (the end of
-   * the header block, an error, a field that does not come from the chunk) and when execute()
-   * returns.
+   * chunk and adds them to the message. Called before anything reads the message or a
+   * callback runs (the end of the header block, an error, a field that does not come from the
+   * chunk) and when execute() returns.
    */
   private flushText(): void {
     const from = this.pendFrom;

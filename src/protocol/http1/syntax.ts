@@ -371,10 +371,12 @@ export function headerKind(buf: Buffer, s: number, e: number): HeaderKind {
 }
 
 // Field names are few and come back on every message: each distinct name (as received, case
-// kept) is decoded once and kept with its HeaderKind in a small direct-mapped cache, so a field
-// name costs a hash of a few bytes and a comparison instead of a new string and a kind lookup.
-// Bounded (NAME_SLOTS names of at most MAX_CACHED_NAME bytes); a miss just replaces the slot.
-const NAME_SLOTS = 512;
+// kept) is decoded once and kept with its HeaderKind in a small cache (two ways per hash, so two
+// frequent names that hash alike do not evict each other), so a field name costs a hash of a
+// few bytes and a comparison instead of a new string and a kind lookup. Bounded (NAME_SLOTS
+// names of at most MAX_CACHED_NAME bytes); a miss takes the slot of the older entry.
+const NAME_BITS = 10;
+const NAME_SLOTS = 1 << NAME_BITS;
 const MAX_CACHED_NAME = 40;
 const nameStrings: string[] = new Array<string>(NAME_SLOTS).fill('');
 const nameKinds = new Uint8Array(NAME_SLOTS);
@@ -384,6 +386,14 @@ const nameBytes = new Uint8Array(NAME_SLOTS * MAX_CACHED_NAME);
 /** The HeaderKind of the name fieldName() returned last. */
 export const fieldNameInfo = { kind: HeaderKind.Other };
 
+function cachedNameIs(slot: number, buf: Buffer, s: number, len: number): boolean {
+  if (nameStrings[slot].length !== len) return false;
+  const base = slot * MAX_CACHED_NAME;
+  let i = 0;
+  while (i < len && nameBytes[base + i] === buf[s + i]) i++;
+  return i === len;
+}
+
 /** The field name buf[s, e) (a token, so 1 byte or more) as a string; its kind in fieldNameInfo. */
 export function fieldName(buf: Buffer, s: number, e: number): string {
   const len = e - s;
@@ -391,22 +401,27 @@ export function fieldName(buf: Buffer, s: number, e: number): string {
     fieldNameInfo.kind = headerKind(buf, s, e);
     return latin1(buf, s, e);
   }
-  const slot = (len * 31 + buf[s] * 7 + buf[e - 1] * 131 + buf[s + (len >> 1)] * 1031 + buf[s + (len >> 2)] * 8191) & (NAME_SLOTS - 1);
-  const cached = nameStrings[slot];
-  if (cached.length === len) {
-    const base = slot * MAX_CACHED_NAME;
-    let i = 0;
-    while (i < len && nameBytes[base + i] === buf[s + i]) i++;
-    if (i === len) {
-      fieldNameInfo.kind = nameKinds[slot];
-      return cached;
-    }
+  // Slots `first` and `first + 1` form the two ways.
+  const mixed = (len << 24) ^ (buf[s] << 16) ^ (buf[s + (len >> 2)] << 8) ^ (buf[s + (len >> 1)] << 4) ^ buf[e - 1];
+  const first = (Math.imul(mixed, 0x9e3779b1) >>> (32 - NAME_BITS)) & (NAME_SLOTS - 2);
+  if (cachedNameIs(first, buf, s, len)) {
+    fieldNameInfo.kind = nameKinds[first];
+    return nameStrings[first];
+  }
+  if (cachedNameIs(first + 1, buf, s, len)) {
+    fieldNameInfo.kind = nameKinds[first + 1];
+    return nameStrings[first + 1];
   }
   const name = latin1(buf, s, e);
   const kind = headerKind(buf, s, e);
-  buf.copy(nameBytes, slot * MAX_CACHED_NAME, s, e);
-  nameStrings[slot] = name;
-  nameKinds[slot] = kind;
+  // The entry of the first way moves to the second (dropping that one); the new name goes first.
+  const base = first * MAX_CACHED_NAME;
+  nameBytes.copyWithin(base + MAX_CACHED_NAME, base, base + nameStrings[first].length);
+  nameStrings[first + 1] = nameStrings[first];
+  nameKinds[first + 1] = nameKinds[first];
+  buf.copy(nameBytes, base, s, e);
+  nameStrings[first] = name;
+  nameKinds[first] = kind;
   fieldNameInfo.kind = kind;
   return name;
 }
