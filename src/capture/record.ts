@@ -31,9 +31,10 @@ export interface DataRecord extends RecordHeader {
   /** Bytes of whole calls in the other direction lost since that direction's last record. */
   lostOther: number;
   /**
-   * Captured bytes: a view into the buffer given to decodeRecord (with RingReader, the mmapped
-   * ring), valid only until the consumer position moves past the record, i.e. while the drain
-   * callback runs. Copy what you keep. Shorter than the segment when user memory was unreadable.
+   * Captured bytes: a view into the buffer given to decodeRecord. From Capture, a copy safe to
+   * keep, unless the sink said it keeps no payload (CaptureSink.keepsPayloads = false): then a
+   * view of the ring, valid only while the call runs. Shorter than the segment when user
+   * memory was unreadable.
    */
   data: Buffer;
 }
@@ -148,10 +149,10 @@ function commAt(buf: Buffer, off: number): string {
 }
 
 /**
- * Decodes one record; null when malformed. `buf` may be a view into the ring: the payload is
- * not copied (`data` is a view of `buf`), everything else is. Copying every payload cost more
- * than anything else in decoding, and nothing downstream keeps it: the stream table passes it
- * on, the HTTP parser copies only an unfinished line (see DataRecord.data).
+ * Decodes one record; null when malformed. The payload is not copied (`data` is a view of
+ * `buf`), everything else is: copying every payload cost more than anything else in decoding,
+ * and the pipeline keeps none (the stream table passes it on, the HTTP parser copies only an
+ * unfinished line). Whoever keeps payloads decodes from a copy (see RecordCopier).
  */
 export function decodeRecord(buf: Buffer): TlsRecord | null {
   if (buf.length < L.SIZE) return null;
@@ -189,4 +190,30 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     lostOther: loss ? u64Number(buf, L.lost_other) : 0,
     data: buf.subarray(L.data, L.data + capLen),
   };
+}
+
+/**
+ * Copies records out of the ring for sinks that keep payloads past the call (see
+ * CaptureSink.keepsPayloads): records are laid end to end in buffers of our own that are never
+ * written again once filled (the GC frees one when nothing refers to it any more), so a copy
+ * stays valid for as long as it is referenced, at one allocation per batch, not per record.
+ */
+export class RecordCopier {
+  private batch = Buffer.alloc(0);
+  private used = 0;
+
+  constructor(private readonly batchBytes = 256 * 1024) {}
+
+  /** A copy of `rec` that nothing overwrites. */
+  copy(rec: Buffer): Buffer {
+    const n = rec.length;
+    if (this.used + n > this.batch.length) {
+      this.batch = Buffer.allocUnsafeSlow(Math.max(this.batchBytes, n));
+      this.used = 0;
+    }
+    const at = this.used;
+    rec.copy(this.batch, at);
+    this.used = at + n;
+    return this.batch.subarray(at, at + n);
+  }
 }

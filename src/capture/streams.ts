@@ -7,9 +7,9 @@
 //   - segments lost or unreadable in the middle of a call.
 // Each becomes an explicit gap of a known size, never bytes glued together.
 //
-// Memory is bounded: no payload is buffered here (data is passed on as it arrives, still a view
-// into the ring, which the sink must not keep past the call), the number of connections is
-// capped, idle ones are evicted, and a process's connections go when it exits.
+// Memory is bounded: no payload is buffered here (data is passed on as it arrives, possibly as a
+// view into the ring: see CaptureSink.keepsPayloads), the number of connections is capped, idle
+// ones are evicted, and a process's connections go when it exits.
 import type { DataRecord, Direction, TlsRecord } from './record';
 import type { ConnectionAddresses } from '../trace/types';
 
@@ -35,7 +35,8 @@ export interface Connection {
 }
 
 export interface StreamSink {
-  /** `data` is the record's payload, a view into the ring: valid only during the call. */
+  /** `data` is the record's payload; from Capture, valid only during the call when the sink
+   *  declared keepsPayloads: false (a view of the ring buffer). */
   onData(c: Connection, dir: Direction, data: Buffer, tsNs: bigint): void;
   onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void;
   onClose(c: Connection, reason: CloseReason, tsNs: bigint): void;

@@ -79,6 +79,9 @@ const CLOSE_ERRORS: Record<CloseReason, string> = {
 };
 
 export class ExchangeTracker implements StreamSink {
+  /** The parsers copy what they keep of a payload (an unfinished line), nothing else is kept:
+   *  Capture can hand over views of its ring buffer (see CaptureSink.keepsPayloads). */
+  readonly keepsPayloads = false;
   private readonly responseTimeoutNs: bigint;
   private readonly maxPending: number;
   private readonly addressWaitNs: bigint;

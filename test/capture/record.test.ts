@@ -2,7 +2,7 @@
 // (bpf/tlsotel.h): no BPF involved.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, type CloseRecord, type DataRecord } from '../../src/capture/record';
+import { decodeRecord, RecordCopier, type CloseRecord, type DataRecord } from '../../src/capture/record';
 import { TlsEventFlags as F, TlsEventLayout as L, TlsEventType as T, TLSOTEL_COMM_LEN } from '../../src/bpf/layout.generated';
 
 interface Fields {
@@ -194,6 +194,27 @@ test('64-bit fields: exact past 2^53, as read by readBigUInt64LE', () => {
   const lost = decodeData(encode({ flags: F.TLS_FLAG_LOSS_BEFORE, lostBytes: (1n << 53n) + 3n, lostOther: 0xffff_ffffn, data: Buffer.from('a') }));
   assert.equal(lost.lostBefore, Number((1n << 53n) + 3n));
   assert.equal(lost.lostOther, 0xffff_ffff);
+});
+
+test('RecordCopier: copies stay intact after the source is reused, never overlap, batches are never reused', () => {
+  const copier = new RecordCopier(64);
+  const src = Buffer.alloc(100);
+  const kept: Array<[Buffer, string]> = [];
+  for (let i = 0; i < 200; i++) {
+    const len = 1 + ((i * 37) % 90); // some longer than a batch
+    const text = Buffer.from(String(i).padEnd(len, String.fromCharCode(65 + (i % 26))).slice(0, len), 'latin1');
+    text.copy(src);
+    const copy = copier.copy(src.subarray(0, len));
+    src.fill(0x2a); // the ring reuses its space at once
+    assert.notEqual(copy.buffer, src.buffer);
+    kept.push([copy, text.toString('latin1')]);
+  }
+  for (const [copy, text] of kept) assert.equal(copy.toString('latin1'), text);
+  // A record decoded from a copy keeps its payload whatever happens to the source.
+  const raw = encode({ data: Buffer.from('hello world') });
+  const r = decodeData(copier.copy(raw));
+  raw.fill(0x41);
+  assert.equal(r.data.toString('latin1'), 'hello world');
 });
 
 test('close record', () => {

@@ -627,9 +627,10 @@ test('calls lost in the other direction are a gap there, reported with this reco
   assert.equal(table.stats().gapBytes['ring-full'], 500);
 });
 
-// Payloads are views into the ring (decodeRecord does not copy them): nothing from the stream
-// table down may keep one past the record, because the kernel reuses that space as soon as the
-// consumer position moves on. Feeding every record through one slot that is scribbled over right
+// Payloads are views of what decodeRecord was given, and Capture gives the ring buffer itself to
+// a sink that says it keeps no payload (ExchangeTracker): nothing from the stream table down may
+// then keep one past the record, because the kernel reuses that space as soon as the consumer
+// position moves on. Feeding every record through one slot that is scribbled over right
 // after each record must give exactly what feeding private copies gives.
 test('payload views: nothing keeps a record\'s bytes after the record (ring space reused at once)', () => {
   const corpus = generateCorpus({ spans: 400, seed: 7, concurrency: 12 });
@@ -680,6 +681,8 @@ test('payload views: nothing keeps a record\'s bytes after the record (ring spac
   };
   const copies = feed(false);
   const reused = feed(true);
+  // What lets Capture hand this sink views of its ring buffer instead of copies:
+  assert.equal(new ExchangeTracker(() => {}, { processInfo: () => ({ pid: 1, comm: 'x', exeName: 'x', exePath: '', serviceName: 'x' }) }).keepsPayloads, false);
   assert.equal(copies.out.length, corpus.stats.spans);
   assert.deepEqual(copies.stats.parseErrors, { 'not-http': 0, invalid: 0, 'too-large': 0, gap: 0, truncated: 0 });
   assert.deepEqual(reused.stats, copies.stats);
