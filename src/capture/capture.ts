@@ -3,7 +3,7 @@
 import { TlsProbes, PROBE_DEFAULTS, type Counters } from '../bpf/probes';
 import { RingReader } from '../bpf/ring-reader';
 import { Discovery, type TlsFile } from '../discovery/discovery';
-import { decodeRecord, type TlsRecord } from './record';
+import { decodeRecord, RecordCopier, type TlsRecord } from './record';
 import { StreamTable, type StreamSink, type StreamStats, STREAM_DEFAULTS } from './streams';
 import type { Logger } from '../util/log';
 
@@ -30,6 +30,13 @@ export interface CaptureOptions {
 export interface CaptureSink extends StreamSink {
   /** Every record that passed the filters, before stream reassembly (for `sniff`). */
   onRecord?(rec: TlsRecord): void;
+  /**
+   * False when the sink never keeps a payload (a data record's `data`, an onData buffer) past
+   * the call: records are then decoded straight from the ring buffer, whose bytes the kernel
+   * reuses as soon as the record is released. Otherwise (the default) each record is first
+   * copied into memory of our own, and payloads are safe to keep.
+   */
+  keepsPayloads?: boolean;
 }
 
 export interface CaptureStats {
@@ -63,6 +70,8 @@ export class Capture {
   private stopped = false;
   /** A continuation of a large drain is scheduled. */
   private continuing = false;
+  /** For sinks that keep payloads (see CaptureSink.keepsPayloads). */
+  private readonly copier: RecordCopier | undefined;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
   private finalCounters: Counters | undefined;
 
@@ -72,6 +81,7 @@ export class Capture {
     private readonly sink: CaptureSink,
   ) {
     this.streams = new StreamTable(sink, { maxConnections: opts.maxConnections, idleTimeoutMs: opts.idleTimeoutMs });
+    this.copier = sink.keepsPayloads === false ? undefined : new RecordCopier();
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
     this.discovery = new Discovery({
       attach: (p, id, syms, internals) => probes.attachFile(p, id, syms, internals),
@@ -151,8 +161,9 @@ export class Capture {
 
   private drainSome(limit: number): number {
     if (this.stopped) return 0;
-    return this.reader.drain((buf) => {
-      const rec = decodeRecord(buf);
+    const copier = this.copier;
+    return this.reader.drain((ring) => {
+      const rec = decodeRecord(copier === undefined ? ring : copier.copy(ring));
       if (!rec) {
         this.malformed++;
         return;

@@ -1,6 +1,6 @@
 // Decoding of ring buffer records (struct tls_event of bpf/tlsotel.h) into plain objects.
 import { isIPv4 } from 'node:net';
-import { TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
+import { TLSOTEL_COMM_LEN, TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
 import type { ConnectionAddresses } from '../trace/types';
 
 export type Direction = 'write' | 'read';
@@ -30,7 +30,12 @@ export interface DataRecord extends RecordHeader {
   lostBefore: number;
   /** Bytes of whole calls in the other direction lost since that direction's last record. */
   lostOther: number;
-  /** Captured bytes (a copy: safe to keep). Shorter than the segment when user memory was unreadable. */
+  /**
+   * Captured bytes: a view into the buffer given to decodeRecord. From Capture, a copy safe to
+   * keep, unless the sink said it keeps no payload (CaptureSink.keepsPayloads = false): then a
+   * view of the ring, valid only while the call runs. Shorter than the segment when user
+   * memory was unreadable.
+   */
   data: Buffer;
 }
 
@@ -91,27 +96,84 @@ function decodeConn(buf: Buffer, off: number): { fd: number; addresses: Connecti
   };
 }
 
-/** Decodes one record; `buf` may be a view into the ring (the payload is copied). Null when malformed. */
+// Field readers for decodeRecord. Buffer#readUInt32LE / readBigUInt64LE validate their
+// argument and (the 64-bit one) build three BigInts; here the bounds are checked once per
+// record (buf.length >= L.SIZE), so plain byte arithmetic is enough.
+
+function u32(buf: Buffer, off: number): number {
+  return (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16)) + buf[off + 3] * 0x1000000;
+}
+
+/** A u64 as a bigint: one BigInt from a Number while it fits in 53 bits (always, for
+ *  pointers; for monotonic ns until 104 days of uptime), the exact slow way past that. */
+function u64(buf: Buffer, off: number): bigint {
+  const lo = u32(buf, off);
+  const hi = u32(buf, off + 4);
+  return hi < 0x200000 ? BigInt(hi * 0x100000000 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** A u64 as a number (byte counts: exact up to 2^53). */
+function u64Number(buf: Buffer, off: number): number {
+  return u32(buf, off + 4) * 0x100000000 + u32(buf, off);
+}
+
+// comm is the same few names over and over: decoded strings are kept in a small cache keyed by
+// a hash of the bytes (checked byte for byte on a hit), which spares a Buffer#indexOf and a
+// Buffer#toString per record and shares one string between records.
+const COMM_SLOTS = 64;
+const commBytes = Buffer.alloc(COMM_SLOTS * TLSOTEL_COMM_LEN);
+const commLens = new Int8Array(COMM_SLOTS).fill(-1);
+const commStrings: string[] = new Array<string>(COMM_SLOTS).fill('');
+
+/** The NUL-terminated comm at buf[off], at most TLSOTEL_COMM_LEN bytes (no NUL when full). */
+function commAt(buf: Buffer, off: number): string {
+  let h = 0;
+  let n = 0;
+  for (; n < TLSOTEL_COMM_LEN; n++) {
+    const b = buf[off + n];
+    if (b === 0) break;
+    h = (Math.imul(h, 31) + b) | 0;
+  }
+  const slot = (h ^ (h >>> 11)) & (COMM_SLOTS - 1);
+  const base = slot * TLSOTEL_COMM_LEN;
+  if (commLens[slot] === n) {
+    let i = 0;
+    while (i < n && commBytes[base + i] === buf[off + i]) i++;
+    if (i === n) return commStrings[slot];
+  }
+  const s = buf.toString('latin1', off, off + n);
+  buf.copy(commBytes, base, off, off + n);
+  commLens[slot] = n;
+  commStrings[slot] = s;
+  return s;
+}
+
+/**
+ * Decodes one record; null when malformed. The payload is not copied (`data` is a view of
+ * `buf`), everything else is: copying every payload cost more than anything else in decoding,
+ * and the pipeline keeps none (the stream table passes it on, the HTTP parser copies only an
+ * unfinished line). Whoever keeps payloads decodes from a copy (see RecordCopier).
+ */
 export function decodeRecord(buf: Buffer): TlsRecord | null {
   if (buf.length < L.SIZE) return null;
-  const type = buf.readUInt32LE(L.type);
-  const tsNs = buf.readBigUInt64LE(L.ts_ns);
-  const conn = buf.readBigUInt64LE(L.conn);
-  const pid = buf.readUInt32LE(L.pid);
-  const tid = buf.readUInt32LE(L.tid);
-  const libId = buf.readUInt32LE(L.lib_id);
-  const commEnd = buf.indexOf(0, L.comm);
-  const comm = buf.toString('latin1', L.comm, commEnd < 0 || commEnd > L.data ? L.data : commEnd);
+  const type = u32(buf, L.type);
+  const tsNs = u64(buf, L.ts_ns);
+  const conn = u64(buf, L.conn);
+  const pid = u32(buf, L.pid);
+  const tid = u32(buf, L.tid);
+  const libId = u32(buf, L.lib_id);
+  const comm = commAt(buf, L.comm);
   if (type === TlsEventType.TLS_EVENT_CLOSE) return { type: 'close', tsNs, conn, pid, tid, comm, libId };
   if (type === TlsEventType.TLS_EVENT_CONN) {
     if (buf.length < L.SIZE + C.SIZE) return null;
     const c = decodeConn(buf, L.data);
-    return c && { type: 'conn', tsNs, conn, pid, tid, comm, libId, ...c };
+    return c && { type: 'conn', tsNs, conn, pid, tid, comm, libId, fd: c.fd, addresses: c.addresses };
   }
   if (type !== TlsEventType.TLS_EVENT_DATA) return null;
-  const flags = buf.readUInt32LE(L.flags);
-  const capLen = buf.readUInt32LE(L.cap_len);
+  const flags = u32(buf, L.flags);
+  const capLen = u32(buf, L.cap_len);
   if (L.SIZE + capLen > buf.length) return null;
+  const loss = (flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE) !== 0;
   return {
     type: 'data',
     tsNs,
@@ -121,11 +183,37 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     comm,
     libId,
     dir: flags & TlsEventFlags.TLS_FLAG_READ ? 'read' : 'write',
-    callLen: buf.readUInt32LE(L.call_len),
-    offset: buf.readUInt32LE(L.offset),
+    callLen: u32(buf, L.call_len),
+    offset: u32(buf, L.offset),
     last: (flags & TlsEventFlags.TLS_FLAG_LAST) !== 0,
-    lostBefore: flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE ? Number(buf.readBigUInt64LE(L.lost_bytes)) : 0,
-    lostOther: flags & TlsEventFlags.TLS_FLAG_LOSS_BEFORE ? Number(buf.readBigUInt64LE(L.lost_other)) : 0,
-    data: Buffer.from(buf.subarray(L.data, L.data + capLen)),
+    lostBefore: loss ? u64Number(buf, L.lost_bytes) : 0,
+    lostOther: loss ? u64Number(buf, L.lost_other) : 0,
+    data: buf.subarray(L.data, L.data + capLen),
   };
+}
+
+/**
+ * Copies records out of the ring for sinks that keep payloads past the call (see
+ * CaptureSink.keepsPayloads): records are laid end to end in buffers of our own that are never
+ * written again once filled (the GC frees one when nothing refers to it any more), so a copy
+ * stays valid for as long as it is referenced, at one allocation per batch, not per record.
+ */
+export class RecordCopier {
+  private batch = Buffer.alloc(0);
+  private used = 0;
+
+  constructor(private readonly batchBytes = 256 * 1024) {}
+
+  /** A copy of `rec` that nothing overwrites. */
+  copy(rec: Buffer): Buffer {
+    const n = rec.length;
+    if (this.used + n > this.batch.length) {
+      this.batch = Buffer.allocUnsafeSlow(Math.max(this.batchBytes, n));
+      this.used = 0;
+    }
+    const at = this.used;
+    rec.copy(this.batch, at);
+    this.used = at + n;
+    return this.batch.subarray(at, at + n);
+  }
 }

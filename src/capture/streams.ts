@@ -7,8 +7,9 @@
 //   - segments lost or unreadable in the middle of a call.
 // Each becomes an explicit gap of a known size, never bytes glued together.
 //
-// Memory is bounded: no payload is buffered here (data is passed on as it arrives), the number
-// of connections is capped, idle ones are evicted, and a process's connections go when it exits.
+// Memory is bounded: no payload is buffered here (data is passed on as it arrives, possibly as a
+// view into the ring: see CaptureSink.keepsPayloads), the number of connections is capped, idle
+// ones are evicted, and a process's connections go when it exits.
 import type { DataRecord, Direction, TlsRecord } from './record';
 import type { ConnectionAddresses } from '../trace/types';
 
@@ -34,6 +35,8 @@ export interface Connection {
 }
 
 export interface StreamSink {
+  /** `data` is the record's payload; from Capture, valid only during the call when the sink
+   *  declared keepsPayloads: false (a view of the ring buffer). */
   onData(c: Connection, dir: Direction, data: Buffer, tsNs: bigint): void;
   onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void;
   onClose(c: Connection, reason: CloseReason, tsNs: bigint): void;
@@ -67,12 +70,17 @@ interface CallState {
 
 interface Tracked extends Connection {
   calls: { write: CallState; read: CallState };
+  /** Next connection with the same SSL* in another process (forked servers share heap layouts). */
+  samePtr: Tracked | undefined;
 }
 
 export const STREAM_DEFAULTS = { maxConnections: 16384, idleTimeoutMs: 300_000 };
 
 export class StreamTable {
+  /** By id; Map order is creation order, which eviction relies on. */
   private readonly conns = new Map<string, Tracked>();
+  /** By SSL* (then pid, along samePtr): found per record without building the id string. */
+  private readonly byPtr = new Map<bigint, Tracked>();
   /** The connection of the previous record (see push). */
   private last: Tracked | undefined;
   private readonly maxConnections: number;
@@ -94,17 +102,15 @@ export class StreamTable {
 
   push(rec: TlsRecord): void {
     this.s.records++;
-    // Records come in runs per connection (segments of a call, a call's read after its write):
-    // the last connection is checked first, which spares building the id string per record.
+    // Records of many connections interleave in the ring, so the connection is looked up by
+    // SSL* (a bigint key: no id string per record), the previous record's connection first.
     const last = this.last;
-    const hit = last !== undefined && last.conn === rec.conn && last.pid === rec.pid ? last : undefined;
-    const id = hit ? hit.id : `${rec.pid}:${rec.conn.toString(16)}`;
+    let c = last !== undefined && last.conn === rec.conn && last.pid === rec.pid ? last : this.find(rec.pid, rec.conn);
     if (rec.type === 'close') {
-      const gone = hit ?? this.conns.get(id);
-      if (gone) this.close(gone, 'closed', rec.tsNs);
+      if (c) this.close(c, 'closed', rec.tsNs);
       return;
     }
-    const c = hit ?? this.conns.get(id) ?? this.open(id, rec);
+    c ??= this.open(rec);
     this.last = c;
     c.lastNs = rec.tsNs;
     c.comm = rec.comm;
@@ -152,7 +158,13 @@ export class StreamTable {
     return { ...s, connections: this.conns.size, closed: { ...s.closed }, gaps: { ...s.gaps }, gapBytes: { ...s.gapBytes } };
   }
 
-  private open(id: string, rec: DataRecord | Exclude<TlsRecord, { type: 'close' }>): Tracked {
+  private find(pid: number, conn: bigint): Tracked | undefined {
+    let c = this.byPtr.get(conn);
+    while (c !== undefined && c.pid !== pid) c = c.samePtr;
+    return c;
+  }
+
+  private open(rec: Exclude<TlsRecord, { type: 'close' }>): Tracked {
     if (this.conns.size >= this.maxConnections) {
       // Map order is creation order: the first entry is the oldest connection.
       const oldest = this.conns.values().next().value as Tracked;
@@ -160,7 +172,7 @@ export class StreamTable {
     }
     const idle = (): CallState => ({ open: false, tsNs: 0n, callLen: 0, covered: 0 });
     const c: Tracked = {
-      id,
+      id: `${rec.pid}:${rec.conn.toString(16)}`,
       pid: rec.pid,
       conn: rec.conn,
       comm: rec.comm,
@@ -169,9 +181,16 @@ export class StreamTable {
       lastNs: rec.tsNs,
       bytes: { write: 0, read: 0 },
       missing: { write: 0, read: 0 },
+      // Set later; present from the start so that every connection keeps one hidden class
+      // (an added property makes a new one, which dies with the last such object and takes the
+      // code optimized for it along).
+      addresses: undefined,
+      state: undefined,
       calls: { write: idle(), read: idle() },
+      samePtr: this.byPtr.get(rec.conn),
     };
-    this.conns.set(id, c);
+    this.conns.set(c.id, c);
+    this.byPtr.set(c.conn, c);
     this.s.opened++;
     return c;
   }
@@ -220,6 +239,21 @@ export class StreamTable {
     this.sink.onGap(c, dir, bytes, tsNs, reason);
   }
 
+  private unlink(c: Tracked): void {
+    const head = this.byPtr.get(c.conn);
+    if (head === c) {
+      if (c.samePtr === undefined) this.byPtr.delete(c.conn);
+      else this.byPtr.set(c.conn, c.samePtr);
+      return;
+    }
+    for (let p = head; p !== undefined; p = p.samePtr) {
+      if (p.samePtr === c) {
+        p.samePtr = c.samePtr;
+        return;
+      }
+    }
+  }
+
   private close(c: Tracked, reason: CloseReason, tsNs: bigint): void {
     for (const dir of ['write', 'read'] as const) {
       const call = c.calls[dir];
@@ -227,8 +261,13 @@ export class StreamTable {
       call.open = false;
     }
     this.conns.delete(c.id);
+    this.unlink(c);
     if (this.last === c) this.last = undefined;
     this.s.closed[reason]++;
     this.sink.onClose(c, reason, tsNs);
   }
 }
+
+// Keeps the table's hidden class alive with no table in use (see keptForShape in
+// src/protocol/http1/parser.ts): otherwise code optimized for it is dropped at the next full GC.
+export const keptForShape: readonly object[] = [new StreamTable({ onData() {}, onGap() {}, onClose() {} }, { maxConnections: 1 })];

@@ -79,6 +79,9 @@ const CLOSE_ERRORS: Record<CloseReason, string> = {
 };
 
 export class ExchangeTracker implements StreamSink {
+  /** The parsers copy what they keep of a payload (an unfinished line), nothing else is kept:
+   *  Capture can hand over views of its ring buffer (see CaptureSink.keepsPayloads). */
+  readonly keepsPayloads = false;
   private readonly responseTimeoutNs: bigint;
   private readonly maxPending: number;
   private readonly addressWaitNs: bigint;
@@ -156,8 +159,14 @@ export class ExchangeTracker implements StreamSink {
   }
 
   private state(c: Connection): ConnState {
-    let st = c.state as ConnState | undefined;
-    if (st) return st;
+    const st = c.state as ConnState | undefined;
+    // Creation is a separate call: run once per connection, it is not inlined into the
+    // per-record path, which then does not depend on processInfo and the parsers' callbacks.
+    return st !== undefined ? st : this.newState(c);
+  }
+
+  private newState(c: Connection): ConnState {
+    let st: ConnState | undefined = undefined;
     const make = (dir: Direction) => new Http1Parser({
       onMessage: (m) => this.message(c, st!, dir, m),
       onError: (e) => this.error(c, st!, dir, e),
@@ -166,6 +175,7 @@ export class ExchangeTracker implements StreamSink {
     st = {
       info: this.opts.processInfo(c.pid, c.comm),
       parsers: { write: make('write'), read: make('read') },
+      kind: undefined, // set by the first request; present from the start (one hidden class)
       pending: [],
       owed: [],
       notHttp: false,
@@ -183,7 +193,7 @@ export class ExchangeTracker implements StreamSink {
   private message(c: Connection, st: ConnState, dir: Direction, m: HttpMessage): void {
     if (m.kind === 'request') {
       this.sideIs(st, dir);
-      st.pending.push({ request: m, ordinal: ++st.requests });
+      st.pending.push({ request: m, ordinal: ++st.requests, error: undefined }); // same shape as with an error
       if (st.pending.length > this.maxPending) this.giveUp(c, st, st.pending.shift()!, 'too many requests without response', m.startNs);
       return;
     }
@@ -300,10 +310,17 @@ export class ExchangeTracker implements StreamSink {
       endNs: response ? response.endNs : endNs,
       error,
       ordinal: p.ordinal,
+      // Always present (undefined until known), so every exchange has one hidden class.
+      addresses: c.addresses,
     };
-    if (c.addresses) ex.addresses = c.addresses;
     // Without addresses yet, wait a little (in order) unless nothing could bring them any more.
     if ((!c.addresses && this.addressWaitNs > 0n && c.state === st) || st.held.length) st.held.push(ex);
     else this.onExchange(ex);
   }
 }
+
+// Keeps the tracker's hidden class alive with no tracker in use (see keptForShape in
+// src/protocol/http1/parser.ts): otherwise code optimized for it is dropped at the next full GC.
+export const keptForShape: readonly object[] = [
+  new ExchangeTracker(() => {}, { processInfo: (pid, comm) => ({ pid, comm, exeName: comm, exePath: '', serviceName: comm }) }),
+];

@@ -2,7 +2,7 @@
 // (bpf/tlsotel.h): no BPF involved.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, type CloseRecord, type DataRecord } from '../../src/capture/record';
+import { decodeRecord, RecordCopier, type CloseRecord, type DataRecord } from '../../src/capture/record';
 import { TlsEventFlags as F, TlsEventLayout as L, TlsEventType as T, TLSOTEL_COMM_LEN } from '../../src/bpf/layout.generated';
 
 interface Fields {
@@ -160,14 +160,61 @@ test('comm: 16 bytes with no NUL never runs into the payload', () => {
   assert.equal(c.comm, 'ABCDEFGHIJKLMNOP');
 });
 
-test('payload is a copy: changing the source buffer later does not change the record', () => {
+test('payload is a view of the record (not copied); every other field is a copy', () => {
   const buf = encode({ data: Buffer.from('hello world') });
   const r = decodeData(buf);
+  assert.equal(r.data.buffer, buf.buffer);
+  assert.equal(r.data.byteOffset, buf.byteOffset + L.data);
   buf.fill(0x41, L.data);
   buf.fill(0, L.comm, L.data);
-  assert.equal(r.data.toString('latin1'), 'hello world');
+  assert.equal(r.data.toString('latin1'), 'AAAAAAAAAAA', 'the view sees the ring reused');
   assert.equal(r.comm, 'curl');
-  assert.notEqual(r.data.buffer, buf.buffer);
+  assert.equal(r.tsNs, 1_000n);
+});
+
+test('comm: decoded strings are cached; many names, repeated and interleaved, stay exact', () => {
+  const names = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `w${i}` : i % 3 === 1 ? `worker-${i}`.slice(0, 15) : `${'x'.repeat(i % 16)}`));
+  names.push('ABCDEFGHIJKLMNOP', 'ABCDEFGHIJKLMNOQ', 'python3', 'python4', '\u00e9t\u00e9');
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[(i * 7 + round * 13) % names.length];
+      const raw = Buffer.alloc(16, 0);
+      raw.write(n, 'latin1');
+      assert.equal(decodeData(encode({ comm: raw, data: Buffer.from('x') })).comm, n);
+    }
+  }
+});
+
+test('64-bit fields: exact past 2^53, as read by readBigUInt64LE', () => {
+  for (const v of [0n, 1n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 0xffff_ffff_ffff_ffffn, 0x0020_0000_0000_0000n, 0x001f_ffff_ffff_ffffn]) {
+    const r = decodeData(encode({ tsNs: v, conn: v ^ 0x5555n, data: Buffer.from('x') }));
+    assert.equal(r.tsNs, v);
+    assert.equal(r.conn, v ^ 0x5555n);
+  }
+  const lost = decodeData(encode({ flags: F.TLS_FLAG_LOSS_BEFORE, lostBytes: (1n << 53n) + 3n, lostOther: 0xffff_ffffn, data: Buffer.from('a') }));
+  assert.equal(lost.lostBefore, Number((1n << 53n) + 3n));
+  assert.equal(lost.lostOther, 0xffff_ffff);
+});
+
+test('RecordCopier: copies stay intact after the source is reused, never overlap, batches are never reused', () => {
+  const copier = new RecordCopier(64);
+  const src = Buffer.alloc(100);
+  const kept: Array<[Buffer, string]> = [];
+  for (let i = 0; i < 200; i++) {
+    const len = 1 + ((i * 37) % 90); // some longer than a batch
+    const text = Buffer.from(String(i).padEnd(len, String.fromCharCode(65 + (i % 26))).slice(0, len), 'latin1');
+    text.copy(src);
+    const copy = copier.copy(src.subarray(0, len));
+    src.fill(0x2a); // the ring reuses its space at once
+    assert.notEqual(copy.buffer, src.buffer);
+    kept.push([copy, text.toString('latin1')]);
+  }
+  for (const [copy, text] of kept) assert.equal(copy.toString('latin1'), text);
+  // A record decoded from a copy keeps its payload whatever happens to the source.
+  const raw = encode({ data: Buffer.from('hello world') });
+  const r = decodeData(copier.copy(raw));
+  raw.fill(0x41);
+  assert.equal(r.data.toString('latin1'), 'hello world');
 });
 
 test('close record', () => {

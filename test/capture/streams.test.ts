@@ -2,8 +2,12 @@
 // Records are built as the BPF side (bpf/tlsotel.bpf.c, emit()) would emit them; no BPF here.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import type { DataRecord, Direction, TlsRecord } from '../../src/capture/record';
+import { generateCorpus, recordView } from '../../bench/record-gen';
+import { TlsEventFlags as F, TlsEventLayout as L, TlsEventType as T } from '../../src/bpf/layout.generated';
+import { decodeRecord, type DataRecord, type Direction, type TlsRecord } from '../../src/capture/record';
 import { StreamTable, type CloseReason, type Connection, type GapReason, type StreamOptions } from '../../src/capture/streams';
+import { ExchangeTracker } from '../../src/trace/exchanges';
+import type { Exchange } from '../../src/trace/types';
 import { prng } from '../helpers/prng';
 
 type Ev =
@@ -110,6 +114,31 @@ test('connection identity: pid + SSL*, comm follows the latest record', () => {
   assert.equal(c.lastNs, 9n);
   assert.ok(table.get('8:deadbeef'));
   assert.equal(table.stats().connections, 2);
+});
+
+test('connection identity: one SSL* in several processes, closed in any order, interleaved records', () => {
+  // Forked servers (nginx workers) can have the same SSL* address: each process's records must
+  // keep going to its own connection whichever of them closes first.
+  const rand = prng(5);
+  for (let round = 0; round < 50; round++) {
+    const { table, events } = recorder();
+    const pids = [11, 12, 13, 14];
+    const open = new Set<number>();
+    let ts = 1n;
+    for (let step = 0; step < 40; step++) {
+      const pid = pids[Math.floor(rand() * pids.length)];
+      if (open.has(pid) && rand() < 0.3) {
+        table.push(closeRec(ts++, pid, 0xabcn));
+        open.delete(pid);
+      } else {
+        table.push(rec({ tsNs: ts++, pid, conn: 0xabcn, data: `${pid}` }));
+        open.add(pid);
+      }
+      assert.equal(table.stats().connections, open.size);
+      for (const p of pids) assert.equal(table.get(`${p}:abc`) !== undefined, open.has(p));
+    }
+    for (const e of events) if (e.k === 'data') assert.equal(e.id, `${e.data}:abc`);
+  }
 });
 
 test('a call split in segments (offsets 0, N, 2N, LAST) is one contiguous stream, no gap', () => {
@@ -596,4 +625,66 @@ test('calls lost in the other direction are a gap there, reported with this reco
   table.push(rec({ dir: 'read', callLen: 3, data: 'abc', last: true, tsNs: 2n, lostOther: 500 }));
   assert.deepEqual(plain().filter((e: { k: string }) => e.k === 'gap'), [{ k: 'gap', id: ID, dir: 'write', bytes: 500, reason: 'ring-full' }]);
   assert.equal(table.stats().gapBytes['ring-full'], 500);
+});
+
+// Payloads are views of what decodeRecord was given, and Capture gives the ring buffer itself to
+// a sink that says it keeps no payload (ExchangeTracker): nothing from the stream table down may
+// then keep one past the record, because the kernel reuses that space as soon as the consumer
+// position moves on. Feeding every record through one slot that is scribbled over right
+// after each record must give exactly what feeding private copies gives.
+test('payload views: nothing keeps a record\'s bytes after the record (ring space reused at once)', () => {
+  const corpus = generateCorpus({ spans: 400, seed: 7, concurrency: 12 });
+  // Cut data records further (offsets within the call), so unfinished lines cross records often.
+  const records: Buffer[] = [];
+  const rng = prng(99);
+  for (let i = 0; i < corpus.count; i++) {
+    const r = recordView(corpus, i);
+    const capLen = r.readUInt32LE(L.cap_len);
+    if (r.readUInt32LE(L.type) !== T.TLS_EVENT_DATA || capLen < 2) {
+      records.push(r);
+      continue;
+    }
+    const k = 1 + Math.floor(rng() * (capLen - 1));
+    const flags = r.readUInt32LE(L.flags);
+    const offset = r.readUInt32LE(L.offset);
+    const a = Buffer.from(r.subarray(0, L.data + k));
+    a.writeUInt32LE(k, L.cap_len);
+    a.writeUInt32LE(flags & ~F.TLS_FLAG_LAST, L.flags);
+    const b = Buffer.concat([r.subarray(0, L.data), r.subarray(L.data + k, L.data + capLen)]);
+    b.writeUInt32LE(capLen - k, L.cap_len);
+    b.writeUInt32LE(offset + k, L.offset);
+    b.writeUInt32LE(flags & ~F.TLS_FLAG_LOSS_BEFORE, L.flags);
+    records.push(a, b);
+  }
+  const feed = (reuseSlot: boolean) => {
+    const out: Exchange[] = [];
+    const tracker = new ExchangeTracker((ex) => out.push(ex), {
+      processInfo: (pid, comm) => ({ pid, comm, exeName: comm, exePath: `/usr/bin/${comm}`, serviceName: comm }),
+      addressWaitMs: 0,
+    });
+    const table = new StreamTable(tracker);
+    const slot = Buffer.alloc(64 * 1024);
+    const junk = Buffer.from('HTTP/1.1 500 JUNK\r\nContent-Length: 9\r\n\r\nGET /x HTTP/1.1\r\n', 'latin1');
+    for (const r of records) {
+      let view = Buffer.from(r);
+      if (reuseSlot) {
+        r.copy(slot);
+        view = slot.subarray(0, r.length);
+      }
+      const rec = decodeRecord(view);
+      assert.ok(rec);
+      table.push(rec);
+      if (reuseSlot) for (let o = 0; o < r.length; o += junk.length) junk.copy(slot, o, 0, Math.min(junk.length, r.length - o));
+    }
+    table.closeAll('agent-stopped', 1n << 62n);
+    return { out, stats: tracker.stats() };
+  };
+  const copies = feed(false);
+  const reused = feed(true);
+  // What lets Capture hand this sink views of its ring buffer instead of copies:
+  assert.equal(new ExchangeTracker(() => {}, { processInfo: () => ({ pid: 1, comm: 'x', exeName: 'x', exePath: '', serviceName: 'x' }) }).keepsPayloads, false);
+  assert.equal(copies.out.length, corpus.stats.spans);
+  assert.deepEqual(copies.stats.parseErrors, { 'not-http': 0, invalid: 0, 'too-large': 0, gap: 0, truncated: 0 });
+  assert.deepEqual(reused.stats, copies.stats);
+  assert.deepEqual(reused.out, copies.out);
 });

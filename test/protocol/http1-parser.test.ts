@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { Http1Parser } from '../../src/protocol/http1/index';
+import { keptForShape } from '../../src/protocol/http1/parser';
 import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
 import { crlf, errorsOf, messagesOf, run, runEveryCut, runStepsEveryCut } from './http1-harness';
 import type { RunResult } from './http1-harness';
+import { prng } from '../helpers/prng';
 
 function only<T>(items: T[]): T {
   assert.equal(items.length, 1, `expected exactly one item, got ${items.length}`);
@@ -413,6 +415,27 @@ test('line syntax follows llhttp strict: CRLF only, no folding, token names', ()
   }
 });
 
+test('field values: a CTL or DEL anywhere is invalid, HTAB anywhere is kept (trimmed at the ends)', () => {
+  for (let len = 1; len <= 11; len++) {
+    for (let at = 0; at < len; at++) {
+      for (const byte of [0x00, 0x01, 0x0b, 0x1f, 0x7f, 0x0d, 0x0a, 0x09, 0x20, 0x80, 0xff]) {
+        const value = Buffer.alloc(len, 0x61);
+        value[at] = byte;
+        const input = Buffer.concat([crlf('GET /a HTTP/1.1', 'X: '), value, crlf('', '', 'GET /b HTTP/1.1', '', '')]);
+        const r = run([input]);
+        const what = `byte ${byte} at ${at} of ${len}`;
+        if (byte === 0x09 || byte === 0x20 || byte >= 0x80) {
+          const expected = value.toString('latin1').replace(/^[\t ]+|[\t ]+$/g, '');
+          assert.deepStrictEqual(messagesOf(r.events).map((m) => m.headers), [[['X', expected]], []], what);
+        } else {
+          assert.deepStrictEqual(errorsOf(r.events).map((e) => e.reason), ['invalid'], what);
+          assert.deepStrictEqual(messagesOf(r.events).map((m) => m.url), ['/b'], what);
+        }
+      }
+    }
+  }
+});
+
 test('versions, HTTP/0.9 request lines, RTSP/ICE protocol names', () => {
   const r = runEveryCut(crlf('GET /old', '', 'OPTIONS * RTSP/1.0', 'CSeq: 1', '', 'GET  /spaces   HTTP/1.0', '', ''));
   noErrors(r);
@@ -448,6 +471,84 @@ test('header block over maxHeaderBytes: too-large error, bounded buffer, then re
   // An endless start line is refused at the limit too.
   const endless = run([crlf('GET /' + 'a'.repeat(5000))], { maxHeaderBytes: 1024 });
   assert.equal(only(errorsOf(endless.events)).reason, 'too-large');
+});
+
+test('limits at the byte: a header block of exactly maxHeaderBytes parses, one byte more does not', () => {
+  // 16 (start line) + 5 + n (field line) + 2 (empty line) = 256 when n = 233.
+  for (const [n, ok] of [[233, true], [234, false], [232, true]] as const) {
+    for (const ows of ['', ' ']) {
+      const field = `X:${ows}${' '.repeat(1 - ows.length)}${'v'.repeat(n)}`;
+      const r = runEveryCut(crlf('GET / HTTP/1.1', field, '', 'GET /next HTTP/1.1', '', ''), { maxHeaderBytes: 256 });
+      const urls = messagesOf(r.events).map((m) => m.url);
+      assert.deepStrictEqual(urls, ok ? ['/', '/next'] : ['/next'], `n=${n}`);
+      assert.deepStrictEqual(errorsOf(r.events).map((e) => e.reason), ok ? [] : ['too-large'], `n=${n}`);
+    }
+  }
+  // Only the empty line crosses the limit: 16 + 238 + 2 = 256 fits, 16 + 239 + 2 = 257 does not.
+  for (const [n, ok] of [[233, true], [234, false]] as const) {
+    const r = runEveryCut(crlf('GET / HTTP/1.1', `Y: ${'w'.repeat(n)}`, '', ''), { maxHeaderBytes: 256 });
+    assert.deepStrictEqual(errorsOf(r.events).map((e) => e.reason), ok ? [] : ['too-large'], `empty line, n=${n}`);
+  }
+});
+
+test('chunk sizes: up to 2^53-1 in any case of hex digits, larger is invalid', () => {
+  const head = ['HTTP/1.1 200 OK', 'Transfer-Encoding: chunked', ''];
+  const big = runEveryCut(crlf(...head, '1fFfFfFfFfFfFf', 'abc'));
+  assert.deepStrictEqual(errorsOf(big.events), []);
+  assert.equal(only(errorsOf(big.atFinish)).partial?.bodySize, 3); // 'abc' counted, then truncated
+  for (const size of ['20000000000000', '0020000000000000', 'ffffffffffffffff0']) {
+    const r = runEveryCut(crlf(...head, size, 'abc'));
+    assert.equal(errorsOf(r.events)[0]?.reason, 'invalid', size);
+  }
+  const small = runEveryCut(crlf(...head, '0003', 'abc', '00', '', ''));
+  assert.equal(only(messagesOf(small.events)).bodySize, 3);
+});
+
+test('many fields in one head: all kept, in order, however the head is cut', () => {
+  const fields = Array.from({ length: 150 }, (_, i) => `X-F${i}: v${i}`);
+  const r = runEveryCut(crlf('GET /many HTTP/1.1', ...fields, '', 'HTTP/1.1 200 OK', ...fields.slice(0, 3), 'Content-Length: 0', '', ''));
+  noErrors(r);
+  const [req, res] = messagesOf(r.events);
+  assert.deepStrictEqual(req.headers, fields.map((_, i) => [`X-F${i}`, `v${i}`]));
+  assert.deepStrictEqual(res.headers, [['X-F0', 'v0'], ['X-F1', 'v1'], ['X-F2', 'v2'], ['Content-Length', '0']]);
+});
+
+test('field names: kept exactly as received (case, length), framing fields found in any case', () => {
+  // Names repeat, collide and differ only in case, as a name cache sees them; each must come
+  // back byte for byte, and Content-Length / Transfer-Encoding must frame whatever the case.
+  const rand = prng(11);
+  const tchars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const pool: string[] = ['Host', 'host', 'HOST', 'X-A', 'X-B', 'x-a', 'a'.repeat(40), 'a'.repeat(41), 'B'.repeat(64)];
+  for (let i = 0; i < 300; i++) {
+    const len = 1 + Math.floor(rand() * 50);
+    let n = '';
+    for (let k = 0; k < len; k++) n += tchars[Math.floor(rand() * tchars.length)];
+    pool.push(n);
+  }
+  const flip = (w: string) => [...w].map((ch) => (rand() < 0.5 ? ch.toUpperCase() : ch.toLowerCase())).join('');
+  for (let round = 0; round < 400; round++) {
+    const names = Array.from({ length: 1 + Math.floor(rand() * 6) }, () => pool[Math.floor(rand() * pool.length)])
+      .filter((n) => !['content-length', 'transfer-encoding', 'connection', 'proxy-connection', 'upgrade'].includes(n.toLowerCase()));
+    const chunked = rand() < 0.5;
+    const framing = chunked ? `${flip('transfer-encoding')}: ${flip('chunked')}` : `${flip('content-length')}: 3`;
+    const fields = names.map((n, i) => `${n}: v${i}`);
+    const at = Math.floor(rand() * (fields.length + 1));
+    fields.splice(at, 0, framing);
+    const body = chunked ? ['3', 'abc', '0', '', ''] : ['abc'];
+    const r = run([crlf('POST /x HTTP/1.1', ...fields, '', ...body), crlf('GET /next HTTP/1.1', '', '')]);
+    noErrors(r);
+    const [m, next] = messagesOf(r.events);
+    assert.deepStrictEqual(m.headers.map(([n]) => n), fields.map((f) => f.slice(0, f.indexOf(':'))));
+    assert.equal(m.bodySize, 3);
+    assert.equal(next.url, '/next');
+  }
+});
+
+test('the parser kept alive for its hidden class is idle and holds nothing', () => {
+  assert.equal(keptForShape.length, 1);
+  const kept = keptForShape[0];
+  assert.ok(kept instanceof Http1Parser);
+  assert.equal(kept.bufferedBytes, 0);
 });
 
 test('a large body is counted, not buffered', () => {

@@ -15,8 +15,9 @@
 import type { HttpMessage, Http1ParserCallbacks, ParseErrorReason } from './types';
 import {
   CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, CR, Codings, HeaderKind, LF, PREFIX_CHECK_BYTES,
-  connectionTokens, headerKind, headerLine, latin1, parseChunkSizeLine, parseContentLength,
-  parseTransferCodings, plausibleStartPrefix, scanHeaderLine, scanStartLine, startLine,
+  chunkLine, chunkSizeCrlf, connectionTokens, fieldName, fieldNameInfo, headerLine, latin1, parseChunkSizeLine,
+  parseContentLength, parseTransferCodings, plausibleStartPrefix, scanFieldLineCrlf, scanHeaderLine,
+  scanStartLine, startLine,
 } from './syntax';
 
 export interface Http1ParserOptions {
@@ -33,8 +34,14 @@ const MAX_FAILED_RESYNCS = 4;
 const KEEP_CARRY_BYTES = 4096;
 
 const EMPTY = Buffer.alloc(0);
-const END_OF_HEAD = Buffer.from('\r\n\r\n');
 const prefixScratch = Buffer.alloc(PREFIX_CHECK_BYTES);
+/**
+ * Fields whose values are not cut yet (see Http1Parser.flushText): the name, and the value's
+ * offsets into the current chunk. Shared by every parser: filled and emptied within one
+ * execute() call, and emptied before any callback runs.
+ */
+const pendingNames: string[] = [];
+let pendingValues = new Int32Array(64 * 2);
 
 /** Where the parser is in the stream. */
 const enum State {
@@ -104,13 +111,24 @@ export class Http1Parser {
   /** tsNs of the record holding the first byte of the line being read. */
   private lineStartNs = 0n;
 
-  // The chunk execute() is walking, and its header block decoded once as latin1 text so that
-  // names and values are substrings of one string (one native call per head, not per field).
-  // Both are dropped when execute() returns: the caller may reuse its buffer.
+  // The chunk execute() is walking (dropped when it returns: the caller may reuse its buffer).
   private chunk: Buffer | undefined;
-  private text = '';
-  private textStart = 0;
-  private textEnd = 0;
+  // Strings of the head read from the chunk are cut when the head is complete (or the chunk
+  // ends): the bytes from the start line (or the first field value) to the last field value
+  // are then decoded as one latin1 string and every value is a substring of it (names come
+  // from fieldName's cache): one native call per head, and no search for the end of the head
+  // beforehand. pendFrom < 0: nothing pending.
+  private pendFrom = -1;
+  private pendTo = 0;
+  /** Fields pending in pendingNames / pendingValues. */
+  private pendCount = 0;
+  /** The start line's strings are pending too; offsets [a, b) and [c, d) (method and target
+   *  of a request; the reason phrase of a response is [a, b)). */
+  private pendStartLine = false;
+  private pendA = 0;
+  private pendB = 0;
+  private pendC = 0;
+  private pendD = 0;
 
   // The message being parsed and the framing facts gathered from its fields.
   private msg: HttpMessage | undefined;
@@ -147,7 +165,9 @@ export class Http1Parser {
     // Reset here too, not only on return: a callback that threw may have skipped the reset,
     // and the caller may hand us the same Buffer object refilled.
     this.chunk = chunk;
-    this.textStart = this.textEnd = 0;
+    this.pendFrom = -1;
+    this.pendCount = 0;
+    this.pendStartLine = false;
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
@@ -169,9 +189,10 @@ export class Http1Parser {
         case State.Ignore: pos = end; break;
       }
     }
-    // Do not keep the caller's buffer (or text decoded from it) alive between calls.
+    // A head cut by the end of the chunk: its strings are needed now.
+    this.flushText();
+    // Do not keep the caller's buffer alive between calls.
     this.chunk = undefined;
-    this.text = '';
     this.lineBuf = EMPTY;
   }
 
@@ -300,18 +321,31 @@ export class Http1Parser {
     return plausibleStartPrefix(prefixScratch, 0, carried + n);
   }
 
-  /** buf[s, e) as latin1 text; a substring of the decoded head when buf is the current chunk. */
-  private textOf(buf: Buffer, s: number, e: number): string {
-    if (buf !== this.chunk) return latin1(buf, s, e);
-    if (s < this.textStart || e > this.textEnd) {
-      // Decode from here to the end of the header block, or as far as a header block may go.
-      const limit = Math.min(buf.length, s + this.maxHeaderBytes);
-      const stop = buf.indexOf(END_OF_HEAD, s);
-      this.textEnd = stop < 0 || stop + 4 > limit ? limit : stop + 4;
-      this.textStart = s;
-      this.text = latin1(buf, s, this.textEnd);
+  /**
+   * Cuts the pending strings of the head (see pendFrom) out of one latin1 decoding of the
+   * chunk and adds them to the message. Called before anything reads the message or a
+   * callback runs (the end of the header block, an error, a field that does not come from the
+   * chunk) and when execute() returns.
+   */
+  private flushText(): void {
+    const from = this.pendFrom;
+    if (from < 0) return;
+    this.pendFrom = -1;
+    const text = latin1(this.chunk!, from, this.pendTo);
+    const msg = this.msg!;
+    if (this.pendStartLine) {
+      this.pendStartLine = false;
+      if (msg.kind === 'request') {
+        msg.method = text.slice(this.pendA - from, this.pendB - from);
+        msg.url = text.slice(this.pendC - from, this.pendD - from);
+      } else {
+        msg.reason = text.slice(this.pendA - from, this.pendB - from);
+      }
     }
-    return this.text.slice(s - this.textStart, e - this.textStart);
+    const v = pendingValues;
+    const n = this.pendCount;
+    this.pendCount = 0;
+    for (let i = 0; i < n; i++) msg.headers.push([pendingNames[i], text.slice(v[2 * i] - from, v[2 * i + 1] - from)]);
   }
 
   /** The found line ends with CRLF (bare LF is refused, as in llhttp strict). */
@@ -361,13 +395,26 @@ export class Http1Parser {
   private beginMessage(): void {
     const buf = this.lineBuf, s = this.lineStart, e = this.lineEnd - 1;
     const v = startLine.version;
+    const isResponse = startLine.isResponse;
+    // The strings are cut later from the whole head (flushText) when the line is in the chunk;
+    // a line completed in the carry buffer is decoded now (the carry is reused).
+    const now = buf !== this.chunk;
+    if (!now) {
+      this.pendFrom = s;
+      this.pendTo = e;
+      this.pendStartLine = true;
+      this.pendA = isResponse ? startLine.reasonStart : s;
+      this.pendB = isResponse ? e : startLine.methodEnd;
+      this.pendC = startLine.urlStart;
+      this.pendD = startLine.urlEnd;
+    }
     // All fields in one fixed order, so every message has the same hidden class.
     this.msg = {
-      kind: startLine.isResponse ? 'response' : 'request',
-      method: startLine.isResponse ? undefined : this.textOf(buf, s, startLine.methodEnd),
-      url: startLine.isResponse ? undefined : this.textOf(buf, startLine.urlStart, startLine.urlEnd),
-      statusCode: startLine.isResponse ? startLine.statusCode : undefined,
-      reason: startLine.isResponse ? this.textOf(buf, startLine.reasonStart, e) : undefined,
+      kind: isResponse ? 'response' : 'request',
+      method: isResponse || !now ? undefined : latin1(buf, s, startLine.methodEnd),
+      url: isResponse || !now ? undefined : latin1(buf, startLine.urlStart, startLine.urlEnd),
+      statusCode: isResponse ? startLine.statusCode : undefined,
+      reason: isResponse && now ? latin1(buf, startLine.reasonStart, e) : undefined,
       versionMajor: (v / 10) | 0,
       versionMinor: v % 10,
       headers: [],
@@ -392,7 +439,30 @@ export class Http1Parser {
   }
 
   private readHeaderLine(data: Buffer, pos: number, end: number): number {
-    const next = this.takeLine(data, pos, end, this.maxHeaderBytes - this.headBytes);
+    const limit = this.maxHeaderBytes - this.headBytes;
+    if (this.carryLen === 0) {
+      // Fast path: a whole, well-formed line in this chunk, found and checked in one pass (no
+      // separate search for the LF). Anything else takes the general path below, which finds
+      // the same line and judges it as it always did.
+      if (data[pos] === CR) {
+        if (pos + 1 < end && data[pos + 1] === LF && limit >= 2) {
+          this.headBytes += 2;
+          this.lastNs = this.ts;
+          this.headersComplete();
+          return pos + 2;
+        }
+      } else {
+        const next = scanFieldLineCrlf(data, pos, end);
+        if (next >= 0 && next - pos <= limit) {
+          this.headBytes += next - pos;
+          this.lastNs = this.ts;
+          const problem = this.addField(data, pos);
+          if (problem !== undefined) this.fail('invalid', problem, State.Resync);
+          return next;
+        }
+      }
+    }
+    const next = this.takeLine(data, pos, end, limit);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
       this.fail('too-large', `header block over ${this.maxHeaderBytes} bytes`, State.SkipLine);
@@ -416,9 +486,15 @@ export class Http1Parser {
     if (!scanHeaderLine(buf, s, e)) {
       return buf[s] === 0x20 || buf[s] === 0x09 ? 'obsolete line folding' : 'malformed header line';
     }
+    return this.addField(buf, s);
+  }
+
+  /** Adds the field line at buf[s] that scanHeaderLine (or scanFieldLineCrlf) just accepted. */
+  private addField(buf: Buffer, s: number): string | undefined {
     const { nameEnd, valueStart, valueEnd } = headerLine;
     const msg = this.msg!;
-    switch (headerKind(buf, s, nameEnd)) {
+    const name = fieldName(buf, s, nameEnd);
+    switch (fieldNameInfo.kind) {
       case HeaderKind.Other:
         break;
       case HeaderKind.ContentLength: {
@@ -445,12 +521,30 @@ export class Http1Parser {
         if (valueEnd > valueStart) this.upgradeHeader = true;
         break;
     }
-    msg.headers.push([this.textOf(buf, s, nameEnd), this.textOf(buf, valueStart, valueEnd)]);
+    if (buf === this.chunk) {
+      // The value is cut later from the whole head (flushText).
+      if (this.pendFrom < 0) this.pendFrom = valueStart;
+      this.pendTo = valueEnd;
+      const i = this.pendCount++;
+      if (2 * i + 2 > pendingValues.length) {
+        const grown = new Int32Array(pendingValues.length * 2);
+        grown.set(pendingValues);
+        pendingValues = grown;
+      }
+      pendingNames[i] = name;
+      pendingValues[2 * i] = valueStart;
+      pendingValues[2 * i + 1] = valueEnd;
+    } else {
+      // A line completed in the carry buffer: what came before it is complete, so the order holds.
+      this.flushText();
+      msg.headers.push([name, latin1(buf, valueStart, valueEnd)]);
+    }
     return undefined;
   }
 
   /** The empty line after the fields: decides how the body is delimited (RFC 9112 6.3). */
   private headersComplete(): void {
+    this.flushText();
     const msg = this.msg!;
     let body: Body;
     let upgrade = false;
@@ -529,6 +623,15 @@ export class Http1Parser {
   }
 
   private readChunkSize(data: Buffer, pos: number, end: number): number {
+    if (this.carryLen === 0) {
+      // Fast path: hex digits and CRLF in this chunk (see readHeaderLine).
+      const size = chunkSizeCrlf(data, pos, end);
+      if (size >= 0 && chunkLine.next - pos <= this.maxHeaderBytes) {
+        this.lastNs = this.ts;
+        this.chunkSize(size);
+        return chunkLine.next;
+      }
+    }
     const next = this.takeLine(data, pos, end, this.maxHeaderBytes);
     if (next === LINE_INCOMPLETE) return end;
     if (next === LINE_TOO_LONG) {
@@ -537,16 +640,19 @@ export class Http1Parser {
     }
     this.lastNs = this.ts;
     const size = this.lineHasCr() ? parseChunkSizeLine(this.lineBuf, this.lineStart, this.lineEnd - 1) : -1;
-    if (size < 0) {
-      this.fail('invalid', 'malformed chunk-size line', State.Resync);
-    } else if (size === 0) {
+    if (size < 0) this.fail('invalid', 'malformed chunk-size line', State.Resync);
+    else this.chunkSize(size);
+    return next;
+  }
+
+  private chunkSize(size: number): void {
+    if (size === 0) {
       this.headBytes = 0; // now counts trailer bytes
       this.state = State.Trailers;
     } else {
       this.remaining = size;
       this.state = State.ChunkData;
     }
-    return next;
   }
 
   private countChunkData(pos: number, end: number): number {
@@ -585,7 +691,7 @@ export class Http1Parser {
     } else if (!scanHeaderLine(buf, s, e)) {
       this.fail('invalid', 'malformed trailer line', State.Resync);
     } else {
-      this.msg!.trailers.push([this.textOf(buf, s, headerLine.nameEnd), this.textOf(buf, headerLine.valueStart, headerLine.valueEnd)]);
+      this.msg!.trailers.push([latin1(buf, s, headerLine.nameEnd), latin1(buf, headerLine.valueStart, headerLine.valueEnd)]);
     }
     return next;
   }
@@ -637,6 +743,7 @@ export class Http1Parser {
 
   /** Reports the message in progress (if any) as cut short, drops the carry, moves to `then`. */
   private fail(reason: ParseErrorReason, detail: string, then: State): void {
+    this.flushText();
     const partial = this.msg;
     if (partial !== undefined) {
       partial.incomplete = true;
@@ -663,6 +770,9 @@ export class Http1Parser {
   }
 
   private notHttp(detail: string): void {
+    this.pendFrom = -1;
+    this.pendCount = 0;
+    this.pendStartLine = false;
     this.msg = undefined;
     this.carryLen = 0;
     this.carry = undefined;
@@ -670,3 +780,10 @@ export class Http1Parser {
     this.callbacks.onError({ reason: 'not-http', detail, atNs: this.ts });
   }
 }
+
+// A parser's hidden class (V8 map) is built field by field, and only live parsers hold on to
+// it. When every connection is gone (an idle agent, a pipeline built anew) a full GC drops the
+// map, and with it all optimized code that was specialised on it: the parser is then compiled
+// again from scratch (tens of ms of CPU per function). One idle parser kept for the life of the
+// process keeps the map, and the code, valid.
+export const keptForShape: readonly object[] = [new Http1Parser({ onMessage() {}, onError() {} })];

@@ -10,6 +10,7 @@ export const CR = 0x0d;
 export const LF = 0x0a;
 const SP = 0x20;
 const HT = 0x09;
+const DEL = 0x7f;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 const SEMI = 0x3b;
@@ -311,6 +312,39 @@ export function scanHeaderLine(buf: Buffer, s: number, e: number): boolean {
   return true;
 }
 
+/**
+ * The common case of a field line, found and checked in one pass: buf[s] starts a well-formed
+ * field line whose CRLF is inside buf[s, end). Fills `headerLine` (as scanHeaderLine would for
+ * the line) and returns the offset after the LF; returns -1 for anything else (a line not ended
+ * in this range, a bare LF or CR, any invalid byte), which the caller hands to the general path
+ * (find the LF, then scanHeaderLine) to be judged exactly as before. No byte of a valid name or
+ * value is an LF, so the first LF from s is the one after the CR found here.
+ */
+export function scanFieldLineCrlf(buf: Buffer, s: number, end: number): number {
+  let i = s;
+  while (i < end && (CLASS[buf[i]] & C_TCHAR) !== 0) i++;
+  if (i === s || i >= end || buf[i] !== COLON) return -1;
+  const nameEnd = i++;
+  while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
+  const valueStart = i;
+  // Values are most of a head: four bytes a step while none is a CTL (HTAB included) or DEL,
+  // then byte by byte from the first that is. (b - 0x20 < 0 for a CTL; an OR of the four keeps
+  // the sign bit of any.)
+  while (i + 4 <= end) {
+    const a = buf[i], b = buf[i + 1], c = buf[i + 2], d = buf[i + 3];
+    if (((a - SP) | (b - SP) | (c - SP) | (d - SP)) < 0 || a === DEL || b === DEL || c === DEL || d === DEL) break;
+    i += 4;
+  }
+  while (i < end && (CLASS[buf[i]] & C_FIELD_VALUE) !== 0) i++;
+  if (i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+  let ve = i;
+  while (ve > valueStart && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+  headerLine.nameEnd = nameEnd;
+  headerLine.valueStart = valueStart;
+  headerLine.valueEnd = ve;
+  return i + 2;
+}
+
 /** Header fields that change how a message is framed. */
 export const enum HeaderKind {
   /** Any other field: kept, not interpreted. */
@@ -334,6 +368,62 @@ export function headerKind(buf: Buffer, s: number, e: number): HeaderKind {
     case 17: return equalsLower(buf, s, e, 'transfer-encoding') ? HeaderKind.TransferEncoding : HeaderKind.Other;
     default: return HeaderKind.Other;
   }
+}
+
+// Field names are few and come back on every message: each distinct name (as received, case
+// kept) is decoded once and kept with its HeaderKind in a small cache (two ways per hash, so two
+// frequent names that hash alike do not evict each other), so a field name costs a hash of a
+// few bytes and a comparison instead of a new string and a kind lookup. Bounded (NAME_SLOTS
+// names of at most MAX_CACHED_NAME bytes); a miss takes the slot of the older entry.
+const NAME_BITS = 10;
+const NAME_SLOTS = 1 << NAME_BITS;
+const MAX_CACHED_NAME = 40;
+const nameStrings: string[] = new Array<string>(NAME_SLOTS).fill('');
+const nameKinds = new Uint8Array(NAME_SLOTS);
+/** The bytes of each cached name, compared on a lookup (cheaper than charCodeAt). */
+const nameBytes = new Uint8Array(NAME_SLOTS * MAX_CACHED_NAME);
+
+/** The HeaderKind of the name fieldName() returned last. */
+export const fieldNameInfo = { kind: HeaderKind.Other };
+
+function cachedNameIs(slot: number, buf: Buffer, s: number, len: number): boolean {
+  if (nameStrings[slot].length !== len) return false;
+  const base = slot * MAX_CACHED_NAME;
+  let i = 0;
+  while (i < len && nameBytes[base + i] === buf[s + i]) i++;
+  return i === len;
+}
+
+/** The field name buf[s, e) (a token, so 1 byte or more) as a string; its kind in fieldNameInfo. */
+export function fieldName(buf: Buffer, s: number, e: number): string {
+  const len = e - s;
+  if (len > MAX_CACHED_NAME) {
+    fieldNameInfo.kind = headerKind(buf, s, e);
+    return latin1(buf, s, e);
+  }
+  // Slots `first` and `first + 1` form the two ways.
+  const mixed = (len << 24) ^ (buf[s] << 16) ^ (buf[s + (len >> 2)] << 8) ^ (buf[s + (len >> 1)] << 4) ^ buf[e - 1];
+  const first = (Math.imul(mixed, 0x9e3779b1) >>> (32 - NAME_BITS)) & (NAME_SLOTS - 2);
+  if (cachedNameIs(first, buf, s, len)) {
+    fieldNameInfo.kind = nameKinds[first];
+    return nameStrings[first];
+  }
+  if (cachedNameIs(first + 1, buf, s, len)) {
+    fieldNameInfo.kind = nameKinds[first + 1];
+    return nameStrings[first + 1];
+  }
+  const name = latin1(buf, s, e);
+  const kind = headerKind(buf, s, e);
+  // The entry of the first way moves to the second (dropping that one); the new name goes first.
+  const base = first * MAX_CACHED_NAME;
+  nameBytes.copyWithin(base + MAX_CACHED_NAME, base, base + nameStrings[first].length);
+  nameStrings[first + 1] = nameStrings[first];
+  nameKinds[first + 1] = nameKinds[first];
+  buf.copy(nameBytes, base, s, e);
+  nameStrings[first] = name;
+  nameKinds[first] = kind;
+  fieldNameInfo.kind = kind;
+  return name;
 }
 
 /** Content-Length value: 1*DIGIT up to 2^53-1, else -1 (llhttp: "Invalid character", "overflow"). */
@@ -403,6 +493,29 @@ export function parseTransferCodings(buf: Buffer, s: number, e: number, chunkedS
 
 // ---------------------------------------------------------------------------------------------
 // Chunked framing
+
+/** Result of chunkSizeCrlf(): the offset after the line's LF. */
+export const chunkLine = { next: 0 };
+
+/**
+ * The common case of a chunk-size line: hex digits and CRLF, no extensions, all inside
+ * buf[s, end). Returns the size and sets chunkLine.next; returns -1 for anything else, which the
+ * caller hands to the general path (find the LF, then parseChunkSizeLine).
+ */
+export function chunkSizeCrlf(buf: Buffer, s: number, end: number): number {
+  let i = s;
+  let size = 0;
+  while (i < end) {
+    const h = HEX[buf[i]];
+    if (h === 0xff) break;
+    size = size * 16 + h;
+    i++;
+  }
+  // size only grows, so it is over the limit here iff it was at some digit (as parseChunkSizeLine checks).
+  if (i === s || i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF || size > Number.MAX_SAFE_INTEGER) return -1;
+  chunkLine.next = i + 2;
+  return size;
+}
 
 /**
  * A chunk-size line "HEX *( ';' name [ '=' ( token / quoted-string ) ] )" in buf[s, e):
