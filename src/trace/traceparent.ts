@@ -24,9 +24,15 @@ export function parseTraceparent(value: string | undefined, tracestate?: string)
 export function traceContextOf(headers: Array<[string, string]>): ParentContext | undefined {
   let tp: string | undefined;
   let ts: string | undefined;
-  for (const [name, value] of headers) {
-    if (name.length === 11 && tp === undefined && name.toLowerCase() === 'traceparent') tp = value;
-    else if (name.length === 10 && name.toLowerCase() === 'tracestate') ts = ts === undefined ? value : `${ts},${value}`;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i][0];
+    // Length first, then the usual spelling before lower-casing (which allocates).
+    if (name.length === 11) {
+      if (tp === undefined && (name === 'traceparent' || name.toLowerCase() === 'traceparent')) tp = headers[i][1];
+    } else if (name.length === 10 && (name === 'tracestate' || name.toLowerCase() === 'tracestate')) {
+      const value = headers[i][1];
+      ts = ts === undefined ? value : `${ts},${value}`;
+    }
   }
   return parseTraceparent(tp, ts);
 }
