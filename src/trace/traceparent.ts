@@ -6,9 +6,31 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
+/** "00-<32 lower hex>-<16 lower hex>-<2 lower hex>" exactly, as nearly every sender writes it. */
+function isPlainVersion00(v: string): boolean {
+  if (v.length !== 55 || v.charCodeAt(0) !== 48 || v.charCodeAt(1) !== 48) return false;
+  for (let i = 2; i < 55; i++) {
+    const c = v.charCodeAt(i);
+    if (i === 2 || i === 35 || i === 52) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** The parent context a traceparent header names, or undefined when absent or invalid. */
 export function parseTraceparent(value: string | undefined, tracestate?: string): ParentContext | undefined {
   if (!value) return undefined;
+  if (isPlainVersion00(value)) {
+    const traceId = value.substring(3, 35);
+    const spanId = value.substring(36, 52);
+    if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
+    const ctx: ParentContext = { traceId, spanId, traceFlags: parseInt(value.substring(53, 55), 16), isRemote: true };
+    if (tracestate !== undefined && tracestate.length <= 512) ctx.traceState = tracestate;
+    return ctx;
+  }
   const m = TRACEPARENT.exec(value.trim().toLowerCase());
   if (!m) return undefined;
   const [, version, traceId, spanId, flags, rest] = m;
