@@ -24,8 +24,9 @@ interface ClientIds {
   traceId: string;
   spanId: string;
   parent?: ParentContext;
-  /** Request line, to check both sides talk about the same request. */
-  line: string;
+  /** Request method and target, to check both sides talk about the same request. */
+  method: string | undefined;
+  url: string | undefined;
 }
 
 export interface LinkerStats {
@@ -90,10 +91,12 @@ export class TraceLinker {
     }
     if (this.stitch && ex.addresses && ex.ordinal !== undefined) {
       const a = ex.addresses;
-      const client = this.clients.get(tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
+      // The mirrored tuple was made when the connection became known (same addresses).
+      const mirror = this.mirrors.get(ex.connectionId) ?? tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort);
+      const client = this.clients.get(mirror);
       if (client) {
         const ids = this.clientIds(`${client}#${ex.ordinal}`, ex, undefined);
-        if (ids.line === lineOf(ex)) {
+        if (ids.method === ex.request.method && ids.url === ex.request.url) {
           this.s.stitched++;
           return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
         }
@@ -120,14 +123,10 @@ export class TraceLinker {
   private clientIds(key: string, ex: Exchange, tp: ParentContext | undefined): ClientIds {
     let ids = this.ids.get(key);
     if (!ids) {
-      ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, line: lineOf(ex) };
+      ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url };
       this.ids.set(key, ids);
       if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as string);
     }
     return ids;
   }
-}
-
-function lineOf(ex: Exchange): string {
-  return `${ex.request.method ?? ''} ${ex.request.url ?? ''}`;
 }
