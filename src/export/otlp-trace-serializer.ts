@@ -768,8 +768,9 @@ export function serializeTraceRequest(spans: ReadableSpan[]): Uint8Array {
   pos = 0;
   try {
     for (const [resource, scopes] of group(spans)) writeResourceSpans(resource, scopes);
-    const out = new Uint8Array(pos);
-    out.set(buf.subarray(0, pos));
+    // Its own memory, exactly this long and not zero-filled first (see otlp-transport.ts).
+    const out = Buffer.allocUnsafeSlow(pos);
+    buf.copy(out, 0, 0, pos);
     return out;
   } finally {
     if (buf.length > KEEP_BUFFER_MAX) {

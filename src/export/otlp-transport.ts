@@ -23,7 +23,16 @@ export interface EncodedSpans {
 export type TraceRequestSerializer = (spans: ReadableSpan[]) => Uint8Array | undefined;
 
 const passThrough = {
-  serializeRequest: (batches: EncodedSpans[]): Uint8Array | undefined => batches[0]?.bytes,
+  serializeRequest: (batches: EncodedSpans[]): Uint8Array | undefined => {
+    const bytes = batches[0]?.bytes;
+    // The SDK's gRPC transport (0.223.1) starts with Buffer.from(data): a copy of a Uint8Array,
+    // but a view of an ArrayBuffer. A sealed batch is never written again, so when it owns its
+    // whole ArrayBuffer, hand that over and spare the copy of every request.
+    if (bytes !== undefined && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+      return bytes.buffer as unknown as Uint8Array;
+    }
+    return bytes;
+  },
   deserializeResponse: (data: Uint8Array): IExportTraceServiceResponse => ProtobufTraceSerializer.deserializeResponse(data),
 };
 
