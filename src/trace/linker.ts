@@ -39,17 +39,28 @@ function tupleKey(client: string, clientPort: number, server: string, serverPort
   return `${client}:${clientPort}>${server}:${serverPort}`;
 }
 
+/** A connection on this host whose addresses are known. */
+interface Conn {
+  /** Its tuple as it names it ("local>remote") and as the other end names it ("remote>local"). */
+  key: string;
+  mirror: string;
+  /** The connection at the other end, once found on this host. */
+  peer: Conn | undefined;
+  /** Ids of its client spans drawn early, by ordinal; only when the other end is on this host
+   *  too (nothing else can look them up). */
+  ids: Map<number, ClientIds> | undefined;
+}
+
 export class TraceLinker {
   private readonly stitch: boolean;
   private readonly maxConnections: number;
   private readonly maxExchanges: number;
-  /** Connections on this host by TCP tuple ("local>remote") → their connection id. */
-  private readonly clients = new Map<string, string>();
-  /** Connection id → its tuple as the other end names it ("remote>local"). */
-  private readonly mirrors = new Map<string, string>();
-  /** Ids of client spans, drawn early: `${clientConnectionId}#${ordinal}`. Only for
-   *  connections whose other end is traced on this host too: nothing else can look them up. */
-  private readonly ids = new Map<string, ClientIds>();
+  /** Known connections by tuple ("local>remote") and by connection id; oldest first. */
+  private readonly byTuple = new Map<string, Conn>();
+  private readonly byId = new Map<string, Conn>();
+  /** Every early-drawn id set, oldest first, to forget the oldest beyond maxExchanges. */
+  private readonly drawn: Array<[Conn, number]> = [];
+  private drawnHead = 0;
   private readonly s: LinkerStats = { stitched: 0, fromTraceparent: 0 };
 
   constructor(opts: LinkerOptions = {}) {
@@ -66,12 +77,18 @@ export class TraceLinker {
   connectionKnown(connectionId: string, a: ConnectionAddresses): void {
     if (!this.stitch) return;
     const key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
-    this.clients.delete(key); // re-insert: Map order is age, the oldest is evicted first
-    this.clients.set(key, connectionId);
-    if (this.clients.size > this.maxConnections) this.clients.delete(this.clients.keys().next().value as string);
-    this.mirrors.delete(connectionId);
-    this.mirrors.set(connectionId, tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
-    if (this.mirrors.size > this.maxConnections) this.mirrors.delete(this.mirrors.keys().next().value as string);
+    let conn = this.byId.get(connectionId);
+    // The same connection told again keeps what was drawn for it; a new one starts afresh.
+    if (conn === undefined || conn.key !== key) {
+      conn = { key, mirror: tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort), peer: undefined, ids: undefined };
+    }
+    // Re-insert: Map order is age, the oldest is evicted first.
+    this.byTuple.delete(key);
+    this.byTuple.set(key, conn);
+    if (this.byTuple.size > this.maxConnections) this.byTuple.delete(this.byTuple.keys().next().value as string);
+    this.byId.delete(connectionId);
+    this.byId.set(connectionId, conn);
+    if (this.byId.size > this.maxConnections) this.byId.delete(this.byId.keys().next().value as string);
   }
 
   /** Trace id, span id and parent for the span of this exchange. */
@@ -79,9 +96,10 @@ export class TraceLinker {
     const tp = traceContextOf(ex.request.headers);
     if (ex.kind === 'client') {
       if (tp) this.s.fromTraceparent++;
-      const ids = ex.ordinal !== undefined && this.peerOnHost(ex.connectionId) ? this.clientIds(`${ex.connectionId}#${ex.ordinal}`, ex, tp) : undefined;
-      // No traced server on this host can ask for these ids: draw them at build time.
-      if (ids === undefined) return tp ? { parent: tp } : {};
+      const conn = this.stitch && ex.ordinal !== undefined ? this.byId.get(ex.connectionId) : undefined;
+      // No traced server on this host can ask for these ids: they are drawn at build time.
+      if (conn === undefined || this.peerOf(conn) === undefined) return tp ? { parent: tp } : {};
+      const ids = this.clientIds(conn, ex.ordinal!, ex, tp);
       return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent };
     }
     // An incoming traceparent wins: the caller is instrumented, and its trace stays as it made it.
@@ -90,12 +108,11 @@ export class TraceLinker {
       return { parent: tp };
     }
     if (this.stitch && ex.addresses && ex.ordinal !== undefined) {
+      const conn = this.byId.get(ex.connectionId);
       const a = ex.addresses;
-      // The mirrored tuple was made when the connection became known (same addresses).
-      const mirror = this.mirrors.get(ex.connectionId) ?? tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort);
-      const client = this.clients.get(mirror);
+      const client = conn !== undefined ? this.peerOf(conn) : this.byTuple.get(tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
       if (client) {
-        const ids = this.clientIds(`${client}#${ex.ordinal}`, ex, undefined);
+        const ids = this.clientIds(client, ex.ordinal, ex, undefined);
         if (ids.method === ex.request.method && ids.url === ex.request.url) {
           this.s.stitched++;
           return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
@@ -110,23 +127,38 @@ export class TraceLinker {
   }
 
   /**
-   * Whether the other end of this connection is a connection on this host. A server's
+   * The other end of this connection, when it is a connection on this host. A server's
    * connection is known once it reads or writes (the request, at the latest), so before its
    * client can have read the response and completed the exchange.
    */
-  private peerOnHost(connectionId: string): boolean {
-    if (!this.stitch) return false;
-    const mirror = this.mirrors.get(connectionId);
-    return mirror !== undefined && this.clients.has(mirror);
+  private peerOf(conn: Conn): Conn | undefined {
+    if (conn.peer === undefined) conn.peer = this.byTuple.get(conn.mirror);
+    return conn.peer;
   }
 
-  private clientIds(key: string, ex: Exchange, tp: ParentContext | undefined): ClientIds {
-    let ids = this.ids.get(key);
+  private clientIds(conn: Conn, ordinal: number, ex: Exchange, tp: ParentContext | undefined): ClientIds {
+    const map = (conn.ids ??= new Map());
+    let ids = map.get(ordinal);
     if (!ids) {
       ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url };
-      this.ids.set(key, ids);
-      if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as string);
+      map.set(ordinal, ids);
+      this.remember(conn, ordinal);
     }
     return ids;
+  }
+
+  /** Bound the early-drawn ids: past maxExchanges, the oldest are forgotten. */
+  private remember(conn: Conn, ordinal: number): void {
+    this.drawn.push([conn, ordinal]);
+    if (this.drawn.length - this.drawnHead > this.maxExchanges) {
+      const [old, n] = this.drawn[this.drawnHead];
+      this.drawn[this.drawnHead++] = undefined as unknown as [Conn, number];
+      old.ids?.delete(n);
+      // Compact now and then instead of shifting per entry.
+      if (this.drawnHead >= 4096 && this.drawnHead * 2 >= this.drawn.length) {
+        this.drawn.splice(0, this.drawnHead);
+        this.drawnHead = 0;
+      }
+    }
   }
 }

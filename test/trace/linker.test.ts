@@ -118,3 +118,20 @@ test('bounded: the oldest connections and exchanges are forgotten first', () => 
   for (let i = 0; i < 5; i++) l.connectionKnown(`x${i}`, { ...CLIENT_ADDR, localPort: 50000 + i });
   assert.deepEqual(l.optionsFor(server(5)), {});
 });
+
+test('a connection told again keeps its ids; its id reused by a new connection starts afresh', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  const c1 = l.optionsFor(client(1));
+  l.connectionKnown('c1', CLIENT_ADDR);
+  assert.equal(l.optionsFor(server(1)).parent?.spanId, c1.spanId);
+  // The SSL* (and so the id) reused for a new TCP connection to another port of the server.
+  const newClient = { ...CLIENT_ADDR, localPort: 40002 };
+  const newServer = { ...SERVER_ADDR, remotePort: 40002 };
+  l.connectionKnown('c1', newClient);
+  l.connectionKnown('s2', newServer);
+  const n1 = l.optionsFor(client(1, { addresses: newClient }));
+  assert.notEqual(n1.spanId, c1.spanId, 'a new connection draws new ids for its first request');
+  assert.equal(l.optionsFor(server(1, { connectionId: 's2', addresses: newServer })).parent?.spanId, n1.spanId);
+});
