@@ -27,6 +27,9 @@ interface ClientIds {
   /** Request method and target, to check both sides talk about the same request. */
   method: string | undefined;
   url: string | undefined;
+  /** Whose ids these are (the numeric key below can, in principle, be reused). */
+  conn: Conn;
+  ordinal: number;
 }
 
 export interface LinkerStats {
@@ -39,17 +42,24 @@ function tupleKey(client: string, clientPort: number, server: string, serverPort
   return `${client}:${clientPort}>${server}:${serverPort}`;
 }
 
+/** "a>b" → "b>a": a connection's tuple as the other end names it. */
+function mirrorOf(key: string): string {
+  const i = key.indexOf('>');
+  return `${key.slice(i + 1)}>${key.slice(0, i)}`;
+}
+
 /** A connection on this host whose addresses are known. */
 interface Conn {
-  /** Its tuple as it names it ("local>remote") and as the other end names it ("remote>local"). */
+  /** Its tuple ("local>remote"; the same string as its key in byTuple). */
   key: string;
-  mirror: string;
   /** The connection at the other end, once found on this host. */
   peer: Conn | undefined;
-  /** Ids of its client spans drawn early, by ordinal; only when the other end is on this host
-   *  too (nothing else can look them up). */
-  ids: Map<number, ClientIds> | undefined;
+  /** Numbers the connection in the keys of early-drawn ids. */
+  serial: number;
 }
+
+/** Serials wrap here; with the ordinal they make a key below 2^53. */
+const SERIALS = 2 ** 21;
 
 export class TraceLinker {
   private readonly stitch: boolean;
@@ -58,9 +68,10 @@ export class TraceLinker {
   /** Known connections by tuple ("local>remote") and by connection id; oldest first. */
   private readonly byTuple = new Map<string, Conn>();
   private readonly byId = new Map<string, Conn>();
-  /** Every early-drawn id set, oldest first, to forget the oldest beyond maxExchanges. */
-  private readonly drawn: Array<[Conn, number]> = [];
-  private drawnHead = 0;
+  /** Ids of client spans drawn early, by serial·2^32 + ordinal, oldest first. Only for
+   *  connections whose other end is on this host too: nothing else can look them up. */
+  private readonly ids = new Map<number, ClientIds>();
+  private nextSerial = 0;
   private readonly s: LinkerStats = { stitched: 0, fromTraceparent: 0 };
 
   constructor(opts: LinkerOptions = {}) {
@@ -76,12 +87,14 @@ export class TraceLinker {
    */
   connectionKnown(connectionId: string, a: ConnectionAddresses): void {
     if (!this.stitch) return;
-    const key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
+    let key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
     let conn = this.byId.get(connectionId);
     // The same connection told again keeps what was drawn for it; a new one starts afresh.
     if (conn === undefined || conn.key !== key) {
-      conn = { key, mirror: tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort), peer: undefined, ids: undefined };
+      conn = { key, peer: undefined, serial: this.nextSerial };
+      this.nextSerial = (this.nextSerial + 1) % SERIALS;
     }
+    key = conn.key; // one copy of the string, shared with byTuple
     // Re-insert: Map order is age, the oldest is evicted first.
     this.byTuple.delete(key);
     this.byTuple.set(key, conn);
@@ -132,33 +145,19 @@ export class TraceLinker {
    * client can have read the response and completed the exchange.
    */
   private peerOf(conn: Conn): Conn | undefined {
-    if (conn.peer === undefined) conn.peer = this.byTuple.get(conn.mirror);
+    if (conn.peer === undefined) conn.peer = this.byTuple.get(mirrorOf(conn.key));
     return conn.peer;
   }
 
   private clientIds(conn: Conn, ordinal: number, ex: Exchange, tp: ParentContext | undefined): ClientIds {
-    const map = (conn.ids ??= new Map());
-    let ids = map.get(ordinal);
-    if (!ids) {
-      ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url };
-      map.set(ordinal, ids);
-      this.remember(conn, ordinal);
+    const key = conn.serial * 2 ** 32 + (ordinal % 2 ** 32);
+    let ids = this.ids.get(key);
+    if (ids === undefined || ids.conn !== conn || ids.ordinal !== ordinal) {
+      ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url, conn, ordinal };
+      this.ids.delete(key); // re-insert: Map order is age, the oldest is evicted first
+      this.ids.set(key, ids);
+      if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as number);
     }
     return ids;
-  }
-
-  /** Bound the early-drawn ids: past maxExchanges, the oldest are forgotten. */
-  private remember(conn: Conn, ordinal: number): void {
-    this.drawn.push([conn, ordinal]);
-    if (this.drawn.length - this.drawnHead > this.maxExchanges) {
-      const [old, n] = this.drawn[this.drawnHead];
-      this.drawn[this.drawnHead++] = undefined as unknown as [Conn, number];
-      old.ids?.delete(n);
-      // Compact now and then instead of shifting per entry.
-      if (this.drawnHead >= 4096 && this.drawnHead * 2 >= this.drawn.length) {
-        this.drawn.splice(0, this.drawnHead);
-        this.drawnHead = 0;
-      }
-    }
   }
 }
