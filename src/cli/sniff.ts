@@ -28,6 +28,8 @@ export async function sniff(opts: SniffOptions): Promise<number> {
   const who = (pid: number, comm: string) => `${comm}[${pid}]`;
 
   capture = Capture.start(opts, {
+    // Each record is printed at once and nothing is kept: decode straight from the ring.
+    keepsPayloads: false,
     onRecord(rec: TlsRecord) {
       if (rec.type === 'conn') {
         const a = rec.addresses;

@@ -4,23 +4,19 @@ import { randomFillSync } from 'node:crypto';
 
 const POOL_SIZE = 8192;
 const pool = Buffer.alloc(POOL_SIZE);
-/** The pool in hex, made once per refill: an id is a substring (one native call per 8 KiB
- *  instead of one per id). */
-let hexPool = '';
 let offset = POOL_SIZE;
 
 function take(bytes: number): string {
   for (;;) {
     if (offset + bytes > POOL_SIZE) {
       randomFillSync(pool);
-      hexPool = pool.toString('hex');
       offset = 0;
     }
     const start = offset;
     offset += bytes;
     // All-zero ids are invalid (W3C trace context): draw again.
     for (let i = start; i < start + bytes; i++) {
-      if (pool[i] !== 0) return hexPool.substring(2 * start, 2 * (start + bytes));
+      if (pool[i] !== 0) return pool.toString('hex', start, start + bytes);
     }
   }
 }

@@ -56,6 +56,11 @@ interface Conn {
   peer: Conn | undefined;
   /** Numbers the connection in the keys of early-drawn ids. */
   serial: number;
+  /** Replaced (a new connection with the same tuple or id) or evicted: no longer a peer. */
+  gone: boolean;
+  /** Highest ordinal whose client span was built with ids nobody else was given (its peer was
+   *  not known then): a server must not claim those as parents. */
+  unsharedUpTo: number;
 }
 
 /** Serials wrap here; with the ordinal they make a key below 2^53. */
@@ -87,21 +92,32 @@ export class TraceLinker {
    */
   connectionKnown(connectionId: string, a: ConnectionAddresses): void {
     if (!this.stitch) return;
-    let key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
-    let conn = this.byId.get(connectionId);
-    // The same connection told again keeps what was drawn for it; a new one starts afresh.
-    if (conn === undefined || conn.key !== key) {
-      conn = { key, peer: undefined, serial: this.nextSerial };
-      this.nextSerial = (this.nextSerial + 1) % SERIALS;
-    }
-    key = conn.key; // one copy of the string, shared with byTuple
+    const key = tupleKey(a.localAddress, a.localPort, a.remoteAddress, a.remotePort);
+    // The exchange layer tells each connection once: a connection told again (same id, i.e.
+    // the same SSL* in the same process, or the same tuple) is a new one and starts afresh.
+    const conn: Conn = { key, peer: undefined, serial: this.nextSerial, gone: false, unsharedUpTo: 0 };
+    this.nextSerial = (this.nextSerial + 1) % SERIALS;
+    this.forget(this.byTuple.get(key));
+    this.forget(this.byId.get(connectionId));
     // Re-insert: Map order is age, the oldest is evicted first.
     this.byTuple.delete(key);
     this.byTuple.set(key, conn);
-    if (this.byTuple.size > this.maxConnections) this.byTuple.delete(this.byTuple.keys().next().value as string);
+    if (this.byTuple.size > this.maxConnections) {
+      const oldest = this.byTuple.keys().next().value as string;
+      this.forget(this.byTuple.get(oldest));
+      this.byTuple.delete(oldest);
+    }
     this.byId.delete(connectionId);
     this.byId.set(connectionId, conn);
-    if (this.byId.size > this.maxConnections) this.byId.delete(this.byId.keys().next().value as string);
+    if (this.byId.size > this.maxConnections) {
+      const oldest = this.byId.keys().next().value as string;
+      this.forget(this.byId.get(oldest));
+      this.byId.delete(oldest);
+    }
+  }
+
+  private forget(conn: Conn | undefined): void {
+    if (conn !== undefined) conn.gone = true;
   }
 
   /** Trace id, span id and parent for the span of this exchange. */
@@ -110,10 +126,13 @@ export class TraceLinker {
     if (ex.kind === 'client') {
       if (tp) this.s.fromTraceparent++;
       const conn = this.stitch && ex.ordinal !== undefined ? this.byId.get(ex.connectionId) : undefined;
+      if (conn !== undefined && this.peerOf(conn) !== undefined) {
+        const ids = this.clientIds(conn, ex.ordinal!, ex, tp, true)!;
+        return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent };
+      }
       // No traced server on this host can ask for these ids: they are drawn at build time.
-      if (conn === undefined || this.peerOf(conn) === undefined) return tp ? { parent: tp } : {};
-      const ids = this.clientIds(conn, ex.ordinal!, ex, tp);
-      return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent };
+      if (conn !== undefined && ex.ordinal! > conn.unsharedUpTo) conn.unsharedUpTo = ex.ordinal!;
+      return tp ? { parent: tp } : {};
     }
     // An incoming traceparent wins: the caller is instrumented, and its trace stays as it made it.
     if (tp) {
@@ -124,8 +143,10 @@ export class TraceLinker {
       const conn = this.byId.get(ex.connectionId);
       const a = ex.addresses;
       const client = conn !== undefined ? this.peerOf(conn) : this.byTuple.get(tupleKey(a.remoteAddress, a.remotePort, a.localAddress, a.localPort));
-      if (client) {
-        const ids = this.clientIds(client, ex.ordinal, ex, undefined);
+      // Ids are drawn here for the client to find later, unless its span was already built
+      // with ids of its own (its side did not know this one yet).
+      const ids = client !== undefined ? this.clientIds(client, ex.ordinal, ex, undefined, ex.ordinal > client.unsharedUpTo) : undefined;
+      if (ids !== undefined) {
         if (ids.method === ex.request.method && ids.url === ex.request.url) {
           this.s.stitched++;
           return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
@@ -145,19 +166,26 @@ export class TraceLinker {
    * client can have read the response and completed the exchange.
    */
   private peerOf(conn: Conn): Conn | undefined {
-    if (conn.peer === undefined) conn.peer = this.byTuple.get(mirrorOf(conn.key));
+    if (conn.peer === undefined || conn.peer.gone) conn.peer = this.byTuple.get(mirrorOf(conn.key));
     return conn.peer;
   }
 
-  private clientIds(conn: Conn, ordinal: number, ex: Exchange, tp: ParentContext | undefined): ClientIds {
+  /**
+   * The ids of a client exchange, shared by its two ends: the first end to be built draws them
+   * (only with `mayDraw`), the second takes them, which forgets them.
+   */
+  private clientIds(conn: Conn, ordinal: number, ex: Exchange, tp: ParentContext | undefined, mayDraw: boolean): ClientIds | undefined {
     const key = conn.serial * 2 ** 32 + (ordinal % 2 ** 32);
-    let ids = this.ids.get(key);
-    if (ids === undefined || ids.conn !== conn || ids.ordinal !== ordinal) {
-      ids = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url, conn, ordinal };
-      this.ids.delete(key); // re-insert: Map order is age, the oldest is evicted first
-      this.ids.set(key, ids);
-      if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as number);
+    const found = this.ids.get(key);
+    if (found !== undefined && found.conn === conn && found.ordinal === ordinal) {
+      this.ids.delete(key);
+      return found;
     }
+    if (!mayDraw) return undefined;
+    const ids: ClientIds = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url, conn, ordinal };
+    this.ids.delete(key); // re-insert: Map order is age, the oldest is evicted first
+    this.ids.set(key, ids);
+    if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as number);
     return ids;
   }
 }

@@ -119,19 +119,44 @@ test('bounded: the oldest connections and exchanges are forgotten first', () => 
   assert.deepEqual(l.optionsFor(server(5)), {});
 });
 
-test('a connection told again keeps its ids; its id reused by a new connection starts afresh', () => {
+test('a connection told again is a new connection (SSL* and port reused): fresh ids, the old peer forgotten', () => {
   const l = new TraceLinker();
   l.connectionKnown('c1', CLIENT_ADDR);
   l.connectionKnown('s1', SERVER_ADDR);
-  const c1 = l.optionsFor(client(1));
+  const old = l.optionsFor(client(1));
+  assert.equal(l.optionsFor(server(1)).parent?.spanId, old.spanId);
+  // Both ends reconnect with the same ids and tuple.
   l.connectionKnown('c1', CLIENT_ADDR);
-  assert.equal(l.optionsFor(server(1)).parent?.spanId, c1.spanId);
-  // The SSL* (and so the id) reused for a new TCP connection to another port of the server.
-  const newClient = { ...CLIENT_ADDR, localPort: 40002 };
-  const newServer = { ...SERVER_ADDR, remotePort: 40002 };
-  l.connectionKnown('c1', newClient);
-  l.connectionKnown('s2', newServer);
-  const n1 = l.optionsFor(client(1, { addresses: newClient }));
-  assert.notEqual(n1.spanId, c1.spanId, 'a new connection draws new ids for its first request');
-  assert.equal(l.optionsFor(server(1, { connectionId: 's2', addresses: newServer })).parent?.spanId, n1.spanId);
+  l.connectionKnown('s1', SERVER_ADDR);
+  const c = l.optionsFor(client(1));
+  assert.notEqual(c.spanId, old.spanId);
+  assert.equal(l.optionsFor(server(1)).parent?.spanId, c.spanId);
+  // Only the client reconnects from another port: the old server no longer counts as its peer.
+  const moved = { ...CLIENT_ADDR, localPort: 40002 };
+  l.connectionKnown('c1', moved);
+  assert.deepEqual(l.optionsFor(client(2, { addresses: moved })), {});
+});
+
+test('a client span built before its server was known is never claimed as a parent', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  // The server's connection record came late (ring buffer full, retried on its next call).
+  const c = l.optionsFor(client(1));
+  assert.deepEqual(c, {}, 'ids drawn by the span builder, shared with nobody');
+  l.connectionKnown('s1', SERVER_ADDR);
+  assert.deepEqual(l.optionsFor(server(1)), {}, 'no parent the client does not have');
+  // Later requests on the connection are stitched again.
+  const c2 = l.optionsFor(client(2));
+  assert.equal(l.optionsFor(server(2)).parent?.spanId, c2.spanId);
+});
+
+test('a long keep-alive connection stays stitched under a small bound', () => {
+  const l = new TraceLinker({ maxExchanges: 2 });
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  // Ten exchanges with a bound of two: each pair is consumed, so none is evicted early.
+  for (let n = 1; n <= 10; n++) {
+    const c = l.optionsFor(client(n));
+    assert.equal(l.optionsFor(server(n)).parent?.spanId, c.spanId, `exchange ${n}`);
+  }
 });
