@@ -24,9 +24,9 @@ interface ClientIds {
   traceId: string;
   spanId: string;
   parent?: ParentContext;
-  /** Request method and target, to check both sides talk about the same request. */
-  method: string | undefined;
-  url: string | undefined;
+  /** Hash of the request method and target, to check both sides talk about the same request
+   *  (a number: the strings would keep the whole request head they were cut from alive). */
+  line: number;
   /** Whose ids these are (the numeric key below can, in principle, be reused). */
   conn: Conn;
   ordinal: number;
@@ -147,7 +147,7 @@ export class TraceLinker {
       // with ids of its own (its side did not know this one yet).
       const ids = client !== undefined ? this.clientIds(client, ex.ordinal, ex, undefined, ex.ordinal > client.unsharedUpTo) : undefined;
       if (ids !== undefined) {
-        if (ids.method === ex.request.method && ids.url === ex.request.url) {
+        if (ids.line === lineHash(ex)) {
           this.s.stitched++;
           return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
         }
@@ -182,10 +182,21 @@ export class TraceLinker {
       return found;
     }
     if (!mayDraw) return undefined;
-    const ids: ClientIds = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, method: ex.request.method, url: ex.request.url, conn, ordinal };
+    const ids: ClientIds = { traceId: tp?.traceId ?? newTraceId(), spanId: newSpanId(), parent: tp, line: lineHash(ex), conn, ordinal };
     this.ids.delete(key); // re-insert: Map order is age, the oldest is evicted first
     this.ids.set(key, ids);
     if (this.ids.size > this.maxExchanges) this.ids.delete(this.ids.keys().next().value as number);
     return ids;
   }
+}
+
+/** FNV-1a over "METHOD target". */
+function lineHash(ex: Exchange): number {
+  const h = fnv1a(fnv1a(0x811c9dc5, ex.request.method ?? ''), ' ');
+  return fnv1a(h, ex.request.url ?? '') >>> 0;
+}
+
+function fnv1a(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
 }
