@@ -544,9 +544,11 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
     },
   };
 
-  server.addService(traceService, {
+  /** One Export handler per service: pause, hang, or decode (INVALID_ARGUMENT when it cannot)
+   *  and keep. Both responses are empty messages (no partial_success): zero bytes. */
+  const exportHandler = <T>(count: () => void, decode: (req: Buffer) => T, keep: (call: grpc.ServerUnaryCall<Buffer, Buffer>, decoded: T) => void) => ({
     Export(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
-      calls++;
+      count();
       if (receiver.mode === 'unavailable') {
         callback({ code: grpc.status.UNAVAILABLE, details: 'receiver paused' });
         return;
@@ -555,49 +557,31 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
         hanging.push(callback);
         return;
       }
-      let decoded;
+      let decoded: T;
       try {
-        decoded = decodeExportTraceRequest(call.request);
+        decoded = decode(call.request);
       } catch (err) {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: `undecodable request: ${(err as Error).message}` });
         return;
       }
-      receiver.requests.push(Buffer.from(call.request));
-      receiver.metadata.push(call.metadata);
-      receiver.spans.push(...decoded.spans);
-      receiver.resources.push(...decoded.resources);
-      // ExportTraceServiceResponse with no partial_success: zero bytes.
+      keep(call, decoded);
       callback(null, Buffer.alloc(0));
       for (const w of [...waiters]) w();
     },
   });
 
-  server.addService(metricsService, {
-    Export(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
-      metricCalls++;
-      if (receiver.mode === 'unavailable') {
-        callback({ code: grpc.status.UNAVAILABLE, details: 'receiver paused' });
-        return;
-      }
-      if (receiver.mode === 'hang') {
-        hanging.push(callback);
-        return;
-      }
-      let decoded;
-      try {
-        decoded = decodeExportMetricsRequest(call.request);
-      } catch (err) {
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: `undecodable request: ${(err as Error).message}` });
-        return;
-      }
-      receiver.metricRequests.push(Buffer.from(call.request));
-      receiver.metrics.push(...decoded.metrics);
-      receiver.metricResources.push(...decoded.resources);
-      // ExportMetricsServiceResponse with no partial_success: zero bytes.
-      callback(null, Buffer.alloc(0));
-      for (const w of [...waiters]) w();
-    },
-  });
+  server.addService(traceService, exportHandler(() => calls++, decodeExportTraceRequest, (call, decoded) => {
+    receiver.requests.push(Buffer.from(call.request));
+    receiver.metadata.push(call.metadata);
+    receiver.spans.push(...decoded.spans);
+    receiver.resources.push(...decoded.resources);
+  }));
+
+  server.addService(metricsService, exportHandler(() => metricCalls++, decodeExportMetricsRequest, (call, decoded) => {
+    receiver.metricRequests.push(Buffer.from(call.request));
+    receiver.metrics.push(...decoded.metrics);
+    receiver.metricResources.push(...decoded.resources);
+  }));
 
   receiver.port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
