@@ -11,20 +11,10 @@ import { OtlpSpanSink } from '../../src/export/otlp-sink';
 import { createOtlpTransport, createSpanSink } from '../../src/export/create-sink';
 import { OtlpGrpcTraceTransport } from '../../src/export/otlp-transport';
 import { resolveExportConfig } from '../../src/export/config';
-import type { Logger } from '../../src/export/types';
 import { getFreePort, startOtlpReceiver } from '../helpers/otlp-receiver';
-import { NGINX, exchange, response } from '../trace/fixtures';
+import { CLIENT_ATTRIBUTES, NGINX, exchange, response } from '../trace/fixtures';
+import { recordingLogger } from '../helpers/logger';
 
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
 
 const builder = new SpanBuilder({ resourceFor: (i) => resources.resourceFor(i) });
 const resources = new ResourceFactory({ hostName: 'test-host' });
@@ -56,27 +46,7 @@ test('spans arrive at a real OTLP/gRPC receiver with the DESIGN.md shape; secret
     assert.equal(c.traceId, client.spanContext().traceId);
     assert.equal(c.parentSpanId, undefined);
     assert.deepEqual(c.status, { code: 'UNSET' });
-    assert.deepEqual(c.attributes, {
-      'http.request.method': 'GET',
-      'http.response.status_code': 200,
-      'url.scheme': 'https',
-      'url.path': '/users/42',
-      'url.query': 'token=REDACTED&page=2',
-      'server.address': 'api.example.com',
-      'server.port': 443,
-      'url.full': 'https://api.example.com/users/42?token=REDACTED&page=2',
-      'network.peer.address': '93.184.216.34',
-      'network.peer.port': 443,
-      'network.local.address': '10.0.0.5',
-      'network.local.port': 51000,
-      'network.type': 'ipv4',
-      'client.address': '10.0.0.5',
-      'client.port': 51000,
-      'network.protocol.version': '1.1',
-      'user_agent.original': 'curl/8.5.0',
-      'http.request.body.size': 0,
-      'http.response.body.size': 321,
-    });
+    assert.deepEqual(c.attributes, CLIENT_ATTRIBUTES);
     const durationNs = c.endTimeUnixNano - c.startTimeUnixNano;
     assert.equal(durationNs, 12_300_000n);
     assert.equal(c.scope.name, 'tlsotel');

@@ -4,9 +4,9 @@ import * as assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OtlpSpanSink, isRetryableExportError, type BatchTransport } from '../../src/export/otlp-sink';
-import type { Logger } from '../../src/export/types';
 import { SpanBuilder } from '../../src/trace/span-builder';
 import { exchange } from '../trace/fixtures';
+import { recordingLogger as logger } from '../helpers/logger';
 
 type Behaviour = (spans: ReadableSpan[], cb: (r: ExportResult) => void) => void;
 
@@ -33,10 +33,6 @@ const ok: Behaviour = (_s, cb) => setImmediate(() => cb({ code: ExportResultCode
 const fail = (error: Error): Behaviour => (_s, cb) => setImmediate(() => cb({ code: ExportResultCode.FAILED, error }));
 const grpcError = (code: number, message: string): Error => Object.assign(new Error(message), { code });
 
-function logger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, debug: (m) => lines.push(`debug ${m}`), info: (m) => lines.push(`info ${m}`), warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) };
-}
 
 const builder = new SpanBuilder();
 const spans = (n: number): ReadableSpan[] => Array.from({ length: n }, () => builder.build(exchange()));

@@ -7,7 +7,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { lossCounters, type AgentStats } from '../../src/cli/loss-reporter';
-import type { Logger } from '../../src/util/log';
 import {
   agentMetricsEnabled,
   metricsEndpoint,
@@ -16,17 +15,8 @@ import {
 } from '../../src/telemetry/agent-metrics';
 import { AGENT_METRICS, cutShortReason } from '../../src/telemetry/instruments';
 import { getFreePort, startOtlpReceiver, type ReceivedMetricPoint } from '../helpers/otlp-receiver';
+import { recordingLogger } from '../helpers/logger';
 
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
 
 /** A full AgentStats whose every counter is a distinct function of n. */
 function stats(n: number): AgentStats {

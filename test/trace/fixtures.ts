@@ -40,3 +40,26 @@ export function exchange(overrides: Partial<Exchange> = {}): Exchange {
     ...overrides,
   };
 }
+
+/** The attributes of the CLIENT span built from exchange() with default options (redacted). */
+export const CLIENT_ATTRIBUTES = {
+  'http.request.method': 'GET',
+  'http.response.status_code': 200,
+  'url.scheme': 'https',
+  'url.path': '/users/42',
+  'url.query': 'token=REDACTED&page=2',
+  'server.address': 'api.example.com',
+  'server.port': 443,
+  'url.full': 'https://api.example.com/users/42?token=REDACTED&page=2',
+  'network.peer.address': '93.184.216.34',
+  'network.peer.port': 443,
+  'network.local.address': '10.0.0.5',
+  'network.local.port': 51000,
+  'network.type': 'ipv4',
+  'client.address': '10.0.0.5',
+  'client.port': 51000,
+  'network.protocol.version': '1.1',
+  'user_agent.original': 'curl/8.5.0',
+  'http.request.body.size': 0,
+  'http.response.body.size': 321,
+};
