@@ -146,11 +146,9 @@ export class TraceLinker {
       // Ids are drawn here for the client to find later, unless its span was already built
       // with ids of its own (its side did not know this one yet).
       const ids = client !== undefined ? this.clientIds(client, ex.ordinal, ex, undefined, ex.ordinal > client.unsharedUpTo) : undefined;
-      if (ids !== undefined) {
-        if (ids.line === lineHash(ex)) {
-          this.s.stitched++;
-          return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
-        }
+      if (ids !== undefined && ids.line === lineHash(ex)) {
+        this.s.stitched++;
+        return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
       }
     }
     return {};
