@@ -24,7 +24,6 @@
 // with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 1.5 min here.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as inspector from 'node:inspector';
 import * as os from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import * as path from 'node:path';
@@ -43,6 +42,7 @@ import { ExchangeTracker } from '../src/trace/exchanges';
 import { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
 import { SpanBuilder } from '../src/trace/span-builder';
+import { startCpuProfiler, writeCpuProfile } from '../src/util/cpu-profile';
 import { generateCorpus, recordView, type Corpus } from './record-gen';
 
 type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'parser';
@@ -517,25 +517,6 @@ async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample>
   return s;
 }
 
-/** The V8 sampling profiler of this process, through the inspector (as --cpu-prof, but only
- *  around the timed part). Note: profiling slows everything down; its numbers are not results. */
-async function startProfiler(): Promise<{ stop(): Promise<unknown> }> {
-  const session = new inspector.Session();
-  session.connect();
-  const post = (method: string, params?: object): Promise<unknown> =>
-    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 200 });
-  await post('Profiler.start');
-  return {
-    async stop() {
-      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-      session.disconnect();
-      return profile;
-    },
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reporting.
 
@@ -643,7 +624,7 @@ async function main(): Promise<number> {
     progress(`  ${Date.now() - t} ms`);
   }
 
-  const profiler = o.cpuProf !== undefined ? await startProfiler() : undefined;
+  const profiler = o.cpuProf !== undefined ? await startCpuProfiler() : undefined;
   const samples = new Map<Stage, Sample[]>(o.stages.map((s) => [s, []]));
   for (let rep = 0; rep < o.reps; rep++) {
     // Stages interleaved per repetition: noise on this machine spreads over all of them.
@@ -662,7 +643,7 @@ async function main(): Promise<number> {
     progress(`rep ${rep + 1}/${o.reps}: ${line.join(', ')}`);
   }
   if (profiler) {
-    fs.writeFileSync(o.cpuProf!, JSON.stringify(await profiler.stop()));
+    await writeCpuProfile(profiler, o.cpuProf!);
     progress(`CPU profile of the timed runs: ${o.cpuProf} (summarise: node dist/bench/cpuprofile-summary.js ${o.cpuProf})`);
   }
   env.receiver?.stop();

@@ -19,6 +19,8 @@ const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/load → the che
 const SRC = path.join(ROOT, 'bench', 'load');
 const AGENT = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const CACHE = '/var/cache/tlsotel-bench';
+/** Node flags for the agent only, e.g. BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -42,6 +44,10 @@ const LOADS: Load[] = [
   { id: 'r1k', label: 'fixed 1k req/s', path: '/small', rate: 1000, conns: 8 },
   { id: 'r5k', label: 'fixed 5k req/s', path: '/small', rate: 5000, conns: 16 },
 ];
+
+/** Load run after an agent starts, before the measured loads: below saturation, so nothing drops. */
+const AGENT_WARMUP: Load = { id: 'agent-warm-up', label: 'agent warm-up (not measured)', path: '/small', rate: 5000, conns: 16 };
+const AGENT_WARMUP_S = 2;
 
 interface Options {
   quick: boolean;
@@ -625,7 +631,7 @@ async function startAgent(env: Env, row: Exclude<RowId, 'baseline'>, tag: string
     name = row === 'floor' ? 'empty probes' : 'empty probes on the exported functions';
     ready = /ready/;
   } else if (row === 'tlsotel') {
-    p = spawnLogged(process.execPath, [AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`], { logFile });
+    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`], { logFile });
     name = 'tlsotel run';
     ready = /ready/;
   } else {
@@ -962,6 +968,12 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       currentAgent = agent.p;
       log(`${tag}: ${agent.name} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s (${agent.progs.size} BPF programs)`);
       await sleep(500);
+      // An agent runs for days: measure it warm. Its first exchanges pay for compiling its hot
+      // code (V8's optimizing compiler runs on other threads of the agent), which would be
+      // charged to whichever load comes first. Not measured; its spans are outside every
+      // load's window (SERVER) and from another wrk process (CLIENT).
+      await runWrk(AGENT_WARMUP, nginx.port, AGENT_WARMUP_S);
+      await sleep(env.opts.gapS * 1000);
     }
     const mine: Sample[] = [];
     try {
@@ -1250,7 +1262,7 @@ async function main(): Promise<void> {
     const contaminated: number[] = [];
     let rep = 0;
     // A first guess of one repetition's length, corrected by the real ones.
-    let repSeconds = opts.rows.length * opts.loads.length * (opts.durationS + opts.gapS + 0.5) + (opts.rows.length - 1) * 3;
+    let repSeconds = opts.rows.length * opts.loads.length * (opts.durationS + opts.gapS + 0.5) + (opts.rows.length - 1) * (3 + AGENT_WARMUP_S + opts.gapS);
     for (;;) {
       const elapsedS = (Date.now() - startedAt) / 1000;
       if (rep >= opts.reps) {

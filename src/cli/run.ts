@@ -9,6 +9,7 @@ import { ProcessInfoReader } from '../trace/resource';
 import { SpanBuilder } from '../trace/span-builder';
 import { startPeriodicResync } from '../trace/clock';
 import type { RedactionOptions } from '../trace/redact';
+import { startCpuProfiler, writeCpuProfile } from '../util/cpu-profile';
 import type { Logger } from '../util/log';
 import { LossReporter, type AgentStats } from './loss-reporter';
 import { agentMetricsEnabled, startAgentMetrics } from '../telemetry/agent-metrics';
@@ -78,9 +79,18 @@ export async function run(opts: RunOptions): Promise<number> {
 
   const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
   log.info(`ready: tracing ${capture.files.length} file(s) carrying OpenSSL; ${where}`);
+  // For finding where the agent's CPU goes (bench/README.md): a V8 profile from ready to stop.
+  const profileFile = process.env.TLSOTEL_CPU_PROFILE?.trim();
+  const profiler = profileFile ? await startCpuProfiler() : undefined;
 
   const signal = await stopped;
   log.info(`${signal}: stopping`);
+  if (profiler !== undefined) {
+    await writeCpuProfile(profiler, profileFile!).then(
+      () => log.info(`CPU profile written to ${profileFile}`),
+      (e: Error) => log.warn(`cannot write the CPU profile to ${profileFile}: ${e.message}`),
+    );
+  }
   clearInterval(expire);
   clearInterval(statsTimer);
   stopResync();

@@ -2,6 +2,7 @@
 // them into spans, and the spans are checked as they arrive at a real OTLP/gRPC receiver.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { startOtlpReceiver, getFreePort, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { makeCert, python, requireRoot, run, sleep, start, startHttpsServer, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
@@ -164,5 +165,23 @@ test('SIGTERM while spans are buffered: they are exported before exit, and the a
   } finally {
     await a2.stop('SIGKILL');
     await r2.stop();
+  }
+});
+
+test('TLSOTEL_CPU_PROFILE: the agent writes a V8 CPU profile of its run when it stops', async () => {
+  const file = `/tmp/tlsotel-profile-${tag}.cpuprofile`;
+  fs.rmSync(file, { force: true });
+  const a3 = await startAgent(['--otlp-endpoint', receiver.url], { TLSOTEL_CPU_PROFILE: file });
+  try {
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/profiled/${tag}`]);
+    assert.equal((await curl.exited).code, 0);
+    const { code } = await a3.stop('SIGINT');
+    assert.equal(code, 0, a3.stderr());
+    assert.match(a3.stderr(), /CPU profile written to /);
+    const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: unknown[]; samples: unknown[] };
+    assert.ok(profile.nodes.length > 1 && profile.samples.length > 0, 'a profile with samples');
+  } finally {
+    await a3.stop('SIGKILL');
+    fs.rmSync(file, { force: true });
   }
 });
