@@ -18,6 +18,7 @@
 //          [--only parse,build,serialize,full,parser] [--slice RECORDS] [--queue SPANS]
 //          [--concurrency CONNS] [--seed N] [--no-warmup] [--receiver h2|grpc-js] [--gzip]
 //          [--concurrent-exports N] [--batch SPANS] [--cpu-prof FILE.cpuprofile]
+//          [--alloc-prof FILE.heapprofile]
 // --queue: OtlpSpanSink maxQueueSize (default: room for every span, so nothing drops; with the
 // agent's 8192 drops are counted and fail the check). --receiver grpc-js: 64 KiB HTTP/2 windows
 // (see bench/receiver-child.ts). --cpu-prof: profile of the timed repetitions only; summarise it
@@ -42,7 +43,7 @@ import { ExchangeTracker } from '../src/trace/exchanges';
 import { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
 import { SpanBuilder } from '../src/trace/span-builder';
-import { startCpuProfiler, writeCpuProfile } from '../src/util/cpu-profile';
+import { startAllocationSampler, startCpuProfiler, writeProfile, type Profiler } from '../src/util/profiler';
 import { generateCorpus, recordView, type Corpus } from './record-gen';
 
 type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'parser';
@@ -76,6 +77,8 @@ interface Options {
   receiver: 'h2' | 'grpc-js';
   /** Write a .cpuprofile of the timed repetitions only (not generation or warm-up). */
   cpuProf?: string;
+  /** Write a .heapprofile of what the timed repetitions allocate (collected or not). */
+  allocProf?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -97,6 +100,7 @@ function parseArgs(argv: string[]): Options {
       case '--seed': o.seed = num(++i); break;
       case '--no-warmup': o.warmup = false; break;
       case '--cpu-prof': o.cpuProf = argv[++i]; break;
+      case '--alloc-prof': o.allocProf = argv[++i]; break;
       case '--gzip': o.compression = 'gzip'; break;
       case '--batch': BATCH = num(++i); break;
       case '--concurrent-exports': o.concurrentExports = num(++i); break;
@@ -120,7 +124,7 @@ function parseArgs(argv: string[]): Options {
             '  [--only parse,build,serialize,full,parser] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
             '  [--concurrency CONNS=48] [--seed N=1] [--no-warmup] [--receiver h2|grpc-js] [--gzip]\n' +
             '  [--concurrent-exports N=2] [--batch SPANS=512]\n' +
-            '  [--cpu-prof FILE.cpuprofile]\n',
+            '  [--cpu-prof FILE.cpuprofile] [--alloc-prof FILE.heapprofile]\n',
         );
         process.exit(0);
       default:
@@ -624,7 +628,9 @@ async function main(): Promise<number> {
     progress(`  ${Date.now() - t} ms`);
   }
 
-  const profiler = o.cpuProf !== undefined ? await startCpuProfiler() : undefined;
+  const profilers: Array<[Profiler, string, string]> = [];
+  if (o.cpuProf !== undefined) profilers.push([await startCpuProfiler(), o.cpuProf, `CPU profile of the timed runs: ${o.cpuProf} (summarise: node dist/bench/cpuprofile-summary.js ${o.cpuProf})`]);
+  if (o.allocProf !== undefined) profilers.push([await startAllocationSampler(), o.allocProf, `allocations of the timed runs: ${o.allocProf} (open it in Chrome DevTools, Memory tab)`]);
   const samples = new Map<Stage, Sample[]>(o.stages.map((s) => [s, []]));
   for (let rep = 0; rep < o.reps; rep++) {
     // Stages interleaved per repetition: noise on this machine spreads over all of them.
@@ -642,9 +648,9 @@ async function main(): Promise<number> {
     }
     progress(`rep ${rep + 1}/${o.reps}: ${line.join(', ')}`);
   }
-  if (profiler) {
-    await writeCpuProfile(profiler, o.cpuProf!);
-    progress(`CPU profile of the timed runs: ${o.cpuProf} (summarise: node dist/bench/cpuprofile-summary.js ${o.cpuProf})`);
+  for (const [profiler, file, said] of profilers) {
+    await writeProfile(profiler, file);
+    progress(said);
   }
   env.receiver?.stop();
   if (env.sink) await env.sink.shutdown();

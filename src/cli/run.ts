@@ -9,7 +9,7 @@ import { ProcessInfoReader } from '../trace/resource';
 import { SpanBuilder } from '../trace/span-builder';
 import { startPeriodicResync } from '../trace/clock';
 import type { RedactionOptions } from '../trace/redact';
-import { startCpuProfiler, writeCpuProfile } from '../util/cpu-profile';
+import { startCpuProfiler, writeProfile } from '../util/profiler';
 import type { Logger } from '../util/log';
 import { LossReporter, type AgentStats } from './loss-reporter';
 import { agentMetricsEnabled, startAgentMetrics } from '../telemetry/agent-metrics';
@@ -86,7 +86,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const signal = await stopped;
   log.info(`${signal}: stopping`);
   if (profiler !== undefined) {
-    await writeCpuProfile(profiler, profileFile!).then(
+    await writeProfile(profiler, profileFile!).then(
       () => log.info(`CPU profile written to ${profileFile}`),
       (e: Error) => log.warn(`cannot write the CPU profile to ${profileFile}: ${e.message}`),
     );
