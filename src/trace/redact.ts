@@ -184,18 +184,20 @@ export class Redactor {
   }
 
   /** Adds the named request headers to `out` as string[] attributes. */
-  requestHeaders(headers: ReadonlyArray<[string, string]>, out: Attributes): void {
+  requestHeaders(headers: readonly string[], out: Attributes): void {
     if (this.request.size > 0) this.capture(this.request, headers, out);
   }
 
-  responseHeaders(headers: ReadonlyArray<[string, string]>, out: Attributes): void {
+  responseHeaders(headers: readonly string[], out: Attributes): void {
     if (this.response.size > 0) this.capture(this.response, headers, out);
   }
 
-  private capture(specs: Map<string, HeaderSpec>, headers: ReadonlyArray<[string, string]>, out: Attributes): void {
-    for (const [name, value] of headers) {
-      const spec = specs.get(name.toLowerCase());
+  /** `headers` flat, as HttpMessage.headers. */
+  private capture(specs: Map<string, HeaderSpec>, headers: readonly string[], out: Attributes): void {
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const spec = specs.get(headers[i].toLowerCase());
       if (spec === undefined) continue;
+      const value = headers[i + 1];
       const v = spec.sensitive ? REDACTED : spec.url ? this.url(value) : value;
       const prev = out[spec.attribute];
       if (Array.isArray(prev)) (prev as string[]).push(v);

@@ -154,21 +154,24 @@ interface RequestHeaders {
 }
 
 function requestHeadersOf(message: HttpMessage): RequestHeaders {
-  const out: RequestHeaders = {};
-  for (const [name, value] of message.headers) {
-    // Length first: most names are none of the four, and lower-casing allocates.
+  const out: RequestHeaders = { host: undefined, userAgent: undefined, forwarded: undefined, xForwardedFor: undefined };
+  const h = message.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) {
+    const name = h[i];
+    // Length first: most names are none of the four. Then the usual spellings, before
+    // lower-casing (which allocates).
     switch (name.length) {
       case 4:
-        if (out.host === undefined && name.toLowerCase() === 'host') out.host = value;
+        if (out.host === undefined && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) out.host = h[i + 1];
         break;
       case 9:
-        if (out.forwarded === undefined && name.toLowerCase() === 'forwarded') out.forwarded = value;
+        if (out.forwarded === undefined && name.toLowerCase() === 'forwarded') out.forwarded = h[i + 1];
         break;
       case 10:
-        if (out.userAgent === undefined && name.toLowerCase() === 'user-agent') out.userAgent = value;
+        if (out.userAgent === undefined && (name === 'User-Agent' || name === 'user-agent' || name.toLowerCase() === 'user-agent')) out.userAgent = h[i + 1];
         break;
       case 15:
-        if (out.xForwardedFor === undefined && name.toLowerCase() === 'x-forwarded-for') out.xForwardedFor = value;
+        if (out.xForwardedFor === undefined && name.toLowerCase() === 'x-forwarded-for') out.xForwardedFor = h[i + 1];
         break;
     }
   }

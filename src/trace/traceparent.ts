@@ -42,17 +42,18 @@ export function parseTraceparent(value: string | undefined, tracestate?: string)
   return ctx;
 }
 
-/** The trace context of a request's headers (case-insensitive names; first traceparent wins). */
-export function traceContextOf(headers: Array<[string, string]>): ParentContext | undefined {
+/** The trace context of a request's headers (flat, as HttpMessage.headers; case-insensitive
+ *  names; first traceparent wins). */
+export function traceContextOf(headers: readonly string[]): ParentContext | undefined {
   let tp: string | undefined;
   let ts: string | undefined;
-  for (let i = 0; i < headers.length; i++) {
-    const name = headers[i][0];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i];
     // Length first, then the usual spelling before lower-casing (which allocates).
     if (name.length === 11) {
-      if (tp === undefined && (name === 'traceparent' || name.toLowerCase() === 'traceparent')) tp = headers[i][1];
+      if (tp === undefined && (name === 'traceparent' || name.toLowerCase() === 'traceparent')) tp = headers[i + 1];
     } else if (name.length === 10 && (name === 'tracestate' || name.toLowerCase() === 'tracestate')) {
-      const value = headers[i][1];
+      const value = headers[i + 1];
       ts = ts === undefined ? value : `${ts},${value}`;
     }
   }

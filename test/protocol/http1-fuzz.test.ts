@@ -12,6 +12,7 @@ import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
 import { messagesOf, run } from './http1-harness';
 import type { ParserEvent, Step } from './http1-harness';
 import { prng } from '../helpers/prng';
+import { fieldPairs, type Field } from '../helpers/fields';
 
 const MAX_HEADER_BYTES = 512;
 
@@ -241,9 +242,12 @@ function serialize(m: ModelMessage, fillByte: number): Buffer {
   return Buffer.concat(parts);
 }
 
-function expectedOf(m: ModelMessage): Partial<HttpMessage> {
+/** A message as compared: its fields as pairs (see test/helpers/fields.ts). */
+type Projected = Omit<Partial<HttpMessage>, 'headers' | 'trailers'> & { headers: Field[]; trailers: Field[] };
+
+function expectedOf(m: ModelMessage): Projected {
   const f = m.framing;
-  const headers: Array<[string, string]> = [...m.headers];
+  const headers: Field[] = [...m.headers];
   if (f.kind === 'length') headers.push(['Content-Length', String(f.size)]);
   if (f.kind === 'chunked') headers.push(['Transfer-Encoding', 'chunked']);
   const bodySize = f.kind === 'length' ? f.size : f.kind === 'chunked' ? f.chunks.reduce((s, c) => s + c.size, 0) : 0;
@@ -253,8 +257,8 @@ function expectedOf(m: ModelMessage): Partial<HttpMessage> {
   };
 }
 
-function project(m: HttpMessage): Partial<HttpMessage> {
-  return { kind: m.kind, method: m.method, url: m.url, statusCode: m.statusCode, reason: m.reason, headers: m.headers, trailers: m.trailers, bodySize: m.bodySize };
+function project(m: HttpMessage): Projected {
+  return { kind: m.kind, method: m.method, url: m.url, statusCode: m.statusCode, reason: m.reason, headers: fieldPairs(m.headers), trailers: fieldPairs(m.trailers), bodySize: m.bodySize };
 }
 
 function cutAt(stream: Buffer, points: number[]): Buffer[] {

@@ -33,6 +33,7 @@ import test from 'node:test';
 import type { HttpMessage } from '../../src/protocol/http1/index';
 import { errorsOf, messagesOf, runEveryCut } from './http1-harness';
 import { findCorpusDir, loadCorpus, readLog } from './llhttp-corpus';
+import { fieldPairs } from '../helpers/fields';
 import type { CorpusCase, LoggedMessage } from './llhttp-corpus';
 
 /** In-scope cases we do not match on purpose: "file|heading" → reason. Keep it short. */
@@ -72,8 +73,8 @@ function loggedFacts(m: LoggedMessage, isResponse: boolean): Facts {
 function ourFacts(m: HttpMessage): Facts {
   const version = `${m.versionMajor}.${m.versionMinor}`;
   return m.kind === 'response'
-    ? { statusCode: m.statusCode, reason: m.reason, version, headers: m.headers, trailers: m.trailers, bodySize: m.bodySize, upgrade: m.upgrade }
-    : { method: m.method, url: m.url, version, headers: m.headers, trailers: m.trailers, bodySize: m.bodySize, upgrade: m.upgrade };
+    ? { statusCode: m.statusCode, reason: m.reason, version, headers: fieldPairs(m.headers), trailers: fieldPairs(m.trailers), bodySize: m.bodySize, upgrade: m.upgrade }
+    : { method: m.method, url: m.url, version, headers: fieldPairs(m.headers), trailers: fieldPairs(m.trailers), bodySize: m.bodySize, upgrade: m.upgrade };
 }
 
 function show(value: unknown): string {

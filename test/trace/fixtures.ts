@@ -1,18 +1,19 @@
 // Synthetic exchanges for span-building and export tests (not a test file itself).
 import type { HttpMessage } from '../../src/protocol/http1/types';
 import type { Exchange, ProcessInfo } from '../../src/trace/types';
+import { flatFields, type Field } from '../helpers/fields';
 
-export function request(method: string, url: string, headers: Array<[string, string]> = [], bodySize = 0): HttpMessage {
+export function request(method: string, url: string, headers: Field[] = [], bodySize = 0): HttpMessage {
   return {
-    kind: 'request', method, url, versionMajor: 1, versionMinor: 1, headers, trailers: [],
+    kind: 'request', method, url, versionMajor: 1, versionMinor: 1, headers: flatFields(headers), trailers: [],
     bodySize, bodyBytesMissing: 0, incomplete: false, startNs: 1_000_000n, endNs: 1_100_000n,
     shouldClose: false, upgrade: false,
   };
 }
 
-export function response(statusCode: number, headers: Array<[string, string]> = [], bodySize = 0): HttpMessage {
+export function response(statusCode: number, headers: Field[] = [], bodySize = 0): HttpMessage {
   return {
-    kind: 'response', statusCode, reason: 'OK', versionMajor: 1, versionMinor: 1, headers, trailers: [],
+    kind: 'response', statusCode, reason: 'OK', versionMajor: 1, versionMinor: 1, headers: flatFields(headers), trailers: [],
     bodySize, bodyBytesMissing: 0, incomplete: false, startNs: 5_000_000n, endNs: 13_300_000n,
     shouldClose: false, upgrade: false,
   };

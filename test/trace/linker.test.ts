@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { TraceLinker } from '../../src/trace/linker';
 import type { ConnectionAddresses, Exchange } from '../../src/trace/types';
 import { CURL, NGINX, exchange, request } from './fixtures';
+import type { Field } from '../helpers/fields';
 
 const CLIENT_ADDR: ConnectionAddresses = { localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '127.0.0.1', remotePort: 8443, family: 'ipv4' };
 const SERVER_ADDR: ConnectionAddresses = { localAddress: '127.0.0.1', localPort: 8443, remoteAddress: '127.0.0.1', remotePort: 40000, family: 'ipv4' };
@@ -83,7 +84,7 @@ test('traceparent: the server joins the caller; the client span is the child of 
   const l = new TraceLinker();
   l.connectionKnown('c1', CLIENT_ADDR);
   l.connectionKnown('s1', SERVER_ADDR);
-  const headers: Array<[string, string]> = [['Host', 'x'], ['TraceParent', TP], ['tracestate', 'a=1']];
+  const headers: Field[] = [['Host', 'x'], ['TraceParent', TP], ['tracestate', 'a=1']];
   const c = l.optionsFor(client(1, { request: request('GET', '/r/1', headers) }));
   const s = l.optionsFor(server(1, { request: request('GET', '/r/1', headers) }));
   assert.equal(c.traceId, '0af7651916cd43dd8448eb211c80319c');

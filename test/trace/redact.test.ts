@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import type { Attributes } from '@opentelemetry/api';
+import { flatFields } from '../helpers/fields';
 import {
   REDACTED, Redactor, isSensitiveHeaderName, isSensitiveParamName, redactQuery, redactUrl, redactUserinfo,
 } from '../../src/trace/redact';
@@ -53,7 +54,7 @@ test('name classification', () => {
   }
 });
 
-const headers: Array<[string, string]> = [
+const headers = flatFields([
   ['Host', 'h'],
   ['Authorization', 'Bearer abc'],
   ['X-Request-Id', 'r1'],
@@ -61,7 +62,7 @@ const headers: Array<[string, string]> = [
   ['X-Api-Key', 'k'],
   ['Referer', 'https://u:p@site/x?token=t&q=1'],
   ['x-request-id', 'r2'],
-];
+]);
 
 test('headers are not captured unless named', () => {
   const out: Attributes = {};
@@ -86,7 +87,7 @@ test('allowSensitive exports credential headers in clear; response headers separ
   const out: Attributes = {};
   const r = new Redactor({ captureRequestHeaders: ['authorization'], captureResponseHeaders: ['set-cookie'], allowSensitive: true });
   r.requestHeaders(headers, out);
-  r.responseHeaders([['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']], out);
+  r.responseHeaders(flatFields([['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]), out);
   assert.deepEqual(out, {
     'http.request.header.authorization': ['Bearer abc'],
     'http.response.header.set-cookie': ['a=1', 'b=2'],

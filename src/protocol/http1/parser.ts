@@ -345,7 +345,18 @@ export class Http1Parser {
     const v = pendingValues;
     const n = this.pendCount;
     this.pendCount = 0;
-    for (let i = 0; i < n; i++) msg.headers.push([pendingNames[i], text.slice(v[2 * i] - from, v[2 * i + 1] - from)]);
+    const h = msg.headers;
+    if (h.length === 0) {
+      // Usually the whole head at once: an array of the exact size, not one grown by pushes.
+      const all = new Array<string>(2 * n);
+      for (let i = 0; i < n; i++) {
+        all[2 * i] = pendingNames[i];
+        all[2 * i + 1] = text.slice(v[2 * i] - from, v[2 * i + 1] - from);
+      }
+      msg.headers = all;
+    } else {
+      for (let i = 0; i < n; i++) h.push(pendingNames[i], text.slice(v[2 * i] - from, v[2 * i + 1] - from));
+    }
   }
 
   /** The found line ends with CRLF (bare LF is refused, as in llhttp strict). */
@@ -537,7 +548,7 @@ export class Http1Parser {
     } else {
       // A line completed in the carry buffer: what came before it is complete, so the order holds.
       this.flushText();
-      msg.headers.push([name, latin1(buf, valueStart, valueEnd)]);
+      msg.headers.push(name, latin1(buf, valueStart, valueEnd));
     }
     return undefined;
   }
@@ -691,7 +702,7 @@ export class Http1Parser {
     } else if (!scanHeaderLine(buf, s, e)) {
       this.fail('invalid', 'malformed trailer line', State.Resync);
     } else {
-      this.msg!.trailers.push([latin1(buf, s, headerLine.nameEnd), latin1(buf, headerLine.valueStart, headerLine.valueEnd)]);
+      this.msg!.trailers.push(latin1(buf, s, headerLine.nameEnd), latin1(buf, headerLine.valueStart, headerLine.valueEnd));
     }
     return next;
   }

@@ -14,10 +14,11 @@ export interface HttpMessage {
   reason?: string;
   versionMajor: number;
   versionMinor: number;
-  /** Header fields in order, names as received (not lower-cased), values trimmed of OWS. */
-  headers: Array<[string, string]>;
-  /** Trailer fields of a chunked body, in order. */
-  trailers: Array<[string, string]>;
+  /** Header fields in order, flat: [name0, value0, name1, value1, …] (no array per field: a
+   *  message has a dozen of them). Names as received (not lower-cased), values trimmed of OWS. */
+  headers: string[];
+  /** Trailer fields of a chunked body, in order, flat as `headers`. */
+  trailers: string[];
   /** Body length in bytes after transfer decoding, including bytes lost in capture gaps. */
   bodySize: number;
   /** Body bytes that were inside capture gaps (not seen, only counted). */
