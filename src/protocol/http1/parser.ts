@@ -25,6 +25,10 @@ export interface Http1ParserOptions {
   maxHeaderBytes?: number;
 }
 
+/** The fields of a message that has none (most have no trailers): shared, never written to —
+ *  the first field replaces it. */
+const NO_FIELDS: string[] = Object.freeze([]) as unknown as string[];
+
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 /** Smallest accepted maxHeaderBytes: a start line and a few fields must fit. */
 const MIN_MAX_HEADER_BYTES = 256;
@@ -428,8 +432,8 @@ export class Http1Parser {
       reason: isResponse && now ? latin1(buf, startLine.reasonStart, e) : undefined,
       versionMajor: (v / 10) | 0,
       versionMinor: v % 10,
-      headers: [],
-      trailers: [],
+      headers: NO_FIELDS,
+      trailers: NO_FIELDS,
       bodySize: 0,
       bodyBytesMissing: 0,
       incomplete: false,
@@ -548,7 +552,9 @@ export class Http1Parser {
     } else {
       // A line completed in the carry buffer: what came before it is complete, so the order holds.
       this.flushText();
-      msg.headers.push(name, latin1(buf, valueStart, valueEnd));
+      const value = latin1(buf, valueStart, valueEnd);
+      if (msg.headers === NO_FIELDS) msg.headers = [name, value];
+      else msg.headers.push(name, value);
     }
     return undefined;
   }
@@ -702,7 +708,11 @@ export class Http1Parser {
     } else if (!scanHeaderLine(buf, s, e)) {
       this.fail('invalid', 'malformed trailer line', State.Resync);
     } else {
-      this.msg!.trailers.push(latin1(buf, s, headerLine.nameEnd), latin1(buf, headerLine.valueStart, headerLine.valueEnd));
+      const msg = this.msg!;
+      const name = latin1(buf, s, headerLine.nameEnd);
+      const value = latin1(buf, headerLine.valueStart, headerLine.valueEnd);
+      if (msg.trailers === NO_FIELDS) msg.trailers = [name, value];
+      else msg.trailers.push(name, value);
     }
     return next;
   }
