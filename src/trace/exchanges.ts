@@ -63,9 +63,11 @@ interface ConnState {
   held: Exchange[];
   /** onConnection was called. */
   announced: boolean;
-  /** A capture gap may have swallowed whole messages: responses are paired by time, not by
-   *  order, until the queue of waiting requests is empty again. */
-  outOfSync: boolean;
+  /** A capture gap may have swallowed whole messages, or the parser skipped some to find its
+   *  way after bytes it could not parse: responses are paired by time, not by order, until the
+   *  queue of waiting requests is empty again. Set, it is the error of a request found to have
+   *  lost its response. */
+  outOfSync: string | undefined;
   /** When each direction last lost bytes it could not frame (a parse 'gap'). */
   gapNs: Record<Direction, bigint>;
 }
@@ -118,7 +120,7 @@ export class ExchangeTracker implements StreamSink {
     st.parsers[dir].gap(bytes, tsNs);
     // Whole messages may have been inside the gap (the parser cannot say so when the gap falls
     // between messages): pair by time until the queue drains.
-    st.outOfSync = true;
+    st.outOfSync = 'capture gap';
     if (tsNs > st.gapNs[dir]) st.gapNs[dir] = tsNs;
   }
 
@@ -182,7 +184,7 @@ export class ExchangeTracker implements StreamSink {
       requests: 0,
       held: [],
       announced: false,
-      outOfSync: false,
+      outOfSync: undefined,
       gapNs: { write: -1n, read: -1n },
     };
     c.state = st;
@@ -229,7 +231,8 @@ export class ExchangeTracker implements StreamSink {
       st.owed.shift(); // the answer to a request already reported as cut short
       return undefined;
     }
-    if (st.outOfSync) {
+    const lostWhy = st.outOfSync;
+    if (lostWhy !== undefined) {
       // Requests or responses may have been lost: a response answers the newest request that
       // was complete before the response began; older ones lost their responses.
       let i = st.pending.length - 1;
@@ -238,19 +241,19 @@ export class ExchangeTracker implements StreamSink {
       // response) were sent after its response had come: this response answers one of them.
       const requestGap = st.gapNs[st.kind === 'server' ? 'read' : 'write'];
       if (i >= 0 && requestGap > st.pending[i].request.endNs && requestGap <= m.startNs) {
-        for (const lost of st.pending.splice(0, i + 1)) this.cutShort(c, st, lost, lost.error ?? 'capture gap', m.startNs);
+        for (const lost of st.pending.splice(0, i + 1)) this.cutShort(c, st, lost, lost.error ?? lostWhy, m.startNs);
         i = -1;
       }
       if (i < 0) {
         this.s.unpairedResponses++; // the answer to a request we never saw
-        if (st.pending.length === 0) st.outOfSync = false;
+        if (st.pending.length === 0) st.outOfSync = undefined;
         return undefined;
       }
-      for (const lost of st.pending.splice(0, i)) this.cutShort(c, st, lost, lost.error ?? 'capture gap', m.startNs);
+      for (const lost of st.pending.splice(0, i)) this.cutShort(c, st, lost, lost.error ?? lostWhy, m.startNs);
     }
     const p = st.pending.shift();
     if (!p) this.s.unpairedResponses++;
-    if (st.pending.length === 0) st.outOfSync = false;
+    if (st.pending.length === 0) st.outOfSync = undefined;
     return p;
   }
 
@@ -276,10 +279,12 @@ export class ExchangeTracker implements StreamSink {
         if (p) this.emit(c, st, p, partial, p.error ?? why, e.atNs);
       }
     }
-    // The message cut by a gap is known and was paired in order; what the gap swallowed after
-    // it (whole messages, perhaps) makes the order unreliable from here on.
-    if (e.reason === 'gap') {
-      st.outOfSync = true;
+    // The message cut short is known and was paired in order; what the gap swallowed after it
+    // (whole messages, perhaps), or what the parser skipped to find the next start line after
+    // bytes it could not parse, makes the order unreliable from here on.
+    if (e.reason !== 'truncated') {
+      // A capture gap explains more than a parse error does: it stays the reason once given.
+      if (st.outOfSync !== 'capture gap') st.outOfSync = e.reason === 'gap' ? 'capture gap' : 'messages skipped after invalid HTTP';
       st.gapNs[dir] = e.atNs;
     }
   }

@@ -420,3 +420,23 @@ test('a response and the next request both lost: the following response is not g
   assert.deepEqual(pairs(out), [['GET', '/big', undefined, 'capture gap'], ['GET', '/3', 203, undefined]]);
   assert.equal(t.stats().unpairedResponses, 1);
 });
+
+test('bytes that do not parse make pairing go by time: the response after the skipped one is not given to its request', () => {
+  const { out, send } = setup();
+  send('write', GET('/1'));
+  send('read', OK(201, '', 'Created'));
+  send('write', GET('/2'));
+  // The response to /2 arrives mangled (no start line the parser believes): it resyncs at the
+  // next start line, skipping the whole response.
+  send('read', 'XTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n');
+  send('write', GET('/3'));
+  send('read', OK(203, '', 'Non-Authoritative'));
+  send('write', GET('/4'));
+  send('read', OK(204, '', 'No Content'));
+  assert.deepEqual(pairs(out), [
+    ['GET', '/1', 201, undefined],
+    ['GET', '/2', undefined, 'messages skipped after invalid HTTP'],
+    ['GET', '/3', 203, undefined],
+    ['GET', '/4', 204, undefined],
+  ]);
+});
