@@ -208,3 +208,34 @@ test('records keep their true lengths in every record header', () => {
     }
   }
 });
+
+test('the poll timer: slower while the ring stays empty, every 10 ms again as soon as records come', async () => {
+  // A capture of one process only (filtered in BPF), so other TLS traffic on the host does not
+  // keep its ring busy: the python client sleeps first, then makes one request.
+  const client = start(python(), ['-c', [
+    'import http.client, ssl, sys, time',
+    'time.sleep(1.0)',
+    `c = http.client.HTTPSConnection("127.0.0.1", ${server.port}, context=ssl._create_unverified_context())`,
+    'c.request("GET", "/after-idle")',
+    'print(c.getresponse().status)',
+  ].join('\n')]);
+  let delayAfterRecords: number | undefined;
+  const own = Capture.start({ log: silentLogger, pid: client.child.pid }, {
+    onRecord: () => {
+      // Runs inside the poll; the next delay is chosen when the poll returns.
+      if (delayAfterRecords === undefined) setImmediate(() => { delayAfterRecords = own.pollDelayNowMs; });
+    },
+    onData() {}, onGap() {}, onClose() {},
+  });
+  try {
+    await sleep(500);
+    assert.equal(own.pollDelayNowMs, 40, 'an empty ring is polled every 40 ms');
+    assert.equal((await client.exited).code, 0, client.stderr());
+    const t0 = Date.now();
+    while (delayAfterRecords === undefined && Date.now() - t0 < 5000) await sleep(20);
+    assert.equal(delayAfterRecords, 10, 'after a poll that found records, the next comes 10 ms later');
+  } finally {
+    own.stop();
+    await client.stop('SIGKILL');
+  }
+});
