@@ -58,6 +58,10 @@ export class Discovery {
   /** dev:inode of files that define no SSL_write/SSL_read, or whose attach failed. */
   private readonly rejected = new Set<string>();
   private pids = new Set<number>();
+  /** Per running process, the mappings (path with the dev and inode its maps line shows)
+   *  already settled: attached, known or rejected. A scan skips them: each stat of a mapped
+   *  file costs as much as reading the maps, and a process's mappings rarely change. */
+  private settled = new Map<number, Set<string>>();
   private nextId = 1;
   private readonly procRoot: string;
   private timer: NodeJS.Timeout | undefined;
@@ -110,16 +114,24 @@ export class Discovery {
   scanProcesses(): void {
     const t0 = performance.now();
     const now = new Set<number>();
+    const settled = new Map<number, Set<string>>();
     for (const entry of listDir(this.procRoot)) {
       const pid = Number(entry);
       if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
       now.add(pid);
-      for (const file of executableMappings(this.procRoot, pid)) {
-        this.consider(file, path.join(this.procRoot, String(pid), 'root', file), pid);
+      const before = this.settled.get(pid);
+      const after = new Set<string>();
+      for (const [file, identity] of executableFiles(this.procRoot, pid)) {
+        // Keyed by the file's identity too: a reused pid (another mount namespace, a file
+        // replaced under the same path) is not taken for what that pid mapped before.
+        const key = `${identity} ${file}`;
+        if (before?.has(key) || this.consider(file, path.join(this.procRoot, String(pid), 'root', file), pid)) after.add(key);
       }
+      settled.set(pid, after);
     }
     const gone = [...this.pids].filter((p) => !now.has(p));
     this.pids = now;
+    this.settled = settled;
     this.lastScanMs = performance.now() - t0;
     if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
     this.opts.onScan?.(now);
@@ -129,21 +141,21 @@ export class Discovery {
    * `displayPath` as the process sees it, `reachPath` how this process reaches the same file
    * (through /proc/PID/root for another mount namespace).
    */
-  private consider(displayPath: string, reachPath: string, pid?: number): void {
+  private consider(displayPath: string, reachPath: string, pid?: number): boolean {
     const st = statOrNull(reachPath);
-    if (!st || !st.isFile()) return;
+    if (!st || !st.isFile()) return false; // gone or not readable now: look again next time
     const key = `${st.dev}:${st.ino}`;
-    if (this.files.has(key) || this.rejected.has(key)) return;
+    if (this.files.has(key) || this.rejected.has(key)) return true;
     let symbols: Set<string>;
     try {
       symbols = definedFunctions(reachPath, PROBED_SYMBOLS);
     } catch (e) {
       this.opts.log.debug(`cannot read ${reachPath}: ${(e as Error).message}`);
-      return; // unreadable now (e.g. the process exited): try again on a later scan
+      return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
     if (!REQUIRED_SYMBOLS.every((s) => symbols.has(s))) {
       this.reject(key);
-      return;
+      return true;
     }
     // Prefer the plain path when it is the same file in our mount namespace: it stays valid
     // after the process that showed it to us exits.
@@ -161,6 +173,7 @@ export class Discovery {
       this.reject(key);
       this.opts.log.warn(`cannot trace ${displayPath}: ${(e as Error).message}`);
     }
+    return true;
   }
 
   private reject(key: string): void {
@@ -195,7 +208,13 @@ function statOrNull(p: string): Stats | null {
 
 /** Paths of the files a process maps executable, from /proc/PID/maps (deleted files skipped). */
 export function executableMappings(procRoot: string, pid: number): Set<string> {
-  const out = new Set<string>();
+  return new Set(executableFiles(procRoot, pid).keys());
+}
+
+/** executableMappings with, for each path, the "dev inode" its maps line shows (e.g.
+ *  "fd:01 1835092"): which file it is, whatever the path. */
+export function executableFiles(procRoot: string, pid: number): Map<string, string> {
+  const out = new Map<string, string>();
   let text: string;
   try {
     text = readFileSync(path.join(procRoot, String(pid), 'maps'), 'latin1');
@@ -212,13 +231,17 @@ export function executableMappings(procRoot: string, pid: number): Set<string> {
       // The path is the sixth field (after perms, offset, dev, inode), a file's starts with '/':
       // not the first '/' of the line, which may be inside a name such as [anon:jit/code].
       let i = sp + 1;
+      let devStart = i;
+      let inodeEnd = i;
       for (let field = 0; field < 4; field++) {
+        if (field === 2) devStart = i;
         while (i < end && text.charCodeAt(i) !== 32) i++;
+        if (field === 3) inodeEnd = i;
         while (i < end && text.charCodeAt(i) === 32) i++;
       }
       if (i < end && text.charCodeAt(i) === 47 /* / */) {
         const p = text.slice(i, end);
-        if (!p.endsWith(' (deleted)')) out.add(p);
+        if (!p.endsWith(' (deleted)')) out.set(p, text.slice(devStart, inodeEnd));
       }
     }
     start = end + 1;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { executableMappings } from '../../src/discovery/discovery';
+import { executableFiles, executableMappings } from '../../src/discovery/discovery';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'tlsotel-proc-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -41,6 +41,11 @@ test('only executable mappings are reported, each file once', () => {
     '/usr/bin/curl',
     '/usr/lib/x86_64-linux-gnu/libssl.so.3',
   ]);
+  // With each the file it is, as its maps line names it (device and inode).
+  const files = executableFiles(root, pid);
+  assert.equal(files.get('/usr/bin/curl'), 'fd:01 1234');
+  assert.equal(files.get('/usr/lib/x86_64-linux-gnu/libssl.so.3'), 'fd:01 2222');
+  assert.equal(files.get('/opt/exec-only.so'), 'fd:01 6666');
 });
 
 test('paths with spaces are kept whole', () => {
