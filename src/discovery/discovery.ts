@@ -51,6 +51,8 @@ const DEFAULT_BIN_NAMES = ['node', 'nodejs'];
 const LIBSSL = /^libssl\.so(\.|$)/;
 /** Files checked and found to carry no OpenSSL, remembered so they are read once. Bounded. */
 const MAX_REMEMBERED = 100_000;
+/** See Discovery.noMaps. */
+const NO_MAPS_RECHECK = 10;
 
 export class Discovery {
   private readonly files = new Map<string, TlsFile>();
@@ -62,6 +64,11 @@ export class Discovery {
    *  already settled: attached, known or rejected. A scan skips them: each stat of a mapped
    *  file costs as much as reading the maps, and a process's mappings rarely change. */
   private settled = new Map<number, Set<string>>();
+  /** Processes whose last look found no executable mapping: kernel threads (most of the pids
+   *  of a host) and zombies. Looked at again every NO_MAPS_RECHECK scans only (in case the pid
+   *  was reused); each read of a maps file costs tens of µs. */
+  private noMaps = new Set<number>();
+  private scans = 0;
   private nextId = 1;
   private readonly procRoot: string;
   private timer: NodeJS.Timeout | undefined;
@@ -115,13 +122,24 @@ export class Discovery {
     const t0 = performance.now();
     const now = new Set<number>();
     const settled = new Map<number, Set<string>>();
+    const noMaps = new Set<number>();
+    const recheck = this.scans++ % NO_MAPS_RECHECK === 0;
     for (const entry of listDir(this.procRoot)) {
       const pid = Number(entry);
       if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
       now.add(pid);
+      if (!recheck && this.noMaps.has(pid)) {
+        noMaps.add(pid);
+        continue;
+      }
+      const files = executableFiles(this.procRoot, pid);
+      if (files.size === 0) {
+        noMaps.add(pid);
+        continue;
+      }
       const before = this.settled.get(pid);
       const after = new Set<string>();
-      for (const [file, identity] of executableFiles(this.procRoot, pid)) {
+      for (const [file, identity] of files) {
         // Keyed by the file's identity too: a reused pid (another mount namespace, a file
         // replaced under the same path) is not taken for what that pid mapped before.
         const key = `${identity} ${file}`;
@@ -132,6 +150,7 @@ export class Discovery {
     const gone = [...this.pids].filter((p) => !now.has(p));
     this.pids = now;
     this.settled = settled;
+    this.noMaps = noMaps;
     this.lastScanMs = performance.now() - t0;
     if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
     this.opts.onScan?.(now);

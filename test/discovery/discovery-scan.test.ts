@@ -1,7 +1,8 @@
 // Discovery's rescans on a fake proc root: a mapping already settled for a process is not
 // looked at again (no stat, no ELF read), and what identifies it is the file (its maps line's
 // dev and inode), not the path — a reused pid that maps another file at the same path is
-// looked at anew. The files are real (/bin/true, the system libssl); attaching is faked.
+// looked at anew; a process with no executable mapping (a kernel thread) is read only every
+// 10th scan. The files are real (/bin/true, the system libssl); attaching is faked.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -22,21 +23,21 @@ function fileSystem(name: string, target: string): string {
   return dir;
 }
 
-/** Process PID maps /lib/x.so (dev fd:01, `inode`) and sees `fsDir` as its root. */
-function proc(pid: number, inode: number, fsDir: string): void {
-  const dir = path.join(root, 'proc', String(pid));
+/** Process PID (under the fake proc root `procDir`) maps /lib/x.so (dev fd:01, `inode`) and
+ *  sees `fsDir` as its root. */
+function proc(procDir: string, pid: number, inode: number, fsDir: string): void {
+  const dir = path.join(procDir, String(pid));
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'maps'), `7f0000000000-7f0000100000 r-xp 00000000 fd:01 ${inode}    /lib/x.so\n`);
   fs.rmSync(path.join(dir, 'root'), { force: true });
   fs.symlinkSync(fsDir, path.join(dir, 'root'));
 }
 
-test('rescans skip the mappings a process already had; a reused pid mapping another file is looked at again', () => {
-  const plain = fileSystem('plain', '/bin/true'); // an ELF file without OpenSSL
-  const withSsl = fileSystem('ssl', LIBSSL);
+/** A Discovery of the fake proc root `procDir` that only records what it would attach. */
+function discovery(procDir: string): { d: Discovery; attached: string[] } {
   const attached: string[] = [];
   const d = new Discovery({
-    procRoot: path.join(root, 'proc'),
+    procRoot: procDir,
     libDirs: [],
     binDirs: [],
     log: silentLogger,
@@ -45,7 +46,15 @@ test('rescans skip the mappings a process already had; a reused pid mapping anot
       return { libId, path: file, functions: ['SSL_write', 'SSL_read'], links: [] };
     },
   });
-  const procFiles = path.join(root, 'proc') + path.sep;
+  return { d, attached };
+}
+
+test('rescans skip the mappings a process already had; a reused pid mapping another file is looked at again', () => {
+  const plain = fileSystem('plain', '/bin/true'); // an ELF file without OpenSSL
+  const withSsl = fileSystem('ssl', LIBSSL);
+  const procDir = path.join(root, 'proc1');
+  const { d, attached } = discovery(procDir);
+  const procFiles = procDir + path.sep;
   const statSync = fs.statSync;
   let stats = 0;
   (fs as { statSync: unknown }).statSync = (p: fs.PathLike, ...rest: unknown[]) => {
@@ -53,7 +62,7 @@ test('rescans skip the mappings a process already had; a reused pid mapping anot
     return (statSync as (...a: unknown[]) => unknown)(p, ...rest);
   };
   try {
-    proc(4001, 11, plain);
+    proc(procDir, 4001, 11, plain);
     d.scanProcesses();
     assert.equal(stats, 1, 'the new mapping is looked at');
     assert.deepEqual(attached, [], 'a file without OpenSSL is not attached');
@@ -63,11 +72,41 @@ test('rescans skip the mappings a process already had; a reused pid mapping anot
     assert.equal(stats, 0, 'a mapping already settled for this process is not looked at again');
 
     // Same pid and path, another file (a reused pid, another mount namespace).
-    proc(4001, 22, withSsl);
+    proc(procDir, 4001, 22, withSsl);
     d.scanProcesses();
     assert.equal(stats, 1, 'a new file behind the same path is looked at');
-    assert.deepEqual(attached, [path.join(root, 'proc', '4001', 'root', 'lib', 'x.so')]);
+    assert.deepEqual(attached, [path.join(procDir, '4001', 'root', 'lib', 'x.so')]);
   } finally {
     (fs as { statSync: unknown }).statSync = statSync;
+  }
+});
+
+test('a process with no executable mapping (a kernel thread) is read again only every 10th scan', () => {
+  const procDir = path.join(root, 'proc2');
+  const { d, attached } = discovery(procDir);
+  const dir = path.join(procDir, '4002');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'maps'), ''); // what a kernel thread shows
+  const maps = path.join(dir, 'maps');
+  const readFileSync = fs.readFileSync;
+  let reads = 0;
+  (fs as { readFileSync: unknown }).readFileSync = (p: fs.PathOrFileDescriptor, ...rest: unknown[]) => {
+    if (String(p) === maps) reads++;
+    return (readFileSync as (...a: unknown[]) => unknown)(p, ...rest);
+  };
+  try {
+    const perScan: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      reads = 0;
+      d.scanProcesses();
+      perScan.push(reads);
+    }
+    assert.deepEqual(perScan, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    // The pid now belongs to a process that maps libssl: found at the next look, at the latest.
+    proc(procDir, 4002, 33, fileSystem('reused', LIBSSL));
+    for (let i = 0; i < 10 && attached.length === 0; i++) d.scanProcesses();
+    assert.deepEqual(attached, [path.join(procDir, '4002', 'root', 'lib', 'x.so')]);
+  } finally {
+    (fs as { readFileSync: unknown }).readFileSync = readFileSync;
   }
 });
