@@ -19,7 +19,8 @@ const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/load → the che
 const SRC = path.join(ROOT, 'bench', 'load');
 const AGENT = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const CACHE = '/var/cache/tlsotel-bench';
-/** Node flags for the agent only, e.g. BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+/** Node flags for the agent only, e.g. BENCH_AGENT_NODE_ARGS='--max-semi-space-size=32' (not
+ *  --cpu-prof: its signals fail the BPF load; TLSOTEL_CPU_PROFILE=FILE profiles the agent). */
 const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
 
 // ---------------------------------------------------------------------------------------------

@@ -150,7 +150,6 @@ export class Capture {
     return f ? f.displayPath.slice(f.displayPath.lastIndexOf('/') + 1) : `lib#${libId}`;
   }
 
-  /** Drains the ring buffer now. Returns the number of records read. */
   /** Polls after `delayMs`, then again after pollIntervalMs if it found records, or after a
    *  longer wait (doubling, up to idlePollMaxMs) if the ring was empty. Ref'd: while capture
    *  runs, this timer keeps the process alive; stop() clears it. */
