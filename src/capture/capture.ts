@@ -15,12 +15,14 @@ export interface CaptureOptions {
   captureBytes?: number;
   maxSegments?: number;
   ringBufferBytes?: number;
-  /** How often the ring buffer is drained while records come. */
+  /** How often the ring buffer is drained while it fills fast (a sixteenth of it or more
+   *  between two polls). */
   pollIntervalMs?: number;
-  /** While polls find the ring empty, the interval doubles up to this: a timer wake-up costs
-   *  tens of µs on a VM (100 a second are about 1 % of a core, half of what an idle agent
-   *  spends). The first record found brings it back to pollIntervalMs; the ring (8 MiB by
-   *  default) must not fill within this time of traffic starting. */
+  /** While polls find less than that, the interval doubles up to this: a timer wake-up costs
+   *  tens of µs on a VM (100 a second are about 1 % of a core: half of what an idle agent
+   *  spent, and a fifth of its cost at 1k requests/s). A poll that finds a sixteenth of the
+   *  ring brings it back to pollIntervalMs; the ring (8 MiB by default) must not fill within
+   *  this time of traffic growing that fast. */
   idlePollMaxMs?: number;
   /** How often /proc is rescanned for new TLS files and exited processes. */
   rescanIntervalMs?: number;
@@ -73,6 +75,8 @@ export class Capture {
   /** The poll timer (see schedulePoll): what keeps the process alive while capturing. */
   private pollTimer: NodeJS.Timeout | undefined;
   private pollDelayMs = 0;
+  /** Backlog at a poll that keeps polling at pollIntervalMs (see idlePollMaxMs). */
+  private readonly busyBytes: number;
   private malformed = 0;
   private filtered = 0;
   private sinkErrors = 0;
@@ -92,6 +96,7 @@ export class Capture {
     this.streams = new StreamTable(sink, { maxConnections: opts.maxConnections, idleTimeoutMs: opts.idleTimeoutMs });
     this.copier = sink.keepsPayloads === false ? undefined : new RecordCopier();
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
+    this.busyBytes = probes.ringBufferBytes / 16;
     this.discovery = new Discovery({
       attach: (p, id, syms, internals) => probes.attachFile(p, id, syms, internals),
       log: opts.log,
@@ -134,8 +139,8 @@ export class Capture {
     return cap;
   }
 
-  /** The wait before the next timed poll (pollIntervalMs while records come, up to
-   *  idlePollMaxMs while the ring stays empty). */
+  /** The wait before the next timed poll (pollIntervalMs while the ring fills fast, up to
+   *  idlePollMaxMs otherwise). */
   get pollDelayNowMs(): number {
     return this.pollDelayMs;
   }
@@ -150,18 +155,19 @@ export class Capture {
     return f ? f.displayPath.slice(f.displayPath.lastIndexOf('/') + 1) : `lib#${libId}`;
   }
 
-  /** Polls after `delayMs`, then again after pollIntervalMs if it found records, or after a
-   *  longer wait (doubling, up to idlePollMaxMs) if the ring was empty. Ref'd: while capture
-   *  runs, this timer keeps the process alive; stop() clears it. */
+  /** Polls after `delayMs`, then again after pollIntervalMs if it found a sixteenth of the
+   *  ring or more, or after a longer wait (doubling, up to idlePollMaxMs) if it found less.
+   *  Ref'd: while capture runs, this timer keeps the process alive; stop() clears it. */
   private schedulePoll(delayMs: number): void {
     this.pollDelayMs = delayMs;
     this.pollTimer = setTimeout(() => {
       this.pollTimer = undefined;
       if (this.stopped) return;
       const busyMs = this.opts.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
-      const found = this.poll();
+      const backlog = this.reader.pending();
+      this.poll();
       const idleMaxMs = Math.max(busyMs, this.opts.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
-      this.schedulePoll(found > 0 || this.continuing ? busyMs : Math.min(this.pollDelayMs * 2, idleMaxMs));
+      this.schedulePoll(backlog >= this.busyBytes || this.continuing ? busyMs : Math.min(this.pollDelayMs * 2, idleMaxMs));
     }, delayMs);
   }
 

@@ -209,31 +209,36 @@ test('records keep their true lengths in every record header', () => {
   }
 });
 
-test('the poll timer: slower while the ring stays empty, every 10 ms again as soon as records come', async () => {
+test('the poll timer: every 40 ms while little comes, every 10 ms while the ring fills fast', async () => {
   // A capture of one process only (filtered in BPF), so other TLS traffic on the host does not
-  // keep its ring busy: the python client sleeps first, then makes one request.
+  // feed its ring: the python client sleeps, makes a small request, sleeps, then fetches 2 MB.
+  // The ring is 1 MiB: 64 KiB between two polls is "fast".
   const client = start(python(), ['-c', [
     'import http.client, ssl, sys, time',
-    'time.sleep(1.0)',
     `c = http.client.HTTPSConnection("127.0.0.1", ${server.port}, context=ssl._create_unverified_context())`,
-    'c.request("GET", "/after-idle")',
-    'print(c.getresponse().status)',
+    'time.sleep(1.0)',
+    'c.request("GET", "/small-after-idle"); r = c.getresponse(); r.read()',
+    'print("small done", flush=True)',
+    'time.sleep(3.0)',
+    'c.request("GET", "/big?bytes=2000000"); r = c.getresponse(); print(len(r.read()))',
   ].join('\n')]);
-  let delayAfterRecords: number | undefined;
-  const own = Capture.start({ log: silentLogger, pid: client.child.pid }, {
-    onRecord: () => {
-      // Runs inside the poll; the next delay is chosen when the poll returns.
-      if (delayAfterRecords === undefined) setImmediate(() => { delayAfterRecords = own.pollDelayNowMs; });
-    },
+  const delays = new Set<number>();
+  const own = Capture.start({ log: silentLogger, pid: client.child.pid, ringBufferBytes: 1 << 20 }, {
+    // Runs inside a poll; the next delay is chosen when the poll returns.
+    onRecord: () => { setImmediate(() => delays.add(own.pollDelayNowMs)); },
     onData() {}, onGap() {}, onClose() {},
   });
   try {
     await sleep(500);
     assert.equal(own.pollDelayNowMs, 40, 'an empty ring is polled every 40 ms');
+    await client.waitFor(/small done/);
+    await sleep(500); // its records polled (within 40 ms), the big request 2.5 s away
+    assert.deepEqual([...delays], [40], 'a small exchange does not bring the interval down');
     assert.equal((await client.exited).code, 0, client.stderr());
+    assert.match(client.stdout(), /2000000/);
     const t0 = Date.now();
-    while (delayAfterRecords === undefined && Date.now() - t0 < 5000) await sleep(20);
-    assert.equal(delayAfterRecords, 10, 'after a poll that found records, the next comes 10 ms later');
+    while (!delays.has(10) && Date.now() - t0 < 5000) await sleep(20);
+    assert.ok(delays.has(10), `a ring filling fast is polled every 10 ms (delays seen: ${[...delays].join(', ')})`);
   } finally {
     own.stop();
     await client.stop('SIGKILL');
