@@ -77,6 +77,8 @@ export class Capture {
   private pollDelayMs = 0;
   /** Backlog at a poll that keeps polling at pollIntervalMs (see idlePollMaxMs). */
   private readonly busyBytes: number;
+  private readonly busyPollMs: number;
+  private readonly idlePollMaxMs: number;
   private malformed = 0;
   private filtered = 0;
   private sinkErrors = 0;
@@ -97,6 +99,8 @@ export class Capture {
     this.copier = sink.keepsPayloads === false ? undefined : new RecordCopier();
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
     this.busyBytes = probes.ringBufferBytes / 16;
+    this.busyPollMs = opts.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
+    this.idlePollMaxMs = Math.max(this.busyPollMs, opts.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
     this.discovery = new Discovery({
       attach: (p, id, syms, internals) => probes.attachFile(p, id, syms, internals),
       log: opts.log,
@@ -135,7 +139,7 @@ export class Capture {
     cap.discovery.startRescans(opts.rescanIntervalMs ?? CAPTURE_DEFAULTS.rescanIntervalMs);
     const idleMs = opts.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
     cap.timers.push(setInterval(() => cap.streams.evictIdle(process.hrtime.bigint()), Math.min(idleMs, 10_000)).unref());
-    cap.schedulePoll(opts.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs);
+    cap.schedulePoll(cap.busyPollMs);
     return cap;
   }
 
@@ -163,11 +167,10 @@ export class Capture {
     this.pollTimer = setTimeout(() => {
       this.pollTimer = undefined;
       if (this.stopped) return;
-      const busyMs = this.opts.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
       const backlog = this.reader.pending();
       this.poll();
-      const idleMaxMs = Math.max(busyMs, this.opts.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
-      this.schedulePoll(backlog >= this.busyBytes || this.continuing ? busyMs : Math.min(this.pollDelayMs * 2, idleMaxMs));
+      const busy = backlog >= this.busyBytes || this.continuing;
+      this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
     }, delayMs);
   }
 
