@@ -99,20 +99,19 @@ export class TraceLinker {
     this.nextSerial = (this.nextSerial + 1) % SERIALS;
     this.forget(this.byTuple.get(key));
     this.forget(this.byId.get(connectionId));
-    // Re-insert: Map order is age, the oldest is evicted first.
-    this.byTuple.delete(key);
-    this.byTuple.set(key, conn);
-    if (this.byTuple.size > this.maxConnections) {
-      const oldest = this.byTuple.keys().next().value as string;
-      this.forget(this.byTuple.get(oldest));
-      this.byTuple.delete(oldest);
-    }
-    this.byId.delete(connectionId);
-    this.byId.set(connectionId, conn);
-    if (this.byId.size > this.maxConnections) {
-      const oldest = this.byId.keys().next().value as string;
-      this.forget(this.byId.get(oldest));
-      this.byId.delete(oldest);
+    this.remember(this.byTuple, key, conn);
+    this.remember(this.byId, connectionId, conn);
+  }
+
+  /** Sets map[key] to conn as its newest entry (Map order is age) and evicts the oldest entry
+   *  beyond maxConnections. */
+  private remember(map: Map<string, Conn>, key: string, conn: Conn): void {
+    map.delete(key);
+    map.set(key, conn);
+    if (map.size > this.maxConnections) {
+      const oldest = map.keys().next().value as string;
+      this.forget(map.get(oldest));
+      map.delete(oldest);
     }
   }
 
