@@ -32,17 +32,16 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TlsEventLayout as L } from '../src/bpf/layout.generated';
+import { Pipeline } from '../src/agent/pipeline';
 import { decodeRecord } from '../src/capture/record';
-import { StreamTable } from '../src/capture/streams';
 import { OtlpSpanSink } from '../src/export/otlp-sink';
 import { OtlpTraceSerializer } from '../src/export/otlp-trace-serializer';
 import { OtlpGrpcTraceTransport } from '../src/export/otlp-transport';
-import type { Logger } from '../src/export/types';
+import type { Logger, SpanSink } from '../src/export/types';
 import { Http1Parser } from '../src/protocol/http1/parser';
-import { ExchangeTracker } from '../src/trace/exchanges';
+import type { ExchangeTracker } from '../src/exchange/tracker';
 import { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
-import { SpanBuilder } from '../src/trace/span-builder';
 import { startAllocationSampler, startCpuProfiler, writeProfile, type Profiler } from '../src/util/profiler';
 import { generateCorpus, recordView, type Corpus } from './record-gen';
 
@@ -150,8 +149,8 @@ interface Counts {
   serializedBytes: number;
 }
 
-interface Pipeline {
-  streams: StreamTable;
+interface BenchPipeline {
+  pipeline: Pipeline;
   tracker: ExchangeTracker;
   linker: TraceLinker;
   counts: Counts;
@@ -159,11 +158,10 @@ interface Pipeline {
   end(): void;
 }
 
-function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { export(span: ReadableSpan): void }): Pipeline {
+/** The agent's own pipeline (src/agent/pipeline.ts), with a span sink per stage. */
+function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { export(span: ReadableSpan): void }): BenchPipeline {
   const counts: Counts = { exchanges: 0, spans: 0, buildErrors: 0, malformed: 0, sinkErrors: 0, serializedBytes: 0 };
   const processes = new ProcessInfoReader();
-  const builder = new SpanBuilder({});
-  const linker = new TraceLinker({ stitch: true });
   let batch: ReadableSpan[] = [];
   const serialize = (): void => {
     const bytes = OtlpTraceSerializer.serializeRequest(batch);
@@ -178,57 +176,50 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { 
       if (batch.length >= BATCH) serialize();
     };
   } else onSpan = () => {};
-  const tracker = new ExchangeTracker(
-    stage === 'parse'
-      ? () => {
-          counts.exchanges++;
-        }
-      : (ex) => {
-          counts.exchanges++;
-          try {
-            const span = builder.build(ex, linker.optionsFor(ex));
-            counts.spans++;
-            onSpan(span);
-          } catch {
-            counts.buildErrors++;
-          }
-        },
-    {
-      processInfo: (pid, comm) => processes.read(pid, comm),
-      // Forwarded whole: the same wiring as run.ts whatever the callback's parameters are.
-      onConnection: (...args: Parameters<TraceLinker['connectionKnown']>) => linker.connectionKnown(...args),
+  const spanSink: SpanSink = {
+    export: (span) => {
+      counts.spans++;
+      onSpan(span);
     },
-  );
-  const streams = new StreamTable(tracker);
+    forceFlush: async () => {},
+    shutdown: async () => {},
+    stats: () => ({ exported: counts.spans, dropped: 0, failed: 0, queued: 0, retries: 0 }),
+  };
+  const pipeline = new Pipeline({
+    trace: {
+      sink: spanSink,
+      redaction: {},
+      stitch: true,
+      processInfo: (pid, comm) => processes.read(pid, comm),
+      onExchange: () => {
+        counts.exchanges++;
+      },
+      spans: stage !== 'parse',
+    },
+    log: { error: progress, warn: progress, info() {}, debug() {} },
+  });
   return {
-    streams,
-    tracker,
-    linker,
+    pipeline,
+    tracker: pipeline.tracker!,
+    linker: pipeline.linker!,
     counts,
     end: () => {
       if (stage === 'serialize' && batch.length > 0) serialize();
+      const st = pipeline.stats();
+      counts.buildErrors = st.buildErrors;
+      counts.malformed = st.malformedRecords;
+      counts.sinkErrors = st.sinkErrors;
     },
   };
 }
 
-/** Feeds every record as Capture.poll does, a slice per event-loop turn. */
-async function feed(corpus: Corpus, p: Pipeline, slice: number, afterSlice?: () => void): Promise<void> {
-  const { streams, counts } = p;
+/** Feeds every record as the agent's ring poll does, a slice per event-loop turn. */
+async function feed(corpus: Corpus, p: BenchPipeline, slice: number, afterSlice?: () => void): Promise<void> {
+  const { pipeline } = p;
   const n = corpus.count;
   for (let i = 0; i < n; ) {
     const end = Math.min(n, i + slice);
-    for (; i < end; i++) {
-      const rec = decodeRecord(recordView(corpus, i));
-      if (!rec) {
-        counts.malformed++;
-        continue;
-      }
-      try {
-        streams.push(rec);
-      } catch (e) {
-        if (counts.sinkErrors++ === 0) progress(`error while handling a record: ${(e as Error).stack}`);
-      }
-    }
+    for (; i < end; i++) pipeline.handle(recordView(corpus, i));
     afterSlice?.();
     await yieldToLoop();
   }
@@ -437,10 +428,10 @@ interface Env {
   sample?: ReceiverStats['sample'];
 }
 
-function pipelineChecks(p: Pipeline, c: Corpus, notes: string[]): boolean {
+function pipelineChecks(p: BenchPipeline, c: Corpus, notes: string[]): boolean {
   const expected = c.stats.spans;
   const t = p.tracker.stats();
-  const s = p.streams.stats();
+  const s = p.pipeline.stats().streams;
   const problems: string[] = [];
   if (p.counts.exchanges !== expected) problems.push(`exchanges ${p.counts.exchanges} != expected ${expected}`);
   if (p.counts.malformed) problems.push(`${p.counts.malformed} malformed records`);
@@ -448,7 +439,7 @@ function pipelineChecks(p: Pipeline, c: Corpus, notes: string[]): boolean {
   if (p.counts.buildErrors) problems.push(`${p.counts.buildErrors} span build errors`);
   if (Object.keys(t.cutShort).length) problems.push(`cut short: ${JSON.stringify(t.cutShort)}`);
   if (Object.values(t.parseErrors).some((v) => v > 0)) problems.push(`parse errors: ${JSON.stringify(t.parseErrors)}`);
-  if (t.unpairedResponses || t.notHttpConnections) problems.push(`unpaired ${t.unpairedResponses}, not-http ${t.notHttpConnections}`);
+  if (t.unpairedResponses || t.otherProtocolConnections) problems.push(`unpaired ${t.unpairedResponses}, other protocols ${t.otherProtocolConnections}`);
   if (Object.values(s.gaps).some((v) => v > 0)) problems.push(`stream gaps: ${JSON.stringify(s.gaps)}`);
   if (s.connections !== 0) problems.push(`${s.connections} connections still open`);
   notes.push(...problems);

@@ -1,12 +1,13 @@
 // Owns the BPF object of bpf/tlsotel.bpf.c: open → set tunables → load → attach per file →
-// read counters → close. One straight line, one cleanup path (close()).
+// read counters → close. One straight line, one cleanup path (close()). What to attach where
+// comes from the caller (a TLS library's claim, src/tls/): the loader knows no library.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
 import { TlsConfigLayout, TlsCounter, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
-import type { OpensslInternals } from '../discovery/openssl-internals';
+import type { ProbeSpec } from '../tls/library';
 
 export interface ProbeOptions {
   /** Never trace this process (default: the agent itself). */
@@ -29,40 +30,10 @@ export const PROBE_DEFAULTS = {
   ringBufferBytes: 8 * 1024 * 1024,
 };
 
-type ProbeDir = 'write' | 'read' | 'free';
-
-/** The functions probed in every OpenSSL-carrying file; `required` ones must exist. */
-const PROBES: Array<{ fn: string; dir: ProbeDir; prog: string; retprobe: boolean; required: boolean }> = [
-  { fn: 'SSL_write', dir: 'write', prog: 'tls_enter', retprobe: false, required: true },
-  { fn: 'SSL_write', dir: 'write', prog: 'tls_write_ret', retprobe: true, required: true },
-  { fn: 'SSL_read', dir: 'read', prog: 'tls_enter', retprobe: false, required: true },
-  { fn: 'SSL_read', dir: 'read', prog: 'tls_read_ret', retprobe: true, required: true },
-  { fn: 'SSL_write_ex', dir: 'write', prog: 'tls_enter', retprobe: false, required: false },
-  { fn: 'SSL_write_ex', dir: 'write', prog: 'tls_write_ex_ret', retprobe: true, required: false },
-  { fn: 'SSL_read_ex', dir: 'read', prog: 'tls_enter', retprobe: false, required: false },
-  { fn: 'SSL_read_ex', dir: 'read', prog: 'tls_read_ex_ret', retprobe: true, required: false },
-  { fn: 'SSL_free', dir: 'free', prog: 'tls_free', retprobe: false, required: false },
-];
-
-/** What attachFile places, by name: internal functions first, then the exported ones not replaced by them. */
-export function plannedProbes(symbols: Set<string>, internals: OpensslInternals): string[] {
-  const internal = (['write', 'read'] as const).flatMap((d) => (internals[d] ? [internals[d]!.describe.split(' ')[0]] : []));
-  const exported = [...new Set(PROBES.filter((p) => symbols.has(p.fn) && (p.dir === 'free' || !internals[p.dir])).map((p) => p.fn))];
-  return [...internal, ...exported];
-}
-
-/** Probes on an internal function that both wrappers of a direction call (same arguments as
- *  the _ex variant): they replace the four probes on the exported functions. */
-const INTERNAL_PROGS: Record<'write' | 'read', string> = { write: 'tls_write_ex_ret', read: 'tls_read_ex_ret' };
-
-/** The symbols a file must define to be probed, and those probed when present. */
-export const REQUIRED_SYMBOLS = ['SSL_write', 'SSL_read'];
-export const PROBED_SYMBOLS = [...new Set(PROBES.map((p) => p.fn))];
-
 export interface AttachedFile {
   libId: number;
   path: string;
-  /** Functions attached (entry and/or return), e.g. ["SSL_write", "SSL_read_ex", ...]. */
+  /** What was probed (ProbeSpec labels, once each), e.g. ["SSL_write", "SSL_read_ex", ...]. */
   functions: string[];
   links: Ptr[];
 }
@@ -113,11 +84,6 @@ export class TlsProbes {
     this.obj = obj;
     this.ringBufferBytes = ringBufferBytes;
     const lb = libbpf();
-    for (const name of new Set([...PROBES.map((p) => p.prog), 'tls_sys_enter'])) {
-      const prog = lb.bpf_object__find_program_by_name(obj, name);
-      if (!prog) throw new Error(`BPF object has no program ${name}: rebuild it with npm run build:bpf`);
-      this.progs.set(name, prog);
-    }
     this.ringFd = mapFd(obj, 'events');
     this.countersFd = mapFd(obj, 'counters');
     this.ncpus = lb.libbpf_num_possible_cpus();
@@ -166,40 +132,26 @@ export class TlsProbes {
   }
 
   /**
-   * Attaches every probe to one file (a libssl or an executable carrying OpenSSL), for all
-   * processes that map it, now and later. `symbols` are the probed symbols the file defines.
-   * On failure, detaches what was attached and throws.
+   * Attaches `probes` to one file, for all processes that map it, now and later; records they
+   * emit carry `libId` (the attach cookie). On failure, detaches what was attached and throws.
    */
-  attachFile(filePath: string, libId: number, symbols: Set<string>, internals: OpensslInternals = {}): AttachedFile {
+  attachFile(filePath: string, libId: number, probes: readonly ProbeSpec[]): AttachedFile {
     const lb = libbpf();
-    const missing = REQUIRED_SYMBOLS.filter((s) => !symbols.has(s));
-    if (missing.length) throw new Error(`${filePath} does not define ${missing.join(', ')}`);
     const file: AttachedFile = { libId, path: filePath, functions: [], links: [] };
-    const attach = (prog: string, retprobe: boolean, what: string, fn: string | null, offset: number) => {
-      const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: libId, retprobe, func_name: fn };
-      const link = lb.bpf_program__attach_uprobe_opts(this.progs.get(prog)!, -1, filePath, offset, opts);
-      if (!link) {
-        const errno = lb.errno();
-        throw new BpfError(
-          `attach ${retprobe ? 'uretprobe' : 'uprobe'} ${filePath}:${what}`,
-          errno,
-          errno === 22 ? 'another tracer may hold a uprobe on this function with a different reference counter' : undefined,
-        );
-      }
-      file.links.push(link);
-      if (!file.functions.includes(what)) file.functions.push(what);
-    };
     try {
-      for (const dir of ['write', 'read'] as const) {
-        const internal = internals[dir];
-        if (!internal) continue;
-        const what = `${internal.describe.split(' ')[0]}@0x${internal.offset.toString(16)}`;
-        attach('tls_enter', false, what, null, internal.offset);
-        attach(INTERNAL_PROGS[dir], true, what, null, internal.offset);
-      }
-      for (const p of PROBES) {
-        if (!symbols.has(p.fn) || (p.dir !== 'free' && internals[p.dir])) continue;
-        attach(p.prog, p.retprobe, p.fn, p.fn, 0);
+      for (const p of probes) {
+        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: libId, retprobe: p.retprobe, func_name: p.symbol ?? null };
+        const link = lb.bpf_program__attach_uprobe_opts(this.program(p.program), -1, filePath, p.offset ?? 0, opts);
+        if (!link) {
+          const errno = lb.errno();
+          throw new BpfError(
+            `attach ${p.retprobe ? 'uretprobe' : 'uprobe'} ${filePath}:${p.label}`,
+            errno,
+            errno === 22 ? 'another tracer may hold a uprobe on this function with a different reference counter' : undefined,
+          );
+        }
+        file.links.push(link);
+        if (!file.functions.includes(p.label)) file.functions.push(p.label);
       }
     } catch (e) {
       for (const l of file.links) lb.bpf_link__destroy(l);
@@ -209,10 +161,22 @@ export class TlsProbes {
     return file;
   }
 
+  /** A program of the object, by name. */
+  private program(name: string): Ptr {
+    let prog = this.progs.get(name);
+    if (prog === undefined) {
+      const found = this.obj === null ? null : libbpf().bpf_object__find_program_by_name(this.obj, name);
+      if (!found) throw new Error(`BPF object has no program ${name}: rebuild it with npm run build:bpf`);
+      prog = found;
+      this.progs.set(name, prog);
+    }
+    return prog;
+  }
+
   /** The raw tracepoint that finds each connection's socket (see bpf/tlsotel.bpf.c). */
   private attachSyscallHook(): void {
     const lb = libbpf();
-    const link = lb.bpf_program__attach_raw_tracepoint(this.progs.get('tls_sys_enter')!, 'sys_enter');
+    const link = lb.bpf_program__attach_raw_tracepoint(this.program('tls_sys_enter'), 'sys_enter');
     if (!link) throw new BpfError('attach raw tracepoint sys_enter', lb.errno());
     this.globalLinks.push(link);
   }

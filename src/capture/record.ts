@@ -1,9 +1,17 @@
 // Decoding of ring buffer records (struct tls_event of bpf/tlsotel.h) into plain objects.
 import { isIPv4 } from 'node:net';
 import { TLSOTEL_COMM_LEN, TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
-import type { ConnectionAddresses } from '../trace/types';
 
 export type Direction = 'write' | 'read';
+
+/** Addresses of the TCP connection under a TLS session (from a conn record). */
+export interface ConnectionAddresses {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  family: 'ipv4' | 'ipv6';
+}
 
 /** What every record says: when, which connection, which process, which probed file. */
 interface RecordHeader {

@@ -10,8 +10,7 @@
 // Memory is bounded: no payload is buffered here (data is passed on as it arrives, possibly as a
 // view into the ring: see CaptureSink.keepsPayloads), the number of connections is capped, idle
 // ones are evicted, and a process's connections go when it exits.
-import type { DataRecord, Direction, TlsRecord } from './record';
-import type { ConnectionAddresses } from '../trace/types';
+import type { ConnectionAddresses, DataRecord, Direction, TlsRecord } from './record';
 
 export type GapReason = 'ring-full' | 'truncated' | 'not-captured';
 export type CloseReason = 'closed' | 'process-exited' | 'idle' | 'evicted' | 'agent-stopped';

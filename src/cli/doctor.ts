@@ -3,10 +3,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { bpfPermissionProblem } from '../util/caps';
 import { libbpf } from '../bpf/libbpf';
-import { defaultObjectPath, plannedProbes, PROBED_SYMBOLS, TlsProbes } from '../bpf/probes';
-import { definedFunctions } from '../discovery/elf';
-import { Discovery, type TlsFile } from '../discovery/discovery';
-import { findInternals } from '../discovery/openssl-internals';
+import { surveyTlsFiles, tryLoadAndAttach } from '../agent/agent';
+import { defaultObjectPath } from '../bpf/probes';
+import { TLS_LIBRARIES } from '../tls';
 import type { Logger } from '../util/log';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -51,35 +50,21 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   add('ok', 'bpffs', mounts.has('bpf') ? 'mounted' : 'not mounted (not needed: tlsotel pins nothing); to mount: mount -t bpf bpf /sys/fs/bpf');
   add('ok', 'tracefs', mounts.has('tracefs') ? 'mounted' : 'not mounted (not needed for uprobes); to mount: mount -t tracefs tracefs /sys/kernel/tracing');
 
-  // Find the TLS libraries without attaching anything.
-  const found: TlsFile[] = [];
-  const d = new Discovery({
-    attach: (path, libId, symbols, internals) => ({
-      libId,
-      path,
-      functions: plannedProbes(symbols, internals),
-      links: [],
-    }),
-    log: { ...log, info() {} },
-    onAttached: (f) => found.push(f),
-  });
-  d.initialScan();
+  // Find the TLS libraries' files without attaching anything.
+  const found = surveyTlsFiles(log);
+  const names = TLS_LIBRARIES.map((l) => l.name).join(', ');
   add(found.length ? 'ok' : 'warn', 'TLS libraries', found.length
-    ? `${found.length} file(s) carry OpenSSL`
-    : 'no file carrying OpenSSL found (no libssl.so.* and no running program with OpenSSL inside)');
-  for (const f of found) out(`       ${f.displayPath} (${describe(f.path)}): ${f.functions.join(', ')}`);
+    ? `${found.length} file(s) claimed (libraries traced: ${names})`
+    : `no file of a traced TLS library found (${names}): no library file in the usual directories and no running program carrying one`);
+  for (const f of found) {
+    const version = f.claim.version !== undefined ? ` ${f.claim.version}` : '';
+    out(`       ${f.displayPath} (${describe(f.path)}): ${f.library}${version}; ${f.claim.notes.join('; ')}: ${f.functions.join(', ')}`);
+  }
 
   // The real thing: load the program and attach to one library, then detach.
   if (!perm && lbOk && kernelOk && btf) {
     try {
-      const probes = TlsProbes.load({ log });
-      try {
-        if (found[0]) {
-          probes.attachFile(found[0].path, 1, definedFunctions(found[0].path, PROBED_SYMBOLS), findInternals(found[0].path));
-        }
-      } finally {
-        probes.close();
-      }
+      tryLoadAndAttach(log, found[0]);
       add('ok', 'load and attach', found[0] ? `BPF program loaded and attached to ${found[0].displayPath}` : 'BPF program loaded');
     } catch (e) {
       add('fail', 'load and attach', (e as Error).message);

@@ -1,23 +1,14 @@
-// `tlsotel run`: the agent. Capture → exchanges → spans → OTLP (or stdout), until SIGINT/SIGTERM;
-// then flush what is buffered, detach every probe, exit 0.
-import { diag, DiagLogLevel } from '@opentelemetry/api';
-import { Capture, type CaptureOptions } from '../capture/capture';
-import { createSpanSink, resolveExportConfig, type ExportCliOptions } from '../export';
-import { ExchangeTracker } from '../trace/exchanges';
-import { TraceLinker } from '../trace/linker';
-import { ProcessInfoReader } from '../trace/resource';
-import { SpanBuilder } from '../trace/span-builder';
-import { startPeriodicResync } from '../trace/clock';
-import type { RedactionOptions } from '../trace/redact';
+// `tlsotel run`: the agent (src/agent) until SIGINT/SIGTERM; then it flushes what is buffered,
+// detaches every probe, and exits 0.
+import { Agent, type CaptureOptions, type TracingOptions } from '../agent/agent';
+import { resolveExportConfig, type ExportCliOptions } from '../export';
 import { startCpuProfiler, writeProfile } from '../util/profiler';
 import type { Logger } from '../util/log';
-import { LossReporter, type AgentStats } from './loss-reporter';
-import { agentMetricsEnabled, startAgentMetrics } from '../telemetry/agent-metrics';
 import { untilSignal } from './signals';
 
-export interface RunOptions extends Omit<CaptureOptions, 'log'> {
+export interface RunOptions extends CaptureOptions {
   export: ExportCliOptions;
-  redaction: RedactionOptions;
+  redaction: TracingOptions['redaction'];
   responseTimeoutMs?: number;
   /** Same-host client↔server stitching (default on). */
   stitch: boolean;
@@ -29,56 +20,40 @@ export interface RunOptions extends Omit<CaptureOptions, 'log'> {
 export async function run(opts: RunOptions): Promise<number> {
   const stopped = untilSignal(); // before anything slow: a signal during start-up still stops cleanly
   const log = opts.log;
-  // The SDK's own diagnostics (export errors, retries) only with -v: the sink already reports
-  // failures and drops once per interval.
-  if (opts.verbose) {
-    diag.setLogger({ error: log.debug, warn: log.debug, info: log.debug, debug: log.debug, verbose: () => {} }, DiagLogLevel.WARN);
-  }
   const { config, warnings } = resolveExportConfig(opts.export);
   for (const w of warnings) log.warn(w);
-  const sink = createSpanSink(config, { logger: log });
-  const builder = new SpanBuilder(opts.redaction);
-  const processes = new ProcessInfoReader();
-  const linker = new TraceLinker({ stitch: opts.stitch });
-  let buildErrors = 0;
-  const tracker = new ExchangeTracker((ex) => {
-    try {
-      sink.export(builder.build(ex, linker.optionsFor(ex)));
-    } catch (e) {
-      if (buildErrors++ === 0) log.error(`cannot build a span (counted, logged once): ${(e as Error).message}`);
-    }
-  }, {
-    processInfo: (pid, comm) => processes.read(pid, comm),
-    responseTimeoutMs: opts.responseTimeoutMs,
-    onConnection: (id, addresses) => linker.connectionKnown(id, addresses),
-  });
-
-  let capture: Capture;
-  try {
-    capture = Capture.start({ ...opts, log }, tracker);
-  } catch (e) {
-    await sink.shutdown();
-    throw e;
-  }
-  const expire = setInterval(() => tracker.expire(process.hrtime.bigint()), 1000).unref();
-  const stopResync = startPeriodicResync();
-  const readStats = (): AgentStats => ({ capture: capture.stats(), exchanges: tracker.stats(), sink: sink.stats(), buildErrors });
-  const losses = new LossReporter(log, readStats);
-  // The agent's own counters as OTLP metrics, to the same collector as the spans (OTLP mode
-  // only). With only the traces endpoint configured, metrics follow it rather than defaulting
-  // to localhost.
+  // With only the traces endpoint configured, the agent's metrics follow it rather than
+  // defaulting to localhost.
   const env = process.env;
   const metricsUrl = config.exporterUrl ??
     (config.endpointSource === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' && !env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT?.trim() && !env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()
       ? config.endpoint
       : undefined);
-  const metrics = config.mode === 'otlp' && agentMetricsEnabled()
-    ? startAgentMetrics({ read: readStats, endpointUrl: metricsUrl, logger: log })
-    : undefined;
-  const statsTimer = setInterval(() => losses.report(), opts.statsIntervalMs).unref();
-
+  // OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, as the SDKs read it (blank: unset; invalid: warn).
+  const rawLimit = env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT?.trim();
+  let attributeValueLengthLimit: number | undefined;
+  if (rawLimit) {
+    const n = Number(rawLimit);
+    if (Number.isInteger(n) && n > 0) attributeValueLengthLimit = n;
+    else log.warn(`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT="${rawLimit}" is not a positive integer; using the default`);
+  }
+  const agent = Agent.start({
+    capture: opts,
+    tracing: {
+      export: config,
+      redaction: opts.redaction,
+      stitch: opts.stitch,
+      responseTimeoutMs: opts.responseTimeoutMs,
+      attributeValueLengthLimit,
+      statsIntervalMs: opts.statsIntervalMs,
+      agentMetrics: { endpointUrl: metricsUrl },
+      verbose: opts.verbose,
+    },
+    log,
+  });
   const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
-  log.info(`ready: tracing ${capture.files.length} file(s) carrying OpenSSL; ${where}`);
+  const libs = [...new Set(agent.files.map((f) => f.library))].join(', ') || 'none yet';
+  log.info(`ready: tracing ${agent.files.length} file(s) (${libs}); ${where}`);
   // For finding where the agent's CPU goes (bench/README.md): a V8 profile from ready to stop.
   const profileFile = process.env.TLSOTEL_CPU_PROFILE?.trim();
   const profiler = profileFile ? await startCpuProfiler() : undefined;
@@ -91,15 +66,8 @@ export async function run(opts: RunOptions): Promise<number> {
       (e: Error) => log.warn(`cannot write the CPU profile to ${profileFile}: ${e.message}`),
     );
   }
-  clearInterval(expire);
-  clearInterval(statsTimer);
-  stopResync();
-  const links = capture.stop(); // drains the ring, completes what can be completed
-  await sink.shutdown(); // bounded: never waits for a dead collector for long
-  await metrics?.shutdown(); // after the sink, so the last values include its final counts; <= 2 s
-  losses.report();
-  const s = sink.stats();
-  const t = tracker.stats();
-  log.info(`stopped: detached ${links} probes; ${t.exchanges} exchanges, ${s.exported} spans exported, ${s.dropped + s.failed} not exported`);
+  const links = await agent.stop();
+  const s = agent.stats();
+  log.info(`stopped: detached ${links} probes; ${s.exchanges.exchanges} exchanges, ${s.sink.exported} spans exported, ${s.sink.dropped + s.sink.failed} not exported`);
   return 0;
 }

@@ -1,5 +1,5 @@
 // `tlsotel sniff`: print every captured chunk of TLS plaintext as it happens.
-import { Capture } from '../capture/capture';
+import { Agent } from '../agent/agent';
 import type { TlsRecord } from '../capture/record';
 import { preview } from './preview';
 import type { Logger } from '../util/log';
@@ -23,11 +23,11 @@ export async function sniff(opts: SniffOptions): Promise<number> {
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const offsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   const time = (tsNs: bigint) => new Date(Number((tsNs + offsetNs) / 1_000_000n)).toISOString().slice(11, 23);
-  let capture: Capture | undefined;
-  const lib = (id: number) => capture?.libraryName(id) ?? `lib#${id}`;
+  let agent: Agent | undefined;
+  const lib = (id: number) => agent?.fileName(id) ?? `lib#${id}`;
   const who = (pid: number, comm: string) => `${comm}[${pid}]`;
 
-  capture = Capture.start(opts, {
+  agent = Agent.start({ capture: opts, log: opts.log, observe: {
     // Each record is printed at once and nothing is kept: decode straight from the ring.
     keepsPayloads: false,
     onRecord(rec: TlsRecord) {
@@ -48,11 +48,12 @@ export async function sniff(opts: SniffOptions): Promise<number> {
     onClose(c, reason, tsNs) {
       out(`${time(tsNs)} ${who(c.pid, c.comm)} ${lib(c.libId)} close (${reason}) wrote ${c.bytes.write} B, read ${c.bytes.read} B`);
     },
-  });
-  opts.log.info(`ready: tracing ${capture.files.length} file(s) carrying OpenSSL; Ctrl-C to stop`);
+  } });
+  const libs = [...new Set(agent.files.map((f) => f.library))].join(', ') || 'none yet';
+  opts.log.info(`ready: tracing ${agent.files.length} file(s) (${libs}); Ctrl-C to stop`);
   await stopped;
-  const stats = capture.stats();
-  const links = capture.stop();
+  const links = await agent.stop();
+  const stats = agent.captureStats();
   const b = stats.bpf;
   opts.log.info(
     `stopped: detached ${links} probes; ${b.TLS_CNT_EVENTS} records, lost ${b.TLS_CNT_RB_DROPS} (ring full), ` +

@@ -1,23 +1,28 @@
-// Finds every file that carries OpenSSL and has it attached once, for all processes.
+// Finds every file that a TLS library claims (src/tls/) and has it attached once, for all
+// processes.
 //
 // A uprobe is placed on a file (device + inode), not on a process: one attach covers every
 // process that maps the file, including processes started later, with no per-PID race. So the
-// job here is to find files: libssl.so.* in the usual library directories and node binaries on
-// PATH at start (so programs started after `ready` are traced from their first byte), and any
-// executable mapping of any process that defines SSL_write/SSL_read (statically linked
-// OpenSSL, containers' own libssl reached through /proc/PID/root, dlopen'ed copies), found by
-// rescanning /proc/*/maps every interval.
+// job here is to find files: the libraries' own file names in the usual library directories and
+// their executables on PATH at start (so programs started after `ready` are traced from their
+// first byte), and any executable mapping of any process that a library claims (statically
+// linked copies, containers' own libraries reached through /proc/PID/root, dlopen'ed copies),
+// found by rescanning /proc/*/maps every interval. Which library a file is, and where its
+// probes go, is the libraries' business: nothing here names one.
 import { readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { definedFunctions } from './elf';
-import { findInternals, type OpensslInternals } from './openssl-internals';
-import { PROBED_SYMBOLS, REQUIRED_SYMBOLS, type AttachedFile } from '../bpf/probes';
+import type { Claim, TlsLibrary } from '../tls/library';
 import type { Logger } from '../util/log';
 
 export interface TlsFile {
   /** "dev:inode": the identity of the file, whatever path reaches it. */
   key: string;
+  /** Numbers this (file, library) pair: records carry it. */
   libId: number;
+  /** The claiming library's name and its plan for the file. */
+  library: string;
+  claim: Claim;
   /** Path used to attach (may go through /proc/PID/root for a container's file). */
   path: string;
   /** Path as the owning process sees it. */
@@ -26,13 +31,18 @@ export interface TlsFile {
 }
 
 export interface DiscoveryOptions {
-  /** Attaches the probes to a file; throws on failure. */
-  attach(filePath: string, libId: number, symbols: Set<string>, internals: OpensslInternals): AttachedFile;
+  /** The libraries to offer files to. */
+  libraries: readonly TlsLibrary[];
+  /** Attaches a claim's probes to a file; returns the labels of what was probed. Throws on
+   *  failure. */
+  attach(filePath: string, libId: number, claim: Claim): string[];
   log: Logger;
   procRoot?: string;
-  /** Directories searched at start for libssl.so.* (default: the usual library directories). */
+  /** Directories searched at start for the libraries' file names (default: the usual library
+   *  directories). */
   libDirs?: string[];
-  /** Directories searched at start for node executables (default: PATH plus the usual bin directories). */
+  /** Directories searched at start for the libraries' executables (default: PATH plus the
+   *  usual bin directories). */
   binDirs?: string[];
   /** Called with the pids that have exited since the previous scan. */
   onProcessesExited?(pids: number[]): void;
@@ -47,16 +57,17 @@ const DEFAULT_LIB_DIRS = [
   '/lib', '/lib64', '/usr/lib', '/usr/lib64', '/usr/local/lib', '/usr/local/lib64',
   '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/local/ssl/lib', '/usr/local/ssl/lib64',
 ];
-const DEFAULT_BIN_NAMES = ['node', 'nodejs'];
-const LIBSSL = /^libssl\.so(\.|$)/;
 /** Files checked and found to carry no OpenSSL, remembered so they are read once. Bounded. */
 const MAX_REMEMBERED = 100_000;
 /** See Discovery.noMaps. */
 const NO_MAPS_RECHECK = 10;
 
 export class Discovery {
-  private readonly files = new Map<string, TlsFile>();
+  /** Attached files, by "dev:inode" (one entry per claiming library). */
+  private readonly files = new Map<string, TlsFile[]>();
   private readonly byId = new Map<number, TlsFile>();
+  /** Every library's symbols, looked up once per file. */
+  private readonly symbols: string[];
   /** dev:inode of files that define no SSL_write/SSL_read, or whose attach failed. */
   private readonly rejected = new Set<string>();
   private pids = new Set<number>();
@@ -77,20 +88,24 @@ export class Discovery {
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.symbols = [...new Set(opts.libraries.flatMap((l) => l.symbols))];
   }
 
-  /** Attaches to the files on the host now: library directories, node binaries, running processes. */
+  /** Attaches to the files on the host now: the libraries' files in the library directories,
+   *  their executables on PATH, and what running processes map. */
   initialScan(): void {
+    const libNames = this.opts.libraries.flatMap((l) => (l.libraryFileNames ? [l.libraryFileNames] : []));
     for (const dir of this.opts.libDirs ?? DEFAULT_LIB_DIRS) {
       for (const name of listDir(dir)) {
-        if (!LIBSSL.test(name)) continue;
+        if (!libNames.some((re) => re.test(name))) continue;
         const real = realpathOrNull(path.join(dir, name)); // libssl.so → libssl.so.3: name the real file
         if (real) this.consider(real, real);
       }
     }
+    const binNames = [...new Set(this.opts.libraries.flatMap((l) => l.executableNames ?? []))];
     const binDirs = this.opts.binDirs ?? [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'];
     for (const dir of new Set(binDirs.filter((d) => d.startsWith('/')))) {
-      for (const name of DEFAULT_BIN_NAMES) {
+      for (const name of binNames) {
         const real = realpathOrNull(path.join(dir, name));
         if (real) this.consider(real, real);
       }
@@ -110,7 +125,7 @@ export class Discovery {
   }
 
   get attached(): TlsFile[] {
-    return [...this.files.values()];
+    return [...this.files.values()].flat();
   }
 
   fileById(libId: number): TlsFile | undefined {
@@ -165,14 +180,14 @@ export class Discovery {
     if (!st || !st.isFile()) return false; // gone or not readable now: look again next time
     const key = `${st.dev}:${st.ino}`;
     if (this.files.has(key) || this.rejected.has(key)) return true;
-    let symbols: Set<string>;
+    let defined: Set<string>;
     try {
-      symbols = definedFunctions(reachPath, PROBED_SYMBOLS);
+      defined = definedFunctions(reachPath, this.symbols);
     } catch (e) {
       this.opts.log.debug(`cannot read ${reachPath}: ${(e as Error).message}`);
       return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
-    if (!REQUIRED_SYMBOLS.every((s) => symbols.has(s))) {
+    if (defined.size === 0) {
       this.reject(key);
       return true;
     }
@@ -180,18 +195,30 @@ export class Discovery {
     // after the process that showed it to us exits.
     const plain = statOrNull(displayPath);
     const attachPath = plain && `${plain.dev}:${plain.ino}` === key ? displayPath : reachPath;
-    const libId = this.nextId++;
-    try {
-      const a = this.opts.attach(attachPath, libId, symbols, findInternals(attachPath));
-      const file: TlsFile = { key, libId, path: attachPath, displayPath, functions: a.functions };
-      this.files.set(key, file);
-      this.byId.set(libId, file);
-      this.opts.log.info(`attached to ${displayPath}${pid && attachPath !== displayPath ? ` (pid ${pid}, via ${attachPath})` : ''}: ${a.functions.join(', ')}`);
-      this.opts.onAttached?.(file);
-    } catch (e) {
-      this.reject(key);
-      this.opts.log.warn(`cannot trace ${displayPath}: ${(e as Error).message}`);
+    const attached: TlsFile[] = [];
+    for (const library of this.opts.libraries) {
+      let claim: Claim | undefined;
+      try {
+        claim = library.claim({ path: attachPath, defined });
+      } catch (e) {
+        this.opts.log.warn(`cannot judge ${displayPath} as ${library.name}: ${(e as Error).message}`);
+        continue;
+      }
+      if (claim === undefined) continue;
+      const libId = this.nextId++;
+      try {
+        const functions = this.opts.attach(attachPath, libId, claim);
+        const file: TlsFile = { key, libId, library: claim.library, claim, path: attachPath, displayPath, functions };
+        attached.push(file);
+        this.byId.set(libId, file);
+        this.opts.log.info(`attached to ${displayPath} (${claim.library})${pid && attachPath !== displayPath ? ` (pid ${pid}, via ${attachPath})` : ''}: ${functions.join(', ')}`);
+        this.opts.onAttached?.(file);
+      } catch (e) {
+        this.opts.log.warn(`cannot trace ${displayPath} (${claim.library}): ${(e as Error).message}`);
+      }
     }
+    if (attached.length === 0) this.reject(key);
+    else this.files.set(key, attached);
     return true;
   }
 

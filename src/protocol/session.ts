@@ -58,8 +58,8 @@ export interface ProtocolExchange {
   /** 'client': the traced process wrote the request; 'server': it read it. */
   side: 'client' | 'server';
   protocol: ProtocolName;
-  /** network.protocol.version: "1.1", "1.0", "2". */
-  version: string;
+  /** network.protocol.version: "1.1", "1.0", "2"; undefined when unknown. */
+  version: string | undefined;
   request: RequestPart;
   /** Undefined when the exchange was cut short before a response began. */
   response: ResponsePart | undefined;

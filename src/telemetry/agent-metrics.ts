@@ -29,7 +29,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import * as os from 'node:os';
-import type { AgentStats } from '../cli/loss-reporter';
+import type { AgentStats } from './loss-reporter';
 import { ATTR_HOST_NAME, ATTR_PROCESS_PID } from '../trace/semconv';
 import { VERSION } from '../trace/version';
 import { silentLogger, type Logger } from '../util/log';

@@ -5,7 +5,7 @@
 // Every loss counter of src/cli/loss-reporter.ts (lossCounters) has a metric here, plus
 // throughput counters and two current values. Names follow the OpenTelemetry naming
 // guidelines (dotted namespaces, snake_case words, no `_total`, UCUM units with {annotations}).
-import type { AgentStats } from '../cli/loss-reporter';
+import type { AgentStats } from './loss-reporter';
 
 export type MetricKind =
   /** Monotonic sum (ObservableCounter): the value only grows while the agent runs. */
@@ -31,29 +31,6 @@ export interface MetricSpec {
 const GAP_REASONS = ['ring-full', 'truncated', 'not-captured'] as const;
 /** 'not-http' is not an error (the connection is simply not HTTP/1.x): see tlsotel.connections.not_http. */
 const PARSE_ERROR_REASONS = ['invalid', 'too-large', 'gap', 'truncated'] as const;
-
-/**
- * ExchangeStats.cutShort is keyed by the error text of the span, and one of those texts embeds
- * the parser's detail (`invalid HTTP (…)`): unbounded. The metric attribute must stay low
- * cardinality, so texts map onto a fixed set of reasons; an unknown text becomes 'other'.
- */
-const CUT_SHORT_REASONS: Record<string, string> = {
-  'connection closed before response': 'closed-before-response',
-  'connection closed mid-message': 'closed-mid-message',
-  'process exited': 'process-exited',
-  'response timeout': 'response-timeout',
-  'connection evicted': 'connection-evicted',
-  'agent stopped': 'agent-stopped',
-  'capture gap': 'capture-gap',
-  'too many requests without response': 'too-many-pending',
-};
-
-export function cutShortReason(error: string): string {
-  const known = CUT_SHORT_REASONS[error];
-  if (known !== undefined) return known;
-  if (error.startsWith('invalid HTTP')) return 'invalid-http';
-  return 'other';
-}
 
 function one(value: number | bigint): MetricPoint[] {
   return [{ value: Number(value) }];
@@ -187,11 +164,26 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     points: (s) => one(s.capture.streams.connections),
   },
   {
-    name: 'tlsotel.connections.not_http',
+    name: 'tlsotel.connections.by_protocol',
     kind: 'counter',
     unit: '{connection}',
-    description: 'Connections whose plaintext is not HTTP/1.x (HTTP/2, other protocols); ignored.',
-    points: (s) => one(s.exchanges.notHttpConnections),
+    description: 'Connections by the protocol detected on them (http/1, http/2).',
+    points: (s) => Object.entries(s.exchanges.connections).map(([protocol, value]) => ({ value, attributes: { protocol } })),
+  },
+  {
+    name: 'tlsotel.connections.other_protocol',
+    kind: 'counter',
+    unit: '{connection}',
+    description: 'Connections whose plaintext is no protocol tlsotel parses; ignored.',
+    points: (s) => one(s.exchanges.otherProtocolConnections),
+  },
+  {
+    name: 'tlsotel.http.undecodable_headers',
+    kind: 'counter',
+    unit: '{header_block}',
+    description: 'Header blocks (or fields) that could not be decoded (HTTP/2 joined mid-connection): reported as unknown.',
+    lossCounter: 'undecodable header blocks',
+    points: (s) => one(s.exchanges.undecodableHeaders),
   },
   // --- HTTP and exchanges ---
   {
@@ -222,15 +214,9 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     name: 'tlsotel.exchanges.cut_short',
     kind: 'counter',
     unit: '{exchange}',
-    description: 'Exchanges reported with an error because they did not complete, by reason.',
-    points: (s) => {
-      const sums = new Map<string, number>();
-      for (const [error, n] of Object.entries(s.exchanges.cutShort)) {
-        const reason = cutShortReason(error);
-        sums.set(reason, (sums.get(reason) ?? 0) + n);
-      }
-      return [...sums].map(([reason, value]) => ({ value, attributes: { reason } }));
-    },
+    description: 'Exchanges reported with an error (src/exchange/error-kind.ts), by reason.',
+    // Keyed by ERROR_KINDS[kind].reason: a fixed set.
+    points: (s) => Object.entries(s.exchanges.cutShort).map(([reason, value]) => ({ value, attributes: { reason } })),
   },
   {
     name: 'tlsotel.exchanges.dropped_at_stop',

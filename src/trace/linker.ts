@@ -8,7 +8,7 @@
 //     addresses, mirrored) and the request's ordinal on it — so the ids can be drawn by
 //     whichever side is built first, and the other finds them. No header is needed.
 import type { BuildOptions, ParentContext } from './span-builder';
-import type { ConnectionAddresses, Exchange } from './types';
+import type { ConnectionAddresses, Exchange } from '../exchange/types';
 import { newSpanId, newTraceId } from './ids';
 import { traceContextOf } from './traceparent';
 
@@ -122,7 +122,7 @@ export class TraceLinker {
   /** Trace id, span id and parent for the span of this exchange. */
   optionsFor(ex: Exchange): BuildOptions {
     const tp = traceContextOf(ex.request.headers);
-    if (ex.kind === 'client') {
+    if (ex.side === 'client') {
       if (tp) this.s.fromTraceparent++;
       const conn = this.stitch && ex.ordinal !== undefined ? this.byId.get(ex.connectionId) : undefined;
       if (conn !== undefined && this.peerOf(conn) !== undefined) {

@@ -37,6 +37,26 @@ const URL_HEADERS = new Set(['referer', 'location', 'content-location', 'origin'
 
 const JWT_VALUE = /^eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
 
+/**
+ * Path segments that are credentials by their shape alone, wherever they stand: a JWT (or any
+ * JWS/JWE: base64url JSON header "eyJ…" and dot-separated parts), and API keys whose vendors
+ * give them a recognisable prefix so that secret scanners can find them (Stripe sk_/rk_ live
+ * and test keys, GitHub ghp_/gho_/ghu_/ghs_/ghr_/github_pat_, Slack xox?-, GitLab glpat-, AWS
+ * access key ids, Google API keys, OpenAI-style sk-). Ids, slugs and hashes are not redacted:
+ * the route template already hides them from span names, and they are not secrets.
+ */
+const CREDENTIAL_SEGMENT = new RegExp([
+  '^eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_.-]*$',
+  '^(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}$',
+  '^(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}$',
+  '^github_pat_[A-Za-z0-9_]{30,}$',
+  '^xox[abposr]-[A-Za-z0-9-]{10,}$',
+  '^glpat-[A-Za-z0-9_-]{20,}$',
+  '^(?:AKIA|ASIA)[A-Z0-9]{16}$',
+  '^AIza[A-Za-z0-9_-]{35}$',
+  '^sk-(?:proj-)?[A-Za-z0-9_-]{20,}$',
+].join('|'));
+
 function nameParts(name: string): string[] {
   let decoded = name;
   if (decoded.includes('%') || decoded.includes('+')) {
@@ -107,6 +127,50 @@ export function redactQuery(query: string): string {
   return changed ? lead + parts.join('&') : query;
 }
 
+/** Quick test before the regular expression: every shape above is at least this long and
+ *  starts with one of these letters. */
+function mayBeCredentialSegment(seg: string): boolean {
+  if (seg.length < 20) return false;
+  const c = seg.charCodeAt(0);
+  return c === 0x65 /* e */ || c === 0x73 /* s */ || c === 0x72 /* r */ || c === 0x67 /* g */ ||
+    c === 0x78 /* x */ || c === 0x41 /* A */;
+}
+
+/**
+ * "/users/<jwt>/profile" → "/users/REDACTED/profile": credential-shaped segments of a path
+ * (CREDENTIAL_SEGMENT) are replaced, everything else is kept byte for byte. Segments are
+ * judged percent-decoded (a JWT has no character that needs encoding, but a client may encode
+ * one anyway); also ";"-parameters of a segment.
+ */
+export function redactPath(path: string): string {
+  if (path.length < 20) return path;
+  let out: string | undefined;
+  let copied = 0;
+  let segStart = 0;
+  for (let i = 0; i <= path.length; i++) {
+    const c = i < path.length ? path.charCodeAt(i) : 0x2f;
+    if (c !== 0x2f /* / */ && c !== 0x3b /* ; */ && c !== 0x3d /* = */ && c !== 0x2c /* , */) continue;
+    if (i - segStart >= 20 && isCredentialSegment(path.slice(segStart, i))) {
+      out = (out ?? '') + path.slice(copied, segStart) + REDACTED;
+      copied = i;
+    }
+    segStart = i + 1;
+  }
+  return out === undefined ? path : out + path.slice(copied);
+}
+
+function isCredentialSegment(seg: string): boolean {
+  let s = seg;
+  if (s.includes('%')) {
+    try {
+      s = decodeURIComponent(s);
+    } catch {
+      // Malformed percent-encoding: judge the segment as written.
+    }
+  }
+  return mayBeCredentialSegment(s) && CREDENTIAL_SEGMENT.test(s);
+}
+
 const USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#@]*)@/;
 
 /** "https://user:pw@host/p" → "https://REDACTED:REDACTED@host/p"; other URLs unchanged. */
@@ -114,9 +178,20 @@ export function redactUserinfo(url: string): string {
   return USERINFO.test(url) ? url.replace(USERINFO, `$1${REDACTED}:${REDACTED}@`) : url;
 }
 
-/** Userinfo and query redaction of a whole URL (absolute or origin-form). */
+/** Userinfo, path and query redaction of a whole URL (absolute or origin-form). */
 export function redactUrl(url: string): string {
   let out = redactUserinfo(url);
+  const pathStart = out.startsWith('/') ? 0 : out.indexOf('/', out.indexOf('://') + 3);
+  if (pathStart >= 0) {
+    let pathEnd = out.length;
+    for (const sep of ['?', '#']) {
+      const at = out.indexOf(sep, pathStart);
+      if (at >= 0 && at < pathEnd) pathEnd = at;
+    }
+    const path = out.slice(pathStart, pathEnd);
+    const red = redactPath(path);
+    if (red !== path) out = out.slice(0, pathStart) + red + out.slice(pathEnd);
+  }
   const q = out.indexOf('?');
   if (q >= 0) {
     const h = out.indexOf('#', q);
@@ -183,22 +258,28 @@ export class Redactor {
     return this.redactUrls ? redactUrl(url) : url;
   }
 
-  /** Adds the named request headers to `out` as string[] attributes. */
-  requestHeaders(headers: readonly string[], out: Attributes): void {
-    if (this.request.size > 0) this.capture(this.request, headers, out);
+  path(path: string): string {
+    return this.redactUrls ? redactPath(path) : path;
   }
 
-  responseHeaders(headers: readonly string[], out: Attributes): void {
-    if (this.response.size > 0) this.capture(this.response, headers, out);
+  /** Adds the named request headers to `out` as string[] attributes, each value cut to
+   *  `maxLength`. */
+  requestHeaders(headers: readonly string[], out: Attributes, maxLength = Infinity): void {
+    if (this.request.size > 0) this.capture(this.request, headers, out, maxLength);
+  }
+
+  responseHeaders(headers: readonly string[], out: Attributes, maxLength = Infinity): void {
+    if (this.response.size > 0) this.capture(this.response, headers, out, maxLength);
   }
 
   /** `headers` flat, as HttpMessage.headers. */
-  private capture(specs: Map<string, HeaderSpec>, headers: readonly string[], out: Attributes): void {
+  private capture(specs: Map<string, HeaderSpec>, headers: readonly string[], out: Attributes, maxLength: number): void {
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const spec = specs.get(headers[i].toLowerCase());
       if (spec === undefined) continue;
       const value = headers[i + 1];
-      const v = spec.sensitive ? REDACTED : spec.url ? this.url(value) : value;
+      let v = spec.sensitive ? REDACTED : spec.url ? this.url(value) : value;
+      if (v.length > maxLength) v = v.slice(0, maxLength);
       const prev = out[spec.attribute];
       if (Array.isArray(prev)) (prev as string[]).push(v);
       else out[spec.attribute] = [v];

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
 import { ATTR_SERVICE_NAME, ATTR_TELEMETRY_DISTRO_NAME, ATTR_TELEMETRY_DISTRO_VERSION } from '@opentelemetry/semantic-conventions';
-import type { ProcessInfo } from './types';
+import type { ProcessInfo } from '../exchange/types';
 import { VERSION } from './version';
 import {
   ATTR_CONTAINER_ID, ATTR_HOST_NAME, ATTR_K8S_POD_UID, ATTR_PROCESS_EXECUTABLE_NAME,

@@ -14,8 +14,8 @@ import {
   ATTR_NETWORK_LOCAL_ADDRESS, ATTR_NETWORK_LOCAL_PORT, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_NETWORK_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT,
   ATTR_URL_FULL, ATTR_URL_PATH, ATTR_URL_QUERY, ATTR_URL_SCHEME, ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
-import type { HttpMessage } from '../protocol/http1/types';
-import type { Exchange, ProcessInfo } from './types';
+import { ERROR_KINDS, errorMessage } from '../exchange/error-kind';
+import type { Exchange, ProcessInfo, RequestPart } from '../exchange/types';
 import { durationHrTime, wallClock } from './clock';
 import { newSpanId, newTraceId } from './ids';
 import { Redactor, type RedactionOptions } from './redact';
@@ -54,7 +54,13 @@ export interface BuildOptions {
   traceId?: string;
 }
 
+/** Default for SpanBuilderOptions.attributeValueLengthLimit (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
+ *  overrides it): generous, but a 20 KiB query string is not exported twice in full. */
+export const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT = 4096;
+
 export interface SpanBuilderOptions extends RedactionOptions {
+  /** Longest string attribute value; longer values are cut to it (OTel's attribute limits). */
+  attributeValueLengthLimit?: number;
   /** Resource per process; default the cached resourceFor() of resource.ts. */
   resourceFor?: (info: ProcessInfo) => Resource;
   /** Monotonic ns → HrTime; default the process-wide clock of clock.ts. */
@@ -112,21 +118,6 @@ export function normalizeMethod(method: string): { readonly method: string; read
 const SpanAttributes = function SpanAttributes(this: Attributes) {} as unknown as { new (): Attributes; prototype: object };
 SpanAttributes.prototype = Object.prototype;
 
-/**
- * Low-cardinality error.type for an exchange that did not complete, from the free-text reason
- * the exchange layer gives ("connection closed before response" → "connection_closed").
- */
-export function errorTypeOf(reason: string): string {
-  const r = reason.toLowerCase();
-  if (r.includes('exit')) return 'process_exited';
-  if (r.includes('timeout') || r.includes('timed out')) return 'timeout';
-  if (r.includes('gap')) return 'capture_gap';
-  if (r.includes('close') || r.includes('reset') || r.includes('eof')) return 'connection_closed';
-  if (r.includes('parse') || r.includes('invalid') || r.includes('malformed')) return 'protocol_error';
-  if (/^[a-z][a-z0-9_.]{0,39}$/.test(r)) return r;
-  return '_OTHER';
-}
-
 /** "host", "host:8443", "[::1]:8080" → address (lower-cased, no brackets) and port. */
 export function parseHostHeader(value: string): { address: string; port?: number } | undefined {
   const v = value.trim();
@@ -166,7 +157,7 @@ interface RequestHeaders {
   xForwardedFor?: string;
 }
 
-function requestHeadersOf(message: HttpMessage): RequestHeaders {
+function requestHeadersOf(message: RequestPart): RequestHeaders {
   const out: RequestHeaders = { host: undefined, userAgent: undefined, forwarded: undefined, xForwardedFor: undefined };
   const h = message.headers;
   for (let i = 0; i + 1 < h.length; i += 2) {
@@ -189,13 +180,6 @@ function requestHeadersOf(message: HttpMessage): RequestHeaders {
     }
   }
   return out;
-}
-
-/** "1.1" without building the string for the versions nearly every message has. */
-function protocolVersion(major: number, minor: number): string {
-  if (major === 1 && minor === 1) return '1.1';
-  if (major === 1 && minor === 0) return '1.0';
-  return `${major}.${minor}`;
 }
 
 /** First client address from Forwarded (for=) or X-Forwarded-For. */
@@ -258,6 +242,11 @@ function splitTarget(url: string | undefined, method: string): Target {
   return t;
 }
 
+/** `value` cut to `max` UTF-16 units (the SDK's attribute value length limit does the same). */
+function cut(value: string, max: number): string {
+  return value.length > max ? value.slice(0, max) : value;
+}
+
 const UNSET_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 const ERROR_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
 
@@ -265,51 +254,65 @@ export class SpanBuilder {
   private readonly redactor: Redactor;
   private readonly resourceFor: (info: ProcessInfo) => Resource;
   private readonly clock: { monoToHrTime(monoNs: bigint): HrTime };
+  private readonly maxValue: number;
 
   constructor(options: SpanBuilderOptions = {}) {
     this.redactor = new Redactor(options);
+    const limit = options.attributeValueLengthLimit ?? DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`attribute value length limit must be a positive integer, got ${limit}`);
+    this.maxValue = limit;
     this.resourceFor = options.resourceFor ?? defaultResourceFor;
     this.clock = options.clock ?? wallClock;
   }
 
   build(exchange: Exchange, options: BuildOptions = {}): ReadableSpan {
     const { request, response } = exchange;
-    const client = exchange.kind === 'client';
+    const client = exchange.side === 'client';
+    const max = this.maxValue;
     const rawMethod = request.method ?? '';
     const { method, original } = normalizeMethod(rawMethod);
     const headers = requestHeadersOf(request);
     const target = splitTarget(request.url, rawMethod);
-    const scheme = target.scheme ?? exchange.scheme;
+    const scheme = target.scheme ?? exchange.scheme ?? 'https';
     const defaultPort = scheme === 'http' ? 80 : 443;
     const attrs = new SpanAttributes();
 
     attrs[ATTR_HTTP_REQUEST_METHOD] = method;
-    if (original !== undefined) attrs[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = original;
+    if (original !== undefined) attrs[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = cut(original, max);
     if (response?.statusCode !== undefined) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = response.statusCode;
     attrs[ATTR_URL_SCHEME] = scheme;
-    if (target.path !== undefined) attrs[ATTR_URL_PATH] = target.path;
+    const path = target.path !== undefined ? this.redactor.path(target.path) : undefined;
+    if (path !== undefined) attrs[ATTR_URL_PATH] = cut(path, max);
     const query = target.query !== undefined && target.query.length > 0 ? this.redactor.query(target.query) : undefined;
-    if (query !== undefined) attrs[ATTR_URL_QUERY] = query;
+    if (query !== undefined) attrs[ATTR_URL_QUERY] = cut(query, max);
 
-    // Authority: absolute-form target wins over Host (RFC 9112 §3.2.2).
-    const authority = target.authority ?? headers.host;
+    // Authority: absolute-form target wins over Host (RFC 9112 §3.2.2); HTTP/2's :authority
+    // is the Host of that protocol.
+    const authority = target.authority ?? exchange.authority ?? headers.host;
     const host = authority !== undefined ? parseHostHeader(authority) : undefined;
     const addr = exchange.addresses;
     if (host !== undefined) {
-      attrs[ATTR_SERVER_ADDRESS] = host.address;
+      attrs[ATTR_SERVER_ADDRESS] = cut(host.address, max);
       attrs[ATTR_SERVER_PORT] = host.port ?? defaultPort;
     } else if (addr !== undefined) {
       attrs[ATTR_SERVER_ADDRESS] = client ? addr.remoteAddress : addr.localAddress;
       attrs[ATTR_SERVER_PORT] = client ? addr.remotePort : addr.localPort;
     }
-    if (client && authority !== undefined && host !== undefined && target.path !== undefined) {
-      const hostPart = authority.trim().toLowerCase();
-      attrs[ATTR_URL_FULL] = `${scheme}://${hostPart}${target.path}${query !== undefined ? '?' + query : ''}`;
+    if (client && path !== undefined) {
+      // The origin the request went to: its authority, else the socket it was sent on.
+      let origin: string | undefined;
+      if (authority !== undefined && host !== undefined) {
+        origin = authority.trim().toLowerCase();
+      } else if (addr !== undefined) {
+        const a = addr.family === 'ipv6' ? `[${addr.remoteAddress}]` : addr.remoteAddress;
+        origin = addr.remotePort === defaultPort ? a : `${a}:${addr.remotePort}`;
+      }
+      if (origin !== undefined) attrs[ATTR_URL_FULL] = cut(`${scheme}://${origin}${path}${query !== undefined ? '?' + query : ''}`, max);
     }
     if (!client) {
       const forwarded = forwardedClient(headers.forwarded, headers.xForwardedFor);
       if (forwarded !== undefined) {
-        attrs[ATTR_CLIENT_ADDRESS] = forwarded;
+        attrs[ATTR_CLIENT_ADDRESS] = cut(forwarded, max);
       } else if (addr !== undefined) {
         attrs[ATTR_CLIENT_ADDRESS] = addr.remoteAddress;
         attrs[ATTR_CLIENT_PORT] = addr.remotePort;
@@ -327,31 +330,38 @@ export class SpanBuilder {
       attrs[ATTR_NETWORK_LOCAL_PORT] = addr.localPort;
       attrs[ATTR_NETWORK_TYPE] = addr.family;
     }
-    attrs[ATTR_NETWORK_PROTOCOL_VERSION] = protocolVersion(request.versionMajor, request.versionMinor);
+    if (exchange.version !== undefined) attrs[ATTR_NETWORK_PROTOCOL_VERSION] = exchange.version;
     const ua = headers.userAgent;
-    if (ua !== undefined) attrs[ATTR_USER_AGENT_ORIGINAL] = ua;
+    if (ua !== undefined) attrs[ATTR_USER_AGENT_ORIGINAL] = cut(ua, max);
     attrs[ATTR_HTTP_REQUEST_BODY_SIZE] = request.bodySize;
     if (response !== undefined) attrs[ATTR_HTTP_RESPONSE_BODY_SIZE] = response.bodySize;
-    this.redactor.requestHeaders(request.headers, attrs);
-    if (response !== undefined) this.redactor.responseHeaders(response.headers, attrs);
+    this.redactor.requestHeaders(request.headers, attrs, max);
+    if (response !== undefined) this.redactor.responseHeaders(response.headers, attrs, max);
 
     let status = UNSET_STATUS;
     const code = response?.statusCode;
+    const error = exchange.error;
     if (response === undefined) {
-      const reason = exchange.error ?? 'no response';
-      attrs[ATTR_ERROR_TYPE] = errorTypeOf(reason);
-      status = { code: SpanStatusCode.ERROR, message: reason };
+      if (error !== undefined) {
+        attrs[ATTR_ERROR_TYPE] = ERROR_KINDS[error].errorType;
+        status = { code: SpanStatusCode.ERROR, message: errorMessage(error, exchange.errorDetail) };
+      } else {
+        attrs[ATTR_ERROR_TYPE] = 'no_response';
+        status = { code: SpanStatusCode.ERROR, message: 'no response' };
+      }
     } else if (code !== undefined && (code >= 500 || code < 100 || code > 599 || (client && code >= 400))) {
       attrs[ATTR_ERROR_TYPE] = String(code);
       status = ERROR_STATUS;
     }
-    if (response !== undefined && exchange.error !== undefined) {
-      attrs[ATTR_TLSOTEL_EXCHANGE_ERROR] = errorTypeOf(exchange.error);
+    if (response !== undefined && error !== undefined) {
+      const info = ERROR_KINDS[error];
+      attrs[ATTR_TLSOTEL_EXCHANGE_ERROR] = info.errorType;
       // A response cut short (connection closed, process exited mid-body) failed for the
-      // application; a capture gap is only the agent's loss, not the exchange's.
-      if (exchange.error !== 'capture gap' && status === UNSET_STATUS) {
-        attrs[ATTR_ERROR_TYPE] = errorTypeOf(exchange.error);
-        status = { code: SpanStatusCode.ERROR, message: exchange.error };
+      // application; what the agent lost or cut (a capture gap, a head over its limit) is only
+      // the agent's loss, not the exchange's.
+      if (!info.agentLoss && status === UNSET_STATUS) {
+        attrs[ATTR_ERROR_TYPE] = info.errorType;
+        status = { code: SpanStatusCode.ERROR, message: errorMessage(error, exchange.errorDetail) };
       }
     }
 

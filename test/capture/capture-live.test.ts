@@ -5,12 +5,19 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Capture } from '../../src/capture/capture';
+import { Agent, type CaptureOptions } from '../../src/agent/agent';
+import type { Observer } from '../../src/agent/pipeline';
 import type { TlsRecord, Direction } from '../../src/capture/record';
 import type { CloseReason, Connection, GapReason } from '../../src/capture/streams';
 import { silentLogger } from '../../src/util/log';
 import { makeCert, python, requireRoot, sleep, start, startHttpsServer, EXAMPLES, type Proc } from '../helpers/procs';
 import path from 'node:path';
+
+/** The agent observing (no tracing): every record and stream event goes to `observer`. */
+function observe(opts: CaptureOptions & { log: typeof silentLogger }, observer: Observer): Agent {
+  const { log, ...capture } = opts;
+  return Agent.start({ capture, observe: observer, log });
+}
 
 interface Seen {
   records: TlsRecord[];
@@ -40,7 +47,7 @@ async function until(pred: () => boolean, what: string, timeoutMs = 10_000): Pro
   }
 }
 
-let capture: Capture;
+let capture: Agent;
 let cert: ReturnType<typeof makeCert>;
 let server: Proc & { port: number };
 
@@ -48,7 +55,7 @@ before(async () => {
   requireRoot();
   cert = makeCert();
   server = await startHttpsServer(cert);
-  capture = Capture.start({ log: silentLogger, captureBytes: 16384, maxSegments: 4 }, {
+  capture = observe({ log: silentLogger, captureBytes: 16384, maxSegments: 4 }, {
     onRecord: (r) => seen(r.pid).records.push(r),
     onData: (c, dir, data) => seen(c.pid).data.push({ conn: c.id, dir, data }),
     onGap: (c, dir, bytes, _ts, reason) => seen(c.pid).gaps.push({ conn: c.id, dir, bytes, reason }),
@@ -57,7 +64,7 @@ before(async () => {
 });
 
 after(async () => {
-  capture?.stop();
+  await capture?.stop();
   await server?.stop();
 });
 
@@ -72,7 +79,7 @@ test('curl started after the agent is ready: its first request (write) and the r
   assert.match(stream(curl.pid, 'read'), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\{"method":"GET","path":"\/curl-first-\d+","received":0\}$/);
   const recs = seen(curl.pid).records.filter((r) => r.type === 'data');
   assert.ok(recs.every((r) => r.comm === 'curl'));
-  assert.match(capture.libraryName(recs[0].libId), /^libssl\.so/);
+  assert.match(capture.fileName(recs[0].libId), /^libssl\.so/);
   // The server (node, OpenSSL inside the binary) saw the same exchange from its side.
   await until(() => stream(server.pid, 'read').includes(`/curl-first-${process.pid}`), 'server side of curl request');
   // SSL_free told us the connection is gone.
@@ -117,7 +124,7 @@ test('node https client and node https server (OpenSSL inside /usr/bin/node): bo
   await until(() => stream(server.pid, 'write').includes(`node-client-${process.pid}`), 'server response');
   assert.match(stream(server.pid, 'read'), new RegExp(`GET /node-client-${process.pid} HTTP/1\\.1\\r\\n`));
   const lib = seen(client.pid).records.find((r) => r.type === 'data')!.libId;
-  assert.equal(capture.libraryName(lib), path.basename(process.execPath));
+  assert.equal(capture.fileName(lib), path.basename(process.execPath));
 });
 
 test('1 MiB response: true lengths reported, what was not captured is marked, memory bounded', async () => {
@@ -151,14 +158,14 @@ test('1 MiB response: true lengths reported, what was not captured is marked, me
   
   // No payload is kept by the capture layer: retained heap does not grow by the megabyte
   // twice over (the test itself keeps what it captured, at most 64 KiB per call).
-  const s2 = capture.stats().streams;
+  const s2 = capture.captureStats().streams;
   assert.ok(s2.connections < 1000);
   const grown = process.memoryUsage().heapUsed - heapBefore;
   assert.ok(grown < 64 * 1024 * 1024, `heap grew by ${grown} B`);
 });
 
 test('a small capture cap: the rest of each call is a gap flagged truncated, with its true size', async () => {
-  const small = Capture.start({ log: silentLogger, captureBytes: 512, maxSegments: 2, pid: undefined }, {
+  const small = observe({ log: silentLogger, captureBytes: 512, maxSegments: 2, pid: undefined }, {
     onData: (c, dir, data) => { if (c.comm === 'curl') seen(-c.pid).data.push({ conn: c.id, dir, data }); },
     onGap: (c, dir, bytes, _ts, reason) => { if (c.comm === 'curl') seen(-c.pid).gaps.push({ conn: c.id, dir, bytes, reason }); },
     onClose: () => {},
@@ -174,9 +181,9 @@ test('a small capture cap: the rest of each call is a gap flagged truncated, wit
     assert.equal(sum(), body + header);
     assert.ok(s.gaps.some((g) => g.reason === 'truncated'));
     assert.ok(s.data.every((d) => d.data.length <= 512));
-    assert.ok(small.stats().bpf.TLS_CNT_TRUNC_BYTES > 0n);
+    assert.ok(small.captureStats().bpf.TLS_CNT_TRUNC_BYTES > 0n);
   } finally {
-    small.stop();
+    await small.stop();
   }
 });
 
@@ -188,12 +195,12 @@ test('stop() detaches every probe: no BPF link left in this process', async () =
       return false;
     }
   }).length;
-  const c = Capture.start({ log: silentLogger }, { onData() {}, onGap() {}, onClose() {} });
+  const c = observe({ log: silentLogger }, { onData() {}, onGap() {}, onClose() {} });
   const attached = c.files.length;
   assert.ok(attached >= 1, 'at least libssl attached');
   const before = links();
   assert.ok(before >= attached * 4, `expected link fds while attached, found ${before}`);
-  const destroyed = c.stop();
+  const destroyed = await c.stop();
   assert.ok(destroyed >= attached * 4);
   assert.equal(links(), before - destroyed);
 });
@@ -223,7 +230,7 @@ test('the poll timer: every 40 ms while little comes, every 10 ms while the ring
     'c.request("GET", "/big?bytes=2000000"); r = c.getresponse(); print(len(r.read()))',
   ].join('\n')]);
   const delays = new Set<number>();
-  const own = Capture.start({ log: silentLogger, pid: client.child.pid, ringBufferBytes: 1 << 20 }, {
+  const own = observe({ log: silentLogger, pid: client.child.pid, ringBufferBytes: 1 << 20 }, {
     // Runs inside a poll; the next delay is chosen when the poll returns.
     onRecord: () => { setImmediate(() => delays.add(own.pollDelayNowMs)); },
     onData() {}, onGap() {}, onClose() {},
@@ -240,7 +247,7 @@ test('the poll timer: every 40 ms while little comes, every 10 ms while the ring
     while (!delays.has(10) && Date.now() - t0 < 5000) await sleep(20);
     assert.ok(delays.has(10), `a ring filling fast is polled every 10 ms (delays seen: ${[...delays].join(', ')})`);
   } finally {
-    own.stop();
+    await own.stop();
     await client.stop('SIGKILL');
   }
 });

@@ -6,20 +6,27 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Capture } from '../../src/capture/capture';
+import { Agent, type CaptureOptions } from '../../src/agent/agent';
+import type { Observer } from '../../src/agent/pipeline';
 import type { Direction } from '../../src/capture/record';
 import { silentLogger } from '../../src/util/log';
 import { makeCert, python, requireRoot, sleep, start, startHttpsServer, type Proc } from '../helpers/procs';
 
+/** The agent observing (no tracing): every record and stream event goes to `observer`. */
+function observe(opts: CaptureOptions & { log: typeof silentLogger }, observer: Observer): Agent {
+  const { log, ...capture } = opts;
+  return Agent.start({ capture, observe: observer, log });
+}
+
 const SYSTEM_LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
 const data: Array<{ pid: number; libId: number; dir: Direction; text: string }> = [];
-let capture: Capture;
+let capture: Agent;
 let server: Proc & { port: number };
 
 before(async () => {
   requireRoot();
   server = await startHttpsServer(makeCert());
-  capture = Capture.start({ log: silentLogger, rescanIntervalMs: 500 }, {
+  capture = observe({ log: silentLogger, rescanIntervalMs: 500 }, {
     onData: (c, dir, d) => data.push({ pid: c.pid, libId: c.libId, dir, text: d.toString('latin1') }),
     onGap() {},
     onClose() {},
@@ -27,7 +34,7 @@ before(async () => {
 });
 
 after(async () => {
-  capture?.stop();
+  await capture?.stop();
   await server?.stop();
 });
 

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Discovery } from '../../src/discovery/discovery';
 import { silentLogger } from '../../src/util/log';
+import { TLS_LIBRARIES } from '../../src/tls';
 
 const LIBSSL = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tlsotel-scan-'));
@@ -41,9 +42,10 @@ function discovery(procDir: string): { d: Discovery; attached: string[] } {
     libDirs: [],
     binDirs: [],
     log: silentLogger,
-    attach: (file, libId) => {
+    libraries: TLS_LIBRARIES,
+    attach: (file) => {
       attached.push(file);
-      return { libId, path: file, functions: ['SSL_write', 'SSL_read'], links: [] };
+      return ['SSL_write', 'SSL_read'];
     },
   });
   return { d, attached };

@@ -6,6 +6,7 @@ import { MonotonicWallClock } from '../../src/trace/clock';
 import { ResourceFactory } from '../../src/trace/resource';
 import { SpanBuilder } from '../../src/trace/span-builder';
 import { NGINX, exchange, request, response } from '../trace/fixtures';
+import { ErrorKind } from '../../src/exchange/error-kind';
 
 // 2026-11-25T14:00:00.000Z at monotonic 0.
 const clock = new MonotonicWallClock(1_795_615_200_000_000_000n);
@@ -19,11 +20,11 @@ test('one readable line per span', () => {
 
 test('server and cut-short lines', () => {
   const server = formatSpanLine(builder.build(exchange({
-    kind: 'server', process: NGINX, startNs: 0n, endNs: 2_000_000n,
+    side: 'server', process: NGINX, startNs: 0n, endNs: 2_000_000n,
     request: request('POST', '/api/1?x=1', [['Host', 'shop:8443']]), response: response(502),
   })));
   assert.equal(server, '2026-11-25T14:00:00.000Z SERVER nginx[77] POST /api/{id} -> 502 2.0ms https://shop:8443/api/1?x=1 from 93.184.216.34');
-  const cut = formatSpanLine(builder.build(exchange({ response: undefined, error: 'response timeout', startNs: 0n, endNs: 0n })));
+  const cut = formatSpanLine(builder.build(exchange({ response: undefined, error: ErrorKind.ResponseTimeout, startNs: 0n, endNs: 0n })));
   assert.match(cut, / CLIENT curl\[1234\] GET \/users\/\{id\} -> ERR timeout 0\.0ms https:\/\/api\.example\.com/);
 });
 

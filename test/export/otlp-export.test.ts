@@ -14,6 +14,7 @@ import { resolveExportConfig } from '../../src/export/config';
 import { getFreePort, startOtlpReceiver } from '../helpers/otlp-receiver';
 import { CLIENT_ATTRIBUTES, NGINX, exchange, response } from '../trace/fixtures';
 import { recordingLogger } from '../helpers/logger';
+import { ErrorKind } from '../../src/exchange/error-kind';
 
 
 const builder = new SpanBuilder({ resourceFor: (i) => resources.resourceFor(i) });
@@ -28,10 +29,10 @@ test('spans arrive at a real OTLP/gRPC receiver with the DESIGN.md shape; secret
   try {
     const client = builder.build(exchange());
     const server = builder.build(
-      exchange({ kind: 'server', process: NGINX, response: response(500) }),
+      exchange({ side: 'server', process: NGINX, response: response(500) }),
       { parent: { traceId: client.spanContext().traceId, spanId: client.spanContext().spanId, traceFlags: 1 } },
     );
-    const cut = builder.build(exchange({ response: undefined, error: 'process exited' }));
+    const cut = builder.build(exchange({ response: undefined, error: ErrorKind.ProcessExited }));
     sink.export(client);
     sink.export(server);
     sink.export(cut);
@@ -100,10 +101,10 @@ test("the agent's exporter puts the SDK exporter's bytes and metadata on the wir
   try {
     const spans = [
       builder.build(exchange()),
-      builder.build(exchange({ kind: 'server', process: NGINX, response: response(503) }), {
+      builder.build(exchange({ side: 'server', process: NGINX, response: response(503) }), {
         parent: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1, traceState: 'rojo=1' },
       }),
-      builder.build(exchange({ response: undefined, error: 'connection reset' })),
+      builder.build(exchange({ response: undefined, error: ErrorKind.StreamReset })),
     ];
     const ours = createOtlpTransport({ exporterUrl: receiver.url });
     const sdk = new OTLPTraceExporter({ url: receiver.url });

@@ -18,6 +18,7 @@ import { ResourceFactory } from '../../src/trace/resource';
 import { SpanBuilder } from '../../src/trace/span-builder';
 import { decodeExportTraceRequest } from '../helpers/otlp-receiver';
 import { CURL, NGINX, exchange, request, response } from '../trace/fixtures';
+import { ErrorKind } from '../../src/exchange/error-kind';
 
 /** Cases for the property test: a few thousand in `npm test`, more with TLSOTEL_FUZZ_CASES. */
 const CASES = Number(process.env.TLSOTEL_FUZZ_CASES) > 0 ? Number(process.env.TLSOTEL_FUZZ_CASES) : 3000;
@@ -399,14 +400,14 @@ function agentSpans(): ReadableSpan[] {
   const parent = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1, traceState: 'rojo=00f067aa0ba902b7' };
   return [
     builder.build(exchange()),
-    builder.build(exchange({ kind: 'server', process: NGINX, response: response(500) }), { parent }),
-    builder.build(exchange({ response: undefined, error: 'process exited' })),
-    builder.build(exchange({ response: response(204), error: 'capture gap' })),
+    builder.build(exchange({ side: 'server', process: NGINX, response: response(500) }), { parent }),
+    builder.build(exchange({ response: undefined, error: ErrorKind.ProcessExited })),
+    builder.build(exchange({ response: response(204), error: ErrorKind.CaptureGap })),
     builder.build(exchange({
       request: request('POST', '/api/v1/naïve/😀?q=é', [['Host', 'bücher.example'], ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/124.0'], ['Accept', 'a'], ['Accept', 'b'], ['X-Request-Id', 'r-1']], 12),
       response: response(201, [['Content-Type', 'application/json; charset=utf-8']], 2),
     })),
-    builder.build(exchange({ kind: 'server', process: CURL, request: request('BREW', '*') })),
+    builder.build(exchange({ side: 'server', process: CURL, request: request('BREW', '*') })),
     builder.build(exchange({ request: request('GET', 'http://[::1]:8080/x'), addresses: { localAddress: '::1', localPort: 40000, remoteAddress: '::1', remotePort: 8080, family: 'ipv6' } })),
   ];
 }
@@ -417,7 +418,7 @@ test('SpanBuilder spans (two resources, parents, trace state, errors, captured h
   for (const span of spans) assertSameBytes([span], span.name);
   // A batch of the agent's size, spans from both processes interleaved.
   const batch: ReadableSpan[] = [];
-  for (let i = 0; i < 512; i++) batch.push(builder.build(exchange(i % 3 === 0 ? { kind: 'server', process: NGINX, response: response(200 + (i % 5)) } : {})));
+  for (let i = 0; i < 512; i++) batch.push(builder.build(exchange(i % 3 === 0 ? { side: 'server', process: NGINX, response: response(200 + (i % 5)) } : {})));
   assertSameBytes(batch, '512-span batch');
 });
 

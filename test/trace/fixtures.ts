@@ -1,6 +1,6 @@
 // Synthetic exchanges for span-building and export tests (not a test file itself).
 import type { HttpMessage } from '../../src/protocol/http1/types';
-import type { Exchange, ProcessInfo } from '../../src/trace/types';
+import type { Exchange, ProcessInfo } from '../../src/exchange/types';
 import { flatFields, type Field } from '../helpers/fields';
 
 export function request(method: string, url: string, headers: Field[] = [], bodySize = 0): HttpMessage {
@@ -24,10 +24,18 @@ export const NGINX: ProcessInfo = { pid: 77, comm: 'nginx', exeName: 'nginx', ex
 
 export function exchange(overrides: Partial<Exchange> = {}): Exchange {
   return {
-    kind: 'client',
+    side: 'client',
+    protocol: 'http/1',
+    version: '1.1',
     process: CURL,
     connectionId: '1234:0x55aa',
-    scheme: 'https',
+    library: 'openssl',
+    scheme: undefined,
+    authority: undefined,
+    rpc: undefined,
+    error: undefined,
+    errorDetail: undefined,
+    ordinal: 1,
     request: request('GET', '/users/42?token=abc&page=2', [
       ['Host', 'api.example.com'],
       ['User-Agent', 'curl/8.5.0'],

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TraceLinker } from '../../src/trace/linker';
-import type { ConnectionAddresses, Exchange } from '../../src/trace/types';
+import type { ConnectionAddresses, Exchange } from '../../src/exchange/types';
 import { CURL, NGINX, exchange, request } from './fixtures';
 import type { Field } from '../helpers/fields';
 
@@ -10,11 +10,11 @@ const CLIENT_ADDR: ConnectionAddresses = { localAddress: '127.0.0.1', localPort:
 const SERVER_ADDR: ConnectionAddresses = { localAddress: '127.0.0.1', localPort: 8443, remoteAddress: '127.0.0.1', remotePort: 40000, family: 'ipv4' };
 
 function client(ordinal: number, over: Partial<Exchange> = {}): Exchange {
-  return exchange({ kind: 'client', process: CURL, connectionId: 'c1', addresses: CLIENT_ADDR, ordinal, request: request('GET', `/r/${ordinal}`), ...over });
+  return exchange({ side: 'client', process: CURL, connectionId: 'c1', addresses: CLIENT_ADDR, ordinal, request: request('GET', `/r/${ordinal}`), ...over });
 }
 
 function server(ordinal: number, over: Partial<Exchange> = {}): Exchange {
-  return exchange({ kind: 'server', process: NGINX, connectionId: 's1', addresses: SERVER_ADDR, ordinal, request: request('GET', `/r/${ordinal}`), ...over });
+  return exchange({ side: 'server', process: NGINX, connectionId: 's1', addresses: SERVER_ADDR, ordinal, request: request('GET', `/r/${ordinal}`), ...over });
 }
 
 const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';

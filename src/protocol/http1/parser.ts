@@ -17,7 +17,7 @@ import {
   CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, CR, Codings, HeaderKind, LF, PREFIX_CHECK_BYTES,
   chunkLine, chunkSizeCrlf, connectionTokens, fieldName, fieldNameInfo, headerLine, latin1, parseChunkSizeLine,
   parseContentLength, parseTransferCodings, plausibleStartPrefix, scanFieldLineCrlf, scanHeaderLine,
-  scanStartLine, startLine,
+  scanStartLine, startLine, startLinePrefix,
 } from './syntax';
 
 export interface Http1ParserOptions {
@@ -393,12 +393,57 @@ export class Http1Parser {
     if (next === LINE_TOO_LONG) {
       // Judge the line as a whole, as if it had arrived in one piece.
       if (!this.prefixPlausible(data, pos, end)) this.badStartLine(State.SkipLine);
-      else this.fail('too-large', `start line over ${this.maxHeaderBytes} bytes`, State.SkipLine);
+      else this.longStartLine(data, pos, end);
       return pos;
     }
     if (this.lineHasCr() && scanStartLine(this.lineBuf, this.lineStart, this.lineEnd - 1, true)) this.beginMessage();
     else this.badStartLine(State.Resync);
     return next;
+  }
+
+  /**
+   * A start line over the limit: the message it begins is reported (as the partial of a
+   * 'too-large' error) with what its first bytes say, a method or a status code, so that it
+   * keeps its place among the messages of the stream and its exchange is not lost.
+   */
+  private longStartLine(data: Buffer, pos: number, end: number): void {
+    const carried = this.carryLen;
+    let prefix: ReturnType<typeof startLinePrefix>;
+    if (carried >= PREFIX_CHECK_BYTES) {
+      prefix = startLinePrefix(this.carry!, 0, PREFIX_CHECK_BYTES);
+    } else {
+      const n = Math.min(PREFIX_CHECK_BYTES - carried, end - pos);
+      if (carried > 0) this.carry!.copy(prefixScratch, 0, 0, carried);
+      data.copy(prefixScratch, carried, pos, pos + n);
+      prefix = startLinePrefix(prefixScratch, 0, carried + n);
+    }
+    if (prefix !== undefined) {
+      const isResponse = prefix.statusCode !== undefined;
+      const v = prefix.version;
+      // Same fields in the same order as beginMessage: one hidden class for every message.
+      this.msg = {
+        kind: isResponse ? 'response' : 'request',
+        method: prefix.method,
+        url: undefined,
+        statusCode: prefix.statusCode,
+        reason: undefined,
+        // A request's version comes after its (too long) target: unknown (-1).
+        versionMajor: v === undefined ? -1 : (v / 10) | 0,
+        versionMinor: v === undefined ? -1 : v % 10,
+        headers: NO_FIELDS,
+        trailers: NO_FIELDS,
+        bodySize: 0,
+        bodyBytesMissing: 0,
+        incomplete: false,
+        startNs: this.carryLen > 0 ? this.lineStartNs : this.ts,
+        endNs: 0n,
+        shouldClose: false,
+        upgrade: false,
+      };
+      this.lastNs = this.ts;
+      this.seenHttp = true;
+    }
+    this.fail('too-large', `start line over ${this.maxHeaderBytes} bytes`, State.SkipLine);
   }
 
   private badStartLine(then: State): void {
@@ -609,19 +654,30 @@ export class Http1Parser {
     msg.upgrade = upgrade;
     switch (body) {
       case Body.None:
+        this.requestHead(msg);
         this.completeMessage();
         break;
       case Body.Fixed:
         this.remaining = this.contentLength;
         this.state = State.BodyFixed;
+        this.requestHead(msg);
         break;
       case Body.Chunked:
         this.state = State.ChunkSize;
+        this.requestHead(msg);
         break;
       case Body.UntilClose:
         this.state = State.BodyUntilClose;
+        this.requestHead(msg);
         break;
     }
+  }
+
+  /** A request's head is complete (its body, if any, follows): a server may answer now. */
+  private requestHead(msg: HttpMessage): void {
+    if (msg.kind !== 'request') return;
+    msg.endNs = this.lastNs; // the end of its head, until the body is complete too
+    this.callbacks.onRequestHead?.(msg);
   }
 
   private countFixedBody(pos: number, end: number): number {

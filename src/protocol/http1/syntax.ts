@@ -134,6 +134,27 @@ function parseVersion(buf: Buffer, i: number, e: number): number {
   return -1;
 }
 
+/**
+ * What the first bytes of a start line too long to keep say (a method, or a status code),
+ * from its prefix buf[s, e): the message it begins is then reported with what is known.
+ * Undefined when the prefix says neither.
+ */
+export function startLinePrefix(buf: Buffer, s: number, e: number): { method?: string; statusCode?: number; version?: number } | undefined {
+  const proto = protocolLength(buf, s, e);
+  if (proto > 0) {
+    const i = s + proto;
+    const version = parseVersion(buf, i, e);
+    if (version < 0 || e - i < 7 || buf[i + 3] !== SP) return undefined;
+    const d1 = buf[i + 4] - DIGIT_0, d2 = buf[i + 5] - DIGIT_0, d3 = buf[i + 6] - DIGIT_0;
+    if (d1 < 1 || d1 > 9 || d2 < 0 || d2 > 9 || d3 < 0 || d3 > 9) return undefined;
+    return { statusCode: d1 * 100 + d2 * 10 + d3, version };
+  }
+  let i = s;
+  while (i < e && (CLASS[buf[i]] & C_TCHAR) !== 0) i++;
+  if (i === s || i - s > MAX_METHOD_LENGTH || i === e || buf[i] !== SP) return undefined;
+  return { method: latin1(buf, s, i) };
+}
+
 /** Result of scanStartLine(), reused so that the hot path allocates nothing. */
 export const startLine = {
   isResponse: false,
@@ -151,8 +172,8 @@ export const startLine = {
 /**
  * A request line or status line in buf[s, e) (CR excluded): fills `startLine` and returns
  * true, or returns false when the line is neither. `allowHttp09` accepts "GET /path" with no
- * version (llhttp does, for known methods); resync passes false so a stray "word word" line in
- * lost data is not taken for a request.
+ * version (llhttp does, for known methods; we also want the target to start with "/"); resync
+ * passes false so a stray "word word" line in lost data is not taken for a request.
  */
 export function scanStartLine(buf: Buffer, s: number, e: number, allowHttp09: boolean): boolean {
   const proto = protocolLength(buf, s, e);
@@ -194,7 +215,9 @@ function scanRequestLine(buf: Buffer, s: number, e: number, allowHttp09: boolean
   if (urlEnd === urlStart) return false;
   let version: number;
   if (i === e) {
-    if (!allowHttp09 || !KNOWN_METHODS.has(latin1(buf, s, methodEnd))) return false;
+    // HTTP/0.9 ("GET /path", no version): only an origin-form target, with a known method;
+    // "GET foo" is a text protocol's command, not HTTP.
+    if (!allowHttp09 || buf[urlStart] !== 0x2f /* / */ || !KNOWN_METHODS.has(latin1(buf, s, methodEnd))) return false;
     version = 9;
   } else {
     if (buf[i] !== SP) return false;

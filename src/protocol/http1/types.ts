@@ -12,6 +12,7 @@ export interface HttpMessage {
   statusCode?: number;
   /** Response reason phrase; undefined for requests. */
   reason?: string;
+  /** Version; -1 and -1 when unknown (a request line too long to read to its end). */
   versionMajor: number;
   versionMinor: number;
   /** Header fields in order, flat: [name0, value0, name1, value1, …] (no array per field: a
@@ -27,7 +28,8 @@ export interface HttpMessage {
   incomplete: boolean;
   /** Monotonic ns of the record holding the first byte of the message. */
   startNs: bigint;
-  /** Monotonic ns of the record holding the last byte of the message. */
+  /** Monotonic ns of the record holding the last byte of the message (of a request's head,
+   *  from onRequestHead until its body is complete). */
   endNs: bigint;
   /** Connection will be closed after this message (Connection: close, or HTTP/1.0 without keep-alive). */
   shouldClose: boolean;
@@ -55,6 +57,12 @@ export interface ParseError {
 export interface Http1ParserCallbacks {
   /** A complete message, including 1xx interim responses (statusCode 100..199). */
   onMessage(message: HttpMessage): void;
+  /**
+   * A request's header block is complete; its body (if any) is still to come, and the same
+   * object is given to onMessage once it is (or as the partial of an error). A server may
+   * answer before it has read the body (nginx's `return`, an early 413): pairing starts here.
+   */
+  onRequestHead?(request: HttpMessage): void;
   onError(error: ParseError): void;
   /**
    * Method of the request the next *final* response answers (for HEAD / CONNECT body rules).

@@ -14,13 +14,15 @@
 // must call the same target, which must itself begin with a push. Anything else — another
 // build, another compiler, LTO inlining — falls back to the exported functions. No struct
 // layout is involved, only where a call goes.
-import { functionCode, readCode } from './elf';
+import { functionCode, readCode } from '../../discovery/elf';
 
 export interface InternalProbe {
   /** File offset to place the entry probe and the return probe. */
   offset: number;
-  /** For messages: e.g. "ssl_write_internal (called by SSL_write, SSL_write_ex)". */
-  describe: string;
+  /** The function's name in OpenSSL's source (it has no symbol): "ssl_write_internal". */
+  name: string;
+  /** The exported functions found to call it. */
+  calledBy: string[];
 }
 
 export interface OpensslInternals {
@@ -49,7 +51,7 @@ export function findInternals(path: string): OpensslInternals {
     if (target === undefined || !calls(plain.offset, plain.code, target)) continue;
     const entry = cheapEntry(path, target);
     if (entry === undefined) continue;
-    out[p.dir] = { offset: entry, describe: `${p.name} (called by ${p.plain}, ${p.ex})` };
+    out[p.dir] = { offset: entry, name: p.name, calledBy: [p.plain, p.ex] };
   }
   return out;
 }

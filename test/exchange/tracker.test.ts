@@ -1,10 +1,13 @@
-// Unit tests for ExchangeTracker: captured byte streams (as a StreamSink) → paired HTTP exchanges.
+// Unit tests for ExchangeTracker with the HTTP/1 session: captured byte streams (as a StreamSink)
+// → paired HTTP exchanges.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { Direction } from '../../src/capture/record';
 import type { Connection } from '../../src/capture/streams';
-import { ExchangeTracker, type ExchangeOptions } from '../../src/trace/exchanges';
-import type { Exchange, ProcessInfo } from '../../src/trace/types';
+import { ExchangeTracker, type ExchangeOptions } from '../../src/exchange/tracker';
+import type { Exchange, ProcessInfo } from '../../src/exchange/types';
+import type { HttpMessage } from '../../src/protocol/http1/types';
+import { ERROR_KINDS, errorMessage } from '../../src/exchange/error-kind';
 import { fieldPairs } from '../helpers/fields';
 
 const INFO: ProcessInfo = { pid: 4242, comm: 'curl', exeName: 'curl', exePath: '/usr/bin/curl', serviceName: 'curl-svc' };
@@ -44,7 +47,11 @@ function setup(opts: Partial<ExchangeOptions> = {}) {
 }
 
 /** [method, url, status, error] of each exchange, for compact pairing checks. */
-const pairs = (out: Exchange[]) => out.map((e) => [e.request.method, e.request.url, e.response?.statusCode, e.error]);
+/** The message of an exchange's error kind (with its detail), as the span status shows it. */
+const why = (e: Exchange): string | undefined => (e.error === undefined ? undefined : errorMessage(e.error, e.errorDetail));
+const pairs = (out: Exchange[]) => out.map((e) => [e.request.method, e.request.url, e.response?.statusCode, why(e)]);
+/** cutShort keyed by message, as the tests were written. */
+const cutShortByMessage = (c: Record<string, number>) => Object.fromEntries(Object.entries(c).map(([reason, n]) => [Object.values(ERROR_KINDS).find((k) => k.reason === reason)?.message ?? reason, n]));
 
 const GET = (url: string, extra = '') => `GET ${url} HTTP/1.1\r\nHost: api.example.com\r\n${extra}\r\n`;
 const OK = (status: number, body = '', reason = 'OK') => `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
@@ -58,26 +65,28 @@ test('client side: request written, response read → one client exchange', () =
   const t3 = send('read', 'llo');
   assert.equal(out.length, 1);
   const ex = out[0];
-  assert.equal(ex.kind, 'client');
+  assert.equal(ex.side, 'client');
   assert.deepEqual(ex.process, INFO);
   assert.deepEqual(infoCalls, [[4242, 'curl']]);
   assert.equal(ex.connectionId, c.id);
-  assert.equal(ex.scheme, 'https');
+  assert.equal(ex.scheme, undefined); // HTTP/1 carries no scheme: TLS means https (span builder)
   assert.equal(ex.startNs, t0);
   assert.equal(ex.endNs, t3);
   assert.equal(ex.error, undefined);
+  assert.equal(ex.protocol, 'http/1');
+  assert.equal(ex.version, '1.1');
   assert.equal(ex.request.method, 'GET');
   assert.equal(ex.request.url, '/users/42?x=1');
   assert.deepEqual(fieldPairs(ex.request.headers), [['Host', 'api.example.com'], ['Accept', '*/*']]);
   assert.equal(ex.request.startNs, t0);
   assert.equal(ex.request.endNs, t1);
   assert.equal(ex.response?.statusCode, 200);
-  assert.equal(ex.response?.reason, 'OK');
+  assert.equal((ex.response as HttpMessage | undefined)?.reason, 'OK');
   assert.deepEqual(fieldPairs(ex.response?.headers ?? []), [['Content-Type', 'text/plain'], ['Content-Length', '5']]);
   assert.equal(ex.response?.bodySize, 5);
   assert.equal(ex.response?.startNs, t2);
   assert.equal(t.stats().exchanges, 1);
-  assert.deepEqual(t.stats().cutShort, {});
+  assert.deepEqual(cutShortByMessage(t.stats().cutShort), {});
 });
 
 test('server side: request read, response written → one server exchange', () => {
@@ -85,11 +94,11 @@ test('server side: request read, response written → one server exchange', () =
   const t0 = send('read', GET('/srv'));
   const t1 = send('write', OK(404, 'nope', 'Not Found'));
   assert.equal(out.length, 1);
-  assert.equal(out[0].kind, 'server');
+  assert.equal(out[0].side, 'server');
   assert.equal(out[0].startNs, t0);
   assert.equal(out[0].endNs, t1);
   assert.deepEqual(pairs(out), [['GET', '/srv', 404, undefined]]);
-  assert.equal(out[0].response?.reason, 'Not Found');
+  assert.equal((out[0].response as HttpMessage | undefined)?.reason, 'Not Found');
 });
 
 test('keep-alive: three exchanges in order, POST body, chunked response', () => {
@@ -108,7 +117,7 @@ test('keep-alive: three exchanges in order, POST body, chunked response', () => 
   assert.equal(out[0].response?.bodySize, 2);
   assert.equal(out[2].response?.bodySize, 11);
   assert.equal(out[2].endNs, tEnd);
-  assert.ok(out.every((e) => e.kind === 'client'));
+  assert.ok(out.every((e) => e.side === 'client'));
 });
 
 const PIPE_REQS = GET('/1') + 'POST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc' + GET('/3');
@@ -177,12 +186,12 @@ test('cut short: connection closed / process exited with a request pending', () 
     const tClose = next();
     t.onClose(c, reason, tClose);
     assert.equal(out.length, 1, reason);
-    assert.equal(out[0].error, error);
+    assert.equal(why(out[0]), error);
     assert.equal(out[0].response, undefined);
     assert.equal(out[0].request.url, '/slow');
     assert.equal(out[0].startNs, t0);
     assert.equal(out[0].endNs, tClose);
-    assert.deepEqual(t.stats().cutShort, { [error]: 1 });
+    assert.deepEqual(cutShortByMessage(t.stats().cutShort), { [error]: 1 });
     assert.equal(c.state, undefined);
   }
 });
@@ -202,7 +211,7 @@ test('cut short: response timeout; the late response does not pair with the next
   send('read', OK(202, 'b'));
   assert.deepEqual(pairs(out), [['GET', '/a', undefined, 'response timeout'], ['GET', '/b', 202, undefined]]);
   assert.equal(t.stats().unpairedResponses, 0);
-  assert.deepEqual(t.stats().cutShort, { 'response timeout': 1 });
+  assert.deepEqual(cutShortByMessage(t.stats().cutShort), { 'response timeout': 1 });
 });
 
 test('timed-out HEAD: its late bodiless response is framed as HEAD, the next exchange is right', () => {
@@ -256,7 +265,7 @@ test('gap inside a Content-Length body: exchange complete, next exchange right',
   const tEnd = send('read', 'def');
   assert.deepEqual(pairs(out), [['GET', '/big', 200, undefined]]);
   assert.equal(out[0].response?.bodySize, 10);
-  assert.equal(out[0].response?.bodyBytesMissing, 4);
+  assert.equal((out[0].response as HttpMessage | undefined)?.bodyBytesMissing, 4);
   assert.equal(out[0].endNs, tEnd);
   send('write', GET('/after'));
   send('read', OK(404, 'x', 'Not Found'));
@@ -273,8 +282,8 @@ test('gap inside response headers: exchange with a capture-gap error, later pair
   assert.equal(out[0].endNs, tPart); // last byte seen of the partial response, not the gap
   assert.equal(out[0].request.url, '/1');
   assert.equal(out[0].response?.statusCode, 503);
-  assert.equal(out[0].response?.incomplete, true);
-  assert.match(out[0].error ?? '', /capture gap/);
+  assert.equal((out[0].response as HttpMessage | undefined)?.incomplete, true);
+  assert.match(why(out[0]) ?? '', /capture gap/);
   send('read', OK(200, 'two'));
   send('write', GET('/3'));
   send('read', OK(201, 'three', 'Created'));
@@ -298,7 +307,7 @@ test('not HTTP: binary or HTTP/2 bytes give no exchanges and count one connectio
       t.onClose(c, 'closed', next());
     });
     assert.equal(out.length, 0);
-    assert.equal(t.stats().notHttpConnections, 1);
+    assert.equal(t.stats().otherProtocolConnections, 1);
     assert.equal(t.stats().exchanges, 0);
   }
 });
@@ -312,9 +321,9 @@ test('close-delimited response (HTTP/1.0, no Content-Length) completed by the cl
   t.onClose(c, 'closed', next());
   assert.deepEqual(pairs(out), [['GET', '/old', 200, undefined]]);
   assert.equal(out[0].response?.bodySize, 11);
-  assert.equal(out[0].response?.incomplete, false);
+  assert.equal((out[0].response as HttpMessage | undefined)?.incomplete, false);
   assert.equal(out[0].endNs, tLast);
-  assert.deepEqual(t.stats().cutShort, {});
+  assert.deepEqual(cutShortByMessage(t.stats().cutShort), {});
 });
 
 test('a response with no request (joined mid-connection) is counted, not emitted', () => {
@@ -337,7 +346,7 @@ test('maxPendingPerConnection: the oldest request is given up; later pairing sta
   send('read', OK(201, '', 'Created') + OK(202, '', 'Accepted') + OK(203));
   assert.deepEqual(pairs(out).slice(1), [['GET', '/2', 202, undefined], ['GET', '/3', 203, undefined]]);
   assert.equal(t.stats().unpairedResponses, 0);
-  assert.deepEqual(t.stats().cutShort, { 'too many requests without response': 1 });
+  assert.deepEqual(cutShortByMessage(t.stats().cutShort), { 'too many requests without response': 1 });
 });
 
 test('connections are independent: interleaved client and server connections', () => {
@@ -348,7 +357,7 @@ test('connections are independent: interleaved client and server connections', (
   t.onData(srv, 'read', b(GET('/s')), 11n);
   t.onData(srv, 'write', b(OK(204, '', 'No Content')), 12n);
   t.onData(cli, 'read', b(OK(200, 'c')), 13n);
-  assert.deepEqual(out.map((e) => [e.connectionId, e.kind, e.request.url, e.response?.statusCode, e.startNs, e.endNs]),
+  assert.deepEqual(out.map((e) => [e.connectionId, e.side, e.request.url, e.response?.statusCode, e.startNs, e.endNs]),
     [['2:b', 'server', '/s', 204, 11n, 12n], ['1:a', 'client', '/c', 200, 10n, 13n]]);
 });
 
@@ -366,7 +375,7 @@ test('addresses: exchanges wait for them (in order), carry them, and count their
   assert.deepEqual(announced, []);
   c.addresses = { localAddress: '::1', localPort: 443, remoteAddress: '::1', remotePort: 50000, family: 'ipv6' };
   t.onAddresses(c);
-  assert.deepEqual(out.map((e) => [e.request.url, e.ordinal, e.addresses?.remotePort, e.kind]), [['/a', 1, 50000, 'server'], ['/b', 2, 50000, 'server']]);
+  assert.deepEqual(out.map((e) => [e.request.url, e.ordinal, e.addresses?.remotePort, e.side]), [['/a', 1, 50000, 'server'], ['/b', 2, 50000, 'server']]);
   assert.deepEqual(announced, [[c.id, '::1', 50000]]);
   send('read', 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n');
   send('write', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');

@@ -1,8 +1,8 @@
 // Logs, once per interval and only when something changed, every count of data the agent
 // lost or gave up on: nothing is dropped silently, and nothing is logged per event.
-import type { CaptureStats } from '../capture/capture';
-import type { SinkStats } from '../export';
-import type { ExchangeStats } from '../trace/exchanges';
+import type { CaptureStats } from '../agent/agent';
+import type { SinkStats } from '../export/types';
+import type { ExchangeStats } from '../exchange/tracker';
 import type { Logger } from '../util/log';
 
 export interface AgentStats {
@@ -26,6 +26,7 @@ export function lossCounters(s: AgentStats): Record<string, number> {
     'malformed records': s.capture.malformedRecords,
     'record handling errors': s.capture.sinkErrors,
     'HTTP parse errors': s.exchanges.parseErrors.invalid + s.exchanges.parseErrors['too-large'] + s.exchanges.parseErrors.gap,
+    'undecodable header blocks': s.exchanges.undecodableHeaders,
     'responses without request': s.exchanges.unpairedResponses,
     'spans dropped (queue full)': s.sink.dropped,
     'spans failed to export': s.sink.failed,

@@ -1,0 +1,368 @@
+// The composition root: the one place that builds the agent's stages, starts them in order and
+// stops them in reverse. `run`, `sniff`, `doctor` and the benchmarks use it; none of them wires
+// a stage.
+//
+// Start:  BPF object (load, tunables, the syscall hook) → pipeline (pipeline.ts: decode →
+//         streams → protocol sessions → exchanges → spans → sink) → discovery (TLS libraries
+//         claim files; each claim is attached once per file) → timers (ring polls, /proc
+//         rescans, idle and response timeouts, clock resync, loss log, the agent's metrics).
+// Stop:   timers → discovery → detach every probe → drain the ring → close every connection →
+//         flush the sink → the agent's metrics → free the BPF object.
+import { diag, DiagLogLevel } from '@opentelemetry/api';
+import { TlsProbes, PROBE_DEFAULTS, type Counters } from '../bpf/probes';
+import { RingReader } from '../bpf/ring-reader';
+import { STREAM_DEFAULTS } from '../capture/streams';
+import { Discovery, type TlsFile } from '../discovery/discovery';
+import { createSpanSink, type ExportConfig } from '../export';
+import type { SpanSink } from '../export/types';
+import { agentMetricsEnabled, startAgentMetrics, type AgentMetrics } from '../telemetry/agent-metrics';
+import { LossReporter, type AgentStats } from '../telemetry/loss-reporter';
+import { TLS_LIBRARIES } from '../tls';
+import type { TlsLibrary } from '../tls/library';
+import { startPeriodicResync } from '../trace/clock';
+import { ProcessInfoReader } from '../trace/resource';
+import type { RedactionOptions } from '../trace/redact';
+import type { Logger } from '../util/log';
+import { Pipeline, type Observer, type PipelineStats } from './pipeline';
+
+export interface CaptureOptions {
+  /** Trace only this process (filtered in BPF). */
+  pid?: number;
+  /** Trace only processes whose comm equals this (filtered in user space). */
+  comm?: string;
+  captureBytes?: number;
+  maxSegments?: number;
+  ringBufferBytes?: number;
+  /** How often the ring buffer is drained while it fills fast (a sixteenth of it or more
+   *  between two polls). */
+  pollIntervalMs?: number;
+  /** While polls find less than that, the interval doubles up to this: a timer wake-up costs
+   *  tens of µs on a VM (100 a second are about 1 % of a core: half of what an idle agent
+   *  spent, and a fifth of its cost at 1k requests/s). A poll that finds a sixteenth of the
+   *  ring brings it back to pollIntervalMs; the ring (8 MiB by default) must not fill within
+   *  this time of traffic growing that fast. */
+  idlePollMaxMs?: number;
+  /** How often /proc is rescanned for new TLS files and exited processes. */
+  rescanIntervalMs?: number;
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  objectPath?: string;
+  libDirs?: string[];
+  binDirs?: string[];
+  /** The TLS libraries to trace (default: all of src/tls). */
+  libraries?: readonly TlsLibrary[];
+}
+
+/** What `run` adds: where spans go and what they hold. */
+export interface TracingOptions {
+  export: ExportConfig;
+  redaction: RedactionOptions;
+  /** Same-host client↔server stitching (default on). */
+  stitch: boolean;
+  responseTimeoutMs?: number;
+  attributeValueLengthLimit?: number;
+  /** How often loss counters are logged when they change. */
+  statsIntervalMs: number;
+  /** The agent's own counters as OTLP metrics (OTLP mode only): the endpoint to send them to
+   *  (undefined: the exporter's own environment), or false for none. */
+  agentMetrics: { endpointUrl?: string } | false;
+  /** The OpenTelemetry SDK's own diagnostics go to the debug log. */
+  verbose: boolean;
+  /** For tests: a sink instead of the one the export config makes. */
+  sink?: SpanSink;
+}
+
+export interface AgentOptions {
+  capture: CaptureOptions;
+  /** Exactly one of tracing (run) and observe (sniff, tests). */
+  tracing?: TracingOptions;
+  observe?: Observer;
+  log: Logger;
+}
+
+export interface CaptureStats {
+  bpf: Counters;
+  streams: PipelineStats['streams'];
+  malformedRecords: number;
+  filteredRecords: number;
+  sinkErrors: number;
+  files: number;
+  ringPendingBytes: number;
+}
+
+/** Records handled per turn of the event loop (a few ms of work). */
+const POLL_BATCH = 2048;
+
+export const CAPTURE_DEFAULTS = {
+  ...PROBE_DEFAULTS,
+  ...STREAM_DEFAULTS,
+  pollIntervalMs: 10,
+  idlePollMaxMs: 40,
+  rescanIntervalMs: 1000,
+};
+
+export class Agent {
+  readonly pipeline: Pipeline;
+  private readonly discovery: Discovery;
+  private readonly reader: RingReader;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly stopTimers: Array<() => void> = [];
+  /** The poll timer (see schedulePoll): what keeps the process alive while capturing. */
+  private pollTimer: NodeJS.Timeout | undefined;
+  private pollDelayMs = 0;
+  /** Backlog at a poll that keeps polling at pollIntervalMs (see idlePollMaxMs). */
+  private readonly busyBytes: number;
+  private readonly busyPollMs: number;
+  private readonly idlePollMaxMs: number;
+  private stopped = false;
+  /** A continuation of a large drain is scheduled. */
+  private continuing = false;
+  /** The BPF counters as they were when the probes were closed (the maps are gone after). */
+  private finalCounters: Counters | undefined;
+  private sink: SpanSink | undefined;
+  private metrics: AgentMetrics | undefined;
+  private losses: LossReporter | undefined;
+
+  private constructor(
+    private readonly probes: TlsProbes,
+    private readonly opts: AgentOptions,
+    sink: SpanSink | undefined,
+  ) {
+    const c = opts.capture;
+    const t = opts.tracing;
+    this.sink = sink;
+    const processes = new ProcessInfoReader();
+    this.pipeline = new Pipeline({
+      comm: c.comm,
+      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs },
+      trace: t === undefined ? undefined : {
+        sink: sink!,
+        redaction: t.redaction,
+        stitch: t.stitch,
+        responseTimeoutMs: t.responseTimeoutMs,
+        attributeValueLengthLimit: t.attributeValueLengthLimit,
+        processInfo: (pid, comm) => processes.read(pid, comm),
+      },
+      observe: opts.observe,
+      libraryOf: (id) => this.discovery.fileById(id)?.library,
+      log: opts.log,
+    });
+    this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
+    this.busyBytes = probes.ringBufferBytes / 16;
+    this.busyPollMs = c.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
+    this.idlePollMaxMs = Math.max(this.busyPollMs, c.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
+    this.discovery = new Discovery({
+      libraries: c.libraries ?? TLS_LIBRARIES,
+      attach: (p, id, claim) => probes.attachFile(p, id, claim.probes).functions,
+      log: opts.log,
+      libDirs: c.libDirs,
+      binDirs: c.binDirs,
+      onScan: (running) => {
+        // Every process with connections that no longer runs (also one that started and died
+        // between two scans). Records it wrote before it exited may still be in the ring: take
+        // them first. A pid reused within one scan interval is taken for the same process.
+        const gone = this.pipeline.streams.pids().filter((pid) => !running.has(pid));
+        if (gone.length === 0) return;
+        this.pollAll();
+        this.pipeline.processesExited(gone, process.hrtime.bigint());
+      },
+    });
+  }
+
+  /** Loads and attaches everything found on the host now. When it returns, capture is live. */
+  static start(opts: AgentOptions): Agent {
+    const log = opts.log;
+    const c = opts.capture;
+    const t = opts.tracing;
+    if ((t === undefined) === (opts.observe === undefined)) throw new Error('the agent either traces or observes');
+    if (t?.verbose) {
+      // The SDK's own diagnostics (export errors, retries) only with -v: the sink already
+      // reports failures and drops once per interval.
+      diag.setLogger({ error: log.debug, warn: log.debug, info: log.debug, debug: log.debug, verbose: () => {} }, DiagLogLevel.WARN);
+    }
+    const sink = t === undefined ? undefined : t.sink ?? createSpanSink(t.export, { logger: log });
+    let probes: TlsProbes;
+    try {
+      probes = TlsProbes.load({
+        filterTgid: c.pid,
+        captureBytes: c.captureBytes,
+        maxSegments: c.maxSegments,
+        ringBufferBytes: c.ringBufferBytes,
+        objectPath: c.objectPath,
+        log,
+      });
+    } catch (e) {
+      void sink?.shutdown();
+      throw e;
+    }
+    let agent: Agent;
+    try {
+      agent = new Agent(probes, opts, sink);
+      agent.discovery.initialScan();
+    } catch (e) {
+      probes.close();
+      void sink?.shutdown();
+      throw e;
+    }
+    agent.startTimers();
+    return agent;
+  }
+
+  private startTimers(): void {
+    const c = this.opts.capture;
+    const t = this.opts.tracing;
+    this.discovery.startRescans(c.rescanIntervalMs ?? CAPTURE_DEFAULTS.rescanIntervalMs);
+    const idleMs = c.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
+    this.timers.push(setInterval(() => this.pipeline.evictIdle(process.hrtime.bigint()), Math.min(idleMs, 10_000)).unref());
+    this.schedulePoll(this.busyPollMs);
+    if (t === undefined) return;
+    this.timers.push(setInterval(() => this.pipeline.expire(process.hrtime.bigint()), 1000).unref());
+    this.stopTimers.push(startPeriodicResync());
+    this.losses = new LossReporter(this.opts.log, () => this.stats());
+    this.timers.push(setInterval(() => this.losses!.report(), t.statsIntervalMs).unref());
+    if (t.export.mode === 'otlp' && t.agentMetrics !== false && agentMetricsEnabled()) {
+      this.metrics = startAgentMetrics({ read: () => this.stats(), endpointUrl: t.agentMetrics.endpointUrl, logger: this.opts.log });
+    }
+  }
+
+  /** The wait before the next timed poll (pollIntervalMs while the ring fills fast, up to
+   *  idlePollMaxMs otherwise). */
+  get pollDelayNowMs(): number {
+    return this.pollDelayMs;
+  }
+
+  get files(): TlsFile[] {
+    return this.discovery.attached;
+  }
+
+  /** Basename of the probed file a record came from, e.g. "libssl.so.3" or "node". */
+  fileName(libId: number): string {
+    const f = this.discovery.fileById(libId);
+    return f ? f.displayPath.slice(f.displayPath.lastIndexOf('/') + 1) : `lib#${libId}`;
+  }
+
+  /** The TLS library of the probed file a record came from ("openssl"). */
+  libraryName(libId: number): string | undefined {
+    return this.discovery.fileById(libId)?.library;
+  }
+
+  /** Polls after `delayMs`, then again after pollIntervalMs if it found a sixteenth of the
+   *  ring or more, or after a longer wait (doubling, up to idlePollMaxMs) if it found less.
+   *  Ref'd: while capture runs, this timer keeps the process alive; stop() clears it. */
+  private schedulePoll(delayMs: number): void {
+    this.pollDelayMs = delayMs;
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = undefined;
+      if (this.stopped) return;
+      const backlog = this.reader.pending();
+      this.poll();
+      const busy = backlog >= this.busyBytes || this.continuing;
+      this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
+    }, delayMs);
+  }
+
+  /**
+   * Drains the ring buffer: at most POLL_BATCH records now, the rest in later turns of the event
+   * loop (setImmediate), so that a burst does not starve the exporter's network I/O (HTTP/2
+   * flow control only moves when the loop turns). Returns the number of records read now.
+   */
+  poll(): number {
+    const n = this.drainSome(POLL_BATCH);
+    if (n >= POLL_BATCH && !this.continuing) {
+      this.continuing = true;
+      setImmediate(() => {
+        this.continuing = false;
+        this.poll();
+      });
+    }
+    return n;
+  }
+
+  /** Drains everything there is now (before acting on a process exit, and at stop). */
+  private pollAll(): void {
+    while (this.drainSome(POLL_BATCH) >= POLL_BATCH);
+  }
+
+  private drainSome(limit: number): number {
+    if (this.stopped) return 0;
+    const pipeline = this.pipeline;
+    return this.reader.drain((ring) => pipeline.handle(ring), limit);
+  }
+
+  /** Everything the agent counts: capture, exchanges, spans (for the loss log and metrics). */
+  stats(): AgentStats {
+    const p = this.pipeline.stats();
+    return {
+      capture: this.captureStats(p),
+      exchanges: p.exchanges!,
+      sink: p.sink!,
+      buildErrors: p.buildErrors,
+    };
+  }
+
+  captureStats(p = this.pipeline.stats()): CaptureStats {
+    return {
+      bpf: this.finalCounters ?? this.probes.counters(),
+      streams: p.streams,
+      malformedRecords: p.malformedRecords,
+      filteredRecords: p.filteredRecords,
+      sinkErrors: p.sinkErrors,
+      files: this.discovery.attached.length,
+      ringPendingBytes: this.reader.pending(),
+    };
+  }
+
+  /**
+   * Stops in the reverse order of start: timers, discovery, probes (no new records), the ring
+   * drained, every connection closed (what completes is reported), the sink flushed (bounded:
+   * never waits for a dead collector for long), the agent's metrics (after the sink, so its
+   * last values include the final counts; ≤ 2 s), the BPF object freed. Returns the number of
+   * probe links destroyed.
+   */
+  async stop(): Promise<number> {
+    if (this.stopped) return 0;
+    for (const t of this.timers) clearInterval(t);
+    for (const stop of this.stopTimers) stop();
+    if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    this.discovery.stop();
+    const links = this.probes.detachAll(); // no new records from here on
+    this.pollAll();
+    this.stopped = true;
+    this.pipeline.closeAll(process.hrtime.bigint());
+    this.reader.close();
+    this.finalCounters = this.probes.counters();
+    this.probes.close();
+    await this.sink?.shutdown();
+    await this.metrics?.shutdown();
+    this.losses?.report();
+    return links;
+  }
+}
+
+/** The files the TLS libraries claim on this host now, with what would be probed in each; no
+ *  BPF involved (for `doctor`). */
+export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDirs' | 'binDirs' | 'libraries'> = {}): TlsFile[] {
+  const found: TlsFile[] = [];
+  const d = new Discovery({
+    libraries: capture.libraries ?? TLS_LIBRARIES,
+    attach: (_path, _id, claim) => [...new Set(claim.probes.map((p) => p.label))],
+    log: { ...log, info() {} },
+    libDirs: capture.libDirs,
+    binDirs: capture.binDirs,
+    onAttached: (f) => found.push(f),
+  });
+  d.initialScan();
+  return found;
+}
+
+/** Loads the BPF object and attaches `file`'s probes (when given), then frees everything: what
+ *  `run` will do, once (for `doctor`). Throws what the load or the attach throws. */
+export function tryLoadAndAttach(log: Logger, file?: TlsFile): void {
+  const probes = TlsProbes.load({ log });
+  try {
+    if (file !== undefined) probes.attachFile(file.path, 1, file.claim.probes);
+  } finally {
+    probes.close();
+  }
+}

@@ -1,0 +1,50 @@
+// OpenSSL (libssl.so.* and programs that carry it, such as node): which files are OpenSSL's and
+// where their probes go. See internals.ts for why libssl 3.x is probed on its internal
+// functions, and bpf/tlsotel.bpf.c for the programs.
+import type { CandidateFile, Claim, ProbeSpec, TlsLibrary } from '../library';
+import { findInternals } from './internals';
+
+/** Entry/return programs per exported function. SSL_read/SSL_write return the byte count;
+ *  the _ex variants return 1 and write the count through their fourth argument. */
+const EXPORTED: Array<{ fn: string; dir: 'write' | 'read'; ret: string }> = [
+  { fn: 'SSL_write', dir: 'write', ret: 'tls_write_ret' },
+  { fn: 'SSL_read', dir: 'read', ret: 'tls_read_ret' },
+  { fn: 'SSL_write_ex', dir: 'write', ret: 'tls_write_ex_ret' },
+  { fn: 'SSL_read_ex', dir: 'read', ret: 'tls_read_ex_ret' },
+];
+
+/** The internal functions have the _ex variants' arguments. */
+const INTERNAL_RET: Record<'write' | 'read', string> = { write: 'tls_write_ex_ret', read: 'tls_read_ex_ret' };
+
+const REQUIRED = ['SSL_write', 'SSL_read'];
+
+export const openssl: TlsLibrary = {
+  name: 'openssl',
+  symbols: [...EXPORTED.map((e) => e.fn), 'SSL_free'],
+  libraryFileNames: /^libssl\.so(\.|$)/,
+  executableNames: ['node', 'nodejs'],
+  claim(file: CandidateFile): Claim | undefined {
+    if (!REQUIRED.every((s) => file.defined.has(s))) return undefined;
+    const internals = findInternals(file.path);
+    const probes: ProbeSpec[] = [];
+    const notes: string[] = [];
+    for (const dir of ['write', 'read'] as const) {
+      const internal = internals[dir];
+      if (internal !== undefined) {
+        const label = `${internal.name}@0x${internal.offset.toString(16)}`;
+        probes.push({ program: 'tls_enter', retprobe: false, offset: internal.offset, label });
+        probes.push({ program: INTERNAL_RET[dir], retprobe: true, offset: internal.offset, label });
+        notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')})`);
+        continue;
+      }
+      for (const e of EXPORTED) {
+        if (e.dir !== dir || !file.defined.has(e.fn)) continue;
+        probes.push({ program: 'tls_enter', retprobe: false, symbol: e.fn, label: e.fn });
+        probes.push({ program: e.ret, retprobe: true, symbol: e.fn, label: e.fn });
+      }
+      notes.push(`${dir}s on the exported functions`);
+    }
+    if (file.defined.has('SSL_free')) probes.push({ program: 'tls_free', retprobe: false, symbol: 'SSL_free', label: 'SSL_free' });
+    return { library: 'openssl', probes, notes };
+  },
+};
