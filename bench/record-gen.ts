@@ -1,5 +1,5 @@
 // Synthetic capture for the pipeline benchmark: binary ring-buffer records (struct tls_event of
-// bpf/tlsotel.h, encoded with the generated layout constants, exactly what decodeRecord parses)
+// bpf/tlsotel.h, written by encodeRecord, the inverse of decodeRecord)
 // for HTTP/1.1 keep-alive traffic seen by traced clients and servers, generated into memory
 // before anything is timed.
 //
@@ -19,10 +19,8 @@
 //     call, cut further by its buffer size (16/8/4 KiB);
 //   - many connections interleaved in the ring (default 48 open at once), each call stamped
 //     with its own timestamp, all records of a call with the same one.
-import {
-  TLSOTEL_COMM_LEN, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS, TlsConnLayout as C, TlsEventFlags as F,
-  TlsEventLayout as L, TlsEventType as T,
-} from '../src/bpf/layout.generated';
+import { TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from '../src/bpf/layout.generated';
+import { encodeRecord, encodedSize, type EncodableRecord } from '../src/capture/record';
 
 export interface GenOptions {
   /** Spans to produce: exchanges as seen by traced processes (a same-host exchange counts twice). */
@@ -124,8 +122,14 @@ class RecordWriter {
   private readonly lens: number[] = [];
   recordBytes = 0;
 
+  /** Appends one record. */
+  write(rec: EncodableRecord): void {
+    const [buf, at] = this.reserve(encodedSize(rec));
+    encodeRecord(rec, buf, at);
+  }
+
   /** Room for a record of `len` bytes; returns [buffer, offset] and indexes it. */
-  reserve(len: number): [Buffer, number] {
+  private reserve(len: number): [Buffer, number] {
     if (this.pos + len > this.cur.length) {
       this.cur = Buffer.alloc(Math.max(CHUNK_BYTES, len));
       this.chunks.push(this.cur);
@@ -161,10 +165,10 @@ interface Side {
   libId: number;
   ssl: bigint;
   fd: number;
-  family: 2 | 10;
-  local: Buffer; // 16 bytes (IPv4 in the first 4)
+  family: 'ipv4' | 'ipv6';
+  local: string;
   localPort: number;
-  remote: Buffer;
+  remote: string;
   remotePort: number;
   /** Read buffer size of the process (SSL_read length). */
   readBuf: number;
@@ -222,17 +226,17 @@ const FILLER = Buffer.from(
   'latin1',
 );
 
-function ipv4(a: number, b: number, c: number, d: number): Buffer {
-  const buf = Buffer.alloc(16);
-  buf[0] = a; buf[1] = b; buf[2] = c; buf[3] = d;
-  return buf;
+function ipv4(a: number, b: number, c: number, d: number): string {
+  return `${a}.${b}.${c}.${d}`;
 }
 
-function ipv6(rng: Rng): Buffer {
-  const buf = Buffer.alloc(16);
-  buf.writeUInt16BE(0xfd00, 0);
-  for (let i = 2; i < 16; i++) buf[i] = rng.int(0, 255);
-  return buf;
+/** A unique local address fd00::/16 (uncompressed text). */
+function ipv6(rng: Rng): string {
+  const bytes = [0xfd, 0x00];
+  for (let i = 2; i < 16; i++) bytes.push(rng.int(0, 255));
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  return groups.join(':');
 }
 
 /** Body bytes: filler JSON-ish text. */
@@ -260,20 +264,8 @@ export function generateCorpus(opts: GenOptions): Corpus {
   let portCounter = 30000;
   let budget = opts.spans;
 
-  const header = (buf: Buffer, off: number, type: number, side: Side, flags: number, callLen: number, offset: number, capLen: number): void => {
-    buf.fill(0, off, off + L.SIZE);
-    buf.writeUInt32LE(type, off + L.type);
-    buf.writeUInt32LE(flags, off + L.flags);
-    buf.writeBigUInt64LE(now, off + L.ts_ns);
-    buf.writeBigUInt64LE(side.ssl, off + L.conn);
-    buf.writeUInt32LE(side.pid, off + L.pid);
-    buf.writeUInt32LE(side.tid, off + L.tid);
-    buf.writeUInt32LE(callLen, off + L.call_len);
-    buf.writeUInt32LE(offset, off + L.offset);
-    buf.writeUInt32LE(capLen, off + L.cap_len);
-    buf.writeUInt32LE(side.libId, off + L.lib_id);
-    buf.write(side.comm, off + L.comm, Math.min(side.comm.length, TLSOTEL_COMM_LEN - 1), 'latin1');
-  };
+  /** What every record of `side` says. */
+  const head = (side: Side) => ({ tsNs: now, conn: side.ssl, pid: side.pid, tid: side.tid, comm: side.comm, libId: side.libId });
 
   const emitCall = (side: Side, read: boolean, data: Buffer, dOff: number, len: number): void => {
     // As tls_emit in bpf/tlsotel.bpf.c: segments of up to the cap, LAST on the final one.
@@ -283,9 +275,10 @@ export function generateCorpus(opts: GenOptions): Corpus {
       if (off >= len) break;
       const n = Math.min(len - off, TLSOTEL_MAX_PAYLOAD);
       const last = off + n >= len || i + 1 >= TLSOTEL_MAX_SEGMENTS;
-      const [buf, at] = w.reserve(L.SIZE + n);
-      header(buf, at, T.TLS_EVENT_DATA, side, (read ? F.TLS_FLAG_READ : 0) | (last ? F.TLS_FLAG_LAST : 0), len, off, n);
-      data.copy(buf, at + L.data, dOff + off, dOff + off + n);
+      w.write({
+        type: 'data', ...head(side), dir: read ? 'read' : 'write', callLen: len, offset: off, last, lostBefore: 0, lostOther: 0,
+        data: data.subarray(dOff + off, dOff + off + n),
+      });
       st.dataRecords++;
       st.payloadBytes += n;
     }
@@ -293,26 +286,20 @@ export function generateCorpus(opts: GenOptions): Corpus {
   };
 
   const emitConn = (side: Side): void => {
-    const [buf, at] = w.reserve(L.SIZE + C.SIZE);
-    header(buf, at, T.TLS_EVENT_CONN, side, 0, 0, 0, C.SIZE);
-    const c = at + L.data;
-    buf.writeUInt16LE(side.family, c + C.family);
-    buf.writeUInt16LE(side.localPort, c + C.local_port);
-    buf.writeUInt16LE(side.remotePort, c + C.remote_port);
-    buf.writeInt32LE(side.fd, c + C.fd);
-    side.local.copy(buf, c + C.local_addr);
-    side.remote.copy(buf, c + C.remote_addr);
+    w.write({
+      type: 'conn', ...head(side), fd: side.fd,
+      addresses: { localAddress: side.local, localPort: side.localPort, remoteAddress: side.remote, remotePort: side.remotePort, family: side.family },
+    });
     st.connRecords++;
     side.connSent = true;
   };
 
   const emitClose = (side: Side): void => {
-    const [buf, at] = w.reserve(L.SIZE);
-    header(buf, at, T.TLS_EVENT_CLOSE, side, 0, 0, 0, 0);
+    w.write({ type: 'close', ...head(side) });
     st.closeRecords++;
   };
 
-  const newSide = (p: ProcDesc, family: 2 | 10, local: Buffer, localPort: number, remote: Buffer, remotePort: number): Side => ({
+  const newSide = (p: ProcDesc, family: 'ipv4' | 'ipv6', local: string, localPort: number, remote: string, remotePort: number): Side => ({
     pid: p.pid,
     tid: p.pid + rng.int(0, 7),
     comm: p.comm,
@@ -346,14 +333,14 @@ export function generateCorpus(opts: GenOptions): Corpus {
       const v6 = rng.chance(0.15);
       const local = v6 ? ipv6(rng) : ipv4(10, 0, 3, rng.int(2, 250));
       const remote = v6 ? ipv6(rng) : ipv4(10, rng.int(1, 9), rng.int(0, 255), rng.int(2, 250));
-      conn.client = newSide(p, v6 ? 10 : 2, local, port, remote, 443);
+      conn.client = newSide(p, v6 ? 'ipv6' : 'ipv4', local, port, remote, 443);
       conn.host = rng.pick(REMOTE_HOSTS);
       conn.ua = p.ua!;
       st.connections++;
     } else if (kind === 'server') {
       const p = rng.pick(SERVER_PROCS);
       const remote = ipv4(rng.int(11, 200), rng.int(0, 255), rng.int(0, 255), rng.int(2, 250));
-      conn.server = newSide(p, 2, ipv4(10, 0, 3, 7), 443, remote, port);
+      conn.server = newSide(p, 'ipv4', ipv4(10, 0, 3, 7), 443, remote, port);
       conn.host = 'shop.example.com';
       conn.ua = rng.pick(BROWSER_UA);
       st.connections++;
@@ -361,8 +348,8 @@ export function generateCorpus(opts: GenOptions): Corpus {
       const cp = rng.pick(CLIENT_PROCS);
       const sp = rng.pick(SERVER_PROCS);
       const a = ipv4(127, 0, 0, 1);
-      conn.client = newSide(cp, 2, a, port, a, 8443);
-      conn.server = newSide(sp, 2, a, 8443, a, port);
+      conn.client = newSide(cp, 'ipv4', a, port, a, 8443);
+      conn.server = newSide(sp, 'ipv4', a, 8443, a, port);
       conn.host = 'localhost:8443';
       conn.ua = cp.ua!;
       st.connections += 2;

@@ -1,5 +1,7 @@
-// Decoding of ring buffer records (struct tls_event of bpf/tlsotel.h) into plain objects.
-import { isIPv4 } from 'node:net';
+// Ring buffer records (struct tls_event of bpf/tlsotel.h): decoding into plain objects, and the
+// one encoder that writes them back as the BPF side does (for tests, benchmarks and recorded
+// captures), side by side so that a layout change meets both.
+import { isIPv4, isIPv6 } from 'node:net';
 import { TLSOTEL_COMM_LEN, TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
 
 export type Direction = 'write' | 'read';
@@ -198,6 +200,135 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     lostOther: loss ? u64Number(buf, L.lost_other) : 0,
     data: buf.subarray(L.data, L.data + capLen),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding: decodeRecord's inverse. decodeRecord(encodeRecord(r)) equals r for every record it
+// accepts, and encodeRecord(decodeRecord(b)) gives b back for every well-formed record b whose
+// ignored bytes (padding, comm after its NUL, lost_* without LOSS_BEFORE, the unused 12 bytes of
+// an IPv4 address) are zero.
+
+/**
+ * A record to encode: what decodeRecord returns. A conn record may say its socket's address
+ * family when it differs from its addresses': an IPv6 socket connected to an IPv4 peer holds
+ * IPv4-mapped addresses (::ffff:a.b.c.d), which decode as plain IPv4.
+ */
+export type EncodableRecord = DataRecord | CloseRecord | (ConnRecord & { socketFamily?: 'ipv4' | 'ipv6' });
+
+/** Bytes encodeRecord writes for `rec` (before the ring's 8-byte alignment). */
+export function encodedSize(rec: EncodableRecord): number {
+  return rec.type === 'data' ? L.SIZE + rec.data.length : rec.type === 'conn' ? L.SIZE + C.SIZE : L.SIZE;
+}
+
+function checkInt(what: string, v: number, max: number, min = 0): void {
+  if (!Number.isSafeInteger(v) || v < min || v > max) throw new RangeError(`encodeRecord: ${what} must be an integer in ${min}..${max}, got ${v}`);
+}
+
+function checkU64(what: string, v: bigint): void {
+  if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`encodeRecord: ${what} must fit in 64 bits unsigned, got ${v}`);
+}
+
+const U32_MAX = 0xffff_ffff;
+
+/** The 16 address bytes of struct tls_conn for `text` on a socket of `family`. */
+function putIp(text: string, family: number, buf: Buffer, off: number): void {
+  buf.fill(0, off, off + 16);
+  if (isIPv4(text)) {
+    const at = family === AF_INET ? off : off + 12;
+    if (family === AF_INET6) buf.writeUInt16BE(0xffff, off + 10);
+    text.split('.').forEach((b, i) => { buf[at + i] = Number(b); });
+    return;
+  }
+  if (family !== AF_INET6 || !isIPv6(text) || text.includes('%')) throw new RangeError(`encodeRecord: "${text}" is not an address of an ${family === AF_INET ? 'IPv4' : 'IPv6'} socket`);
+  // Groups before and after "::"; a dotted IPv4 tail counts as two groups.
+  const groups = (part: string): number[] => {
+    if (part === '') return [];
+    const out: number[] = [];
+    for (const g of part.split(':')) {
+      if (g.includes('.')) {
+        const [a, b, c, d] = g.split('.').map(Number);
+        out.push((a << 8) | b, (c << 8) | d);
+      } else out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  all.forEach((g, i) => buf.writeUInt16BE(g, off + 2 * i));
+}
+
+/**
+ * Writes `rec` as the BPF side does (struct tls_event, then the payload or struct tls_conn) at
+ * `into[at]` (default: a new buffer of encodedSize(rec) bytes) and returns a view of the bytes
+ * written. Throws a RangeError naming the field when a value does not fit the record (a pid past
+ * 32 bits, a comm longer than 16 latin1 characters or holding a NUL, an address that is not one).
+ */
+export function encodeRecord(rec: EncodableRecord, into?: Buffer, at = 0): Buffer {
+  const size = encodedSize(rec);
+  const buf = into ?? Buffer.alloc(size);
+  if (at < 0 || at + size > buf.length) throw new RangeError(`encodeRecord: ${size} bytes do not fit at offset ${at} of a ${buf.length}-byte buffer`);
+  checkU64('tsNs', rec.tsNs);
+  checkU64('conn', rec.conn);
+  checkInt('pid', rec.pid, U32_MAX);
+  checkInt('tid', rec.tid, U32_MAX);
+  checkInt('libId', rec.libId, U32_MAX);
+  if (rec.comm.length > TLSOTEL_COMM_LEN || !/^[\x01-\xff]*$/.test(rec.comm)) {
+    throw new RangeError(`encodeRecord: comm must be at most ${TLSOTEL_COMM_LEN} latin1 characters without NUL, got ${JSON.stringify(rec.comm)}`);
+  }
+  buf.fill(0, at, at + L.SIZE);
+  let flags = 0;
+  let type: number = TlsEventType.TLS_EVENT_CLOSE;
+  let capLen = 0;
+  if (rec.type === 'data') {
+    type = TlsEventType.TLS_EVENT_DATA;
+    checkInt('callLen', rec.callLen, U32_MAX);
+    checkInt('offset', rec.offset, U32_MAX);
+    checkInt('lostBefore', rec.lostBefore, Number.MAX_SAFE_INTEGER);
+    checkInt('lostOther', rec.lostOther, Number.MAX_SAFE_INTEGER);
+    capLen = rec.data.length;
+    if (rec.dir === 'read') flags |= TlsEventFlags.TLS_FLAG_READ;
+    if (rec.last) flags |= TlsEventFlags.TLS_FLAG_LAST;
+    if (rec.lostBefore > 0 || rec.lostOther > 0) {
+      flags |= TlsEventFlags.TLS_FLAG_LOSS_BEFORE;
+      buf.writeBigUInt64LE(BigInt(rec.lostBefore), at + L.lost_bytes);
+      buf.writeBigUInt64LE(BigInt(rec.lostOther), at + L.lost_other);
+    }
+    buf.writeUInt32LE(rec.callLen, at + L.call_len);
+    buf.writeUInt32LE(rec.offset, at + L.offset);
+    rec.data.copy(buf, at + L.data);
+  } else if (rec.type === 'conn') {
+    type = TlsEventType.TLS_EVENT_CONN;
+    capLen = C.SIZE;
+    const a = rec.addresses;
+    if (a.family !== (isIPv4(a.remoteAddress) ? 'ipv4' : 'ipv6')) {
+      throw new RangeError(`encodeRecord: addresses.family ${a.family} does not match remote address ${a.remoteAddress} (decodeRecord derives one from the other)`);
+    }
+    checkInt('fd', rec.fd, 0x7fff_ffff, -0x8000_0000);
+    checkInt('localPort', a.localPort, 0xffff);
+    checkInt('remotePort', a.remotePort, 0xffff);
+    const v4 = isIPv4(a.localAddress) && isIPv4(a.remoteAddress);
+    const family = (rec.socketFamily ?? (v4 ? 'ipv4' : 'ipv6')) === 'ipv4' ? AF_INET : AF_INET6;
+    const c = at + L.data;
+    buf.fill(0, c, c + C.SIZE);
+    buf.writeUInt16LE(family, c + C.family);
+    buf.writeUInt16LE(a.localPort, c + C.local_port);
+    buf.writeUInt16LE(a.remotePort, c + C.remote_port);
+    buf.writeInt32LE(rec.fd, c + C.fd);
+    putIp(a.localAddress, family, buf, c + C.local_addr);
+    putIp(a.remoteAddress, family, buf, c + C.remote_addr);
+  }
+  buf.writeUInt32LE(type, at + L.type);
+  buf.writeUInt32LE(flags, at + L.flags);
+  buf.writeBigUInt64LE(rec.tsNs, at + L.ts_ns);
+  buf.writeBigUInt64LE(rec.conn, at + L.conn);
+  buf.writeUInt32LE(rec.pid, at + L.pid);
+  buf.writeUInt32LE(rec.tid, at + L.tid);
+  buf.writeUInt32LE(capLen, at + L.cap_len);
+  buf.writeUInt32LE(rec.libId, at + L.lib_id);
+  buf.write(rec.comm, at + L.comm, 'latin1');
+  return buf.subarray(at, at + size);
 }
 
 /**

@@ -3,8 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { generateCorpus, recordView } from '../../bench/record-gen';
-import { TlsEventFlags as F, TlsEventLayout as L, TlsEventType as T } from '../../src/bpf/layout.generated';
-import { decodeRecord, type DataRecord, type Direction, type TlsRecord } from '../../src/capture/record';
+import { decodeRecord, encodeRecord, type DataRecord, type Direction, type TlsRecord } from '../../src/capture/record';
 import { StreamTable, type CloseReason, type Connection, type GapReason, type StreamOptions } from '../../src/capture/streams';
 import { ExchangeTracker } from '../../src/exchange/tracker';
 import type { Exchange } from '../../src/exchange/types';
@@ -639,22 +638,17 @@ test('payload views: nothing keeps a record\'s bytes after the record (ring spac
   const rng = prng(99);
   for (let i = 0; i < corpus.count; i++) {
     const r = recordView(corpus, i);
-    const capLen = r.readUInt32LE(L.cap_len);
-    if (r.readUInt32LE(L.type) !== T.TLS_EVENT_DATA || capLen < 2) {
+    const rec = decodeRecord(r);
+    assert.ok(rec);
+    if (rec.type !== 'data' || rec.data.length < 2) {
       records.push(r);
       continue;
     }
-    const k = 1 + Math.floor(rng() * (capLen - 1));
-    const flags = r.readUInt32LE(L.flags);
-    const offset = r.readUInt32LE(L.offset);
-    const a = Buffer.from(r.subarray(0, L.data + k));
-    a.writeUInt32LE(k, L.cap_len);
-    a.writeUInt32LE(flags & ~F.TLS_FLAG_LAST, L.flags);
-    const b = Buffer.concat([r.subarray(0, L.data), r.subarray(L.data + k, L.data + capLen)]);
-    b.writeUInt32LE(capLen - k, L.cap_len);
-    b.writeUInt32LE(offset + k, L.offset);
-    b.writeUInt32LE(flags & ~F.TLS_FLAG_LOSS_BEFORE, L.flags);
-    records.push(a, b);
+    const k = 1 + Math.floor(rng() * (rec.data.length - 1));
+    records.push(
+      encodeRecord({ ...rec, data: rec.data.subarray(0, k), last: false }),
+      encodeRecord({ ...rec, data: rec.data.subarray(k), offset: rec.offset + k, lostBefore: 0, lostOther: 0 }),
+    );
   }
   const feed = (reuseSlot: boolean) => {
     const out: Exchange[] = [];

@@ -31,7 +31,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import type { HttpMessage } from '../../src/protocol/http1/index';
-import { errorsOf, messagesOf, runEveryCut } from '../protocol/http1-harness';
+import { errorsOf, messagesOf, runEveryCut } from '../protocol/http1/harness';
 import { findCorpusDir, loadCorpus, readLog } from './llhttp-corpus';
 import { fieldPairs } from '../helpers/fields';
 import type { CorpusCase, LoggedMessage } from './llhttp-corpus';

@@ -429,7 +429,7 @@ function decodeMetric(r: Reader, resource: Record<string, AttrValue>, scope: { n
 }
 
 /** Decode an ExportMetricsServiceRequest into data points and resources. */
-export function decodeExportMetricsRequest(buf: Buffer): { metrics: ReceivedMetricPoint[]; resources: Array<Record<string, AttrValue>> } {
+function decodeExportMetricsRequest(buf: Buffer): { metrics: ReceivedMetricPoint[]; resources: Array<Record<string, AttrValue>> } {
   const { items, resources } = decodeResourceScopes(buf, decodeMetric);
   return { metrics: items, resources };
 }

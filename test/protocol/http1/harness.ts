@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 
-import { Http1Parser } from '../../src/protocol/http1/index';
-import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
+import { Http1Parser } from '../../../src/protocol/http1/index';
+import type { HttpMessage, ParseError } from '../../../src/protocol/http1/index';
 
 /** What the parser reported, in order. */
 export type ParserEvent = { message: HttpMessage } | { error: ParseError };

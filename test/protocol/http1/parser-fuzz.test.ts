@@ -7,12 +7,12 @@ import test from 'node:test';
 
 import fc from 'fast-check';
 
-import { Http1Parser } from '../../src/protocol/http1/index';
-import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
-import { messagesOf, run } from './http1-harness';
-import type { ParserEvent, Step } from './http1-harness';
-import { prng } from '../helpers/prng';
-import { fieldPairs, type Field } from '../helpers/fields';
+import { Http1Parser } from '../../../src/protocol/http1/index';
+import type { HttpMessage, ParseError } from '../../../src/protocol/http1/index';
+import { messagesOf, run } from './harness';
+import type { ParserEvent, Step } from './harness';
+import { prng } from '../../helpers/prng';
+import { fieldPairs, type Field } from '../../helpers/fields';
 
 const MAX_HEADER_BYTES = 512;
 

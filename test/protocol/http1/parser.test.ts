@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { Http1Parser } from '../../src/protocol/http1/index';
-import { keptForShape } from '../../src/protocol/http1/parser';
-import type { HttpMessage, ParseError } from '../../src/protocol/http1/index';
-import { crlf, errorsOf, messagesOf, run, runEveryCut, runStepsEveryCut } from './http1-harness';
-import type { RunResult } from './http1-harness';
-import { prng } from '../helpers/prng';
-import { fieldPairs } from '../helpers/fields';
+import { Http1Parser } from '../../../src/protocol/http1/index';
+import { keptForShape } from '../../../src/protocol/http1/parser';
+import type { HttpMessage, ParseError } from '../../../src/protocol/http1/index';
+import { crlf, errorsOf, messagesOf, run, runEveryCut, runStepsEveryCut } from './harness';
+import type { RunResult } from './harness';
+import { prng } from '../../helpers/prng';
+import { fieldPairs } from '../../helpers/fields';
 
 function only<T>(items: T[]): T {
   assert.equal(items.length, 1, `expected exactly one item, got ${items.length}`);
