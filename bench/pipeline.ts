@@ -463,7 +463,7 @@ interface Env {
   /** The stock SDK baseline (stage sdk), sharing the receiver. */
   sdk?: SdkBaseline;
   /** Per sdk run: what the receiver spent, what the processor dropped, request bytes per span. */
-  sdkRuns: Array<{ receiverCpuMs: number; dropped: number; failed: number; bytesPerSpan: number }>;
+  sdkRuns: Array<{ receiverCpuMs: number; dropped: number; failed: number; bytesPerSpan: number; prepareMs: number; maxQueued: number }>;
   /** Request bytes per span at the receiver, per full run (to compare with the baseline's). */
   fullBytesPerSpan: number[];
 }
@@ -603,14 +603,16 @@ function sdkSampleDiffers(sample: ReceivedSample, inputs: readonly SdkSpanInput[
 async function runSdkStage(env: Env, c: Corpus): Promise<Sample> {
   const sdk = env.sdk!;
   const receiver = env.receiver!;
+  const t0 = Date.now();
   const inputs = sdk.prepare(await dryRunSpans(c, env.slice));
+  const prepareMs = Date.now() - t0;
   // As many spans per event-loop turn as a slice of records gives the full stage.
   const perTurn = Math.max(1, Math.round((env.slice * c.stats.spans) / c.count));
   await receiver.reset();
   const before = sdk.stats();
   const r0 = await receiver.stats();
   return measure(async () => {
-    await sdk.run(inputs, perTurn);
+    const { maxQueued } = await sdk.run(inputs, perTurn);
     // Every export has been answered: the receiver has what the exporter counts as exported.
     const got = await receiver.waitFor(sdk.stats().exported - before.exported, 30_000);
     const after = sdk.stats();
@@ -636,7 +638,7 @@ async function runSdkStage(env: Env, c: Corpus): Promise<Sample> {
         notes.push(differ);
       }
     }
-    env.sdkRuns.push({ receiverCpuMs: (got.cpuUs - r0.cpuUs) / 1e3, dropped, failed, bytesPerSpan: got.spans > 0 ? got.bytes / got.spans : 0 });
+    env.sdkRuns.push({ receiverCpuMs: (got.cpuUs - r0.cpuUs) / 1e3, dropped, failed, bytesPerSpan: got.spans > 0 ? got.bytes / got.spans : 0, prepareMs, maxQueued });
     return { units: inputs.length, ok, notes };
   });
 }
@@ -815,6 +817,8 @@ async function main(): Promise<number> {
         droppedPerRun: env.sdkRuns.map((r) => r.dropped),
         failedPerRun: env.sdkRuns.map((r) => r.failed),
         receiverCpuMsPerRun: dist(env.sdkRuns.map((r) => r.receiverCpuMs)),
+        inputsPrepareMsPerRun: dist(env.sdkRuns.map((r) => r.prepareMs)),
+        maxProcessorQueue: dist(env.sdkRuns.map((r) => r.maxQueued)),
         requestBytesPerSpan: {
           sdk: dist(env.sdkRuns.map((r) => r.bytesPerSpan)),
           tlsotel: env.fullBytesPerSpan.length ? dist(env.fullBytesPerSpan) : undefined,
@@ -893,7 +897,9 @@ async function main(): Promise<number> {
     out.push(
       `stock SDK path: dropped ${sum(baseline.droppedPerRun)}, failed ${sum(baseline.failedPerRun)} spans over ${env.sdkRuns.length} runs; ` +
         `receiver child CPU per run (not counted): ${fmt(baseline.receiverCpuMsPerRun, (x) => x.toFixed(0))} ms; ` +
-        `request bytes per span: SDK ${bytes.sdk.median.toFixed(0)}` + (bytes.tlsotel ? `, tlsotel ${bytes.tlsotel.median.toFixed(0)}` : ''),
+        `deepest BatchSpanProcessor queue: ${fmt(baseline.maxProcessorQueue, (x) => x.toFixed(0))} spans; ` +
+        `request bytes per span: SDK ${bytes.sdk.median.toFixed(0)}` + (bytes.tlsotel ? `, tlsotel ${bytes.tlsotel.median.toFixed(0)}` : '') +
+        `; inputs prepared per run (dry run, untimed) in ${fmt(baseline.inputsPrepareMsPerRun, (x) => x.toFixed(0))} ms`,
     );
   }
   if (results.parser) {

@@ -91,10 +91,11 @@ export class SdkBaseline {
   /** One provider (so one tracer) per resource, i.e. per traced process. */
   private readonly tracers = new Map<Resource, Tracer>();
   private ended = 0;
+  private readonly log: Logger;
 
   constructor(options: SdkBaselineOptions) {
     // The SDK reports drops and export errors through the API's diag logger only.
-    const log = options.logger;
+    const log = (this.log = options.logger);
     diag.setLogger(
       {
         error: (m: string) => log.error(`sdk: ${m}`),
@@ -109,6 +110,9 @@ export class SdkBaseline {
       new OTLPTraceExporter({
         url: options.url,
         compression: options.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+        // forceFlush hands the exporter every queued batch at once, and the exporter fails
+        // (does not queue) what is past its limit, 30 by default: room for a full queue.
+        concurrencyLimit: Math.ceil(options.maxQueueSize / options.maxExportBatchSize) + 1,
       }),
     );
     this.processor = new BatchSpanProcessor(this.exporter, {
@@ -166,8 +170,12 @@ export class SdkBaseline {
    * flushed and every export answered (forceFlush waits only for the batches it starts, not for
    * one the processor had already started). The caller then waits until the receiver has them all.
    */
-  async run(inputs: readonly SdkSpanInput[], perTurn: number): Promise<void> {
+  async run(inputs: readonly SdkSpanInput[], perTurn: number): Promise<{ maxQueued: number }> {
     const n = inputs.length;
+    // Spans ended but not yet handed to the exporter: the processor's queue (its size is private).
+    const queued = (): number => this.ended - this.exporter.exported - this.exporter.failed - this.exporter.inFlight;
+    const queued0 = queued();
+    let maxQueued = 0;
     for (let i = 0; i < n; ) {
       const end = Math.min(n, i + perTurn);
       for (; i < end; i++) {
@@ -178,11 +186,14 @@ export class SdkBaseline {
         span.end(x.endTime);
         if (span.spanContext().traceFlags & TraceFlags.SAMPLED) this.ended++;
       }
+      maxQueued = Math.max(maxQueued, queued() - queued0);
       await yieldToLoop();
     }
-    await this.processor.forceFlush();
+    // It rejects when an export failed; the exporter has counted those spans as failed.
+    await this.processor.forceFlush().catch((err: unknown) => this.log.error(`sdk: forceFlush: ${err instanceof Error ? err.message : String(err)}`));
     const deadline = Date.now() + 60_000;
     while (this.exporter.inFlight > 0 && Date.now() < deadline) await sleep(1);
+    return { maxQueued };
   }
 
   stats(): SdkBaselineStats {
