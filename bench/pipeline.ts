@@ -27,7 +27,8 @@
 // agent's 8192 drops are counted and fail the check); --sdk-queue the same for the baseline's
 // BatchSpanProcessor (the SDK's default is 2048). --receiver grpc-js: 64 KiB HTTP/2 windows
 // (see bench/receiver-child.ts). --cpu-prof: profile of the timed repetitions only; summarise it
-// with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 1.5 min here.
+// with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 2 min here (the
+// sdk stage adds ≈ 5 s a repetition, most of it preparing its inputs, untimed).
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
