@@ -98,8 +98,8 @@ export class SdkBaseline {
     const log = (this.log = options.logger);
     diag.setLogger(
       {
-        error: (m: string) => log.error(`sdk: ${m}`),
-        warn: (m: string) => log.warn(`sdk: ${m}`),
+        error: (m: string) => log.error(`otel diag: ${m}`),
+        warn: (m: string) => log.warn(`otel diag: ${m}`),
         info: () => {},
         debug: () => {},
         verbose: () => {},
