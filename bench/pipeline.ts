@@ -10,19 +10,25 @@
 //   serialize  + OtlpTraceSerializer (the agent exporter's) per 512 spans, no network
 //   full       + OtlpSpanSink (batches serialized when sealed) → OtlpGrpcTraceTransport → gRPC
 //              → receiver child, until all arrived
+//   sdk        baseline, no capture nor parsing: the same spans made and exported the stock way,
+//              Tracer.startSpan/setAttributes/end → BatchSpanProcessor → OTLPTraceExporter →
+//              the same receiver (bench/sdk-baseline.ts); full / sdk is printed as a ratio
 //   parser     Http1Parser alone over the same plaintext (bytes/s)
 // Records are fed as the capture poll does, a slice at a time with the event loop turning in
 // between (so exports run concurrently with capture work, as in the agent).
 //
 // Usage: node --expose-gc dist/bench/pipeline.js [--exchanges N] [--reps N] [--json]
-//          [--only parse,build,serialize,full,parser] [--slice RECORDS] [--queue SPANS]
+//          [--only parse,build,serialize,full,sdk,parser] [--slice RECORDS] [--queue SPANS]
+//          [--sdk-queue SPANS]
 //          [--concurrency CONNS] [--seed N] [--no-warmup] [--receiver h2|grpc-js] [--gzip]
 //          [--concurrent-exports N] [--batch SPANS] [--cpu-prof FILE.cpuprofile]
 //          [--alloc-prof FILE.heapprofile]
 // --queue: OtlpSpanSink maxQueueSize (default: room for every span, so nothing drops; with the
-// agent's 8192 drops are counted and fail the check). --receiver grpc-js: 64 KiB HTTP/2 windows
+// agent's 8192 drops are counted and fail the check); --sdk-queue the same for the baseline's
+// BatchSpanProcessor (the SDK's default is 2048). --receiver grpc-js: 64 KiB HTTP/2 windows
 // (see bench/receiver-child.ts). --cpu-prof: profile of the timed repetitions only; summarise it
-// with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 1.5 min here.
+// with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 2 min here (the
+// sdk stage adds ≈ 5 s a repetition, most of it preparing its inputs, untimed).
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,6 +36,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import type { HrTime } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TlsEventLayout as L } from '../src/bpf/layout.generated';
 import { Pipeline } from '../src/agent/pipeline';
@@ -44,14 +51,16 @@ import { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
 import { startAllocationSampler, startCpuProfiler, writeProfile, type Profiler } from '../src/util/profiler';
 import { generateCorpus, recordView, type Corpus } from './record-gen';
+import { SdkBaseline, type SdkBaselineStats, type SdkSpanInput } from './sdk-baseline';
 
-type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'parser';
-const ALL_STAGES: Stage[] = ['parse', 'build', 'serialize', 'full', 'parser'];
+type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'sdk' | 'parser';
+const ALL_STAGES: Stage[] = ['parse', 'build', 'serialize', 'full', 'sdk', 'parser'];
 const STAGE_LABEL: Record<Stage, string> = {
   parse: 'decode + streams + HTTP parse + exchanges',
   build: '+ linker + span build',
   serialize: '+ OTLP protobuf serialize (no network)',
   full: 'full: + OtlpSpanSink → gRPC → receiver',
+  sdk: 'baseline: stock SDK, same spans → gRPC → receiver',
   parser: 'Http1Parser alone',
 };
 const TARGET_PER_CORE = 50_000;
@@ -65,6 +74,8 @@ interface Options {
   stages: Stage[];
   slice: number;
   queue?: number;
+  /** The baseline's BatchSpanProcessor maxQueueSize (default: room for every span). */
+  sdkQueue?: number;
   concurrency: number;
   seed: number;
   warmup: boolean;
@@ -95,6 +106,7 @@ function parseArgs(argv: string[]): Options {
       case '--json': o.json = true; break;
       case '--slice': o.slice = num(++i); break;
       case '--queue': o.queue = num(++i); break;
+      case '--sdk-queue': o.sdkQueue = num(++i); break;
       case '--concurrency': o.concurrency = num(++i); break;
       case '--seed': o.seed = num(++i); break;
       case '--no-warmup': o.warmup = false; break;
@@ -120,7 +132,8 @@ function parseArgs(argv: string[]): Options {
       case '--help':
         process.stdout.write(
           'node --expose-gc dist/bench/pipeline.js [--exchanges N=80000] [--reps N=5] [--json]\n' +
-            '  [--only parse,build,serialize,full,parser] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
+            '  [--only parse,build,serialize,full,sdk,parser] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
+            '  [--sdk-queue SPANS=exchanges]\n' +
             '  [--concurrency CONNS=48] [--seed N=1] [--no-warmup] [--receiver h2|grpc-js] [--gzip]\n' +
             '  [--concurrent-exports N=2] [--batch SPANS=512]\n' +
             '  [--cpu-prof FILE.cpuprofile] [--alloc-prof FILE.heapprofile]\n',
@@ -299,7 +312,20 @@ interface ReceiverStats {
   bytes: number;
   errors: number;
   cpuUs: number;
-  sample?: { name: string; kind: string; attributes: Record<string, unknown>; parentSpanId?: string; resource: Record<string, unknown> };
+  sample?: ReceivedSample;
+}
+
+/** test/helpers/otlp-receiver.ts's ReceivedSpan after IPC (bigints as strings). */
+interface ReceivedSample {
+  name: string;
+  kind: string;
+  attributes: Record<string, unknown>;
+  parentSpanId?: string;
+  resource: Record<string, unknown>;
+  startTimeUnixNano?: string;
+  endTimeUnixNano?: string;
+  status?: unknown;
+  scope?: unknown;
 }
 
 class Receiver {
@@ -426,6 +452,12 @@ interface Env {
   /** Deepest sink queue (waiting + in flight) seen between slices, per full run. */
   maxQueued: number[];
   sample?: ReceiverStats['sample'];
+  /** The stock SDK baseline (stage sdk), sharing the receiver. */
+  sdk?: SdkBaseline;
+  /** Per sdk run: what the receiver spent, what the processor dropped, request bytes per span. */
+  sdkRuns: Array<{ receiverCpuMs: number; dropped: number; failed: number; bytesPerSpan: number; prepareMs: number; maxQueued: number }>;
+  /** Request bytes per span at the receiver, per full run (to compare with the baseline's). */
+  fullBytesPerSpan: number[];
 }
 
 function pipelineChecks(p: BenchPipeline, c: Corpus, notes: string[]): boolean {
@@ -458,6 +490,7 @@ async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample>
       return { units: inp.bytes, ok, notes };
     });
   }
+  if (stage === 'sdk') return runSdkStage(env, c);
   if (stage !== 'full') {
     const p = makePipeline(stage);
     const s = await measure(async () => {
@@ -504,12 +537,102 @@ async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample>
       notes.push(`receiver sample span looks wrong: ${JSON.stringify(got.sample)}`);
     }
     env.receiverCpuMs.push((got.cpuUs - r0.cpuUs) / 1e3);
+    if (got.spans > 0) env.fullBytesPerSpan.push(got.bytes / got.spans);
     env.maxQueued.push(maxQueued);
     env.sample ??= got.sample;
     return { units: p.counts.spans, ok, notes };
   });
   env.lastLinker = p.linker.stats();
   return s;
+}
+
+/** tlsotel's spans for a corpus, untimed: what the stock SDK baseline is given to make. */
+async function dryRunSpans(c: Corpus, slice: number): Promise<ReadableSpan[]> {
+  const spans: ReadableSpan[] = [];
+  const p = makePipeline('full', {
+    export: (span) => {
+      spans.push(span);
+    },
+  });
+  await feed(c, p, slice);
+  const notes: string[] = [];
+  if (!pipelineChecks(p, c, notes) || spans.length !== c.stats.spans) {
+    throw new Error(`dry run for the SDK baseline: ${spans.length} spans of ${c.stats.spans}; ${notes.join('; ')}`);
+  }
+  return spans;
+}
+
+const KIND_NAMES = ['INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
+const STATUS_NAMES = ['UNSET', 'OK', 'ERROR'];
+const unixNano = (t: HrTime): string => String(BigInt(t[0]) * 1_000_000_000n + BigInt(t[1]));
+
+/**
+ * The baseline exported the spans it was given: the receiver's sample (decoded in full) is
+ * tlsotel's span for the same exchange (found by its start and end time), field for field,
+ * ids aside (the SDK draws its own) but for the parent's.
+ */
+function sdkSampleDiffers(sample: ReceivedSample, inputs: readonly SdkSpanInput[]): string | undefined {
+  const x = inputs.find((i) => unixNano(i.startTime) === sample.startTimeUnixNano && unixNano(i.endTime) === sample.endTimeUnixNano);
+  if (x === undefined) return 'no input span has the times of the receiver\'s sample';
+  const expected: Record<string, unknown> = {
+    name: x.name,
+    kind: KIND_NAMES[x.kind],
+    attributes: x.attributes,
+    status: x.status === undefined ? { code: 'UNSET' } : { code: STATUS_NAMES[x.status.code], message: x.status.message },
+    resource: x.resource.attributes,
+    parentSpanId: x.parentSpanId,
+  };
+  const got = sample as unknown as Record<string, unknown>;
+  const differ = Object.keys(expected).filter((key) => JSON.stringify(expected[key]) !== JSON.stringify(got[key]));
+  return differ.length === 0 ? undefined : `receiver's span differs from tlsotel's in ${differ.join(', ')}: got ${JSON.stringify(sample)}, expected ${JSON.stringify(expected)}`;
+}
+
+/**
+ * The stock SDK path over the same spans: inputs prepared from a dry run of tlsotel's pipeline
+ * (untimed, redone per run so that no other stage's heap holds them), then timed from the first
+ * startSpan until the receiver has every span.
+ */
+async function runSdkStage(env: Env, c: Corpus): Promise<Sample> {
+  const sdk = env.sdk!;
+  const receiver = env.receiver!;
+  const t0 = Date.now();
+  const inputs = sdk.prepare(await dryRunSpans(c, env.slice));
+  const prepareMs = Date.now() - t0;
+  // As many spans per event-loop turn as a slice of records gives the full stage.
+  const perTurn = Math.max(1, Math.round((env.slice * c.stats.spans) / c.count));
+  await receiver.reset();
+  const before = sdk.stats();
+  const r0 = await receiver.stats();
+  return measure(async () => {
+    const { maxQueued } = await sdk.run(inputs, perTurn);
+    // Every export has been answered: the receiver has what the exporter counts as exported.
+    const got = await receiver.waitFor(sdk.stats().exported - before.exported, 30_000);
+    const after = sdk.stats();
+    const d = (key: keyof SdkBaselineStats): number => after[key] - before[key];
+    const ended = d('ended');
+    const exported = d('exported');
+    const failed = d('failed');
+    // Ended but neither exported nor failed: the processor's queue was full (or a batch is late).
+    const dropped = ended - exported - failed - after.inFlight;
+    const notes: string[] = [];
+    let ok = true;
+    if (got.spans !== c.stats.spans || ended !== c.stats.spans || exported !== ended || dropped || failed || after.inFlight || got.errors) {
+      ok = false;
+      notes.push(`spans ${c.stats.spans}, ended ${ended}, exported ${exported}, dropped ${dropped}, failed ${failed}, in flight ${after.inFlight}, receiver got ${got.spans} (${got.errors} bad requests)`);
+    }
+    if (got.sample === undefined || !/^[A-Z_]+ \//.test(got.sample.name) || got.sample.attributes['http.request.method'] === undefined) {
+      ok = false;
+      notes.push(`receiver sample span looks wrong: ${JSON.stringify(got.sample)}`);
+    } else {
+      const differ = sdkSampleDiffers(got.sample, inputs);
+      if (differ !== undefined) {
+        ok = false;
+        notes.push(differ);
+      }
+    }
+    env.sdkRuns.push({ receiverCpuMs: (got.cpuUs - r0.cpuUs) / 1e3, dropped, failed, bytesPerSpan: got.spans > 0 ? got.bytes / got.spans : 0, prepareMs, maxQueued });
+    return { units: inputs.length, ok, notes };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -586,14 +709,15 @@ async function main(): Promise<number> {
   const cs = corpus.stats;
   progress(`  ${cs.records} records, ${mb(cs.recordBytes)} MB (${mb(cs.payloadBytes)} MB plaintext) in ${genMs} ms`);
 
-  const env: Env = { corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [] };
-  const warmEnv: Env = { corpus: warm ?? corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [] };
-  if (o.stages.includes('full')) {
-    env.receiver ??= await Receiver.start(o.receiver);
+  const env: Env = { corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [], sdkRuns: [], fullBytesPerSpan: [] };
+  const warmEnv: Env = { corpus: warm ?? corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [], sdkRuns: [], fullBytesPerSpan: [] };
+  const receiver = o.stages.includes('full') || o.stages.includes('sdk') ? await Receiver.start(o.receiver) : undefined;
+  env.receiver = warmEnv.receiver = receiver;
+  if (receiver && o.stages.includes('full')) {
     // Room for every span: nothing can drop (drops are still counted and reported).
     // The agent's transport (src/export/otlp-transport.ts): batches serialized when sealed.
     const transport = new OtlpGrpcTraceTransport({
-      url: `http://127.0.0.1:${env.receiver.port}`,
+      url: `http://127.0.0.1:${receiver.port}`,
       compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
     });
     env.sink = new OtlpSpanSink(transport, {
@@ -604,8 +728,18 @@ async function main(): Promise<number> {
       logger,
       destination: 'bench receiver',
     });
-    warmEnv.receiver = env.receiver;
     warmEnv.sink = env.sink;
+  }
+  if (receiver && o.stages.includes('sdk')) {
+    // The stock path, to the same receiver; its queue too has room for every span by default.
+    env.sdk = new SdkBaseline({
+      url: `http://127.0.0.1:${receiver.port}`,
+      compression: o.compression,
+      maxQueueSize: o.sdkQueue ?? Math.max(2048, o.exchanges),
+      maxExportBatchSize: BATCH,
+      logger,
+    });
+    warmEnv.sdk = env.sdk;
   }
 
   if (warm) {
@@ -645,6 +779,7 @@ async function main(): Promise<number> {
   }
   env.receiver?.stop();
   if (env.sink) await env.sink.shutdown();
+  if (env.sdk) await env.sdk.shutdown();
 
   const results: Partial<Record<Stage, StageResult>> = {};
   for (const [stage, ss] of samples) results[stage] = summarise(stage, ss);
@@ -661,6 +796,28 @@ async function main(): Promise<number> {
     const name = pipelineStages[i];
     increments[name] = dist(cur.map((s, j) => (s.cpuMs * 1e3) / s.units - (prev ? (prev[j].cpuMs * 1e3) / prev[j].units : 0)));
   }
+
+  // tlsotel end to end over the stock SDK path, per repetition (the two ran back to back), then
+  // the median: < 1 means tlsotel's whole pipeline costs less than the SDK's span path alone.
+  const perUnit = (x: Sample): number => (x.cpuMs * 1e3) / x.units;
+  const fullSamples = samples.get('full');
+  const sdkSamples = samples.get('sdk');
+  const ratio = fullSamples && sdkSamples ? dist(fullSamples.map((f, j) => perUnit(f) / perUnit(sdkSamples[j]))) : undefined;
+  const baseline = results.sdk
+    ? {
+        tlsotelOverSdkCpu: ratio,
+        droppedPerRun: env.sdkRuns.map((r) => r.dropped),
+        failedPerRun: env.sdkRuns.map((r) => r.failed),
+        receiverCpuMsPerRun: dist(env.sdkRuns.map((r) => r.receiverCpuMs)),
+        inputsPrepareMsPerRun: dist(env.sdkRuns.map((r) => r.prepareMs)),
+        maxProcessorQueue: dist(env.sdkRuns.map((r) => r.maxQueued)),
+        requestBytesPerSpan: {
+          sdk: dist(env.sdkRuns.map((r) => r.bytesPerSpan)),
+          tlsotel: env.fullBytesPerSpan.length ? dist(env.fullBytesPerSpan) : undefined,
+        },
+        ok: results.sdk.ok,
+      }
+    : undefined;
 
   if (o.json) {
     const out = {
@@ -681,6 +838,7 @@ async function main(): Promise<number> {
         ]),
       ),
       incrementalCpuUsPerExchange: increments,
+      baseline,
       receiverCpuMsPerRun: env.receiverCpuMs.length ? dist(env.receiverCpuMs) : undefined,
       maxSinkQueue: env.maxQueued.length ? dist(env.maxQueued) : undefined,
       linker: env.lastLinker,
@@ -711,7 +869,31 @@ async function main(): Promise<number> {
       r.mainUsPerUnit ? us(r.mainUsPerUnit.median) : '?', us(r.gcUsPerUnit.median), r.ok ? 'yes' : 'NO',
     ]);
   }
+  if (results.sdk) {
+    const r = results.sdk;
+    rows.push([
+      r.label, fmt(r.cpuUsPerUnit, us), '', fmt(r.perCoreSec, k), fmt(r.perWallSec, k),
+      r.mainUsPerUnit ? us(r.mainUsPerUnit.median) : '?', us(r.gcUsPerUnit.median), r.ok ? 'yes' : 'NO',
+    ]);
+  }
   out.push(table(rows));
+  if (baseline) {
+    if (ratio) {
+      out.push(
+        `tlsotel end to end / stock SDK path, CPU per exchange: ${fmt(ratio, us)} ` +
+          `(< 1: tlsotel's whole pipeline, capture parsing included, costs less than the SDK's span path alone)`,
+      );
+    }
+    const sum = (xs: number[]): number => xs.reduce((a, x) => a + x, 0);
+    const bytes = baseline.requestBytesPerSpan;
+    out.push(
+      `stock SDK path: dropped ${sum(baseline.droppedPerRun)}, failed ${sum(baseline.failedPerRun)} spans over ${env.sdkRuns.length} runs; ` +
+        `receiver child CPU per run (not counted): ${fmt(baseline.receiverCpuMsPerRun, (x) => x.toFixed(0))} ms; ` +
+        `deepest BatchSpanProcessor queue: ${fmt(baseline.maxProcessorQueue, (x) => x.toFixed(0))} spans; ` +
+        `request bytes per span: SDK ${bytes.sdk.median.toFixed(0)}` + (bytes.tlsotel ? `, tlsotel ${bytes.tlsotel.median.toFixed(0)}` : '') +
+        `; inputs prepared per run (dry run, untimed) in ${fmt(baseline.inputsPrepareMsPerRun, (x) => x.toFixed(0))} ms`,
+    );
+  }
   if (results.parser) {
     const r = results.parser;
     out.push('');
