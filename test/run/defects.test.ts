@@ -85,7 +85,7 @@ test('a request line over 64 KiB answered 200: both spans, with the method, the 
 
 test('a response header block over 64 KiB: the client span keeps the real status', async () => {
   const server = await rawServer('bigheader');
-  const client = await rawClient(server.port, `GET /bighead/${tag} HTTP/1.1\r\nHost: localhost\r\n\r\n`, 70_100);
+  const client = await rawClient(server.port, `GET /bighead/${tag} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
   assert.equal(client.firstLine, 'HTTP/1.1 200 OK');
   await receiver.waitFor((spans) => spans.some(ofPid(client.pid)), 15_000);
   const s = receiver.spans.find(ofPid(client.pid))!;

@@ -3,7 +3,7 @@
 #   raw-tls.py server CERT KEY MODE   prints "listening PORT"; serves one connection at a time.
 #     MODE ok         answers every request head (read to the blank line) with a 200, keeps alive
 #     MODE http10     answers with an HTTP/1.0 200 (Content-Length) and closes
-#     MODE bigheader  answers with a 200 whose header block is 70 KiB
+#     MODE bigheader  answers with a 200 whose header block is 70 KiB, and closes
 #     MODE silent     reads and never answers (a text protocol's server), closes on EOF
 #   raw-tls.py client PORT FILE [READ]   sends the file's bytes, reads until EOF (or READ bytes of
 #     answer, when given), prints the answer's first line
@@ -39,7 +39,8 @@ def server(cert, key, mode):
                         c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok')
                         raise EOFError
                     elif mode == 'bigheader':
-                        c.sendall(b'HTTP/1.1 200 OK\r\nX-Big: ' + b'b' * 70000 + b'\r\nContent-Length: 2\r\n\r\nok')
+                        c.sendall(b'HTTP/1.1 200 OK\r\nX-Big: ' + b'b' * 70000 + b'\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
+                        raise EOFError
         except (EOFError, OSError):
             pass
         try:
