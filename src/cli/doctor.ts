@@ -14,7 +14,7 @@ interface Check { status: Status; name: string; detail: string }
 
 const MIN_KERNEL: [number, number] = [5, 15]; // BPF ring buffer (5.8) and uprobe attach cookies (5.15)
 
-export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): number {
+export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), binDirs?: string[]): number {
   const checks: Check[] = [];
   const add = (status: Status, name: string, detail: string) => {
     checks.push({ status, name, detail });
@@ -61,6 +61,7 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
       links: [],
     }),
     log: { ...log, info() {} },
+    binDirs,
     onAttached: (f) => found.push(f),
   });
   d.initialScan();

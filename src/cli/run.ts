@@ -2,7 +2,7 @@
 // then flush what is buffered, detach every probe, exit 0.
 import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { Capture, type CaptureOptions } from '../capture/capture';
-import { createSpanSink, resolveExportConfig, type ExportCliOptions } from '../export';
+import { createSpanSink, type ExportConfig } from '../export';
 import { ExchangeTracker } from '../trace/exchanges';
 import { TraceLinker } from '../trace/linker';
 import { ProcessInfoReader } from '../trace/resource';
@@ -12,11 +12,16 @@ import type { RedactionOptions } from '../trace/redact';
 import { startCpuProfiler, writeProfile } from '../util/profiler';
 import type { Logger } from '../util/log';
 import { LossReporter, type AgentStats } from './loss-reporter';
-import { agentMetricsEnabled, startAgentMetrics } from '../telemetry/agent-metrics';
+import { startAgentMetrics, type AgentMetricsSettings } from '../telemetry/agent-metrics';
 import { untilSignal } from './signals';
 
 export interface RunOptions extends Omit<CaptureOptions, 'log'> {
-  export: ExportCliOptions;
+  /** Resolved by src/config (flags > environment > defaults). */
+  export: ExportConfig;
+  /** The agent's own metrics; undefined when off. */
+  metrics?: AgentMetricsSettings;
+  /** Write a V8 CPU profile from ready to stop to this file (TLSOTEL_CPU_PROFILE). */
+  cpuProfile?: string;
   redaction: RedactionOptions;
   responseTimeoutMs?: number;
   /** Same-host client↔server stitching (default on). */
@@ -34,8 +39,7 @@ export async function run(opts: RunOptions): Promise<number> {
   if (opts.verbose) {
     diag.setLogger({ error: log.debug, warn: log.debug, info: log.debug, debug: log.debug, verbose: () => {} }, DiagLogLevel.WARN);
   }
-  const { config, warnings } = resolveExportConfig(opts.export);
-  for (const w of warnings) log.warn(w);
+  const config = opts.export;
   const sink = createSpanSink(config, { logger: log });
   const builder = new SpanBuilder(opts.redaction);
   const processes = new ProcessInfoReader();
@@ -64,23 +68,15 @@ export async function run(opts: RunOptions): Promise<number> {
   const stopResync = startPeriodicResync();
   const readStats = (): AgentStats => ({ capture: capture.stats(), exchanges: tracker.stats(), sink: sink.stats(), buildErrors });
   const losses = new LossReporter(log, readStats);
-  // The agent's own counters as OTLP metrics, to the same collector as the spans (OTLP mode
-  // only). With only the traces endpoint configured, metrics follow it rather than defaulting
-  // to localhost.
-  const env = process.env;
-  const metricsUrl = config.exporterUrl ??
-    (config.endpointSource === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' && !env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT?.trim() && !env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()
-      ? config.endpoint
-      : undefined);
-  const metrics = config.mode === 'otlp' && agentMetricsEnabled()
-    ? startAgentMetrics({ read: readStats, endpointUrl: metricsUrl, logger: log })
-    : undefined;
+  // The agent's own counters as OTLP metrics, to the same collector as the spans (src/config
+  // decides when and where).
+  const metrics = opts.metrics !== undefined ? startAgentMetrics({ ...opts.metrics, read: readStats, logger: log }) : undefined;
   const statsTimer = setInterval(() => losses.report(), opts.statsIntervalMs).unref();
 
   const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
   log.info(`ready: tracing ${capture.files.length} file(s) carrying OpenSSL; ${where}`);
   // For finding where the agent's CPU goes (bench/README.md): a V8 profile from ready to stop.
-  const profileFile = process.env.TLSOTEL_CPU_PROFILE?.trim();
+  const profileFile = opts.cpuProfile;
   const profiler = profileFile ? await startCpuProfiler() : undefined;
 
   const signal = await stopped;
@@ -100,6 +96,6 @@ export async function run(opts: RunOptions): Promise<number> {
   losses.report();
   const s = sink.stats();
   const t = tracker.stats();
-  log.info(`stopped: detached ${links} probes; ${t.exchanges} exchanges, ${s.exported} spans exported, ${s.dropped + s.failed} not exported`);
+  log.info(`stopped: detached ${links} probes; ${t.exchanges} exchanges, ${s.exported} spans exported, ${s.dropped + s.failed} not exported${s.discarded > 0 ? `, ${s.discarded} discarded (OTEL_TRACES_EXPORTER=none)` : ''}`);
   return 0;
 }

@@ -32,7 +32,8 @@ export interface DiscoveryOptions {
   procRoot?: string;
   /** Directories searched at start for libssl.so.* (default: the usual library directories). */
   libDirs?: string[];
-  /** Directories searched at start for node executables (default: PATH plus the usual bin directories). */
+  /** Directories searched at start for node executables (default: the usual bin directories;
+   *  the commands pass PATH's first, as resolved by src/config). */
   binDirs?: string[];
   /** Called with the pids that have exited since the previous scan. */
   onProcessesExited?(pids: number[]): void;
@@ -48,6 +49,7 @@ const DEFAULT_LIB_DIRS = [
   '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/local/ssl/lib', '/usr/local/ssl/lib64',
 ];
 const DEFAULT_BIN_NAMES = ['node', 'nodejs'];
+const DEFAULT_BIN_DIRS = ['/usr/bin', '/usr/local/bin'];
 const LIBSSL = /^libssl\.so(\.|$)/;
 /** Files checked and found to carry no OpenSSL, remembered so they are read once. Bounded. */
 const MAX_REMEMBERED = 100_000;
@@ -88,7 +90,7 @@ export class Discovery {
         if (real) this.consider(real, real);
       }
     }
-    const binDirs = this.opts.binDirs ?? [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'];
+    const binDirs = this.opts.binDirs ?? DEFAULT_BIN_DIRS; // src/config adds PATH's
     for (const dir of new Set(binDirs.filter((d) => d.startsWith('/')))) {
       for (const name of DEFAULT_BIN_NAMES) {
         const real = realpathOrNull(path.join(dir, name));

@@ -10,7 +10,7 @@ import { ResourceFactory } from '../../src/trace/resource';
 import { OtlpSpanSink } from '../../src/export/otlp-sink';
 import { createOtlpTransport, createSpanSink } from '../../src/export/create-sink';
 import { OtlpGrpcTraceTransport } from '../../src/export/otlp-transport';
-import { resolveExportConfig } from '../../src/export/config';
+import { resolveExportConfig } from '../../src/config/export';
 import { getFreePort, startOtlpReceiver } from '../helpers/otlp-receiver';
 import { CLIENT_ATTRIBUTES, NGINX, exchange, response } from '../trace/fixtures';
 import { recordingLogger } from '../helpers/logger';
