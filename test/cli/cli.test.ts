@@ -2,7 +2,11 @@
 // and shutdown on a signal.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { CLI, makeCert, requireRoot, run, start, startHttpsServer } from '../helpers/procs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CLI, makeCert, requireRoot, ROOT, run, start, startHttpsServer } from '../helpers/procs';
+import { COMMAND_FLAGS } from '../../src/cli/options';
+import { HELP } from '../../src/cli/help';
 
 const DROP = ['--drop=cap_bpf,cap_perfmon,cap_sys_admin', '--'];
 
@@ -11,6 +15,17 @@ test('--help documents every command and flag', async () => {
   assert.equal(r.code, 0);
   for (const word of ['sniff', 'doctor', '--pid', '--comm', '--capture-bytes', '--capture-segments', '--ring-buffer-size', '--preview-bytes', '--verbose']) {
     assert.ok(r.stdout.includes(word), `help mentions ${word}`);
+  }
+});
+
+test('every flag of every command is in --help and in the README options table', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const options = readme.slice(readme.indexOf('### Options'), readme.indexOf('## Spans'));
+  for (const [command, flags] of Object.entries(COMMAND_FLAGS)) {
+    for (const name of Object.keys(flags)) {
+      assert.ok(HELP.includes(`--${name}`), `--help mentions --${name} (${command})`);
+      if (name !== 'help' && name !== 'verbose') assert.ok(options.includes(`\`--${name}`), `README options table lists --${name}`);
+    }
   }
 });
 
