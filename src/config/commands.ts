@@ -90,7 +90,7 @@ function capture(flags: Flags, env: Environment, host: HostView): CaptureConfig 
   if (pid !== undefined && !host.processExists(pid)) {
     throw new UsageError(`--pid ${pid}: no process ${pid} (the filter is fixed at start: start the program first)`);
   }
-  const comm = fromFlag(text(COMM_MAX, "the kernel keeps a process name's first 15 characters"), 'comm', flags.comm);
+  const comm = fromFlag(text(COMM_MAX, "the kernel keeps a process name's first 15 bytes"), 'comm', flags.comm);
   const cfg: CaptureConfig = {
     captureBytes: fromFlag(integer(...CAPTURE_LIMITS.captureBytes), 'capture-bytes', flags['capture-bytes']) ?? PROBE_DEFAULTS.captureBytes,
     maxSegments: fromFlag(integer(...CAPTURE_LIMITS.maxSegments), 'capture-segments', flags['capture-segments']) ?? PROBE_DEFAULTS.maxSegments,

@@ -58,11 +58,12 @@ export function size(opts: { min: number; max: number; powerOfTwo?: boolean }): 
   };
 }
 
-/** Text of 1..maxLength characters; `why` says where the limit comes from. */
-export function text(maxLength: number, why?: string): ValueKind<string> {
+/** Text of 1..maxBytes bytes in UTF-8 (characters, for ASCII); `why` says where the limit
+ *  comes from. */
+export function text(maxBytes: number, why?: string): ValueKind<string> {
   return {
-    expected: `a name of 1 to ${maxLength} characters${why ? ` (${why})` : ''}`,
-    parse: (raw) => (raw.length >= 1 && raw.length <= maxLength ? raw : undefined),
+    expected: `a name of 1 to ${maxBytes} characters${why ? ` (${why})` : ''}`,
+    parse: (raw) => (raw.length >= 1 && Buffer.byteLength(raw, 'utf8') <= maxBytes ? raw : undefined),
   };
 }
 

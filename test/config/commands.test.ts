@@ -46,7 +46,7 @@ test('readEnvironment is the one reader: known variables only, blank is unset, v
 
 test('only src/config reads process.env', () => {
   const src = path.resolve(__dirname, '../../../src');
-  const hits = execFileSync('grep', ['-rln', 'process\\.env', src], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const hits = execFileSync('grep', ['-rln', '--include=*.ts', 'process\\.env', src], { encoding: 'utf8' }).split('\n').filter(Boolean);
   assert.deepEqual(hits.map((h) => path.relative(src, h)), ['config/environment.ts']);
   assert.ok(fs.existsSync(path.join(src, 'config/environment.ts')));
 });
@@ -109,13 +109,14 @@ test('bad flag values stop at start, naming the flag', () => {
     [{ 'response-timeout': 'soon' }, /^--response-timeout expects a duration like 30s or 500ms, got 'soon'$/],
     [{ pid: '12x' }, /^--pid expects an integer from 1 to 4194304/],
     [{ pid: '4243' }, /^--pid 4243: no process 4243/],
-    [{ comm: 'a-very-long-process-name' }, /^--comm expects a name of 1 to 15 characters \(the kernel keeps a process name's first 15 characters\), got 'a-very-long-process-name'$/],
+    [{ comm: 'a-very-long-process-name' }, /^--comm expects a name of 1 to 15 characters \(the kernel keeps a process name's first 15 bytes\), got 'a-very-long-process-name'$/],
   ];
   for (const [flags, re] of cases) {
     assert.throws(() => resolveRunConfig(flags, env, host), usage(re), JSON.stringify(flags));
     if (!('max-queue-size' in flags) && !('response-timeout' in flags)) assert.throws(() => resolveSniffConfig(flags, env, host), usage(re));
   }
   assert.equal(resolveRunConfig({ comm: 'exactly15chars_' }, env, host).config.comm, 'exactly15chars_');
+  assert.throws(() => resolveRunConfig({ comm: 'éééééééé' }, env, host), usage(/^--comm expects/), '8 characters, 16 bytes');
 });
 
 test('sniff and doctor', () => {
