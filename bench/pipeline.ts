@@ -1,7 +1,7 @@
 // Pipeline benchmark, no BPF: recorded ring-buffer records (bench/record-gen.ts) replayed
 // through decodeRecord → StreamTable → ExchangeTracker (HTTP/1.x parser) → TraceLinker +
 // SpanBuilder → OtlpSpanSink → OTLPTraceExporter (gRPC) → an OTLP receiver in a child process
-// (bench/receiver-child.ts), wired as src/cli/run.ts and src/capture/capture.ts wire them.
+// (bench/receiver-child.ts), through the agent's own pipeline (src/agent/pipeline.ts).
 //
 // Measured in this process: wall time and process.cpuUsage() (user + sys, all threads) from the
 // first record to the moment the receiver has every span. Partial pipelines give the breakdown:
@@ -196,7 +196,7 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { 
     },
     forceFlush: async () => {},
     shutdown: async () => {},
-    stats: () => ({ exported: counts.spans, dropped: 0, failed: 0, queued: 0, retries: 0 }),
+    stats: () => ({ exported: counts.spans, dropped: 0, discarded: 0, failed: 0, queued: 0, retries: 0 }),
   };
   const pipeline = new Pipeline({
     trace: {

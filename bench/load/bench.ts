@@ -694,7 +694,7 @@ async function bpftraceReady(p: Spawned, port: number, timeoutMs: number): Promi
 // ---------------------------------------------------------------------------------------------
 // The floor: where tlsotel attaches, computed by tlsotel's own discovery code when it has it
 
-interface InternalProbe { offset: number; describe: string }
+interface InternalProbe { offset: number; name: string }
 type FindInternals = (file: string) => { write?: InternalProbe; read?: InternalProbe };
 
 function floorPlan(libs: string[], exportedOnly: boolean): { specs: string[]; describe: string } {
@@ -703,7 +703,7 @@ function floorPlan(libs: string[], exportedOnly: boolean): { specs: string[]; de
   let findInternals: FindInternals | undefined;
   if (!exportedOnly) {
     try {
-      findInternals = (require(path.join(ROOT, 'dist', 'src', 'discovery', 'openssl-internals.js')) as { findInternals?: FindInternals }).findInternals;
+      findInternals = (require(path.join(ROOT, 'dist', 'src', 'tls', 'openssl', 'internals.js')) as { findInternals?: FindInternals }).findInternals;
     } catch {
       findInternals = undefined;
     }
@@ -721,7 +721,7 @@ function floorPlan(libs: string[], exportedOnly: boolean): { specs: string[]; de
       const i = internals[dir];
       if (i) {
         specs.push(`both:${lib}:0x${i.offset.toString(16)}`);
-        parts.push(`${path.basename(lib)} ${i.describe.split(' ')[0]}@0x${i.offset.toString(16)}`);
+        parts.push(`${path.basename(lib)} ${i.name}@0x${i.offset.toString(16)}`);
       } else {
         const fn = dir === 'write' ? 'SSL_write' : 'SSL_read';
         specs.push(`both:${lib}:${fn}`, `both-opt:${lib}:${fn}_ex`);

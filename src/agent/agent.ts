@@ -15,7 +15,7 @@ import { STREAM_DEFAULTS } from '../capture/streams';
 import { Discovery, type TlsFile } from '../discovery/discovery';
 import { createSpanSink, type ExportConfig } from '../export';
 import type { SpanSink } from '../export/types';
-import { agentMetricsEnabled, startAgentMetrics, type AgentMetrics } from '../telemetry/agent-metrics';
+import { startAgentMetrics, type AgentMetrics, type AgentMetricsSettings } from '../telemetry/agent-metrics';
 import { LossReporter, type AgentStats } from '../telemetry/loss-reporter';
 import { TLS_LIBRARIES } from '../tls';
 import type { TlsLibrary } from '../tls/library';
@@ -63,9 +63,9 @@ export interface TracingOptions {
   attributeValueLengthLimit?: number;
   /** How often loss counters are logged when they change. */
   statsIntervalMs: number;
-  /** The agent's own counters as OTLP metrics (OTLP mode only): the endpoint to send them to
-   *  (undefined: the exporter's own environment), or false for none. */
-  agentMetrics: { endpointUrl?: string } | false;
+  /** The agent's own counters as OTLP metrics (src/config decides when and where); undefined:
+   *  none. */
+  metrics?: AgentMetricsSettings;
   /** The OpenTelemetry SDK's own diagnostics go to the debug log. */
   verbose: boolean;
   /** For tests: a sink instead of the one the export config makes. */
@@ -220,9 +220,7 @@ export class Agent {
     this.stopTimers.push(startPeriodicResync());
     this.losses = new LossReporter(this.opts.log, () => this.stats());
     this.timers.push(setInterval(() => this.losses!.report(), t.statsIntervalMs).unref());
-    if (t.export.mode === 'otlp' && t.agentMetrics !== false && agentMetricsEnabled()) {
-      this.metrics = startAgentMetrics({ read: () => this.stats(), endpointUrl: t.agentMetrics.endpointUrl, logger: this.opts.log });
-    }
+    if (t.metrics !== undefined) this.metrics = startAgentMetrics({ ...t.metrics, read: () => this.stats(), logger: this.opts.log });
   }
 
   /** The wait before the next timed poll (pollIntervalMs while the ring fills fast, up to

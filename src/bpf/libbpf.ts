@@ -26,9 +26,15 @@ export interface Libbpf {
   bpf_link__destroy(link: Ptr): number;
   libbpf_num_possible_cpus(): number;
   libbpf_set_print(fn: unknown): unknown;
+  // Walking the BPF programs loaded on the host (src/bpf/other-agents.ts). Negative errno on
+  // failure; next_id and info_len are 4-byte buffers.
+  bpf_prog_get_next_id(startId: number, nextId: Buffer): number;
+  bpf_prog_get_fd_by_id(id: number): number;
+  bpf_obj_get_info_by_fd(fd: number, info: Buffer, infoLen: Buffer): number;
   // libc
   mmap(addr: null, length: number, prot: number, flags: number, fd: number, offset: number): Ptr | null;
   munmap(addr: Ptr, length: number): number;
+  close(fd: number): number;
   vsnprintf(buf: Buffer, size: number, fmt: Ptr, ap: Ptr): number;
   strerror(errnum: number): string;
   errno(): number;
@@ -92,8 +98,12 @@ export function libbpf(): Libbpf {
     bpf_link__destroy: bpf.func('bpf_link__destroy', 'int', [p]),
     libbpf_num_possible_cpus: bpf.func('libbpf_num_possible_cpus', 'int', []),
     libbpf_set_print: bpf.func('libbpf_set_print', p, [koffi.pointer(printType)]),
+    bpf_prog_get_next_id: bpf.func('bpf_prog_get_next_id', 'int', ['uint32_t', p]),
+    bpf_prog_get_fd_by_id: bpf.func('bpf_prog_get_fd_by_id', 'int', ['uint32_t']),
+    bpf_obj_get_info_by_fd: bpf.func('bpf_obj_get_info_by_fd', 'int', ['int', p, p]),
     mmap: libc.func('mmap', p, [p, 'size_t', 'int', 'int', 'int', 'int64_t']),
     munmap: libc.func('munmap', 'int', [p, 'size_t']),
+    close: libc.func('close', 'int', ['int']),
     vsnprintf: libc.func('vsnprintf', 'int', [p, 'size_t', p, p]),
     strerror: libc.func('strerror', 'const char *', ['int']),
     errno: () => koffi.errno(),

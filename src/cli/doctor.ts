@@ -13,7 +13,7 @@ interface Check { status: Status; name: string; detail: string }
 
 const MIN_KERNEL: [number, number] = [5, 15]; // BPF ring buffer (5.8) and uprobe attach cookies (5.15)
 
-export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): number {
+export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), binDirs?: string[]): number {
   const checks: Check[] = [];
   const add = (status: Status, name: string, detail: string) => {
     checks.push({ status, name, detail });
@@ -51,7 +51,7 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   add('ok', 'tracefs', mounts.has('tracefs') ? 'mounted' : 'not mounted (not needed for uprobes); to mount: mount -t tracefs tracefs /sys/kernel/tracing');
 
   // Find the TLS libraries' files without attaching anything.
-  const found = surveyTlsFiles(log);
+  const found = surveyTlsFiles(log, { binDirs });
   const names = TLS_LIBRARIES.map((l) => l.name).join(', ');
   add(found.length ? 'ok' : 'warn', 'TLS libraries', found.length
     ? `${found.length} file(s) claimed (libraries traced: ${names})`

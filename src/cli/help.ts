@@ -9,13 +9,17 @@ Usage:
   tlsotel --help | --version
 
 Where spans go (run):
-  --otlp-endpoint URL         OTLP/gRPC endpoint, e.g. http://localhost:4317; else
-                              OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT
-                              (with OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, ...);
-                              with none of them, spans print to stdout, one line each
+  --otlp-endpoint URL         OTLP/gRPC endpoint: http://HOST:4317 (plaintext) or https://HOST:4317
+                              (TLS); else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+                              OTEL_EXPORTER_OTLP_ENDPOINT (with OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT,
+                              _COMPRESSION, _CERTIFICATE for a collector with a self-signed
+                              certificate, ...); with none of them, spans print to stdout;
+                              OTEL_TRACES_EXPORTER=none discards them (counted, not a loss)
   --print                     print spans to stdout even when an endpoint is configured
-  --max-queue-size N          spans buffered for export (default 8192); beyond it new spans
-                              are dropped and counted
+  --max-queue-size N          spans buffered for export (default 8192, or OTEL_BSP_MAX_QUEUE_SIZE);
+                              beyond it new spans are dropped and counted
+  The agent's own metrics go to the same collector (OTEL_METRICS_EXPORTER=none: off;
+  OTEL_METRIC_EXPORT_INTERVAL in ms, default 10000).
 
 What spans contain (run):
   --capture-request-headers A,B    export these request headers as http.request.header.*
@@ -29,12 +33,13 @@ What spans contain (run):
   --stats-interval DUR        how often losses are logged when they change (default 10s)
 
 Capture options (run, sniff):
-  --pid N                     trace only process N
-  --comm NAME                 trace only processes whose name (comm, 15 chars) is NAME
+  --pid N                     trace only process N (it must exist at start)
+  --comm NAME                 trace only processes whose name is NAME (at most 15 characters:
+                              the kernel keeps no more of a name)
   --capture-bytes N           plaintext bytes copied per record, 1..16384 (default 16384)
   --capture-segments N        records per SSL call, 1..16 (default 4); the rest of a larger
                               call is reported as a gap of known size, never silently cut
-  --ring-buffer-size SIZE     BPF ring buffer size, a power of two (default 8M)
+  --ring-buffer-size SIZE     BPF ring buffer size, a power of two from 4k to 1G (default 8M)
   -v, --verbose               debug log, including libbpf's and the OpenTelemetry SDK's
   -h, --help                  this text
 
@@ -48,8 +53,15 @@ Output of sniff, one line per chunk:
 
 run writes one line containing "ready" to stderr once the probes are attached: anything that
 starts using TLS after it is traced from its first byte. SIGINT/SIGTERM flush buffered spans,
-detach every probe and exit 0.
+detach every probe and exit 0. run warns at start when another tlsotel agent runs on the host
+(both would export every exchange).
+
+Flags win over environment variables, variables over defaults. A blank variable counts as unset;
+an invalid number in a variable warns and falls back to the default.
+Development: TLSOTEL_DEBUG=1 adds a stack trace to a fatal error; TLSOTEL_CPU_PROFILE=FILE writes
+a V8 CPU profile of run from ready to stop.
 
 Needs root (or CAP_BPF and CAP_PERFMON), Linux >= 5.15 with BTF, and libbpf.so.1.
-Exit status: 0 success, 1 runtime failure (one line says what is missing), 2 usage error.
+Exit status: 0 success, 1 runtime failure (one line says what is missing), 2 usage or
+configuration error (one line names the flag or variable).
 `;

@@ -1,13 +1,23 @@
 #!/usr/bin/env node
-// tlsotel command line: dispatches to the commands; turns expected failures (missing
-// permission, kernel feature, library; bad flags) into one sentence and a non-zero exit.
+// tlsotel command line: reads the configuration once (src/config), then dispatches to the
+// commands; turns expected failures (missing permission, kernel feature, library; bad flags)
+// into one sentence and a non-zero exit.
+import { readEnvironment, resolveDoctorConfig, resolveRunConfig, resolveSniffConfig, UsageError, type Environment } from '../config';
+import { otherAgentPrograms } from '../bpf/other-agents';
 import { bpfPermissionProblem } from '../util/caps';
-import { createLogger } from '../util/log';
-import { captureOptions, CAPTURE_FLAGS, intFlag, parse, secondsFlag, UsageError } from './options';
+import { createLogger, type Logger } from '../util/log';
+import { suppressWarning } from '../util/warnings';
+import { parseFlags } from './options';
 import { sniff } from './sniff';
 import { doctor } from './doctor';
 import { run } from './run';
 import { HELP } from './help';
+
+// grpc-js sets the TLS server name to the endpoint's host, an IP address for https://127.0.0.1:
+// Node then warns (DEP0123) on stderr, about a choice that is not the user's to fix.
+suppressWarning('DEP0123');
+
+const env: Environment = readEnvironment();
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -21,55 +31,29 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'sniff': {
-      const v = parse(rest, { ...CAPTURE_FLAGS, 'preview-bytes': { type: 'string' } });
-      if (v.help) return help();
-      const log = createLogger(v.verbose ? 'debug' : 'info');
-      const opts = { ...captureOptions(v), previewBytes: intFlag(v, 'preview-bytes', 0, 16384) ?? 96, log };
+      const flags = parseFlags('sniff', rest);
+      if (flags.help) return help();
+      const { config } = resolveSniffConfig(flags, env);
+      const log = createLogger(config.verbose ? 'debug' : 'info');
       requirePermission();
-      return sniff(opts);
+      return sniff({ ...config, log });
     }
     case 'run': {
-      const v = parse(rest, {
-        ...CAPTURE_FLAGS,
-        'otlp-endpoint': { type: 'string' },
-        print: { type: 'boolean' },
-        'max-queue-size': { type: 'string' },
-        'capture-request-headers': { type: 'string' },
-        'capture-response-headers': { type: 'string' },
-        'no-redaction': { type: 'boolean' },
-        'no-stitch': { type: 'boolean' },
-        'response-timeout': { type: 'string' },
-        'stats-interval': { type: 'string' },
-      });
-      if (v.help) return help();
-      const log = createLogger(v.verbose ? 'debug' : 'info');
-      const list = (name: string) => (v[name] === undefined ? undefined : String(v[name]).split(',').map((h) => h.trim()).filter(Boolean));
-      const opts = {
-        ...captureOptions(v),
-        export: {
-          otlpEndpoint: v['otlp-endpoint'] === undefined ? undefined : String(v['otlp-endpoint']),
-          print: v.print === true,
-          maxQueueSize: intFlag(v, 'max-queue-size', 1, 10_000_000),
-        },
-        redaction: {
-          captureRequestHeaders: list('capture-request-headers'),
-          captureResponseHeaders: list('capture-response-headers'),
-          allowSensitive: v['no-redaction'] === true,
-          redactUrls: v['no-redaction'] !== true,
-        },
-        responseTimeoutMs: secondsFlag(v, 'response-timeout'),
-        stitch: v['no-stitch'] !== true,
-        statsIntervalMs: secondsFlag(v, 'stats-interval') ?? 10_000,
-        verbose: v.verbose === true,
-        log,
-      };
+      const flags = parseFlags('run', rest);
+      if (flags.help) return help();
+      const { config, warnings, notes } = resolveRunConfig(flags, env);
+      const log = createLogger(config.verbose ? 'debug' : 'info');
+      for (const w of warnings) log.warn(w);
+      for (const n of notes) log.info(n);
       requirePermission();
-      return run(opts);
+      warnAboutOtherAgents(log);
+      return run({ ...config, log });
     }
     case 'doctor': {
-      const v = parse(rest, { verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' } });
-      if (v.help) return help();
-      return doctor(createLogger(v.verbose ? 'debug' : 'warn'));
+      const flags = parseFlags('doctor', rest);
+      if (flags.help) return help();
+      const { config } = resolveDoctorConfig(flags, env);
+      return doctor(createLogger(config.verbose ? 'debug' : 'warn'), undefined, config.binDirs);
     }
     default:
       throw new UsageError(`unknown command '${command}'; commands: run, sniff, doctor (see tlsotel --help)`);
@@ -84,6 +68,19 @@ function help(): number {
 function requirePermission(): void {
   const problem = bpfPermissionProblem();
   if (problem) throw new FatalError(problem);
+}
+
+/** Two agents on one host export every exchange twice: say so at start (it may be intended). */
+function warnAboutOtherAgents(log: Logger): void {
+  const found = otherAgentPrograms();
+  if (found instanceof Error) {
+    log.debug(`cannot tell whether another tlsotel agent runs on this host: ${found.message}`);
+  } else if (found.length > 0) {
+    log.warn(
+      `another tlsotel agent (or sniff) is running on this host (BPF program id ${found.join(', ')}): ` +
+        'every exchange it sees will be exported twice unless one of them stops',
+    );
+  }
 }
 
 /** An expected failure: printed as one line, no stack trace. */
@@ -103,7 +100,7 @@ main(process.argv.slice(2)).then(
     } else if (e instanceof Error) {
       // Errors from libbpf/syscalls already name the operation and the errno text.
       process.stderr.write(`tlsotel: ${e.message}\n`);
-      if (process.env.TLSOTEL_DEBUG) process.stderr.write(`${e.stack}\n`);
+      if (env.TLSOTEL_DEBUG !== undefined) process.stderr.write(`${e.stack}\n`);
       process.exitCode = 1;
     } else {
       process.stderr.write(`tlsotel: ${String(e)}\n`);

@@ -1,64 +1,56 @@
-// Command-line parsing shared by the commands: one table of flags, values validated with an
-// error that names the flag and what was expected. Unknown flags are rejected.
+// The flags of each command, and argv → flag values (text, not yet checked: src/config checks
+// them, with the environment and the defaults). Unknown flags and stray words are usage errors
+// that point at --help.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../config/errors';
+import type { Flags } from '../config/commands';
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
+const COMMON_FLAGS: FlagSpec = {
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+};
+
 export const CAPTURE_FLAGS: FlagSpec = {
+  ...COMMON_FLAGS,
   pid: { type: 'string' },
   comm: { type: 'string' },
   'capture-bytes': { type: 'string' },
   'capture-segments': { type: 'string' },
   'ring-buffer-size': { type: 'string' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
 };
 
-export function parse(args: string[], options: FlagSpec): Record<string, string | boolean | undefined> {
+export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
+  sniff: { ...CAPTURE_FLAGS, 'preview-bytes': { type: 'string' } },
+  run: {
+    ...CAPTURE_FLAGS,
+    'otlp-endpoint': { type: 'string' },
+    print: { type: 'boolean' },
+    'max-queue-size': { type: 'string' },
+    'capture-request-headers': { type: 'string' },
+    'capture-response-headers': { type: 'string' },
+    'no-redaction': { type: 'boolean' },
+    'no-stitch': { type: 'boolean' },
+    'response-timeout': { type: 'string' },
+    'stats-interval': { type: 'string' },
+  },
+  doctor: COMMON_FLAGS,
+};
+
+/** argv of `tlsotel <command>` → flag values. */
+export function parseFlags(command: keyof typeof COMMAND_FLAGS, args: string[]): Flags {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options: COMMAND_FLAGS[command], strict: true, allowPositionals: false }).values as Flags;
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ''));
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    if (unknown) throw new UsageError(`unknown option '${unknown[1]}' for '${command}'; see tlsotel --help`);
+    const stray = /^Unexpected argument '([^']+)'/.exec(message);
+    if (stray) throw new UsageError(`unexpected argument '${stray[1]}' for '${command}'; see tlsotel --help`);
+    // e.g. "Option '--pid <value>' argument missing"
+    throw new UsageError(`${message.replace(/\. To specify a positional.*$/s, '')}; see tlsotel --help`);
   }
-}
-
-export function intFlag(values: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} expects an integer from ${min} to ${max}, got '${String(raw)}'`);
-  }
-  return n;
-}
-
-/** "8M", "64k", "1048576" → bytes. */
-export function sizeFlag(values: Record<string, unknown>, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const m = /^(\d+)([kKmMgG]i?[bB]?)?$/.exec(String(raw));
-  if (!m) throw new UsageError(`--${name} expects a size like 8M or 65536, got '${String(raw)}'`);
-  const unit = (m[2] ?? '').toLowerCase()[0];
-  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
-}
-
-export function captureOptions(values: Record<string, unknown>) {
-  return {
-    pid: intFlag(values, 'pid', 1, 2 ** 22),
-    comm: values.comm === undefined ? undefined : String(values.comm),
-    captureBytes: intFlag(values, 'capture-bytes', 1, 16384),
-    maxSegments: intFlag(values, 'capture-segments', 1, 16),
-    ringBufferBytes: sizeFlag(values, 'ring-buffer-size'),
-  };
-}
-
-/** "30" or "30s" or "500ms" → milliseconds. */
-export function secondsFlag(values: Record<string, unknown>, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(String(raw));
-  if (!m || Number(m[1]) <= 0) throw new UsageError(`--${name} expects a duration like 30s or 500ms, got '${String(raw)}'`);
-  return m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
 }

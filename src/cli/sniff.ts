@@ -11,6 +11,8 @@ export interface SniffOptions {
   captureBytes?: number;
   maxSegments?: number;
   ringBufferBytes?: number;
+  /** Where node binaries are looked for at start (src/config: PATH, /usr/bin, /usr/local/bin). */
+  binDirs?: string[];
   previewBytes: number;
   log: Logger;
   out?: (line: string) => void;

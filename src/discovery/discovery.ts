@@ -41,8 +41,8 @@ export interface DiscoveryOptions {
   /** Directories searched at start for the libraries' file names (default: the usual library
    *  directories). */
   libDirs?: string[];
-  /** Directories searched at start for the libraries' executables (default: PATH plus the
-   *  usual bin directories). */
+  /** Directories searched at start for the libraries' executables (default: the usual bin
+   *  directories; the commands pass PATH's first, as resolved by src/config). */
   binDirs?: string[];
   /** Called with the pids that have exited since the previous scan. */
   onProcessesExited?(pids: number[]): void;
@@ -57,6 +57,7 @@ const DEFAULT_LIB_DIRS = [
   '/lib', '/lib64', '/usr/lib', '/usr/lib64', '/usr/local/lib', '/usr/local/lib64',
   '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/local/ssl/lib', '/usr/local/ssl/lib64',
 ];
+const DEFAULT_BIN_DIRS = ['/usr/bin', '/usr/local/bin'];
 /** Files checked and found to carry no OpenSSL, remembered so they are read once. Bounded. */
 const MAX_REMEMBERED = 100_000;
 /** See Discovery.noMaps. */
@@ -103,7 +104,7 @@ export class Discovery {
       }
     }
     const binNames = [...new Set(this.opts.libraries.flatMap((l) => l.executableNames ?? []))];
-    const binDirs = this.opts.binDirs ?? [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'];
+    const binDirs = this.opts.binDirs ?? DEFAULT_BIN_DIRS; // src/config adds PATH's
     for (const dir of new Set(binDirs.filter((d) => d.startsWith('/')))) {
       for (const name of binNames) {
         const real = realpathOrNull(path.join(dir, name));

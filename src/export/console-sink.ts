@@ -98,11 +98,12 @@ export class ConsoleSpanSink implements SpanSink {
   }
 
   stats(): SinkStats {
-    return { exported: this.exported, dropped: this.dropped, failed: this.failed, queued: 0, retries: 0 };
+    return { exported: this.exported, dropped: this.dropped, discarded: 0, failed: this.failed, queued: 0, retries: 0 };
   }
 }
 
-/** Discards spans (OTEL_TRACES_EXPORTER=none): capture cost without export cost. */
+/** Discards spans (OTEL_TRACES_EXPORTER=none): capture cost without export cost. What it
+ *  discards is asked for, so it is counted as `discarded`, not as a loss. */
 export class NullSpanSink implements SpanSink {
   private count = 0;
   export(): void {
@@ -115,6 +116,6 @@ export class NullSpanSink implements SpanSink {
     return Promise.resolve();
   }
   stats(): SinkStats {
-    return { exported: 0, dropped: this.count, failed: 0, queued: 0, retries: 0 };
+    return { exported: 0, dropped: 0, discarded: this.count, failed: 0, queued: 0, retries: 0 };
   }
 }

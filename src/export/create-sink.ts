@@ -1,6 +1,6 @@
 // The one place that turns an ExportConfig into a SpanSink.
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { ExportConfigError, type ExportConfig } from './config';
+import type { ExportConfig } from './config';
 import { ConsoleSpanSink, NullSpanSink } from './console-sink';
 import { OtlpSpanSink, type BatchTransport } from './otlp-sink';
 import { OtlpGrpcTraceTransport } from './otlp-transport';
@@ -25,7 +25,7 @@ export function createOtlpTransport(config: Pick<ExportConfig, 'exporterUrl'>): 
   try {
     return new OtlpGrpcTraceTransport(config.exporterUrl !== undefined ? { url: config.exporterUrl } : {});
   } catch (err) {
-    throw new ExportConfigError(`cannot set up the OTLP exporter: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`cannot set up the OTLP exporter: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

@@ -1,7 +1,5 @@
-export { resolveExportConfig, validateEndpoint, ExportConfigError, EXPORT_DEFAULTS } from './config';
-export type { ExportCliOptions, ExportConfig, ExportMode } from './config';
-export { readExportEnv } from './env';
-export type { ExportEnv } from './env';
+export { EXPORT_DEFAULTS } from './config';
+export type { ExportConfig, ExportMode } from './config';
 export { createSpanSink, createOtlpTransport } from './create-sink';
 export { OtlpGrpcTraceTransport } from './otlp-transport';
 export { OtlpTraceSerializer, serializeTraceRequest } from './otlp-trace-serializer';

@@ -14,6 +14,7 @@
 // that survive garbage collections; retries resend the same bytes.
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { describeExportError, grpcCode } from './export-errors';
 import { silentLogger, type Logger, type SinkStats, type SpanSink } from './types';
 
 export interface OtlpSinkOptions {
@@ -42,19 +43,6 @@ export interface OtlpSinkOptions {
 
 // gRPC status codes the OTLP spec calls retryable (RESOURCE_EXHAUSTED too: we are bounded).
 const RETRYABLE_GRPC_CODES = new Set([1, 4, 8, 10, 11, 14, 15]);
-const GRPC_CODE_NAMES: Record<number, string> = {
-  1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND',
-  7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 10: 'ABORTED',
-  11: 'OUT_OF_RANGE', 12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 15: 'DATA_LOSS',
-  16: 'UNAUTHENTICATED',
-};
-
-function grpcCode(error: unknown): number | undefined {
-  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'number') {
-    return (error as { code: number }).code;
-  }
-  return undefined;
-}
 
 /** Whether an export error is worth retrying (errors without a gRPC code are, bar one). */
 export function isRetryableExportError(error: unknown): boolean {
@@ -62,16 +50,6 @@ export function isRetryableExportError(error: unknown): boolean {
   if (code !== undefined) return RETRYABLE_GRPC_CODES.has(code);
   const message = error instanceof Error ? error.message : String(error);
   return message !== 'Nothing to send';
-}
-
-function describeError(error: unknown): string {
-  if (error === undefined) return 'unknown error';
-  const code = grpcCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  if (code !== undefined && GRPC_CODE_NAMES[code] !== undefined && !message.includes(GRPC_CODE_NAMES[code])) {
-    return `${GRPC_CODE_NAMES[code]}: ${message}`;
-  }
-  return message;
 }
 
 /** How the sink turns spans into export requests and sends them. */
@@ -189,6 +167,7 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
     return {
       exported: this.exported,
       dropped: this.dropped,
+      discarded: 0,
       failed: this.failed,
       queued: this.queued(),
       retries: this.retries,
@@ -228,7 +207,7 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
     }
     // The exporter waits for its in-flight requests; do not let a hung collector hold us.
     await withDeadline(Promise.resolve().then(() => this.transport.shutdown()), 1000).catch((err: unknown) => {
-      this.logger.debug(`exporter shutdown: ${describeError(err)}`);
+      this.logger.debug(`exporter shutdown: ${describeExportError(err)}`);
     });
     // Exports still unanswered now will not be waited for: they count as failed, once.
     this.failed += this.inFlightSpans;
@@ -255,7 +234,7 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
       this.readySpans += spans.length;
     } catch (err) {
       this.failed += spans.length;
-      this.logger.error(`cannot encode ${spans.length} spans for ${this.destination}: ${describeError(err)}`);
+      this.logger.error(`cannot encode ${spans.length} spans for ${this.destination}: ${describeExportError(err)}`);
       this.settleFlushes();
     }
   }
@@ -352,7 +331,7 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
       }
     } else {
       const error = result.error;
-      this.lastError = describeError(error);
+      this.lastError = describeExportError(error);
       this.failuresSinceLog++;
       if (!this.finalized && isRetryableExportError(error)) {
         this.retries++;

@@ -8,8 +8,10 @@ export { silentLogger } from '../util/log';
 export interface SinkStats {
   /** Spans the backend accepted (OTLP) or that were printed (console). */
   exported: number;
-  /** Spans refused because the queue was full, or handed in after shutdown. */
+  /** Spans refused because the queue was full, or handed in after shutdown: a loss. */
   dropped: number;
+  /** Spans thrown away on purpose (OTEL_TRACES_EXPORTER=none): not a loss, never in `dropped`. */
+  discarded: number;
   /** Spans given up on after export failed (non-retryable error, or still failing at shutdown). */
   failed: number;
   /** Spans waiting or in flight now. */

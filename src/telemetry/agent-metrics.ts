@@ -1,9 +1,9 @@
 // The agent's own counters (src/telemetry/instruments.ts) as OTLP metrics, over gRPC to the same
 // collector as the spans.
 //
-// Start it only in OTLP mode (the caller decides: with spans printed to stdout or discarded
-// there is no collector to send metrics to); agentMetricsEnabled() adds the standard
-// OTEL_METRICS_EXPORTER=none opt-out.
+// Start it only in OTLP mode (src/config/metrics.ts decides: with spans printed to stdout or
+// discarded there is no collector to send metrics to, and OTEL_METRICS_EXPORTER=none opts out);
+// its settings come resolved from src/config, this file reads no environment.
 //
 // Cost and safety:
 //   - one read() per collection, shared by every instrument (a batch observable callback);
@@ -13,6 +13,8 @@
 //     when exports work again; the SDK's own diagnostics stay behind `diag` (-v in `run`);
 //   - counters are exported as monotonic: a source value that goes down (e.g. BPF counters once
 //     the capture has freed its maps) is held at its highest value;
+//   - a collector without the metrics service (UNIMPLEMENTED) turns the metrics off, with one
+//     line, instead of failing every interval;
 //   - shutdown() collects and exports one last time, never rejects, and resolves within 2 s.
 import { ValueType, type BatchObservableResult, type Observable } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -32,6 +34,7 @@ import * as os from 'node:os';
 import type { AgentStats } from './loss-reporter';
 import { ATTR_HOST_NAME, ATTR_PROCESS_PID } from '../trace/semconv';
 import { VERSION } from '../trace/version';
+import { describeExportError, grpcCode, GRPC_UNIMPLEMENTED } from '../export/export-errors';
 import { silentLogger, type Logger } from '../util/log';
 import { AGENT_METRICS, type MetricPoint, type MetricSpec } from './instruments';
 
@@ -51,20 +54,28 @@ export const AGENT_METRICS_DEFAULTS = {
   endpoint: 'http://localhost:4317',
 } as const;
 
-export interface AgentMetricsOptions {
+/** What src/config resolves from the environment (flags > environment > these defaults). */
+export interface AgentMetricsSettings {
+  /** The OTLP/gRPC endpoint given on the command line (ExportConfig.exporterUrl), or the traces
+   *  endpoint when it is the only one configured. When unset, the exporter reads
+   *  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT (with headers, TLS
+   *  and compression settings), as the span exporter does. */
+  endpointUrl?: string;
+  /** Where metrics go, for messages; default endpointUrl, else the exporter's default. */
+  endpoint?: string;
+  /** Collection/export period (OTEL_METRIC_EXPORT_INTERVAL); default 10000 ms. */
+  intervalMs?: number;
+  /** Longest wait for one export (OTEL_METRIC_EXPORT_TIMEOUT), at most the interval; default 30000 ms. */
+  exportTimeoutMs?: number;
+  /** gRPC deadline per call (OTEL_EXPORTER_OTLP_[METRICS_]TIMEOUT), capped to fit the shutdown
+   *  budget (README.md); default 10000 ms. */
+  callTimeoutMs?: number;
+}
+
+export interface AgentMetricsOptions extends AgentMetricsSettings {
   /** A snapshot of every counter; called once per collection. May throw (logged, skipped). */
   read(): AgentStats;
-  /** The OTLP/gRPC endpoint given on the command line (ExportConfig.exporterUrl). When unset,
-   *  the exporter reads OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT
-   *  (with headers, TLS and compression settings), as the span exporter does. The per-call
-   *  timeout is capped to fit the shutdown budget (README.md). */
-  endpointUrl?: string;
-  /** Collection/export period; default OTEL_METRIC_EXPORT_INTERVAL, else 10000 ms. */
-  intervalMs?: number;
   logger?: Logger;
-  /** Where OTEL_METRIC_* and the endpoint (for messages) are read; default process.env. The
-   *  OTLP exporter always reads process.env itself. */
-  env?: NodeJS.ProcessEnv;
   /** Longest shutdown() wait; default 2000 ms. */
   shutdownTimeoutMs?: number;
 }
@@ -78,36 +89,8 @@ export interface AgentMetrics {
   shutdown(): Promise<void>;
 }
 
-/** False when OTEL_METRICS_EXPORTER asks for no metrics ("none"); any other value is OTLP. */
-export function agentMetricsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.OTEL_METRICS_EXPORTER?.trim().toLowerCase();
-  if (v === undefined || v === '') return true;
-  return !v.split(',').map((s) => s.trim()).includes('none');
-}
-
-/** The endpoint the metric exporter will use, for messages: CLI URL, then the environment. */
-export function metricsEndpoint(endpointUrl?: string, env: NodeJS.ProcessEnv = process.env): string {
-  for (const v of [endpointUrl, env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, env.OTEL_EXPORTER_OTLP_ENDPOINT]) {
-    const t = v?.trim();
-    if (t) return t;
-  }
-  return AGENT_METRICS_DEFAULTS.endpoint;
-}
-
-function positiveMs(env: NodeJS.ProcessEnv, name: string, warnings: string[]): number | undefined {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) {
-    warnings.push(`${name}="${raw}" is not a positive integer (milliseconds); using the default`);
-    return undefined;
-  }
-  return n;
-}
-
 function describe(error: unknown): string {
-  if (error === undefined) return 'unknown error';
-  return error instanceof Error ? error.message : String(error);
+  return describeExportError(error);
 }
 
 /** Logs a repeating failure at most once per interval: the first at once, then a count. */
@@ -215,16 +198,10 @@ const NOOP: AgentMetrics = { endpoint: '', intervalMs: 0, shutdown: () => Promis
  */
 export function startAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
   const log = opts.logger ?? silentLogger;
-  const env = opts.env ?? process.env;
-  const endpoint = metricsEndpoint(opts.endpointUrl, env);
-
-  const warnings: string[] = [];
-  const envInterval = positiveMs(env, 'OTEL_METRIC_EXPORT_INTERVAL', warnings);
-  const envTimeout = positiveMs(env, 'OTEL_METRIC_EXPORT_TIMEOUT', warnings);
-  const envCallTimeout = positiveMs(env, 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', warnings) ?? positiveMs(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', warnings);
-  for (const w of warnings) log.warn(w);
-  const intervalMs = opts.intervalMs !== undefined && opts.intervalMs > 0 ? opts.intervalMs : envInterval ?? AGENT_METRICS_DEFAULTS.intervalMs;
-  const exportTimeoutMs = Math.min(envTimeout ?? AGENT_METRICS_DEFAULTS.exportTimeoutMs, intervalMs);
+  const endpoint = opts.endpoint ?? opts.endpointUrl ?? AGENT_METRICS_DEFAULTS.endpoint;
+  const intervalMs = opts.intervalMs !== undefined && opts.intervalMs > 0 ? opts.intervalMs : AGENT_METRICS_DEFAULTS.intervalMs;
+  const exportTimeoutMs = Math.min(opts.exportTimeoutMs ?? AGENT_METRICS_DEFAULTS.exportTimeoutMs, intervalMs);
+  const callTimeoutMs = opts.callTimeoutMs;
   const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? AGENT_METRICS_DEFAULTS.shutdownTimeoutMs;
   const logIntervalMs = Math.max(intervalMs, AGENT_METRICS_DEFAULTS.minLogIntervalMs);
 
@@ -234,10 +211,10 @@ export function startAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
   // short deadline: the counters are cumulative, the next export carries the totals.
   const callDeadlineMs = Math.max(
     1,
-    Math.min(envCallTimeout ?? AGENT_METRICS_DEFAULTS.exporterTimeoutMs, exportTimeoutMs, shutdownTimeoutMs - SHUTDOWN_MARGIN_MS),
+    Math.min(callTimeoutMs ?? AGENT_METRICS_DEFAULTS.exporterTimeoutMs, exportTimeoutMs, shutdownTimeoutMs - SHUTDOWN_MARGIN_MS),
   );
-  if (envCallTimeout !== undefined && envCallTimeout > callDeadlineMs) {
-    log.debug(`agent metrics: export deadline ${callDeadlineMs} ms (the OTLP timeout ${envCallTimeout} ms would outlast shutdown)`);
+  if (callTimeoutMs !== undefined && callTimeoutMs > callDeadlineMs) {
+    log.debug(`agent metrics: export deadline ${callDeadlineMs} ms (the OTLP timeout ${callTimeoutMs} ms would outlast shutdown)`);
   }
   let otlp: OTLPMetricExporter;
   try {
@@ -253,8 +230,18 @@ export function startAgentMetrics(opts: AgentMetricsOptions): AgentMetrics {
   const exportFailures = new FailureLog(log, `agent metrics: cannot export to ${endpoint}`, logIntervalMs);
   const readFailures = new FailureLog(log, 'agent metrics: cannot read the counters', logIntervalMs);
   let lastExportFailed = false;
+  let off = false;
   const exporter = new ObservedExporter(otlp, callDeadlineMs, (result) => {
+    if (off) return;
     lastExportFailed = result.code !== ExportResultCode.SUCCESS;
+    if (lastExportFailed && grpcCode(result.error) === GRPC_UNIMPLEMENTED) {
+      // A collector (or a traces-only backend such as Jaeger) that takes spans but has no
+      // metrics service answers every export so: retrying every interval only fills the log.
+      off = true;
+      log.warn(`agent metrics off: ${endpoint} does not accept OTLP metrics (UNIMPLEMENTED); spans still go there, the agent's own counters stay in this log`);
+      setImmediate(() => void shutdown()); // the last export failed: no final one is attempted
+      return;
+    }
     if (lastExportFailed) exportFailures.failed(describe(result.error));
     else exportFailures.succeeded(`agent metrics: exporting to ${endpoint} again`);
   }, log);

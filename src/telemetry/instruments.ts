@@ -2,7 +2,7 @@
 // points from one AgentStats snapshot. Pure (no SDK here): agent-metrics.ts turns the rows into
 // observable instruments, and tests can check the mapping alone.
 //
-// Every loss counter of src/cli/loss-reporter.ts (lossCounters) has a metric here, plus
+// Every loss counter of src/telemetry/loss-reporter.ts (lossCounters) has a metric here, plus
 // throughput counters and two current values. Names follow the OpenTelemetry naming
 // guidelines (dotted namespaces, snake_case words, no `_total`, UCUM units with {annotations}).
 import type { AgentStats } from './loss-reporter';

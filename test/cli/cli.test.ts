@@ -2,7 +2,11 @@
 // and shutdown on a signal.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { CLI, makeCert, requireRoot, run, start, startHttpsServer } from '../helpers/procs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CLI, makeCert, requireRoot, ROOT, run, start, startHttpsServer } from '../helpers/procs';
+import { COMMAND_FLAGS } from '../../src/cli/options';
+import { HELP } from '../../src/cli/help';
 
 const DROP = ['--drop=cap_bpf,cap_perfmon,cap_sys_admin', '--'];
 
@@ -14,10 +18,21 @@ test('--help documents every command and flag', async () => {
   }
 });
 
+test('every flag of every command is in --help and in the README options table', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const options = readme.slice(readme.indexOf('### Options'), readme.indexOf('## Spans'));
+  for (const [command, flags] of Object.entries(COMMAND_FLAGS)) {
+    for (const name of Object.keys(flags)) {
+      assert.ok(HELP.includes(`--${name}`), `--help mentions --${name} (${command})`);
+      if (name !== 'help' && name !== 'verbose') assert.ok(options.includes(`\`--${name}`), `README options table lists --${name}`);
+    }
+  }
+});
+
 test('an unknown flag or a bad value is one line and exit 2', async () => {
   const a = await run(process.execPath, [CLI, 'sniff', '--bogus']);
   assert.equal(a.code, 2);
-  assert.match(a.stderr, /^tlsotel: Unknown option '--bogus'\n$/);
+  assert.equal(a.stderr, "tlsotel: unknown option '--bogus' for 'sniff'; see tlsotel --help\n");
   const b = await run(process.execPath, [CLI, 'sniff', '--capture-bytes', '99999']);
   assert.equal(b.code, 2);
   assert.equal(b.stderr, "tlsotel: --capture-bytes expects an integer from 1 to 16384, got '99999'\n");

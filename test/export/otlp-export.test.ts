@@ -10,7 +10,7 @@ import { ResourceFactory } from '../../src/trace/resource';
 import { OtlpSpanSink } from '../../src/export/otlp-sink';
 import { createOtlpTransport, createSpanSink } from '../../src/export/create-sink';
 import { OtlpGrpcTraceTransport } from '../../src/export/otlp-transport';
-import { resolveExportConfig } from '../../src/export/config';
+import { resolveExportConfig } from '../../src/config/export';
 import { getFreePort, startOtlpReceiver } from '../helpers/otlp-receiver';
 import { CLIENT_ATTRIBUTES, NGINX, exchange, response } from '../trace/fixtures';
 import { recordingLogger } from '../helpers/logger';
@@ -38,7 +38,7 @@ test('spans arrive at a real OTLP/gRPC receiver with the DESIGN.md shape; secret
     sink.export(cut);
     await receiver.waitFor((s) => s.length >= 3, 5000);
     await sink.forceFlush();
-    assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, failed: 0, queued: 0, retries: 0 });
+    assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, discarded: 0, failed: 0, queued: 0, retries: 0 });
 
     const byId = new Map(receiver.spans.map((s) => [s.spanId, s]));
     const c = byId.get(client.spanContext().spanId)!;

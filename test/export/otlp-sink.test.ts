@@ -72,7 +72,7 @@ test('"Concurrent export limit reached", UNAVAILABLE and DEADLINE_EXCEEDED are r
   const made = spans(7);
   for (const s of made) sink.export(s);
   await sink.forceFlush();
-  assert.deepEqual(sink.stats(), { exported: 7, dropped: 0, failed: 0, queued: 0, retries: 3 });
+  assert.deepEqual(sink.stats(), { exported: 7, dropped: 0, discarded: 0, failed: 0, queued: 0, retries: 3 });
   assert.deepEqual(exp.delivered, made);
   assert.ok(log.lines.some((l) => l.startsWith('warn OTLP export') && l.includes('Concurrent export limit')));
   assert.ok(log.lines.some((l) => l.startsWith('info') && l.includes('works again')));
@@ -86,7 +86,7 @@ test('an exporter failing synchronously (as on the concurrency limit) backs off 
   for (const s of spans(3)) sink.export(s);
   await sink.forceFlush();
   assert.equal(exp.batches.length, 3);
-  assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, failed: 0, queued: 0, retries: 2 });
+  assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, discarded: 0, failed: 0, queued: 0, retries: 2 });
   await sink.shutdown();
 });
 
@@ -192,7 +192,7 @@ test('a transport seals each full batch at once, and a retry resends the sealed 
   await sink.forceFlush();
   assert.deepEqual(sealed, [4, 4, 1]);
   assert.deepEqual(sent, ['batch1:4', 'batch2:4', 'batch1:4', 'batch3:1']);
-  assert.deepEqual(sink.stats(), { exported: 9, dropped: 0, failed: 0, queued: 0, retries: 1 });
+  assert.deepEqual(sink.stats(), { exported: 9, dropped: 0, discarded: 0, failed: 0, queued: 0, retries: 1 });
   await sink.shutdown();
 });
 
@@ -210,7 +210,7 @@ test('spans a transport cannot seal are counted as failed, with an error logged'
   const sink = new OtlpSpanSink(transport, { ...fast, maxExportBatchSize: 2, logger: log });
   for (const s of spans(5)) sink.export(s);
   await sink.forceFlush();
-  assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, failed: 2, queued: 0, retries: 0 });
+  assert.deepEqual(sink.stats(), { exported: 3, dropped: 0, discarded: 0, failed: 2, queued: 0, retries: 0 });
   assert.ok(log.lines.some((l) => l.startsWith('error cannot encode 2 spans') && l.includes('unencodable')), log.lines.join('\n'));
   await sink.shutdown();
 });

@@ -7,10 +7,15 @@
 // and `rawBytes()` are about traces only; `metrics`, `metricResources`, `metricRequests`,
 // `metricCalls()` and `waitForMetrics()` about metrics.
 //
+// Options: `tls` serves over TLS with the given certificate (url is then https://); `services`
+// registers only some of the two services (a traces-only collector answers UNIMPLEMENTED for
+// metrics, as grpc-js does for any unregistered method).
+//
 // Modes (both services): 'ok' answers every export; 'unavailable' answers UNAVAILABLE (a
 // collector that is up but refusing); 'hang' never answers (a stuck collector). Stop it and
 // start a new one on the same port for "collector down, then back up".
 import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 export type AttrValue = string | number | boolean | bigint | Buffer | AttrValue[] | { [key: string]: AttrValue } | null;
@@ -58,7 +63,7 @@ export type ReceiverMode = 'ok' | 'unavailable' | 'hang';
 
 export interface OtlpReceiver {
   port: number;
-  /** http://127.0.0.1:PORT — for OTLPTraceExporter({ url }). */
+  /** http://127.0.0.1:PORT (https:// with `tls`) — for OTLPTraceExporter({ url }). */
   url: string;
   spans: ReceivedSpan[];
   /** Resource attributes, one entry per ResourceSpans received. */
@@ -470,7 +475,16 @@ export function getFreePort(): Promise<number> {
   });
 }
 
-export async function startOtlpReceiver(options: { port?: number; mode?: ReceiverMode } = {}): Promise<OtlpReceiver> {
+export interface ReceiverOptions {
+  port?: number;
+  mode?: ReceiverMode;
+  /** Serve TLS with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
+  /** Services to register; default both. */
+  services?: Array<'traces' | 'metrics'>;
+}
+
+export async function startOtlpReceiver(options: ReceiverOptions = {}): Promise<OtlpReceiver> {
   const server = new grpc.Server();
   const hanging: Array<grpc.sendUnaryData<Buffer>> = [];
   let calls = 0;
@@ -570,25 +584,29 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
     },
   });
 
-  server.addService(traceService, exportHandler(() => calls++, decodeExportTraceRequest, (call, decoded) => {
+  const services = options.services ?? ['traces', 'metrics'];
+  if (services.includes('traces')) server.addService(traceService, exportHandler(() => calls++, decodeExportTraceRequest, (call, decoded) => {
     receiver.requests.push(Buffer.from(call.request));
     receiver.metadata.push(call.metadata);
     receiver.spans.push(...decoded.spans);
     receiver.resources.push(...decoded.resources);
   }));
 
-  server.addService(metricsService, exportHandler(() => metricCalls++, decodeExportMetricsRequest, (call, decoded) => {
+  if (services.includes('metrics')) server.addService(metricsService, exportHandler(() => metricCalls++, decodeExportMetricsRequest, (call, decoded) => {
     receiver.metricRequests.push(Buffer.from(call.request));
     receiver.metrics.push(...decoded.metrics);
     receiver.metricResources.push(...decoded.resources);
   }));
 
   receiver.port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    const credentials = options.tls
+      ? grpc.ServerCredentials.createSsl(null, [{ private_key: fs.readFileSync(options.tls.key), cert_chain: fs.readFileSync(options.tls.cert) }])
+      : grpc.ServerCredentials.createInsecure();
+    server.bindAsync(`127.0.0.1:${options.port ?? 0}`, credentials, (err, port) => {
       if (err) reject(err);
       else resolve(port);
     });
   });
-  receiver.url = `http://127.0.0.1:${receiver.port}`;
+  receiver.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${receiver.port}`;
   return receiver;
 }

@@ -7,12 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { lossCounters, type AgentStats } from '../../src/telemetry/loss-reporter';
-import {
-  agentMetricsEnabled,
-  metricsEndpoint,
-  startAgentMetrics,
-  AGENT_METRICS_DEFAULTS,
-} from '../../src/telemetry/agent-metrics';
+import { startAgentMetrics, AGENT_METRICS_DEFAULTS } from '../../src/telemetry/agent-metrics';
+import { agentMetricsEnabled, metricsEndpoint, resolveMetricsConfig } from '../../src/config/metrics';
+import { readEnvironment } from '../../src/config/environment';
 import { AGENT_METRICS } from '../../src/telemetry/instruments';
 import { getFreePort, startOtlpReceiver, type ReceivedMetricPoint } from '../helpers/otlp-receiver';
 import { recordingLogger } from '../helpers/logger';
@@ -63,7 +60,7 @@ function stats(n: number): AgentStats {
       undecodableHeaders: 5 * n,
       droppedAtStop: 0,
     },
-    sink: { exported: 40 * n, dropped: 6 * n, failed: 7 * n, queued: 9 + n, retries: n },
+    sink: { exported: 40 * n, dropped: 6 * n, discarded: 0, failed: 7 * n, queued: 9 + n, retries: n },
     buildErrors: n,
   };
 }
@@ -139,16 +136,17 @@ test('cut-short reasons are the error kinds\' labels: a small fixed set', () => 
 });
 
 test('endpoint and opt-out follow the OTLP environment variables', () => {
-  assert.equal(metricsEndpoint('http://cli:4317', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4317' }), 'http://cli:4317');
+  const env = (vars: NodeJS.ProcessEnv) => readEnvironment(vars);
+  assert.equal(metricsEndpoint('http://cli:4317', env({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4317' })), 'http://cli:4317');
   assert.equal(
-    metricsEndpoint(undefined, { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:4317', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4317' }),
+    metricsEndpoint(undefined, env({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:4317', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4317' })),
     'http://m:4317',
   );
-  assert.equal(metricsEndpoint(undefined, { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: ' ', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4317' }), 'http://env:4317');
-  assert.equal(metricsEndpoint(undefined, {}), AGENT_METRICS_DEFAULTS.endpoint);
-  assert.equal(agentMetricsEnabled({}), true);
-  assert.equal(agentMetricsEnabled({ OTEL_METRICS_EXPORTER: 'otlp' }), true);
-  assert.equal(agentMetricsEnabled({ OTEL_METRICS_EXPORTER: 'None' }), false);
+  assert.equal(metricsEndpoint(undefined, env({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: ' ', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4317' })), 'http://env:4317');
+  assert.equal(metricsEndpoint(undefined, env({})), AGENT_METRICS_DEFAULTS.endpoint);
+  assert.equal(agentMetricsEnabled(env({})), true);
+  assert.equal(agentMetricsEnabled(env({ OTEL_METRICS_EXPORTER: 'otlp' })), true);
+  assert.equal(agentMetricsEnabled(env({ OTEL_METRICS_EXPORTER: 'None' })), false);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +248,11 @@ test('without a URL the exporter takes OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; OTEL
   const logger = recordingLogger();
   let metrics;
   try {
-    metrics = startAgentMetrics({ read: () => stats(1), env: { ...process.env, OTEL_METRIC_EXPORT_INTERVAL: '150' }, logger });
+    const otlp = { mode: 'otlp' as const, maxQueueSize: 1, maxExportBatchSize: 1, scheduledDelayMillis: 1, exportTimeoutMillis: 1, flushTimeoutMillis: 1 };
+    const settings = resolveMetricsConfig(otlp, readEnvironment({ ...process.env, OTEL_METRIC_EXPORT_INTERVAL: '150' }), []);
+    assert.ok(settings);
+    assert.equal(settings.endpointUrl, undefined, 'the exporter reads the endpoint variables itself');
+    metrics = startAgentMetrics({ ...settings, read: () => stats(1), logger });
   } finally {
     if (saved.m === undefined) delete process.env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT;
     else process.env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT = saved.m;
@@ -259,10 +261,11 @@ test('without a URL the exporter takes OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; OTEL
     assert.equal(metrics.intervalMs, 150);
     assert.equal(metrics.endpoint, receiver.url);
     await receiver.waitForMetrics((m) => valueOf(m, 'tlsotel.exchanges') === 50, 5000);
-    const bad = startAgentMetrics({ read: () => stats(1), env: { OTEL_METRIC_EXPORT_INTERVAL: 'soon' }, endpointUrl: receiver.url, logger });
-    assert.equal(bad.intervalMs, AGENT_METRICS_DEFAULTS.intervalMs);
-    assert.ok(logger.lines.some((l) => l.startsWith('warn') && l.includes('OTEL_METRIC_EXPORT_INTERVAL')));
-    await bad.shutdown();
+    const warnings: string[] = [];
+    const otlp = { mode: 'otlp' as const, exporterUrl: receiver.url, maxQueueSize: 1, maxExportBatchSize: 1, scheduledDelayMillis: 1, exportTimeoutMillis: 1, flushTimeoutMillis: 1 };
+    const bad = resolveMetricsConfig(otlp, readEnvironment({ OTEL_METRIC_EXPORT_INTERVAL: 'soon' }), warnings);
+    assert.equal(bad?.intervalMs, AGENT_METRICS_DEFAULTS.intervalMs);
+    assert.deepEqual(warnings, ['OTEL_METRIC_EXPORT_INTERVAL="soon" is not a positive integer (milliseconds); using the default (10000)']);
   } finally {
     await metrics.shutdown();
     await receiver.stop();
@@ -407,4 +410,30 @@ test('read() failing: logged once, nothing observed, no crash; the next collecti
     await receiver.stop();
   }
   assert.ok(logger.lines.some((l) => l.startsWith('info') && l.includes('reading the counters again')));
+});
+
+test('a collector without the metrics service (UNIMPLEMENTED): one line says the metrics are off there, and nothing more is sent', async () => {
+  // A real gRPC server with only the trace service: grpc-js answers UNIMPLEMENTED for metrics.
+  const receiver = await startOtlpReceiver({ services: ['traces'] });
+  const logger = recordingLogger();
+  let reads = 0;
+  const metrics = startAgentMetrics({ read: () => (reads++, stats(1)), endpointUrl: receiver.url, intervalMs: 100, logger });
+  try {
+    const deadline = Date.now() + 5000;
+    while (!logger.lines.some((l) => l.includes('agent metrics off')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const readsWhenOff = reads;
+    await new Promise((r) => setTimeout(r, 800)); // 8 intervals
+    const about = logger.lines.filter((l) => l.includes('agent metrics') && !l.startsWith('debug'));
+    assert.deepEqual(about, [
+      `warn agent metrics off: ${receiver.url} does not accept OTLP metrics (UNIMPLEMENTED); spans still go there, the agent's own counters stay in this log`,
+    ]);
+    assert.ok(reads <= readsWhenOff + 1, `collections stopped (${readsWhenOff} then ${reads})`);
+    const t0 = Date.now();
+    await metrics.shutdown();
+    assert.ok(Date.now() - t0 < 500, 'shutdown does not try a final export');
+    assert.equal(reads, readsWhenOff + (reads > readsWhenOff ? 1 : 0));
+  } finally {
+    await metrics.shutdown();
+    await receiver.stop();
+  }
 });

@@ -1,4 +1,4 @@
-// Contract between the HTTP/1.x parser and the exchange layer (src/trace/exchanges.ts).
+// Contract between the HTTP/1.x parser and the exchange layer (src/protocol/http1/session.ts).
 // Timestamps are BPF monotonic nanoseconds (bigint) of the capture record that carried the byte.
 
 /** One parsed HTTP/1.x message (request or response). Body bytes are counted, not kept. */

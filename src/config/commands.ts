@@ -1,0 +1,167 @@
+// One typed, fully resolved configuration per command, from the command's flags (already split
+// by src/cli/options.ts, values still text) and the environment (environment.ts): flags win over
+// variables, variables over defaults. Every flag value is checked here, at start, with an
+// error naming the flag (exit 2); nothing deeper in the agent has to reject a value later.
+import { existsSync } from 'node:fs';
+import { PROBE_DEFAULTS } from '../bpf/probes';
+import type { ExportConfig } from '../export/config';
+import type { AgentMetricsSettings } from '../telemetry/agent-metrics';
+import { EXCHANGE_DEFAULTS } from '../exchange/tracker';
+import { DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT } from '../trace/span-builder';
+import type { RedactionOptions } from '../trace/redact';
+import type { Environment } from './environment';
+import { UsageError } from './errors';
+import { resolveExportConfig, type Resolved } from './export';
+import { resolveMetricsConfig } from './metrics';
+import { duration, fromEnv, fromFlag, integer, size, text } from './values';
+
+/** Flag values as the command line gave them (text, or true for a boolean flag). */
+export type Flags = Readonly<Record<string, string | boolean | undefined>>;
+
+export interface CommonConfig {
+  /** -v: debug log, libbpf's and the OpenTelemetry SDK's included. */
+  verbose: boolean;
+  /** TLSOTEL_DEBUG: a stack trace with a fatal error. */
+  debug: boolean;
+}
+
+/** What the capture stage needs (run and sniff). */
+export interface CaptureConfig {
+  /** --pid: trace only this process (it exists at start). */
+  pid?: number;
+  /** --comm: trace only processes with this name (at most 15 characters, as the kernel keeps it). */
+  comm?: string;
+  captureBytes: number;
+  maxSegments: number;
+  ringBufferBytes: number;
+  /** Directories searched at start for programs that carry OpenSSL inside (node): PATH, then
+   *  /usr/bin and /usr/local/bin. */
+  binDirs: string[];
+}
+
+export interface SniffConfig extends CommonConfig, CaptureConfig {
+  previewBytes: number;
+}
+
+export interface RunConfig extends CommonConfig, CaptureConfig {
+  export: ExportConfig;
+  /** The agent's own metrics; undefined when off (no collector, or OTEL_METRICS_EXPORTER=none). */
+  metrics?: AgentMetricsSettings;
+  redaction: RedactionOptions;
+  responseTimeoutMs: number;
+  /** OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: longest string attribute value. */
+  attributeValueLengthLimit: number;
+  /** Same-host client↔server stitching. */
+  stitch: boolean;
+  statsIntervalMs: number;
+  /** TLSOTEL_CPU_PROFILE: write a V8 CPU profile of the agent from ready to stop to this file. */
+  cpuProfile?: string;
+}
+
+export interface DoctorConfig extends CommonConfig {
+  binDirs: string[];
+}
+
+export interface HostView {
+  /** Whether process `pid` exists now; default: /proc/PID exists. */
+  processExists(pid: number): boolean;
+}
+
+const realHost: HostView = { processExists: (pid) => existsSync(`/proc/${pid}`) };
+
+/** The kernel keeps a task's name (comm) in 16 bytes: 15 characters and a NUL. */
+export const COMM_MAX = 15;
+/** Linux's PID_MAX_LIMIT. */
+const PID_MAX = 2 ** 22;
+/** What the BPF side accepts (src/bpf/probes.ts checks the same bounds at load). */
+export const CAPTURE_LIMITS = {
+  captureBytes: [1, 16384],
+  maxSegments: [1, 16],
+  ringBufferBytes: [4096, 1024 ** 3],
+} as const;
+
+function common(flags: Flags, env: Environment): CommonConfig {
+  return { verbose: flags.verbose === true, debug: env.TLSOTEL_DEBUG !== undefined };
+}
+
+function binDirs(env: Environment): string[] {
+  return [...new Set([...(env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'].filter((d) => d.startsWith('/')))];
+}
+
+function capture(flags: Flags, env: Environment, host: HostView): CaptureConfig {
+  const pid = fromFlag(integer(1, PID_MAX), 'pid', flags.pid);
+  if (pid !== undefined && !host.processExists(pid)) {
+    throw new UsageError(`--pid ${pid}: no process ${pid} (the filter is fixed at start: start the program first)`);
+  }
+  const comm = fromFlag(text(COMM_MAX, "the kernel keeps a process name's first 15 bytes"), 'comm', flags.comm);
+  const cfg: CaptureConfig = {
+    captureBytes: fromFlag(integer(...CAPTURE_LIMITS.captureBytes), 'capture-bytes', flags['capture-bytes']) ?? PROBE_DEFAULTS.captureBytes,
+    maxSegments: fromFlag(integer(...CAPTURE_LIMITS.maxSegments), 'capture-segments', flags['capture-segments']) ?? PROBE_DEFAULTS.maxSegments,
+    ringBufferBytes: fromFlag(
+      size({ min: CAPTURE_LIMITS.ringBufferBytes[0], max: CAPTURE_LIMITS.ringBufferBytes[1], powerOfTwo: true }),
+      'ring-buffer-size',
+      flags['ring-buffer-size'],
+    ) ?? PROBE_DEFAULTS.ringBufferBytes,
+    binDirs: binDirs(env),
+  };
+  if (pid !== undefined) cfg.pid = pid;
+  if (comm !== undefined) cfg.comm = comm;
+  return cfg;
+}
+
+export function resolveSniffConfig(flags: Flags, env: Environment, host: HostView = realHost): Resolved<SniffConfig> {
+  return {
+    config: {
+      ...common(flags, env),
+      ...capture(flags, env, host),
+      previewBytes: fromFlag(integer(0, 16384), 'preview-bytes', flags['preview-bytes']) ?? 96,
+    },
+    warnings: [],
+    notes: [],
+  };
+}
+
+export function resolveDoctorConfig(flags: Flags, env: Environment): Resolved<DoctorConfig> {
+  return { config: { ...common(flags, env), binDirs: binDirs(env) }, warnings: [], notes: [] };
+}
+
+export function resolveRunConfig(flags: Flags, env: Environment, host: HostView = realHost): Resolved<RunConfig> {
+  const list = (name: string): string[] | undefined => {
+    const v = flags[name];
+    return typeof v === 'string' ? v.split(',').map((h) => h.trim()).filter(Boolean) : undefined;
+  };
+  const captureCfg = capture(flags, env, host);
+  const maxQueueSize = fromFlag(integer(1, 10_000_000), 'max-queue-size', flags['max-queue-size']);
+  const responseTimeoutMs = fromFlag(duration, 'response-timeout', flags['response-timeout']) ?? EXCHANGE_DEFAULTS.responseTimeoutMs;
+  const statsIntervalMs = fromFlag(duration, 'stats-interval', flags['stats-interval']) ?? 10_000;
+  const exp = resolveExportConfig({
+    ...(typeof flags['otlp-endpoint'] === 'string' ? { otlpEndpoint: flags['otlp-endpoint'] } : {}),
+    print: flags.print === true,
+    ...(maxQueueSize !== undefined ? { maxQueueSize } : {}),
+  }, env);
+  const warnings = [...exp.warnings];
+  const metrics = resolveMetricsConfig(exp.config, env, warnings);
+  const attributeValueLengthLimit = fromEnv(integer(1, 2 ** 30), 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, warnings, DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    ?? DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+  const redaction: RedactionOptions = {
+    allowSensitive: flags['no-redaction'] === true,
+    redactUrls: flags['no-redaction'] !== true,
+  };
+  const req = list('capture-request-headers');
+  const res = list('capture-response-headers');
+  if (req !== undefined) redaction.captureRequestHeaders = req;
+  if (res !== undefined) redaction.captureResponseHeaders = res;
+  const config: RunConfig = {
+    ...common(flags, env),
+    ...captureCfg,
+    export: exp.config,
+    redaction,
+    responseTimeoutMs,
+    attributeValueLengthLimit,
+    stitch: flags['no-stitch'] !== true,
+    statsIntervalMs,
+  };
+  if (metrics !== undefined) config.metrics = metrics;
+  if (env.TLSOTEL_CPU_PROFILE !== undefined) config.cpuProfile = env.TLSOTEL_CPU_PROFILE;
+  return { config, warnings, notes: exp.notes };
+}

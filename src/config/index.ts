@@ -1,0 +1,10 @@
+export { readEnvironment, ENV_VARS } from './environment';
+export type { Environment, EnvVar } from './environment';
+export { UsageError } from './errors';
+export { resolveRunConfig, resolveSniffConfig, resolveDoctorConfig, COMM_MAX, CAPTURE_LIMITS } from './commands';
+export type { Flags, CommonConfig, CaptureConfig, RunConfig, SniffConfig, DoctorConfig, HostView } from './commands';
+export { resolveExportConfig, checkEndpoint } from './export';
+export type { ExportFlags, Resolved } from './export';
+export { resolveMetricsConfig, agentMetricsEnabled, metricsEndpoint } from './metrics';
+export { fromFlag, fromEnv, integer, size, duration, milliseconds, text } from './values';
+export type { ValueKind } from './values';

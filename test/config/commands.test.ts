@@ -1,0 +1,129 @@
+// One resolved configuration per command: flags > environment > defaults, every flag checked at
+// start with an error naming it, the environment read in one place.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { resolveDoctorConfig, resolveRunConfig, resolveSniffConfig, type HostView } from '../../src/config/commands';
+import { readEnvironment, ENV_VARS } from '../../src/config/environment';
+import { UsageError } from '../../src/config/errors';
+import { duration, fromEnv, fromFlag, integer, size } from '../../src/config/values';
+import { PROBE_DEFAULTS } from '../../src/bpf/probes';
+import { AGENT_METRICS_DEFAULTS } from '../../src/telemetry/agent-metrics';
+
+const host: HostView = { processExists: (pid) => pid === 4242 };
+const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
+
+test('the one validation helper: a bad flag throws naming the flag, a bad variable warns and falls back', () => {
+  assert.equal(fromFlag(integer(1, 16), 'capture-segments', '16'), 16);
+  assert.equal(fromFlag(integer(1, 16), 'capture-segments', undefined), undefined);
+  for (const bad of ['17', '0', '1.5', '1e1', '0x10', '', ' ', '8abc']) {
+    assert.throws(() => fromFlag(integer(1, 16), 'capture-segments', bad), usage(/^--capture-segments expects an integer from 1 to 16, got '/), bad);
+  }
+  const warnings: string[] = [];
+  assert.equal(fromEnv(integer(1, 10), 'X', ' 7 ', warnings), 7);
+  assert.equal(fromEnv(integer(1, 10), 'X', '   ', warnings), undefined, 'blank is unset, no warning');
+  assert.equal(fromEnv(integer(1, 10), 'X', 'eleven', warnings, 5), undefined);
+  assert.deepEqual(warnings, ['X="eleven" is not an integer from 1 to 10; using the default (5)']);
+  assert.equal(duration.parse('1.5s'), 1500);
+  assert.equal(duration.parse('250ms'), 250);
+  assert.equal(duration.parse('0s'), undefined);
+  const ring = size({ min: 4096, max: 1024 ** 3, powerOfTwo: true });
+  assert.equal(ring.parse('8M'), 8 * 1024 * 1024);
+  assert.equal(ring.parse('64KiB'), 65536);
+  assert.equal(ring.parse('3M'), undefined, 'not a power of two');
+  assert.equal(ring.parse('2048'), undefined, 'below a page');
+  assert.equal(ring.parse('2G'), undefined, 'above 1 GiB');
+});
+
+test('readEnvironment is the one reader: known variables only, blank is unset, values trimmed', () => {
+  const e = readEnvironment({ OTEL_BSP_MAX_QUEUE_SIZE: ' 10 ', OTEL_TRACES_EXPORTER: '', UNRELATED: 'x', TLSOTEL_DEBUG: '1' });
+  assert.deepEqual({ ...e }, { OTEL_BSP_MAX_QUEUE_SIZE: '10', TLSOTEL_DEBUG: '1' });
+  assert.ok(Object.isFrozen(e));
+  assert.ok(ENV_VARS.includes('TLSOTEL_CPU_PROFILE'));
+});
+
+test('only src/config reads process.env', () => {
+  const src = path.resolve(__dirname, '../../../src');
+  const hits = execFileSync('grep', ['-rln', '--include=*.ts', 'process\\.env', src], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  assert.deepEqual(hits.map((h) => path.relative(src, h)), ['config/environment.ts']);
+  assert.ok(fs.existsSync(path.join(src, 'config/environment.ts')));
+});
+
+test('run: defaults, fully resolved', () => {
+  const { config, warnings, notes } = resolveRunConfig({}, readEnvironment({ PATH: '/opt/bin:relative:/usr/bin' }), host);
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(notes, []);
+  assert.equal(config.export.mode, 'console');
+  assert.equal(config.metrics, undefined, 'no collector: no metrics');
+  assert.equal(config.captureBytes, PROBE_DEFAULTS.captureBytes);
+  assert.equal(config.maxSegments, PROBE_DEFAULTS.maxSegments);
+  assert.equal(config.ringBufferBytes, PROBE_DEFAULTS.ringBufferBytes);
+  assert.equal(config.responseTimeoutMs, 60_000);
+  assert.equal(config.statsIntervalMs, 10_000);
+  assert.equal(config.stitch, true);
+  assert.deepEqual(config.redaction, { allowSensitive: false, redactUrls: true });
+  assert.deepEqual(config.binDirs, ['/opt/bin', '/usr/bin', '/usr/local/bin']);
+  assert.equal(config.verbose, false);
+  assert.equal(config.debug, false);
+  assert.equal(config.cpuProfile, undefined);
+});
+
+test('run: flags and variables of every stage', () => {
+  const env = readEnvironment({
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4317', OTEL_METRIC_EXPORT_INTERVAL: '500', OTEL_EXPORTER_OTLP_TIMEOUT: '700',
+    TLSOTEL_CPU_PROFILE: '/tmp/p.cpuprofile', TLSOTEL_DEBUG: '1',
+  });
+  const { config } = resolveRunConfig({
+    pid: '4242', comm: 'curl', 'capture-bytes': '4096', 'capture-segments': '2', 'ring-buffer-size': '1M', 'max-queue-size': '64',
+    'response-timeout': '5s', 'stats-interval': '250ms', 'no-stitch': true, 'no-redaction': true,
+    'capture-request-headers': 'X-A, x-b,', verbose: true,
+  }, env, host);
+  assert.equal(config.pid, 4242);
+  assert.equal(config.comm, 'curl');
+  assert.equal(config.captureBytes, 4096);
+  assert.equal(config.maxSegments, 2);
+  assert.equal(config.ringBufferBytes, 1024 * 1024);
+  assert.equal(config.export.maxQueueSize, 64);
+  assert.equal(config.export.endpoint, 'http://traces:4317');
+  assert.deepEqual(config.metrics, { endpoint: 'http://traces:4317', endpointUrl: 'http://traces:4317', intervalMs: 500, exportTimeoutMs: AGENT_METRICS_DEFAULTS.exportTimeoutMs, callTimeoutMs: 700 });
+  assert.equal(config.responseTimeoutMs, 5000);
+  assert.equal(config.statsIntervalMs, 250);
+  assert.equal(config.stitch, false);
+  assert.deepEqual(config.redaction, { allowSensitive: true, redactUrls: false, captureRequestHeaders: ['X-A', 'x-b'] });
+  assert.equal(config.verbose, true);
+  assert.equal(config.debug, true);
+  assert.equal(config.cpuProfile, '/tmp/p.cpuprofile');
+  const off = resolveRunConfig({ 'otlp-endpoint': 'http://c:4317' }, readEnvironment({ OTEL_METRICS_EXPORTER: 'none' }), host).config;
+  assert.equal(off.export.mode, 'otlp');
+  assert.equal(off.metrics, undefined);
+});
+
+test('bad flag values stop at start, naming the flag', () => {
+  const env = readEnvironment({});
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ 'ring-buffer-size': '3M' }, /^--ring-buffer-size expects a power of two from 4k to 1G, like 8M or 65536, got '3M'$/],
+    [{ 'capture-bytes': '99999' }, /^--capture-bytes expects an integer from 1 to 16384, got '99999'$/],
+    [{ 'max-queue-size': '0' }, /^--max-queue-size expects an integer from 1 to 10000000/],
+    [{ 'response-timeout': 'soon' }, /^--response-timeout expects a duration like 30s or 500ms, got 'soon'$/],
+    [{ pid: '12x' }, /^--pid expects an integer from 1 to 4194304/],
+    [{ pid: '4243' }, /^--pid 4243: no process 4243/],
+    [{ comm: 'a-very-long-process-name' }, /^--comm expects a name of 1 to 15 characters \(the kernel keeps a process name's first 15 bytes\), got 'a-very-long-process-name'$/],
+  ];
+  for (const [flags, re] of cases) {
+    assert.throws(() => resolveRunConfig(flags, env, host), usage(re), JSON.stringify(flags));
+    if (!('max-queue-size' in flags) && !('response-timeout' in flags)) assert.throws(() => resolveSniffConfig(flags, env, host), usage(re));
+  }
+  assert.equal(resolveRunConfig({ comm: 'exactly15chars_' }, env, host).config.comm, 'exactly15chars_');
+  assert.throws(() => resolveRunConfig({ comm: 'éééééééé' }, env, host), usage(/^--comm expects/), '8 characters, 16 bytes');
+});
+
+test('sniff and doctor', () => {
+  const s = resolveSniffConfig({ 'preview-bytes': '10' }, readEnvironment({ PATH: '/x' }), host).config;
+  assert.equal(s.previewBytes, 10);
+  assert.deepEqual(s.binDirs, ['/x', '/usr/bin', '/usr/local/bin']);
+  assert.equal(resolveSniffConfig({}, readEnvironment({}), host).config.previewBytes, 96);
+  const d = resolveDoctorConfig({ verbose: true }, readEnvironment({ PATH: '/y' })).config;
+  assert.deepEqual(d, { verbose: true, debug: false, binDirs: ['/y', '/usr/bin', '/usr/local/bin'] });
+});
