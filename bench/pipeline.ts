@@ -47,7 +47,7 @@ import { OtlpGrpcTraceTransport } from '../src/export/otlp-transport';
 import type { Logger, SpanSink } from '../src/export/types';
 import { Http1Parser } from '../src/protocol/http1/parser';
 import type { ExchangeTracker } from '../src/exchange/tracker';
-import { TraceLinker } from '../src/trace/linker';
+import type { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
 import { startAllocationSampler, startCpuProfiler, writeProfile, type Profiler } from '../src/util/profiler';
 import { generateCorpus, recordView, type Corpus } from './record-gen';

@@ -449,3 +449,97 @@ test('bytes that do not parse make pairing go by time: the response after the sk
     ['GET', '/4', 204, undefined],
   ]);
 });
+
+test('a response that comes before the request body was all read (nginx\'s return) answers that request', () => {
+  const { out, send } = setup();
+  send('read', 'POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n12345');
+  send('write', OK(413, '', 'Payload Too Large')); // answered early
+  assert.equal(out.length, 0, 'reported once the body is complete');
+  send('read', '67890');
+  send('read', GET('/next'));
+  send('write', OK(200, 'ok'));
+  assert.deepEqual(pairs(out), [['POST', '/upload', 413, undefined], ['GET', '/next', 200, undefined]]);
+  assert.equal(out[0].request.bodySize, 10);
+  assert.equal(out[0].side, 'server');
+});
+
+test('an early answer and a connection closed mid-body: the answer is the outcome', () => {
+  const { t, out, c, send, next } = setup();
+  send('read', 'POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n12345');
+  send('write', 'HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  t.onClose(c, 'closed', next());
+  assert.deepEqual(pairs(out), [['POST', '/upload', 413, undefined]]);
+});
+
+test('a request the server rejects (Content-Length and Transfer-Encoding): the answer goes to it, not to what its body looks like', () => {
+  const { t, out, c, send, next } = setup();
+  const body = '0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n';
+  send('write', `POST /rejected HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+  send('read', 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  t.onClose(c, 'closed', next());
+  assert.deepEqual(pairs(out), [
+    ['POST', '/rejected', 400, 'invalid HTTP (both Content-Length and Transfer-Encoding)'],
+    ['GET', '/smuggled', undefined, 'connection closed before response'],
+  ]);
+});
+
+test('a text protocol\'s "GET foo" is not HTTP; a versionless "GET /x" is HTTP/0.9 only when an HTTP response follows', () => {
+  const a = setup();
+  a.send('write', 'GET foo\r\n');
+  a.send('read', 'VALUE foo 0 3\r\nbar\r\nEND\r\n');
+  a.t.onClose(a.c, 'closed', a.next());
+  assert.deepEqual(pairs(a.out), []);
+  assert.equal(a.t.stats().otherProtocolConnections, 1);
+
+  const b = setup();
+  b.send('write', 'GET /x\r\n\r\n');
+  b.send('read', 'VALUE x 0 3\r\nbar\r\nEND\r\n');
+  b.t.onClose(b.c, 'closed', b.next());
+  assert.deepEqual(pairs(b.out), [], 'no HTTP response: not HTTP/0.9 after all');
+  assert.equal(b.t.stats().otherProtocolConnections, 1);
+
+  const n = setup();
+  n.send('write', 'GET /x\r\n\r\n');
+  n.t.onClose(n.c, 'closed', n.next());
+  assert.deepEqual(pairs(n.out), [], 'no answer at all: nothing reported');
+
+  const h = setup();
+  h.send('write', 'GET /x\r\n\r\n');
+  h.send('read', 'HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+  assert.deepEqual(pairs(h.out), [['GET', '/x', 400, undefined]]);
+  assert.equal(h.out[0].version, '1.0', 'the answer\'s version');
+});
+
+test('a request line over the limit still makes an exchange, with its method and what was cut', () => {
+  const { out, send } = setup();
+  send('write', `GET /long?q=${'x'.repeat(70_000)} HTTP/1.1\r\nHost: h\r\n\r\n`);
+  send('read', OK(200, 'ok'));
+  send('write', GET('/next'));
+  send('read', OK(204));
+  assert.deepEqual(pairs(out), [['GET', undefined, 200, 'message head over the parser limit (start line over 65536 bytes)'], ['GET', '/next', 204, undefined]]);
+  assert.equal(out[0].version, '1.1', 'the response says it');
+});
+
+test('a request line over the limit, split in chunks: the method from its first bytes', () => {
+  const { out, send } = setup();
+  send('write', 'PUT /long?q=');
+  for (let i = 0; i < 10; i++) send('write', 'y'.repeat(10_000));
+  send('write', ' HTTP/1.1\r\nHost: h\r\n\r\n');
+  send('read', OK(201, '', 'Created'));
+  assert.deepEqual(pairs(out).map((p) => p.slice(0, 3)), [['PUT', undefined, 201]]);
+});
+
+test('detection: a connection\'s first bytes in small pieces are kept until they decide; binary is no protocol of ours', () => {
+  const { t, out, send } = setup();
+  send('write', 'GE');
+  send('write', 'T /a HTTP/1.1\r\nHost: h\r\n\r\n');
+  send('read', OK(200));
+  assert.deepEqual(pairs(out), [['GET', '/a', 200, undefined]]);
+  assert.deepEqual(t.stats().connections, { 'http/1': 1, 'http/2': 0 });
+
+  const bin = setup();
+  bin.send('write', Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01]));
+  bin.send('read', OK(200));
+  assert.deepEqual(pairs(bin.out), []);
+  assert.equal(bin.t.stats().otherProtocolConnections, 1);
+});
