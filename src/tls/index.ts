@@ -1,8 +1,9 @@
 // The TLS libraries tlsotel traces: adding one is a folder here (its claim and probes, plus its
 // BPF programs) and one line in TLS_LIBRARIES.
 import type { TlsLibrary } from './library';
+import { gnutls } from './gnutls/gnutls';
 import { openssl } from './openssl/openssl';
 
-export const TLS_LIBRARIES: readonly TlsLibrary[] = [openssl];
+export const TLS_LIBRARIES: readonly TlsLibrary[] = [openssl, gnutls];
 
 export type { Claim, CandidateFile, ProbeSpec, TlsLibrary } from './library';

@@ -57,8 +57,10 @@ test('curl → node https server: a CLIENT span (curl) and a SERVER span (node, 
   assert.equal(server.attributes['url.query'], `token=REDACTED&${tag}=1`);
   assert.equal(server.attributes['http.response.status_code'], 200);
   assert.equal(server.attributes['url.scheme'], 'https');
-  // Timing: the server's span sits inside the client's.
-  assert.ok(client.startTimeUnixNano <= server.startTimeUnixNano && server.endTimeUnixNano <= client.endTimeUnixNano + 1_000_000n);
+  // Timing: the server's span sits inside the client's. Both ends are stamped when their TLS
+  // call returns, so the client's write of the request may return (after a preemption) a
+  // little after the server's read of it: the same 1 ms of slack at both ends.
+  assert.ok(client.startTimeUnixNano <= server.startTimeUnixNano + 1_000_000n && server.endTimeUnixNano <= client.endTimeUnixNano + 1_000_000n);
   const raw = receiver.rawBytes().toString('latin1');
   assert.ok(!raw.includes('abc'), 'the token value appears nowhere in the exported data');
   assert.ok(!raw.includes(`sekrit-${tag}`), 'the Authorization value appears nowhere in the exported data');

@@ -120,9 +120,10 @@ test('no Host header: server.* from the connection; default port; IPv6 Host', ()
   const noHost = builder.build(exchange({ request: request('GET', '/x') }));
   assert.equal(noHost.attributes['server.address'], '93.184.216.34');
   assert.equal(noHost.attributes['server.port'], 443);
-  assert.equal(noHost.attributes['url.full'], undefined);
+  assert.equal(noHost.attributes['url.full'], 'https://93.184.216.34/x', 'from the socket it was sent on');
   const noAddr = builder.build(exchange({ request: request('GET', '/x'), addresses: undefined }));
   assert.equal(noAddr.attributes['server.address'], undefined);
+  assert.equal(noAddr.attributes['url.full'], undefined, 'no Host and no socket: unknown');
   assert.equal(noAddr.attributes['network.peer.address'], undefined);
   const v6 = builder.build(exchange({ request: request('GET', '/x', [['Host', '[2001:DB8::1]:8443']]) }));
   assert.equal(v6.attributes['server.address'], '2001:db8::1');
