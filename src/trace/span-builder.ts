@@ -21,11 +21,17 @@ import { newSpanId, newTraceId } from './ids';
 import { Redactor, type RedactionOptions } from './redact';
 import { resourceFor as defaultResourceFor } from './resource';
 import { routeOf } from './route';
+import { grpcStatusIsError, grpcStatusName, rpcMethod } from './rpc';
 import { VERSION } from './version';
 
 // Not in the stable semconv package (opt-in attributes): spelled out here.
 const ATTR_HTTP_REQUEST_BODY_SIZE = 'http.request.body.size';
 const ATTR_HTTP_RESPONSE_BODY_SIZE = 'http.response.body.size';
+// Stable RPC attributes of semconv 1.45 (spelled out: this project's module resolution does not
+// reach the package's newest entry points for every name).
+const ATTR_RPC_SYSTEM_NAME = 'rpc.system.name';
+const ATTR_RPC_METHOD = 'rpc.method';
+const ATTR_RPC_STATUS_CODE = 'rpc.status_code';
 /** Why an exchange that did get a response is incomplete (e.g. capture_gap); ours, not semconv. */
 export const ATTR_TLSOTEL_EXCHANGE_ERROR = 'tlsotel.exchange.error';
 
@@ -367,7 +373,25 @@ export class SpanBuilder {
 
     // Semconv: "{method} {target}", with "HTTP" standing in for an _OTHER method.
     const nameMethod = method === '_OTHER' ? 'HTTP' : method;
-    const name = target.path !== undefined ? `${nameMethod} ${routeOf(target.path)}` : nameMethod;
+    let name = target.path !== undefined ? `${nameMethod} ${routeOf(target.path)}` : nameMethod;
+
+    const rpc = exchange.rpc;
+    if (rpc !== undefined) {
+      // An RPC (gRPC over HTTP/2): the RPC conventions name it and judge it; the HTTP
+      // attributes stay (they say what went over the wire).
+      name = rpcMethod(rpc);
+      attrs[ATTR_RPC_SYSTEM_NAME] = rpc.system;
+      attrs[ATTR_RPC_METHOD] = cut(name, max);
+      const grpc = rpc.statusCode;
+      if (grpc !== undefined) {
+        const statusName = grpcStatusName(grpc);
+        attrs[ATTR_RPC_STATUS_CODE] = statusName;
+        if (response !== undefined && grpcStatusIsError(grpc, client)) {
+          attrs[ATTR_ERROR_TYPE] = statusName;
+          status = { code: SpanStatusCode.ERROR, message: rpc.statusMessage !== undefined ? cut(rpc.statusMessage, max) : statusName };
+        }
+      }
+    }
 
     const parent = options.parent;
     let parentContext: SpanContext | undefined;

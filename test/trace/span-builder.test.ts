@@ -226,3 +226,34 @@ test('building is cheap (rough guard, not a benchmark)', () => {
   const perSpanUs = Number(process.hrtime.bigint() - t0) / n / 1000;
   assert.ok(perSpanUs < 20, `${perSpanUs.toFixed(2)} µs per span`);
 });
+
+test('gRPC: named package.Service/Method, rpc.* attributes, status per side', () => {
+  const grpc = (side: 'client' | 'server', statusCode: number | undefined, statusMessage?: string) => builder.build(exchange({
+    side, protocol: 'http/2', version: '2', scheme: 'https', authority: 'api.example.com:50051',
+    request: request('POST', '/helloworld.Greeter/SayHello', [['content-type', 'application/grpc']], 12),
+    response: response(200, [['content-type', 'application/grpc']], 20),
+    rpc: { system: 'grpc', service: 'helloworld.Greeter', method: 'SayHello', statusCode, statusMessage },
+  }));
+  const ok = grpc('client', 0);
+  assert.equal(ok.name, 'helloworld.Greeter/SayHello');
+  assert.equal(ok.attributes['rpc.system.name'], 'grpc');
+  assert.equal(ok.attributes['rpc.method'], 'helloworld.Greeter/SayHello');
+  assert.equal(ok.attributes['rpc.status_code'], 'OK');
+  assert.equal(ok.attributes['network.protocol.version'], '2');
+  assert.equal(ok.attributes['server.address'], 'api.example.com');
+  assert.equal(ok.attributes['server.port'], 50051);
+  assert.equal(ok.status.code, SpanStatusCode.UNSET);
+  const notFoundClient = grpc('client', 5, 'no such user');
+  assert.equal(notFoundClient.status.code, SpanStatusCode.ERROR);
+  assert.equal(notFoundClient.status.message, 'no such user');
+  assert.equal(notFoundClient.attributes['error.type'], 'NOT_FOUND');
+  const notFoundServer = grpc('server', 5, 'no such user');
+  assert.equal(notFoundServer.status.code, SpanStatusCode.UNSET, 'NOT_FOUND is not the server\'s fault');
+  assert.equal(notFoundServer.attributes['rpc.status_code'], 'NOT_FOUND');
+  const unavailable = grpc('server', 14);
+  assert.equal(unavailable.status.code, SpanStatusCode.ERROR);
+  assert.equal(unavailable.attributes['error.type'], 'UNAVAILABLE');
+  const unknown = grpc('client', undefined);
+  assert.equal(unknown.attributes['rpc.status_code'], undefined, 'not seen: not guessed');
+  assert.equal(unknown.status.code, SpanStatusCode.UNSET);
+});
