@@ -1,0 +1,188 @@
+// Helpers for the HTTP/2 tests: a session whose output is collected, a feeder that cuts input
+// anywhere, frame splitting, and a recorder of real HTTP/2 traffic (node's http2 client and
+// server over plain TCP on loopback, bytes copied by a relay between them).
+
+import http2 from 'node:http2';
+import net from 'node:net';
+
+import type { ErrorKind } from '../../src/exchange/error-kind';
+import { Http2Session } from '../../src/protocol/http2/index';
+import type { Direction, ProtocolCounter, ProtocolExchange } from '../../src/protocol/session';
+
+export interface Chunk {
+  dir: Direction;
+  bytes: Buffer;
+}
+export interface Gap {
+  dir: Direction;
+  gap: number;
+}
+export type Step = Chunk | Gap;
+
+export interface Collected {
+  session: Http2Session;
+  exchanges: ProtocolExchange[];
+  counters: Map<ProtocolCounter, number>;
+  notMine: number;
+}
+
+export function collector(maxPending = 64): Collected {
+  const exchanges: ProtocolExchange[] = [];
+  const counters = new Map<ProtocolCounter, number>();
+  const c: Collected = { session: undefined as unknown as Http2Session, exchanges, counters, notMine: 0 };
+  c.session = new Http2Session(
+    {
+      exchange: (ex) => exchanges.push(ex),
+      count: (counter, n = 1) => counters.set(counter, (counters.get(counter) ?? 0) + n),
+      notMine: () => c.notMine++,
+    },
+    { maxPending },
+  );
+  return c;
+}
+
+/** Feeds steps (timestamps 1, 2, …), each chunk cut into pieces of at most `piece` bytes;
+ *  then closes the session with `closeWith` when given. */
+export function feed(steps: readonly Step[], piece = Infinity, closeWith?: ErrorKind): Collected {
+  const c = collector();
+  let ts = 0n;
+  for (const s of steps) {
+    ts++;
+    if ('gap' in s) {
+      c.session.gap(s.dir, s.gap, ts);
+      continue;
+    }
+    for (let at = 0; at < s.bytes.length; at += piece) c.session.data(s.dir, s.bytes.subarray(at, Math.min(s.bytes.length, at + piece)), ts);
+  }
+  if (closeWith !== undefined) c.session.close(closeWith, ts + 1n);
+  return c;
+}
+
+/** The same traffic seen from the other end: directions swapped. */
+export function flip(steps: readonly Step[]): Step[] {
+  return steps.map((s) => ({ ...s, dir: s.dir === 'write' ? 'read' : 'write' }));
+}
+
+/** Byte offsets where frames start in one direction's bytes (after the preface, if any). */
+export function frameStarts(bytes: Buffer): number[] {
+  const starts: number[] = [];
+  let at = bytes.subarray(0, 24).toString('latin1') === 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' ? 24 : 0;
+  while (at + 9 <= bytes.length) {
+    starts.push(at);
+    at += 9 + bytes.readUIntBE(at, 3);
+  }
+  return starts;
+}
+
+/** Joins consecutive chunks of one direction (recorded traffic arrives in many small pieces). */
+export function concatDir(steps: readonly Step[], dir: Direction): Buffer {
+  return Buffer.concat(steps.filter((s): s is Chunk => 'bytes' in s && s.dir === dir).map((s) => s.bytes));
+}
+
+/** What a test compares: the facts of an exchange, without timestamps. */
+export function facts(ex: ProtocolExchange): Record<string, unknown> {
+  return {
+    side: ex.side,
+    stream: ex.ordinal,
+    method: ex.request.method,
+    url: ex.request.url,
+    status: ex.response?.statusCode,
+    reqBody: ex.request.bodySize,
+    respBody: ex.response?.bodySize,
+    error: ex.error,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real traffic
+
+export type ServerHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+
+/**
+ * Runs `client` against a node http2 (h2c) server whose streams `handler` answers, through a
+ * relay that records every byte: 'write' is what the client sent, 'read' what it received
+ * (the traced process is the client). Returns the recorded steps once the client is done and
+ * the connection closed.
+ */
+export async function recordHttp2(
+  handler: ServerHandler,
+  client: (session: http2.ClientHttp2Session) => Promise<void>,
+  serverOptions: http2.ServerOptions = {},
+): Promise<Step[]> {
+  const steps: Step[] = [];
+  const server = http2.createServer(serverOptions);
+  server.on('stream', handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const serverPort = (server.address() as net.AddressInfo).port;
+  const relayDone: Array<Promise<void>> = [];
+  const relay = net.createServer((down) => {
+    const up = net.connect(serverPort, '127.0.0.1');
+    down.on('data', (b: Buffer) => {
+      steps.push({ dir: 'write', bytes: Buffer.from(b) });
+      up.write(b);
+    });
+    up.on('data', (b: Buffer) => {
+      steps.push({ dir: 'read', bytes: Buffer.from(b) });
+      down.write(b);
+    });
+    relayDone.push(new Promise<void>((resolve) => {
+      let open = 2;
+      const done = (): void => {
+        if (--open === 0) resolve();
+      };
+      down.on('close', () => {
+        up.end();
+        done();
+      });
+      up.on('close', () => {
+        down.end();
+        done();
+      });
+    }));
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const relayPort = (relay.address() as net.AddressInfo).port;
+  const session = http2.connect(`http://127.0.0.1:${relayPort}`);
+  session.on('error', () => undefined);
+  try {
+    await client(session);
+  } finally {
+    await new Promise<void>((resolve) => session.close(resolve));
+    await Promise.all(relayDone);
+    await new Promise<void>((resolve) => relay.close(() => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return steps;
+}
+
+/** One request on a client session: status, response body length, trailers. */
+export function request(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+  opts: { cancelAfterMs?: number } = {},
+): Promise<{ status: number; body: number; trailers: http2.IncomingHttpHeaders; reset?: number }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let length = 0;
+    let trailers: http2.IncomingHttpHeaders = {};
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+    });
+    req.on('trailers', (t) => {
+      trailers = t;
+    });
+    req.on('data', (d: Buffer) => {
+      length += d.length;
+    });
+    req.on('close', () => resolve({ status, body: length, trailers, reset: req.rstCode }));
+    req.on('error', (err: Error) => {
+      if (opts.cancelAfterMs === undefined) reject(err);
+    });
+    if (body !== undefined) req.end(body);
+    if (opts.cancelAfterMs !== undefined) setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), opts.cancelAfterMs);
+  });
+}
