@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 
 import type { ErrorKind } from '../../src/exchange/error-kind';
-import { Http2Session } from '../../src/protocol/http2/index';
+import { CLIENT_PREFACE, Flag, FrameType, HpackEncoder, Http2Session, encodeFrame } from '../../src/protocol/http2/index';
 import type { Direction, ProtocolCounter, ProtocolExchange } from '../../src/protocol/session';
 
 export interface Chunk {
@@ -185,4 +185,140 @@ export function request(
     if (body !== undefined) req.end(body);
     if (opts.cancelAfterMs !== undefined) setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), opts.cancelAfterMs);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthesized traffic: frames written with our encoder, one HPACK context per direction.
+
+export interface HeadersOptions {
+  endStream?: boolean;
+  /** Pad length (PADDED flag). */
+  pad?: number;
+  /** Adds priority fields (PRIORITY flag). */
+  priority?: boolean;
+  /** Cuts the block into fragments of this many bytes (HEADERS + CONTINUATIONs). */
+  fragment?: number;
+}
+
+/** Writes a conversation frame by frame: 'write' is the client unless told otherwise. */
+export class Conversation {
+  readonly steps: Step[] = [];
+  private readonly encoders = { write: new HpackEncoder(), read: new HpackEncoder() };
+
+  constructor(opts: { preface?: boolean; huffman?: boolean; clientDir?: Direction } = {}) {
+    const h = opts.huffman ?? true;
+    this.encoders = { write: new HpackEncoder({ huffman: h }), read: new HpackEncoder({ huffman: h }) };
+    const client = opts.clientDir ?? 'write';
+    if (opts.preface ?? true) {
+      this.raw(client, Buffer.concat([CLIENT_PREFACE, encodeFrame(FrameType.Settings, 0, 0, settingsPayload([[3, 100], [4, 65535]]))]));
+      this.raw(client === 'write' ? 'read' : 'write', encodeFrame(FrameType.Settings, 0, 0, settingsPayload([[3, 128]])));
+    }
+  }
+
+  raw(dir: Direction, bytes: Buffer): this {
+    this.steps.push({ dir, bytes });
+    return this;
+  }
+
+  gap(dir: Direction, n: number): this {
+    this.steps.push({ dir, gap: n });
+    return this;
+  }
+
+  headers(dir: Direction, stream: number, fields: string[], o: HeadersOptions = {}): this {
+    const block = this.encoders[dir].encode(fields);
+    this.raw(dir, headersFrames(FrameType.Headers, stream, block, o));
+    return this;
+  }
+
+  pushPromise(dir: Direction, stream: number, promised: number, fields: string[]): this {
+    const block = this.encoders[dir].encode(fields);
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(promised);
+    this.raw(dir, encodeFrame(FrameType.PushPromise, Flag.EndHeaders, stream, Buffer.concat([p, block])));
+    return this;
+  }
+
+  data(dir: Direction, stream: number, size: number, o: { endStream?: boolean; pad?: number } = {}): this {
+    let flags = o.endStream ? Flag.EndStream : 0;
+    let payload = Buffer.alloc(size, 0x62);
+    if (o.pad !== undefined) {
+      flags |= Flag.Padded;
+      payload = Buffer.concat([Buffer.from([o.pad]), payload, Buffer.alloc(o.pad)]);
+    }
+    return this.raw(dir, encodeFrame(FrameType.Data, flags, stream, payload));
+  }
+
+  rst(dir: Direction, stream: number, code: number): this {
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(code);
+    return this.raw(dir, encodeFrame(FrameType.RstStream, 0, stream, p));
+  }
+
+  goAway(dir: Direction, lastStream: number, code: number): this {
+    const p = Buffer.alloc(8);
+    p.writeUInt32BE(lastStream);
+    p.writeUInt32BE(code, 4);
+    return this.raw(dir, encodeFrame(FrameType.GoAway, 0, 0, p));
+  }
+
+  ping(dir: Direction, ack = false): this {
+    return this.raw(dir, encodeFrame(FrameType.Ping, ack ? Flag.Ack : 0, 0, Buffer.alloc(8, 7)));
+  }
+
+  windowUpdate(dir: Direction, stream: number): this {
+    return this.raw(dir, encodeFrame(FrameType.WindowUpdate, 0, stream, Buffer.from([0, 0, 0x10, 0])));
+  }
+
+  priority(dir: Direction, stream: number): this {
+    return this.raw(dir, encodeFrame(FrameType.Priority, 0, stream, Buffer.from([0, 0, 0, 0, 15])));
+  }
+
+  settings(dir: Direction, values: Array<[number, number]>, ack = false): this {
+    return this.raw(dir, encodeFrame(FrameType.Settings, ack ? Flag.Ack : 0, 0, ack ? Buffer.alloc(0) : settingsPayload(values)));
+  }
+
+  /** All the bytes of one direction. */
+  bytes(dir: Direction): Buffer {
+    return concatDir(this.steps, dir);
+  }
+}
+
+export function settingsPayload(values: Array<[number, number]>): Buffer {
+  const p = Buffer.alloc(6 * values.length);
+  values.forEach(([id, v], i) => {
+    p.writeUInt16BE(id, 6 * i);
+    p.writeUInt32BE(v, 6 * i + 2);
+  });
+  return p;
+}
+
+/** A header block as HEADERS (or PUSH_PROMISE) plus CONTINUATION frames. */
+export function headersFrames(type: FrameType, stream: number, block: Buffer, o: HeadersOptions): Buffer {
+  const size = o.fragment ?? block.length;
+  const parts: Buffer[] = [];
+  for (let at = 0; at < block.length || at === 0; at += Math.max(size, 1)) {
+    parts.push(block.subarray(at, at + Math.max(size, 1)));
+    if (block.length === 0) break;
+  }
+  const frames: Buffer[] = [];
+  parts.forEach((part, i) => {
+    const last = i === parts.length - 1;
+    if (i === 0) {
+      let flags = (o.endStream ? Flag.EndStream : 0) | (last ? Flag.EndHeaders : 0);
+      const pre: Buffer[] = [];
+      if (o.pad !== undefined) {
+        flags |= Flag.Padded;
+        pre.push(Buffer.from([o.pad]));
+      }
+      if (o.priority) {
+        flags |= Flag.Priority;
+        pre.push(Buffer.from([0x80, 0, 0, 0, 200]));
+      }
+      frames.push(encodeFrame(type, flags, stream, Buffer.concat([...pre, part, Buffer.alloc(o.pad ?? 0)])));
+    } else {
+      frames.push(encodeFrame(FrameType.Continuation, last ? Flag.EndHeaders : 0, stream, part));
+    }
+  });
+  return Buffer.concat(frames);
 }

@@ -9,9 +9,9 @@
 //
 // A capture gap inside a payload keeps the framing (the frame's length says where it ends): a
 // DATA frame then has `missing` bytes, another frame has no payload. A gap anywhere else loses
-// the framing: the reader scans for a frame header that checks out and is followed by another
-// that checks out, skips the first (it may be a false match inside a payload) and goes on from
-// the second.
+// the framing: the reader scans for a frame header that passes the strict checks, and skips it
+// and the next two frames, whose headers (and the one after) must pass them too; a false match
+// inside a payload is then very unlikely to survive.
 
 import {
   DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, Flag, FrameCheck, FrameType, MAX_MAX_FRAME_SIZE, checkFrameHeader,
@@ -63,6 +63,8 @@ const enum State {
 }
 
 const DEFAULT_MAX_PAYLOAD = 65536;
+/** Frames skipped after a resync candidate, besides the candidate itself. */
+const PROBATION_SKIPS = 2;
 
 export class FrameReader {
   readonly head: FrameHead = { length: 0, type: 0, flags: 0, stream: 0, startNs: 0n, endNs: 0n, missing: 0, tooLarge: false };
@@ -89,10 +91,11 @@ export class FrameReader {
   /** The frame's payload is kept in payBuf (cut by a chunk boundary). */
   private payBuf: Buffer | undefined;
   private payLen = 0;
-  /** Skip the frame: read while the framing is on probation after a resync. */
+  /** Hand the frame over (false: skipped, on probation after a resync). */
   private deliver = true;
-  /** The next frame header must pass the strict checks (probation after a resync). */
-  private probation = false;
+  /** Frame headers still to pass the strict checks after a resync, and frames still to skip. */
+  private strictLeft = 0;
+  private skipLeft = 0;
   /** Up to 8 bytes of a possible frame header cut by a chunk boundary, while resyncing. */
   private scanCarry: Buffer | undefined;
 
@@ -169,20 +172,30 @@ export class FrameReader {
     this.payBuf = undefined;
     this.payLen = 0;
     this.hdrLen = 0;
-    this.probation = false;
+    this.strictLeft = 0;
+    this.skipLeft = 0;
     this.deliver = true;
     this.sink.lostSync(why, this.ts);
   }
 
   /** The frame header at buf[at, at + 9) is complete. */
   private beginFrame(buf: Buffer, at: number): void {
-    const strict = this.probation;
+    const strict = this.strictLeft > 0;
     const check = checkFrameHeader(buf, at, strict ? this.strictMaxFrameSize : this.maxFrameSize, strict);
     if (check !== FrameCheck.Valid) {
+      if (strict) {
+        // The candidate found by the scan was a false match: keep scanning (already reported).
+        this.strictLeft = 0;
+        this.skipLeft = 0;
+        this.state = State.Resync;
+        return;
+      }
       this.loseSync(SyncLoss.InvalidFrame);
       return;
     }
-    this.probation = false;
+    if (strict) this.strictLeft--;
+    this.deliver = this.skipLeft === 0;
+    if (this.skipLeft > 0) this.skipLeft--;
     const h = this.head;
     h.length = (buf[at] << 16) | (buf[at + 1] << 8) | buf[at + 2];
     h.type = buf[at + 3];
@@ -271,17 +284,15 @@ export class FrameReader {
       if (buf[i] !== 0 && max <= 0xffff) continue;
       if (checkFrameHeader(buf, i, max, true) !== FrameCheck.Valid) continue;
       const next = i + FRAME_HEADER_BYTES + ((buf[i] << 16) | (buf[i + 1] << 8) | buf[i + 2]);
-      if (next + FRAME_HEADER_BYTES <= len) {
-        if (checkFrameHeader(buf, next, max, true) !== FrameCheck.Valid) continue;
-        // Confirmed: skip the first frame, read on from the second.
-        this.state = State.Header;
-        this.hdrLen = 0;
-        return toChunk(next);
-      }
-      // The follower is beyond these bytes: skip the candidate on probation.
+      // A follower in sight must check out as well (a cheap early filter).
+      if (next + FRAME_HEADER_BYTES <= len && checkFrameHeader(buf, next, max, true) !== FrameCheck.Valid) continue;
+      // Possibly a frame: skip it and the next PROBATION_SKIPS, whose headers (and the one
+      // after) must pass the strict checks too. A false start would feed garbage to HPACK,
+      // whose insertions could later be taken for real entries: better lose a few frames.
       this.head.startNs = this.ts;
       this.deliver = false;
-      this.probation = true;
+      this.strictLeft = PROBATION_SKIPS + 1;
+      this.skipLeft = PROBATION_SKIPS;
       this.beginFrameOnProbation(buf, i);
       return toChunk(i + FRAME_HEADER_BYTES);
     }

@@ -100,7 +100,8 @@ export function checkFrameHeader(buf: Uint8Array, at: number, maxLength: number,
   const r = buf[at + 5] & 0x80;
   const stream = ((buf[at + 5] & 0x7f) << 24) | (buf[at + 6] << 16) | (buf[at + 7] << 8) | buf[at + 8];
   if (length > maxLength) return FrameCheck.TooLong;
-  if (type > FrameType.Continuation) return strict ? FrameCheck.Unknown : FrameCheck.Valid;
+  // Extension frames are small: a long one of an unknown type is more likely garbage.
+  if (type > FrameType.Continuation) return strict ? FrameCheck.Unknown : length > DEFAULT_MAX_FRAME_SIZE ? FrameCheck.TooLong : FrameCheck.Valid;
   if (strict && (r !== 0 || (flags & ~DEFINED_FLAGS[type]) !== 0)) return r !== 0 ? FrameCheck.BadStream : FrameCheck.Unknown;
   switch (type as FrameType) {
     case FrameType.Data:

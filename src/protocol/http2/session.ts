@@ -88,6 +88,8 @@ class Stream {
 class Side implements FrameSink {
   readonly reader: FrameReader;
   decoder: HpackDecoder | undefined = undefined;
+  /** Bytes of this direction were lost before its first header block. */
+  lostEarly = false;
   /** Preface bytes matched at the start of this direction (-1: nothing seen yet; 24 or more:
    *  done, either way). */
   preface = -1;
@@ -172,6 +174,9 @@ export class Http2Session implements ProtocolSession {
       side.preface = CLIENT_PREFACE.length;
       this.fromStart = true;
       this.clientDir = side.dir;
+      // Seen from the start: frames are within the default size until SETTINGS allow more.
+      this.write.reader.maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+      this.read.reader.maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
       return i;
     }
     if (i === bytes.length) {
@@ -277,7 +282,8 @@ export class Http2Session implements ProtocolSession {
     this.out.count(why === SyncLoss.Gap ? ProtocolCounter.GapErrors : ProtocolCounter.InvalidMessages);
     if (side.blockActive) this.abandonBlock(side, why === SyncLoss.Gap ? BlockLoss.Gap : BlockLoss.Invalid);
     // Header blocks may have been among the lost bytes: the table's positions are unknown.
-    side.decoder?.lose();
+    if (side.decoder === undefined) side.lostEarly = true;
+    else side.decoder.lose();
     const detail = why === SyncLoss.Gap ? 'frames lost in a capture gap' : 'invalid frame; frames skipped to resync';
     const kind = why === SyncLoss.Gap ? ErrorKind.CaptureGap : ErrorKind.SkippedAfterInvalid;
     // Any stream may have had frames there (its end, too).
@@ -396,7 +402,7 @@ export class Http2Session implements ProtocolSession {
     side.blockActive = false;
     if (side.blockBuf !== undefined && side.blockBuf.length > 16384) side.blockBuf = undefined;
     let decoder = side.decoder;
-    if (decoder === undefined) decoder = side.decoder = new HpackDecoder({ fromStart: this.fromStart });
+    if (decoder === undefined) decoder = side.decoder = new HpackDecoder({ fromStart: this.fromStart && !side.lostEarly });
     let loss = side.blockLoss;
     if (loss === BlockLoss.None && buf !== undefined) {
       if (decoder.decode(buf, from, to) === DecodeResult.Invalid) {
@@ -442,7 +448,15 @@ export class Http2Session implements ProtocolSession {
       if (side.blockEndStream) this.finish(st, endNs, st.error, st.errorDetail);
       return;
     }
-    if (st.resp === Resp.None) {
+    if (st.resp === Resp.None && !this.hasPseudo(d, ':status')) {
+      // The response's HEADERS were lost (this would be its trailers), or its :status is among
+      // the unknown fields: either way the fields cannot be placed.
+      st.resp = Resp.Headers;
+      st.respStart = side.blockStartNs;
+      if (d.unknown === 0 && side.blockEndStream) st.trailers = this.regularFields(d);
+      else if (d.unknown > 0) this.out.count(ProtocolCounter.UndecodableHeaders, d.unknown);
+      st.flag(ErrorKind.CaptureGap, 'response headers not captured');
+    } else if (st.resp === Resp.None) {
       const status = this.readResponse(d, st);
       if (status >= 100 && status < 200 && !side.blockEndStream) {
         // An interim response (100 Continue, 103 Early Hints): the final one is still to come.

@@ -26,6 +26,7 @@ class PrinterSide implements FrameSink {
   fragments: Buffer[] = [];
   fragmentBytes = 0;
   blockLost = false;
+  lostEarly = false;
 
   constructor(readonly printer: Http2FramePrinter, readonly dir: Direction) {}
 
@@ -38,7 +39,8 @@ class PrinterSide implements FrameSink {
   }
 
   lostSync(why: SyncLoss): void {
-    this.decoder?.lose();
+    if (this.decoder === undefined) this.lostEarly = true;
+    else this.decoder.lose();
     this.fragments = [];
     this.printer.out.push(`${this.dir} -- framing lost (${why === SyncLoss.Gap ? 'capture gap' : 'invalid frame header'}); resyncing`);
   }
@@ -163,7 +165,7 @@ export class Http2FramePrinter {
   }
 
   private block(side: PrinterSide): void {
-    const decoder = side.decoder ??= new HpackDecoder({ fromStart: this.fromStart });
+    const decoder = side.decoder ??= new HpackDecoder({ fromStart: this.fromStart && !side.lostEarly });
     if (side.blockLost) {
       decoder.lose();
       this.out.push('    (header block not captured: its fields are unknown)');

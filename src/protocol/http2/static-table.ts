@@ -16,17 +16,11 @@ export const STATIC_NAMES: readonly string[] = [
 ];
 
 export const STATIC_VALUES: readonly string[] = [
-  '',
+  '', // index 0 is not an entry
   '', 'GET', 'POST', '/', '/index.html', 'http', 'https', '200',
-  '204', '206', '304', '400', '404', '500', '',
-  'gzip, deflate', '', '', '', '',
-  '', '', '', '', '', '',
-  '', '', '', '', '',
-  '', '', '', '', '', '', '', '', '',
-  '', '', '', '', '', '',
-  '', '', '', '', '', '',
-  '', '', '', '', '', '',
-  '', '', '', '',
+  '204', '206', '304', '400', '404', '500', '', 'gzip, deflate',
+  // Entries 17 to 61 have empty values.
+  ...new Array<string>(61 - 16).fill(''),
 ];
 
 /** Entries in the static table; dynamic entries start at STATIC_COUNT + 1. */
