@@ -149,6 +149,14 @@ export class Http2Session implements ProtocolSession {
     return this.streams.size;
   }
 
+  /** Bytes held for unfinished frames and header blocks, both directions (bounded: twice a
+   *  frame reader's maxPayload and MAX_HEADER_BLOCK, plus headers). */
+  get bufferedBytes(): number {
+    let n = this.write.reader.bufferedBytes + this.read.reader.bufferedBytes;
+    n += (this.write.blockBuf?.length ?? 0) + (this.read.blockBuf?.length ?? 0);
+    return n;
+  }
+
   data(dir: Direction, bytes: Buffer, tsNs: bigint): void {
     if (this.dead || bytes.length === 0) return;
     const side = dir === 'write' ? this.write : this.read;
