@@ -3,19 +3,26 @@
 // HTTP/1, TLS records, other binary protocols or random bytes.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import test from 'node:test';
 
 import { DETECT_BYTES, PROTOCOLS, Verdict, detect } from '../../src/protocol/detect';
 import { http2Detector } from '../../src/protocol/http2/index';
-import { detectHttp2 } from '../../src/protocol/http2/detect';
+import { SHOWN_BYTES, detectHttp2 } from '../../src/protocol/http2/detect';
 import { prng } from '../helpers/prng';
 import { Conversation, concatDir, frameStarts, recordHttp2, request } from './http2-harness';
 
 const head = (b: Buffer): Buffer => b.subarray(0, DETECT_BYTES);
 
-test('the HTTP/2 detector comes first in PROTOCOLS', () => {
+test('the HTTP/2 detector comes first in PROTOCOLS, whichever module is loaded first', () => {
   assert.equal(PROTOCOLS[0], http2Detector);
   assert.equal(http2Detector.protocol, 'http/2');
+  assert.equal(SHOWN_BYTES, DETECT_BYTES);
+  // Loading the http2 folder before detect.ts must not leave a hole in PROTOCOLS.
+  const script = `require(${JSON.stringify(require.resolve('../../src/protocol/http2/index'))});
+    const d = require(${JSON.stringify(require.resolve('../../src/protocol/detect'))});
+    if (!d.PROTOCOLS.every((p) => p !== undefined && typeof p.detect === 'function')) process.exit(1);`;
+  assert.equal(spawnSync(process.execPath, ['-e', script]).status, 0);
 });
 
 test('the client preface: Yes once whole, Maybe while a prefix, No when it breaks off', () => {

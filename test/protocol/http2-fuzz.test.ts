@@ -163,7 +163,7 @@ test('random bytes, after a preface or not, with random cuts and gaps: no except
   }
 });
 
-test('mutated valid conversations with random gaps: no exception, nothing wrong where named', () => {
+test('mutated valid conversations with random gaps: no exception, bounded', () => {
   const rand = prng(0xfeed + SEED);
   for (let i = 0; i < CASES; i++) {
     const { conv } = randomConversation(rand);

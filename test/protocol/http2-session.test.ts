@@ -277,11 +277,26 @@ test('SETTINGS_MAX_FRAME_SIZE: larger frames pass once allowed; garbage after th
     .headers('read', 1, resp(204), { endStream: true });
   assert.deepStrictEqual(feed(c.steps).exchanges.map((e) => e.request.bodySize), [100000]);
 
+  const junkBytes = Buffer.from('\x00\xff\xff\xffjunk that is not a frame at all, long enough to check', 'latin1');
+  // After the preface, the first frame must make sense.
   const junk = collector();
-  junk.session.data('write', Buffer.from('\x00\xff\xff\xffjunk that is not a frame at all, long enough to check', 'latin1'), 1n);
+  junk.session.data('write', Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), junkBytes]), 1n);
   assert.equal(junk.notMine, 1);
   junk.session.data('write', Buffer.alloc(100, 1), 2n);
   assert.equal(junk.notMine, 1);
+  // Joined mid-way, one direction may start inside a frame; both failing is not HTTP/2.
+  const midway = collector();
+  midway.session.data('read', junkBytes, 1n);
+  assert.equal(midway.notMine, 0);
+  midway.session.data('write', junkBytes, 2n);
+  assert.equal(midway.notMine, 1);
+  const oneSide = new Conversation({ preface: false }).headers('write', 1, req('GET', '/x'), { endStream: true }).headers('read', 1, resp(200), { endStream: true });
+  const late = collector();
+  late.session.data('read', junkBytes, 1n);
+  for (const s of oneSide.steps) if ('bytes' in s) late.session.data(s.dir, s.bytes, 2n);
+  assert.equal(late.notMine, 0);
+  assert.equal(late.exchanges.length, 0); // the read side resyncs later: its response is lost
+  assert.equal(late.counters.get(ProtocolCounter.InvalidMessages), 1);
 });
 
 test('invalid framing after good frames: counted, resynced, later streams whole', () => {

@@ -6,10 +6,14 @@
 // first byte is a letter, a frame's is the top byte of a length under 2^14: zero); so do TLS
 // records and most binary protocols.
 
-import { DETECT_BYTES, Verdict } from '../detect';
+// Verdict is a const enum (inlined): nothing of ../detect is loaded at run time, which matters
+// because ../detect loads this folder to list it in PROTOCOLS.
+import { Verdict } from '../detect';
 import type { Direction } from '../session';
 import { CLIENT_PREFACE, DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameCheck, FrameType, checkFrameHeader } from './frame';
 
+/** DETECT_BYTES of ../detect (a test checks they agree): the most bytes a detector is shown. */
+export const SHOWN_BYTES = 64;
 /** A lone frame header (its follower out of sight) is believed only on a stream id this low. */
 const LONE_FRAME_MAX_STREAM = 1 << 20;
 
@@ -31,7 +35,7 @@ function frameShape(head: Buffer): Verdict {
   if (next + FRAME_HEADER_BYTES <= head.length) {
     return checkFrameHeader(head, next, DEFAULT_MAX_FRAME_SIZE, true) === FrameCheck.Valid ? Verdict.Yes : Verdict.No;
   }
-  if (next + FRAME_HEADER_BYTES <= DETECT_BYTES) return Verdict.Maybe;
+  if (next + FRAME_HEADER_BYTES <= SHOWN_BYTES) return Verdict.Maybe;
   // The next header is out of sight: believe a stream frame on a plausible stream.
   const type = head[3];
   const stream = head.readUInt32BE(5);

@@ -134,6 +134,8 @@ export class Http2Session implements ProtocolSession {
   private fromStart = false;
   /** Highest stream id opened by the client so far (new ones are higher). */
   private lastClientStream = 0;
+  /** Framing failures before any frame was read (joined mid-way). */
+  private unframedFailures = 0;
   /** notMine() was called: everything else is ignored. */
   private dead = false;
 
@@ -217,8 +219,9 @@ export class Http2Session implements ProtocolSession {
       return n;
     }
     for (const st of [...this.streams.values()]) {
-      const kind = reason === ErrorKind.ClosedBeforeResponse && st.resp !== Resp.None ? ErrorKind.ClosedMidMessage : reason;
-      this.finish(st, tsNs, kind, undefined);
+      const midResponse = st.resp !== Resp.None;
+      if (midResponse) this.out.count(ProtocolCounter.Truncated);
+      this.finish(st, tsNs, reason === ErrorKind.ClosedBeforeResponse && midResponse ? ErrorKind.ClosedMidMessage : reason, undefined);
     }
     return 0;
   }
@@ -280,8 +283,13 @@ export class Http2Session implements ProtocolSession {
   onLostSync(side: Side, why: SyncLoss): void {
     if (this.dead) return;
     if (why === SyncLoss.InvalidFrame && this.write.reader.frames === 0 && this.read.reader.frames === 0) {
-      // Not one frame ever made sense: not HTTP/2 (the detector was wrong, or the bytes seen
-      // first were not at a frame boundary). Say so once and stop.
+      // Not one frame made sense yet. After the preface that means not HTTP/2; joined
+      // mid-way, one direction may start inside a frame (a read that began mid-record), but
+      // the direction the detector saw starts at a frame: if both fail, it is not HTTP/2.
+      if (!this.fromStart && ++this.unframedFailures < 2) {
+        this.out.count(ProtocolCounter.InvalidMessages);
+        return;
+      }
       this.dead = true;
       this.streams.clear();
       this.out.notMine();
