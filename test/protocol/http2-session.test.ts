@@ -269,6 +269,23 @@ test('joined mid-way: responses to unseen requests are counted, new streams are 
   assert.equal(late.exchanges.length, 1);
 });
 
+test('joined mid-way: a status or content-type from an unseen table entry is unknown, not an error', () => {
+  const g = ['content-type', 'application/grpc'];
+  const c = new Conversation({ huffman: false });
+  c.headers('write', 1, req('POST', '/pkg.S/M', g)).data('write', 1, 5, { endStream: true })
+    .headers('read', 1, resp(503, g)).rst('read', 1, 2);
+  const skip = c.steps.length;
+  c.headers('write', 3, req('POST', '/pkg.S/N', g)).data('write', 3, 5, { endStream: true })
+    .headers('read', 3, resp(503, g)).headers('read', 3, ['grpc-status', '7'], { endStream: true });
+  const out = feed(c.steps.slice(skip));
+  assert.equal(out.exchanges.length, 1);
+  const ex = out.exchanges[0];
+  assert.deepStrictEqual(facts(ex), { side: 'client', stream: 3, method: 'POST', url: '/pkg.S/N', status: undefined, reqBody: 5, respBody: 0, error: undefined });
+  // content-type was inserted before the join; grpc-status (a new value) was not.
+  assert.deepStrictEqual(ex.rpc, { system: 'grpc', service: 'pkg.S', method: 'N', statusCode: 7, statusMessage: undefined });
+  assert.ok((out.counters.get(ProtocolCounter.UndecodableHeaders) ?? 0) >= 3);
+});
+
 test('SETTINGS_MAX_FRAME_SIZE: larger frames pass once allowed; garbage after the preface is not ours', () => {
   const c = new Conversation();
   c.settings('read', [[5, 1 << 20]])

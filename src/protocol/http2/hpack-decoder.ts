@@ -29,6 +29,12 @@ export const DEFAULT_TABLE_SIZE = 4096;
 /** The most table bytes one decoder keeps: a larger table is tracked this far (the rest of it
  *  is reported unknown when referred to). */
 export const MAX_TRACKED_TABLE_SIZE = 65536;
+/** What a decoder joined mid-way keeps while the table's maximum is unknown: encoders almost
+ *  always use 4096; keeping more only helps with larger tables, and costs memory on every
+ *  connection. */
+export const UNCERTAIN_TRACKED_SIZE = 16384;
+/** A Huffman scratch buffer grown past this is dropped after the block. */
+const KEEP_SCRATCH = 4096;
 /** Per-entry overhead counted in table sizes (RFC 7541 4.1). */
 const ENTRY_OVERHEAD = 32;
 /** Largest integer accepted in a header block (lengths, indexes, sizes): beyond is garbage. */
@@ -85,7 +91,7 @@ export class HpackDecoder {
     this.cap = opts.maxTrackedSize ?? MAX_TRACKED_TABLE_SIZE;
     this.maxCertain = opts.fromStart;
     this.exact = opts.fromStart;
-    this.tracked = opts.fromStart ? Math.min(DEFAULT_TABLE_SIZE, this.cap) : this.cap;
+    this.tracked = opts.fromStart ? Math.min(DEFAULT_TABLE_SIZE, this.cap) : Math.min(UNCERTAIN_TRACKED_SIZE, this.cap);
   }
 
   /** Entries held (known positions), for tests and the sniff printer. */
@@ -105,7 +111,7 @@ export class HpackDecoder {
     this.bytes = 0;
     this.exact = false;
     this.maxCertain = false;
-    this.tracked = this.cap;
+    this.tracked = Math.min(UNCERTAIN_TRACKED_SIZE, this.cap);
     // Drop the strings: a lost table must not keep memory alive.
     this.entryNames.fill(undefined);
     this.entryValues.fill('');
@@ -138,11 +144,13 @@ export class HpackDecoder {
         fieldsSeen = true;
       }
     }
+    if (this.scratch.length > KEEP_SCRATCH) this.scratch = Buffer.allocUnsafe(256);
     return DecodeResult.Ok;
   }
 
   private invalid(): DecodeResult {
     this.lose();
+    if (this.scratch.length > KEEP_SCRATCH) this.scratch = Buffer.allocUnsafe(256);
     this.count = 0;
     this.unknown = 0;
     return DecodeResult.Invalid;

@@ -469,9 +469,14 @@ export class Http2Session implements ProtocolSession {
       // the unknown fields: either way the fields cannot be placed.
       st.resp = Resp.Headers;
       st.respStart = side.blockStartNs;
-      if (d.unknown === 0 && side.blockEndStream) st.trailers = this.regularFields(d);
-      else if (d.unknown > 0) this.out.count(ProtocolCounter.UndecodableHeaders, d.unknown);
-      st.flag(ErrorKind.CaptureGap, 'response headers not captured');
+      if (d.unknown > 0) {
+        // Joined mid-way: the status (or the block) refers to a table entry we never saw.
+        this.out.count(ProtocolCounter.UndecodableHeaders, d.unknown);
+      } else {
+        // A whole block without :status: trailers, whose response headers were lost.
+        if (side.blockEndStream) st.trailers = this.regularFields(d);
+        st.flag(ErrorKind.CaptureGap, 'response headers not captured');
+      }
     } else if (st.resp === Resp.None) {
       const status = this.readResponse(d, st);
       if (status >= 100 && status < 200 && !side.blockEndStream) {
@@ -486,6 +491,8 @@ export class Http2Session implements ProtocolSession {
     } else {
       st.trailers = this.regularFields(d);
     }
+    // grpc-status marks a gRPC response even when its content-type was not decodable.
+    if (!st.grpc && (fieldValue(st.trailers, 'grpc-status') !== undefined || fieldValue(st.respHeaders, 'grpc-status') !== undefined)) st.grpc = true;
     st.respEnd = endNs;
     if (side.blockEndStream) this.finish(st, endNs, st.error, st.errorDetail);
   }
