@@ -12,6 +12,8 @@ import type { Direction, ProtocolCounter, ProtocolExchange } from '../../src/pro
 export interface Chunk {
   dir: Direction;
   bytes: Buffer;
+  /** Monotonic ns when recorded (real traffic); feed() numbers steps otherwise. */
+  ts?: bigint;
 }
 export interface Gap {
   dir: Direction;
@@ -47,7 +49,7 @@ export function feed(steps: readonly Step[], piece = Infinity, closeWith?: Error
   const c = collector();
   let ts = 0n;
   for (const s of steps) {
-    ts++;
+    ts = 'ts' in s && s.ts !== undefined ? s.ts : ts + 1n;
     if ('gap' in s) {
       c.session.gap(s.dir, s.gap, ts);
       continue;
@@ -109,20 +111,42 @@ export async function recordHttp2(
   client: (session: http2.ClientHttp2Session) => Promise<void>,
   serverOptions: http2.ServerOptions = {},
 ): Promise<Step[]> {
-  const steps: Step[] = [];
   const server = http2.createServer(serverOptions);
   server.on('stream', handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const serverPort = (server.address() as net.AddressInfo).port;
+  const relay = await startRelay((server.address() as net.AddressInfo).port);
+  const session = http2.connect(`http://127.0.0.1:${relay.port}`);
+  session.on('error', () => undefined);
+  try {
+    await client(session);
+  } finally {
+    await new Promise<void>((resolve) => session.close(resolve));
+    await relay.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return relay.steps;
+}
+
+export interface Relay {
+  port: number;
+  /** Every byte through the relay: 'write' client to server, 'read' back, with times. */
+  steps: Step[];
+  /** Waits for the relayed connections to close, then stops listening. */
+  close(): Promise<void>;
+}
+
+/** A TCP relay on loopback to `targetPort` that records what goes through it. */
+export async function startRelay(targetPort: number): Promise<Relay> {
+  const steps: Step[] = [];
   const relayDone: Array<Promise<void>> = [];
   const relay = net.createServer((down) => {
-    const up = net.connect(serverPort, '127.0.0.1');
+    const up = net.connect(targetPort, '127.0.0.1');
     down.on('data', (b: Buffer) => {
-      steps.push({ dir: 'write', bytes: Buffer.from(b) });
+      steps.push({ dir: 'write', bytes: Buffer.from(b), ts: process.hrtime.bigint() });
       up.write(b);
     });
     up.on('data', (b: Buffer) => {
-      steps.push({ dir: 'read', bytes: Buffer.from(b) });
+      steps.push({ dir: 'read', bytes: Buffer.from(b), ts: process.hrtime.bigint() });
       down.write(b);
     });
     relayDone.push(new Promise<void>((resolve) => {
@@ -143,18 +167,14 @@ export async function recordHttp2(
     up.on('error', () => down.destroy());
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  const relayPort = (relay.address() as net.AddressInfo).port;
-  const session = http2.connect(`http://127.0.0.1:${relayPort}`);
-  session.on('error', () => undefined);
-  try {
-    await client(session);
-  } finally {
-    await new Promise<void>((resolve) => session.close(resolve));
-    await Promise.all(relayDone);
-    await new Promise<void>((resolve) => relay.close(() => resolve()));
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-  return steps;
+  return {
+    port: (relay.address() as net.AddressInfo).port,
+    steps,
+    close: async () => {
+      await Promise.all(relayDone);
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    },
+  };
 }
 
 /** One request on a client session: status, response body length, trailers. */
