@@ -19,6 +19,7 @@ function reader(events: Event[], maxPayload?: number): FrameReader {
     frame: (h: FrameHead, buf, start) => events.push({ frame: String(h.type), stream: h.stream, flags: h.flags, length: h.length, payload: buf?.subarray(start, start + h.length).toString('hex'), missing: h.missing }),
     dataFrame: (h: FrameHead, body) => events.push({ data: body, stream: h.stream, flags: h.flags, missing: h.missing }),
     lostSync: (why) => events.push({ lost: why }),
+    resynced: () => undefined,
   }, { maxPayload });
 }
 

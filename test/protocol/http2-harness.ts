@@ -342,3 +342,33 @@ export function headersFrames(type: FrameType, stream: number, block: Buffer, o:
   });
   return Buffer.concat(frames);
 }
+
+/** The steps with `n` bytes of direction `dir` from `offset` on replaced by a gap. */
+export function withGap(steps: readonly Step[], dir: Direction, offset: number, n: number): Step[] {
+  const out: Step[] = [];
+  let pos = 0;
+  let left = n;
+  let gapped = false;
+  for (const s of steps) {
+    if (!('bytes' in s) || s.dir !== dir) {
+      out.push(s);
+      continue;
+    }
+    const start = pos;
+    pos += s.bytes.length;
+    if (pos <= offset || left === 0) {
+      out.push(s);
+      continue;
+    }
+    const from = Math.max(0, offset - start);
+    if (from > 0) out.push({ ...s, bytes: s.bytes.subarray(0, from) });
+    const cut = Math.min(left, s.bytes.length - from);
+    left -= cut;
+    if (!gapped) {
+      out.push({ dir, gap: n });
+      gapped = true;
+    }
+    if (from + cut < s.bytes.length) out.push({ ...s, bytes: s.bytes.subarray(from + cut) });
+  }
+  return out;
+}

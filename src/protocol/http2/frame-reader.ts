@@ -47,8 +47,10 @@ export interface FrameSink {
   /** A complete DATA frame carrying `body` bytes of data (padding excluded), `h.missing` of
    *  them (or of its padding) lost to gaps. */
   dataFrame(h: FrameHead, body: number): void;
-  /** The frame boundaries are lost: frames are skipped until two in a row check out. */
+  /** The frame boundaries are lost: frames are skipped until a few in a row check out. */
   lostSync(why: SyncLoss, tsNs: bigint): void;
+  /** Frames are handed over again after a resync; the ones skipped since lostSync are lost. */
+  resynced(tsNs: bigint): void;
 }
 
 export interface FrameReaderOptions {
@@ -96,6 +98,8 @@ export class FrameReader {
   /** Frame headers still to pass the strict checks after a resync, and frames still to skip. */
   private strictLeft = 0;
   private skipLeft = 0;
+  /** Between lostSync and the first frame handed over after it. */
+  private resyncing = false;
   /** Up to 8 bytes of a possible frame header cut by a chunk boundary, while resyncing. */
   private scanCarry: Buffer | undefined;
 
@@ -175,6 +179,7 @@ export class FrameReader {
     this.strictLeft = 0;
     this.skipLeft = 0;
     this.deliver = true;
+    this.resyncing = true;
     this.sink.lostSync(why, this.ts);
   }
 
@@ -196,6 +201,10 @@ export class FrameReader {
     if (strict) this.strictLeft--;
     this.deliver = this.skipLeft === 0;
     if (this.skipLeft > 0) this.skipLeft--;
+    else if (this.resyncing) {
+      this.resyncing = false;
+      this.sink.resynced(this.ts);
+    }
     const h = this.head;
     h.length = (buf[at] << 16) | (buf[at + 1] << 8) | buf[at + 2];
     h.type = buf[at + 3];

@@ -120,6 +120,11 @@ class Side implements FrameSink {
     void tsNs;
     this.session.onLostSync(this, why);
   }
+
+  resynced(tsNs: bigint): void {
+    void tsNs;
+    this.session.onResynced(this);
+  }
 }
 
 export class Http2Session implements ProtocolSession {
@@ -274,6 +279,12 @@ export class Http2Session implements ProtocolSession {
       st.reqBody += body;
       st.reqEnd = h.endNs;
     } else {
+      if (st.resp === Resp.None) {
+        // DATA before any response HEADERS: those were lost.
+        st.resp = Resp.Headers;
+        st.respStart = h.startNs;
+        st.flag(ErrorKind.CaptureGap, 'response headers not captured');
+      }
       st.respBody += body;
       st.respEnd = h.endNs;
       if (endStream) this.finish(st, h.endNs, st.error, st.errorDetail);
@@ -304,6 +315,14 @@ export class Http2Session implements ProtocolSession {
     const kind = why === SyncLoss.Gap ? ErrorKind.CaptureGap : ErrorKind.SkippedAfterInvalid;
     // Any stream may have had frames there (its end, too).
     for (const st of this.streams.values()) st.flag(kind, detail);
+  }
+
+  /** Frames of this direction were skipped while resyncing: any stream in flight, including
+   *  those opened since the loss, may have lost some. */
+  onResynced(side: Side): void {
+    if (this.dead) return;
+    void side;
+    for (const st of this.streams.values()) st.flag(ErrorKind.CaptureGap, 'frames skipped while resyncing after a loss');
   }
 
   private settings(side: Side, buf: Buffer, start: number, length: number): void {

@@ -44,6 +44,10 @@ class PrinterSide implements FrameSink {
     this.fragments = [];
     this.printer.out.push(`${this.dir} -- framing lost (${why === SyncLoss.Gap ? 'capture gap' : 'invalid frame header'}); resyncing`);
   }
+
+  resynced(): void {
+    this.printer.out.push(`${this.dir} -- framing found again (frames skipped while resyncing)`);
+  }
 }
 
 export class Http2FramePrinter {
