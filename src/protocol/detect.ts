@@ -1,5 +1,6 @@
 // Which protocol a connection speaks, from the first bytes seen on it (either direction). One
 // entry per protocol: adding one is a folder under src/protocol/ and a line in PROTOCOLS.
+import { http2Detector } from './http2/index';
 import type { Direction, ProtocolName, SessionFactory } from './session';
 import { http1 } from './http1/session';
 
@@ -23,7 +24,7 @@ export interface ProtocolDetector {
 export const DETECT_BYTES = 64;
 
 /** In order: the first to say Yes wins. */
-export const PROTOCOLS: readonly ProtocolDetector[] = [http1];
+export const PROTOCOLS: readonly ProtocolDetector[] = [http2Detector, http1];
 
 export type Detection = ProtocolDetector | Verdict.Maybe | Verdict.No;
 
