@@ -11,7 +11,9 @@ export interface Nginx extends Proc {
   dir: string;
 }
 
-export async function startNginx(cert: { dir: string; cert: string; key: string }): Promise<Nginx> {
+/** A private nginx with TLS on a free loopback port; `http2` offers h2 by ALPN (curl then uses
+ *  it unless told --http1.1). */
+export async function startNginx(cert: { dir: string; cert: string; key: string }, opts: { http2?: boolean } = {}): Promise<Nginx> {
   const port = await getFreePort();
   const dir = path.join(cert.dir, `nginx-${port}`);
   mkdirSync(dir, { recursive: true });
@@ -32,7 +34,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl${opts.http2 ? ' http2' : ''};
     ssl_certificate ${cert.cert};
     ssl_certificate_key ${cert.key};
     keepalive_requests 10000;

@@ -66,6 +66,12 @@ class Stream {
   grpc = false;
   error: ErrorKind | undefined = undefined;
   errorDetail: string | undefined = undefined;
+  /** The request's END_STREAM was seen (its body is all counted). */
+  reqDone = false;
+  /** The response ended first (a server may answer before it has read the request body):
+   *  the exchange is reported when the request ends too, at a reset, or a little later. */
+  respDone = false;
+  doneNs = 0n;
 
   constructor(
     readonly id: number,
@@ -83,6 +89,10 @@ class Stream {
     }
   }
 }
+
+/** How long an answered stream waits for its request's END_STREAM (its body still being read)
+ *  before it is reported as it stands: the request's end may have been lost. */
+const ANSWERED_WAIT_NS = 1_000_000_000n;
 
 /** Per direction: its frame reader, HPACK decoder and the header block being assembled. */
 class Side implements FrameSink {
@@ -213,7 +223,12 @@ export class Http2Session implements ProtocolSession {
 
   expire(deadlineNs: bigint, nowNs: bigint): void {
     for (const st of this.streams.values()) {
-      if (st.resp === Resp.None && st.reqStart < deadlineNs) this.finish(st, nowNs, ErrorKind.ResponseTimeout, undefined);
+      if (st.respDone) {
+        // Answered, its request's end not seen (lost, or never sent): reported as it stands.
+        if (nowNs - st.doneNs > ANSWERED_WAIT_NS) this.finish(st, st.doneNs, st.error, st.errorDetail);
+      } else if (st.resp === Resp.None && st.reqStart < deadlineNs) {
+        this.finish(st, nowNs, ErrorKind.ResponseTimeout, undefined);
+      }
     }
   }
 
@@ -224,6 +239,10 @@ export class Http2Session implements ProtocolSession {
       return n;
     }
     for (const st of [...this.streams.values()]) {
+      if (st.respDone) {
+        this.finish(st, st.doneNs, st.error, st.errorDetail);
+        continue;
+      }
       const midResponse = st.resp !== Resp.None;
       if (midResponse) this.out.count(ProtocolCounter.Truncated);
       this.finish(st, tsNs, reason === ErrorKind.ClosedBeforeResponse && midResponse ? ErrorKind.ClosedMidMessage : reason, undefined);
@@ -253,7 +272,9 @@ export class Http2Session implements ProtocolSession {
         const st = this.streams.get(h.stream);
         if (st === undefined) break;
         const code = buf === undefined ? undefined : buf.readUInt32BE(start);
-        this.finish(st, h.endNs, ErrorKind.StreamReset, code === undefined ? undefined : errorCodeName(code));
+        // After a complete response, a reset only stops the rest of the request (RFC 9113 8.1).
+        if (st.respDone) this.finish(st, st.doneNs, st.error, st.errorDetail);
+        else this.finish(st, h.endNs, ErrorKind.StreamReset, code === undefined ? undefined : errorCodeName(code));
         break;
       }
       case FrameType.Settings:
@@ -278,6 +299,7 @@ export class Http2Session implements ProtocolSession {
     if ((side.dir === 'write') === st.reqWrite) {
       st.reqBody += body;
       st.reqEnd = h.endNs;
+      if (endStream) this.requestEnded(st);
     } else {
       if (st.resp === Resp.None) {
         // DATA before any response HEADERS: those were lost.
@@ -287,7 +309,7 @@ export class Http2Session implements ProtocolSession {
       }
       st.respBody += body;
       st.respEnd = h.endNs;
-      if (endStream) this.finish(st, h.endNs, st.error, st.errorDetail);
+      if (endStream) this.responseEnded(st, h.endNs);
     }
   }
 
@@ -345,7 +367,7 @@ export class Http2Session implements ProtocolSession {
     // processed by its sender.
     const senderIsWrite = side.dir === 'write';
     for (const st of [...this.streams.values()]) {
-      if (st.reqWrite !== senderIsWrite && st.id > lastStream) this.finish(st, tsNs, ErrorKind.GoAway, errorCodeName(code));
+      if (st.reqWrite !== senderIsWrite && st.id > lastStream && !st.respDone) this.finish(st, tsNs, ErrorKind.GoAway, errorCodeName(code));
     }
   }
 
@@ -469,6 +491,7 @@ export class Http2Session implements ProtocolSession {
       // Request trailers (or a repeated HEADERS): they end the request; nothing else to keep.
       st.reqEnd = endNs;
       if (!known) st.flag(lossKind(loss), lossDetail(loss, 'request trailers'));
+      if (side.blockEndStream) this.requestEnded(st);
       return;
     }
     if (!known) {
@@ -480,7 +503,7 @@ export class Http2Session implements ProtocolSession {
         st.flag(lossKind(loss), lossDetail(loss, 'response trailers'));
       }
       st.respEnd = endNs;
-      if (side.blockEndStream) this.finish(st, endNs, st.error, st.errorDetail);
+      if (side.blockEndStream) this.responseEnded(st, endNs);
       return;
     }
     if (st.resp === Resp.None && !this.hasPseudo(d, ':status')) {
@@ -513,7 +536,7 @@ export class Http2Session implements ProtocolSession {
     // grpc-status marks a gRPC response even when its content-type was not decodable.
     if (!st.grpc && (fieldValue(st.trailers, 'grpc-status') !== undefined || fieldValue(st.respHeaders, 'grpc-status') !== undefined)) st.grpc = true;
     st.respEnd = endNs;
-    if (side.blockEndStream) this.finish(st, endNs, st.error, st.errorDetail);
+    if (side.blockEndStream) this.responseEnded(st, endNs);
   }
 
   /** A HEADERS block on a stream we do not have: a new request, or (joined mid-way) the
@@ -552,7 +575,10 @@ export class Http2Session implements ProtocolSession {
     st.reqEnd = endNs;
     if (known) this.readRequest(d, st);
     else st.flag(lossKind(loss), lossDetail(loss, 'request headers'));
-    if (side.blockEndStream) st.reqEnd = endNs;
+    if (side.blockEndStream) {
+      st.reqEnd = endNs;
+      st.reqDone = true;
+    }
   }
 
   private pushPromise(side: Side, d: HpackDecoder, known: boolean, loss: BlockLoss, endNs: bigint): void {
@@ -561,6 +587,7 @@ export class Http2Session implements ProtocolSession {
     // The server sent the promise: the request is the client's, as if it had sent it.
     const st = this.addStream(id, side.dir !== 'write', side.blockStartNs);
     st.reqEnd = endNs;
+    st.reqDone = true; // a promised request has no body
     if (known) this.readRequest(d, st);
     else st.flag(lossKind(loss), lossDetail(loss, 'pushed request headers'));
   }
@@ -569,7 +596,8 @@ export class Http2Session implements ProtocolSession {
     if (this.streams.size >= this.maxStreams) {
       // Map order is insertion order: the first is the oldest.
       const oldest = this.streams.values().next().value as Stream;
-      this.finish(oldest, startNs, ErrorKind.TooManyPending, undefined);
+      if (oldest.respDone) this.finish(oldest, oldest.doneNs, oldest.error, oldest.errorDetail);
+      else this.finish(oldest, startNs, ErrorKind.TooManyPending, undefined);
     }
     const st = new Stream(id, reqWrite, startNs);
     this.streams.set(id, st);
@@ -640,6 +668,22 @@ export class Http2Session implements ProtocolSession {
 
   // -------------------------------------------------------------------------------------------
   // Exchanges
+
+  /** The request direction's END_STREAM. */
+  private requestEnded(st: Stream): void {
+    st.reqDone = true;
+    if (st.respDone) this.finish(st, st.reqEnd > st.doneNs ? st.reqEnd : st.doneNs, st.error, st.errorDetail);
+  }
+
+  /** The response direction's END_STREAM: the exchange is complete once the request is too. */
+  private responseEnded(st: Stream, endNs: bigint): void {
+    if (st.reqDone) {
+      this.finish(st, endNs, st.error, st.errorDetail);
+      return;
+    }
+    st.respDone = true;
+    st.doneNs = endNs;
+  }
 
   private finish(st: Stream, endNs: bigint, error: ErrorKind | undefined, detail: string | undefined): void {
     this.streams.delete(st.id);
