@@ -1,6 +1,8 @@
 // `tlsotel sniff`: print every captured chunk of TLS plaintext as it happens.
 import { Agent } from '../agent/agent';
 import type { TlsRecord } from '../capture/record';
+import { detect } from '../protocol/detect';
+import { Http2FramePrinter } from '../protocol/http2';
 import { preview } from './preview';
 import type { Logger } from '../util/log';
 import { untilSignal } from './signals';
@@ -28,6 +30,19 @@ export async function sniff(opts: SniffOptions): Promise<number> {
   let agent: Agent | undefined;
   const lib = (id: number) => agent?.fileName(id) ?? `lib#${id}`;
   const who = (pid: number, comm: string) => `${comm}[${pid}]`;
+  // HTTP/2 connections are shown frame by frame (type, stream, flags, decoded fields) instead
+  // of as escaped bytes: one printer per connection, decided from its first record.
+  const printers = new Map<string, Http2FramePrinter | null>();
+  const printerOf = (pid: number, conn: bigint, dir: 'write' | 'read', first: Buffer): Http2FramePrinter | null => {
+    const key = `${pid}:${conn}`;
+    let p = printers.get(key);
+    if (p === undefined) {
+      const d = detect(dir, first.subarray(0, 64));
+      p = typeof d === 'object' && d.protocol === 'http/2' ? new Http2FramePrinter() : null;
+      printers.set(key, p);
+    }
+    return p;
+  };
 
   agent = Agent.start({ capture: opts, log: opts.log, observe: {
     // Each record is printed at once and nothing is kept: decode straight from the ring.
@@ -41,13 +56,22 @@ export async function sniff(opts: SniffOptions): Promise<number> {
       }
       if (rec.type !== 'data') return;
       const seg = rec.offset > 0 || rec.data.length < rec.callLen ? ` [${rec.offset}+${rec.data.length} of ${rec.callLen}]` : '';
-      out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} ${lib(rec.libId)} ${rec.dir === 'write' ? 'write' : 'read '} ${rec.callLen} B${seg} ${preview(rec.data, opts.previewBytes)}`);
+      const head = `${time(rec.tsNs)} ${who(rec.pid, rec.comm)} ${lib(rec.libId)} ${rec.dir === 'write' ? 'write' : 'read '} ${rec.callLen} B${seg}`;
+      const h2 = printerOf(rec.pid, rec.conn, rec.dir, rec.data);
+      if (h2 === null) {
+        out(`${head} ${preview(rec.data, opts.previewBytes)}`);
+        return;
+      }
+      out(`${head} HTTP/2`);
+      for (const line of h2.data(rec.dir, rec.data)) out(`    ${line}`);
     },
     onData() {},
     onGap(c, dir, bytes, tsNs, reason) {
       out(`${time(tsNs)} ${who(c.pid, c.comm)} ${lib(c.libId)} ${dir === 'write' ? 'write' : 'read '} GAP ${bytes} B not captured (${reason})`);
+      printers.get(`${c.pid}:${c.conn}`)?.gap(dir, bytes);
     },
     onClose(c, reason, tsNs) {
+      printers.delete(`${c.pid}:${c.conn}`);
       out(`${time(tsNs)} ${who(c.pid, c.comm)} ${lib(c.libId)} close (${reason}) wrote ${c.bytes.write} B, read ${c.bytes.read} B`);
     },
   } });

@@ -4,6 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { startNginx } from '../helpers/nginx';
 import { CLI, makeCert, requireRoot, ROOT, run, start, startHttpsServer } from '../helpers/procs';
 import { COMMAND_FLAGS } from '../../src/cli/options';
 import { HELP } from '../../src/cli/help';
@@ -66,6 +67,27 @@ test('doctor as root: every check passes and the TLS libraries are listed', asyn
   // Debian's libssl: probes on the internal functions both wrappers call (cheap entry, BIO_f_ssl seen too).
   assert.match(r.stdout, /libssl\.so\.3 .*: openssl; writes on ssl_write_internal .*: ssl_write_internal@0x[0-9a-f]+, ssl_read_internal@0x[0-9a-f]+, SSL_free$/m);
   assert.match(r.stdout, /\/node .*SSL_write/);
+});
+
+test('sniff shows HTTP/2 frame by frame: type, stream, flags and the decoded fields', async () => {
+  requireRoot();
+  const cert = makeCert();
+  const nginx = await startNginx(cert, { http2: true });
+  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'curl']);
+  try {
+    await sniff.waitFor(/ready/, 'stderr', 20_000);
+    const curl = start('curl', ['-sk', '--http2', '-o', '/dev/null', `https://127.0.0.1:${nginx.port}/sniffed-h2-${process.pid}`]);
+    assert.equal((await curl.exited).code, 0);
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 write \\d+ B HTTP/2$`, 'm'));
+    await sniff.waitFor(/^ {4}write PREFACE$/m);
+    await sniff.waitFor(/^ {4}write HEADERS stream=1 flags=END_STREAM\|END_HEADERS/m);
+    await sniff.waitFor(new RegExp(`^ {4}.*:path: /sniffed-h2-${process.pid}`, 'm'));
+    await sniff.waitFor(/^ {4}read HEADERS stream=1 .*\n(?: {4}.*\n)*? {4}.*:status: 200/m);
+    assert.ok(!sniff.stdout().includes('PRI * HTTP/2.0'), 'frames, not escaped bytes');
+  } finally {
+    await sniff.stop('SIGINT');
+    await nginx.stop('SIGTERM');
+  }
 });
 
 test('sniff prints each chunk with time, pid, process, library, direction, length, preview; SIGINT detaches and exits 0', async () => {
