@@ -28,6 +28,7 @@ const FLAG_INLINE = 0x2;
 // The blob is small (a few KiB for a binary with many dependencies); this bounds a damaged one.
 const MAX_STRING = 1 << 20;
 const SENTINEL_SIZE = 16;
+const MAX_SEARCH = 16 * 1024 * 1024;
 
 /** The build info of a Go executable; null for a file that is not one (or not ELF). */
 export function readGoBuildInfo(elf: ElfImage): GoBuildInfo | null {
@@ -62,19 +63,18 @@ function findBlob(elf: ElfImage): number | undefined {
     const head = elf.read(section.offset, MAGIC.length);
     return head && head.equals(MAGIC) ? section.addr : undefined;
   }
-  // Linkers that drop section names leave the blob near the start of the first writable segment,
-  // 16-byte aligned (what debug/buildinfo searches too).
-  const data = elf.segments.find((s) => s.flags & PF_W);
-  if (!data) return undefined;
-  const bytes = elf.read(data.offset, Math.min(data.filesz, 16 * 1024 * 1024));
-  if (!bytes) return undefined;
-  for (let i = bytes.indexOf(MAGIC); i >= 0; i = bytes.indexOf(MAGIC, i + 1)) {
-    if (i % 16 === 0) return data.vaddr + i;
+  // Without section names: the linker puts the blob at the start of a writable segment,
+  // 16-byte aligned: the first one, or (internally linked PIE) the one after the RELRO data.
+  for (const data of elf.segments.filter((s) => s.flags & PF_W)) {
+    const bytes = elf.read(data.offset, Math.min(data.filesz, MAX_SEARCH));
+    if (!bytes) continue;
+    for (let i = bytes.indexOf(MAGIC); i >= 0; i = bytes.indexOf(MAGIC, i + 1)) {
+      if (i % 16 === 0) return data.vaddr + i;
+    }
   }
   return undefined;
 }
 
-/** A uvarint length and that many bytes, at a virtual address. */
 function inlineString(elf: ElfImage, vaddr: number): { bytes: Buffer; next: number } | null {
   let length = 0;
   let n = 0;

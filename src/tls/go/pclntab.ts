@@ -3,7 +3,7 @@
 //
 // Layout for Go 1.18–1.26 (runtime/symtab.go pcHeader, 64-bit):
 //   0 magic u32 (0xfffffff0: 1.18–1.19, 0xfffffff1: 1.20+)  4 pad 0,0  6 minLC  7 ptrSize
-//   8 nfunc   16 nfiles   24 textStart (unused since 1.26: written as 0; in PIE never relocated)
+//   8 nfunc   16 nfiles   24 textStart (until 1.25; since 1.26 written as 0)
 //   32 funcnameOffset   40 cuOffset   48 filetabOffset   56 pctabOffset   64 pclnOffset
 // At pclnOffset: ftab, nfunc+1 pairs {entryOff u32, funcOff u32}, entryOff relative to the text
 // start; funcOff (relative to pclnOffset) locates a _func {entryOff u32, nameOff i32, args i32,
@@ -14,8 +14,8 @@
 // module data points at it.
 //
 // The text start: entry offsets are relative to runtime.text, which is NOT always the start of
-// .text (external linking puts C start-up code first). pcHeader.textStart held it until Go 1.25
-// (and is unrelocated in PIE); Go 1.26 no longer stores it. Both are avoided: the runtime's
+// .text (external linking puts C start-up code first). pcHeader.textStart held it until Go 1.25;
+// Go 1.26 no longer stores it (in PIE it needed a relocation). Neither is used: the runtime's
 // moduledata (runtime.firstmoduledata) starts with a pointer to the pclntab and holds `text`, so
 // it is found by that pointer and checked against the header's other offsets.
 import { ElfImage, ElfSection, PF_X, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_PROGBITS } from '../../discovery/elf';
