@@ -2,7 +2,7 @@
 // binary, which Go, is crypto/tls linked in, and where (*Conn).Write and (*Conn).Read begin and
 // return. The TLS-library seam turns this into probes.
 import { ElfImage } from '../../discovery/elf';
-import { GoBuildInfo, readGoBuildInfo } from './build-info';
+import { GoBuildInfo, goMinorVersion, readGoBuildInfo } from './build-info';
 import { GoFunction, findGoFunctions } from './functions';
 import { GoAnalysisError, GoAnalysisErrorKind } from './go-analysis-error';
 import { ReturnSites, findReturnSites } from './return-sites';
@@ -16,6 +16,12 @@ export interface GoProbeSites extends ReturnSites {
 
 export interface GoBinaryAnalysis {
   buildInfo: GoBuildInfo;
+  /**
+   * Whether arguments and results are in registers (amd64, Go ≥ 1.17) — what probes reading RAX,
+   * RBX, RCX assume. false for older Go (arguments on the stack); null when the version names no
+   * release (then the probes must not guess).
+   */
+  registerAbi: boolean | null;
   /** null when the binary does not contain crypto/tls's Conn methods (not linked in). */
   cryptoTls: { write: GoProbeSites; read: GoProbeSites } | null;
 }
@@ -49,11 +55,13 @@ export function analyzeGoBinary(path: string): GoBinaryAnalysis | null {
     const found = findGoFunctions(elf, [GO_TLS_WRITE, GO_TLS_READ]);
     const write = found.get(GO_TLS_WRITE);
     const read = found.get(GO_TLS_READ);
-    if (!write && !read) return { buildInfo, cryptoTls: null };
+    const minor = goMinorVersion(buildInfo.goVersion);
+    const registerAbi = minor === null ? null : minor >= 17;
+    if (!write && !read) return { buildInfo, registerAbi, cryptoTls: null };
     if (!write || !read) {
       throw new GoAnalysisError(GoAnalysisErrorKind.PartialTls, `${path} has ${write ? GO_TLS_WRITE : GO_TLS_READ} but not ${write ? GO_TLS_READ : GO_TLS_WRITE}`);
     }
-    return { buildInfo, cryptoTls: { write: probeSites(elf, write), read: probeSites(elf, read) } };
+    return { buildInfo, registerAbi, cryptoTls: { write: probeSites(elf, write), read: probeSites(elf, read) } };
   } finally {
     elf.close();
   }

@@ -30,6 +30,15 @@ const MAX_STRING = 1 << 20;
 const SENTINEL_SIZE = 16;
 const MAX_SEARCH = 16 * 1024 * 1024;
 
+/**
+ * The minor release of a Go version string: 26 for "go1.26.8", "go1.26rc1" or
+ * "devel go1.26-abcdef …"; null when it names no Go 1.x release.
+ */
+export function goMinorVersion(version: string): number | null {
+  const m = /(?:^|\s)go1\.(\d+)(?!\d)/.exec(version);
+  return m ? Number(m[1]) : null;
+}
+
 /** The build info of a Go executable; null for a file that is not one (or not ELF). */
 export function readGoBuildInfo(elf: ElfImage): GoBuildInfo | null {
   const at = findBlob(elf);
@@ -51,8 +60,9 @@ export function readGoBuildInfo(elf: ElfImage): GoBuildInfo | null {
     version = pointedString(elf, Number(header.readBigUInt64LE(16)));
     modinfo = pointedString(elf, Number(header.readBigUInt64LE(24)));
   }
+  // Any non-empty version, as Go's debug/buildinfo: toolchains built from source say "devel …".
   const goVersion = version?.toString('utf8');
-  if (!goVersion || !goVersion.startsWith('go')) return null;
+  if (!goVersion) return null;
   return { goVersion, ...parseModinfo(modinfo) };
 }
 

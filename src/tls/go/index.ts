@@ -1,6 +1,6 @@
 export { GO_TLS_READ, GO_TLS_WRITE, analyzeGoBinary, goBuildInfo, isGoBinary, probeSites } from './analyze';
 export type { GoBinaryAnalysis, GoProbeSites } from './analyze';
-export { readGoBuildInfo } from './build-info';
+export { goMinorVersion, readGoBuildInfo } from './build-info';
 export type { GoBuildInfo } from './build-info';
 export { findGoFunctions, findGoFunctionsInPclntab } from './functions';
 export type { GoFunction } from './functions';

@@ -197,7 +197,9 @@ const MD_ETEXT = 23;
 function findModuleText(elf: ElfImage, pclntab: number, h: Header): ModuleText | undefined {
   const pattern = Buffer.alloc(8);
   pattern.writeBigUInt64LE(BigInt(pclntab));
-  for (const s of elf.sections) {
+  // Go 1.26 gives the module data a section of its own (.go.module): look there first.
+  const sections = [...elf.sections].sort((a, b) => Number(b.name === '.go.module') - Number(a.name === '.go.module'));
+  for (const s of sections) {
     if (s.type !== SHT_PROGBITS || !(s.flags & SHF_ALLOC) || !(s.flags & SHF_WRITE)) continue;
     const data = elf.sectionData(s);
     if (!data) continue;

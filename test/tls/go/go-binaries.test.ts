@@ -66,7 +66,8 @@ function objdumpFileOffset(file: string, vaddr: number): number {
 }
 
 for (const tc of TOOLCHAINS) {
-  describe(`crypto/tls in binaries built by ${tc.release}`, () => {
+  // A cold build cache makes the first build of each toolchain take minutes on a busy machine.
+  describe(`crypto/tls in binaries built by ${tc.release}`, { timeout: 900_000 }, () => {
     let version = '';
     const bins = new Map<LinkMode, string>();
     const analyses = new Map<LinkMode, GoBinaryAnalysis>();
@@ -94,6 +95,7 @@ for (const tc of TOOLCHAINS) {
         const file = bins.get(mode)!;
         const a = analyzeGoBinary(file);
         assert.ok(a?.cryptoTls, 'crypto/tls not found');
+        assert.equal(a.registerAbi, true);
         analyses.set(mode, a);
         // A stripped binary is compared with its unstripped twin: stripping removes symbols
         // and DWARF but moves no code (checked here, since it is what makes the comparison valid).
@@ -203,7 +205,8 @@ for (const tc of TOOLCHAINS) {
             renamed++;
           }
         }
-        assert.ok(renamed >= 2, `${mode}: renamed ${renamed}`);
+        // Go 1.19's C-linked PIE has no pclntab section to rename: it is inside .data.rel.ro.
+        assert.ok(renamed >= 2 || (mode === 'external-stripped-pie' && renamed === 1), `${mode}: renamed ${renamed}`);
         const unnamed = path.join(BUILD_DIR, `unnamed-${tc.release}-${mode}`);
         writeFileSync(unnamed, copy);
         const check = ElfImage.open(unnamed)!;
