@@ -20,6 +20,7 @@ import {
   goBuildInfo,
   isGoBinary,
 } from '../../../src/tls/go';
+import { prng } from '../../helpers/prng';
 import { BUILD_DIR, LINK_MODES, LinkMode, TOOLCHAINS, UNSTRIPPED_TWIN, buildFixture, toolchainVersion } from './go-toolchains';
 
 after(() => rmSync(BUILD_DIR, { recursive: true, force: true }));
@@ -187,6 +188,40 @@ for (const tc of TOOLCHAINS) {
         // What it still finds must be what the whole file gives.
         if (a?.cryptoTls) assert.deepEqual(a.cryptoTls, good!.cryptoTls, `cut at ${at}`);
       }
+    });
+
+    test('damaged tables give null, a GoAnalysisError or an analysis, never another exception', () => {
+      const file = bins.get('stripped-pie')!;
+      const whole = readFileSync(file);
+      const elf = ElfImage.open(file)!;
+      const pclntab = Pclntab.load(elf);
+      const pclnSection = elf.sections.find((sec) => sec.addr === pclntab.vaddr) ?? elf.sections.find((sec) => sec.name.endsWith('.data.rel.ro'))!;
+      const regions = [
+        { at: elf.offsetOf(pclntab.vaddr)!, size: 72 }, // pcHeader
+        { at: pclnSection.offset, size: pclnSection.size }, // names, ftab, _func, pc tables
+        { at: elf.section('.go.buildinfo')!.offset, size: 64 },
+        { at: elf.section('.noptrdata')!.offset, size: 1 << 16 }, // where moduledata lives before Go 1.26
+        ...(elf.section('.go.module') ? [{ at: elf.section('.go.module')!.offset, size: 24 * 8 }] : []),
+        { at: 0, size: 64 }, // ELF header
+      ];
+      elf.close();
+      const seed = 0x60a11 + tc.release.length;
+      const random = prng(seed);
+      const damaged = path.join(BUILD_DIR, `damaged-${tc.release}`);
+      const outcomes = { null: 0, error: 0, analysis: 0 };
+      for (let i = 0; i < 120; i++) {
+        const copy = Buffer.from(whole);
+        const region = regions[i % regions.length];
+        for (let k = 1 + Math.floor(random() * 4); k > 0; k--) copy[region.at + Math.floor(random() * region.size)] = Math.floor(random() * 256);
+        writeFileSync(damaged, copy);
+        try {
+          outcomes[analyzeGoBinary(damaged) ? 'analysis' : 'null']++;
+        } catch (err) {
+          assert.ok(err instanceof GoAnalysisError, `seed ${seed} case ${i}: ${String(err)}`);
+          outcomes.error++;
+        }
+      }
+      assert.ok(outcomes.error > 0 && outcomes.analysis > 0, JSON.stringify(outcomes));
     });
 
     test('without section names to go by, the blob and the pclntab are found by their magic', () => {
