@@ -67,20 +67,7 @@ const PT_LOAD = 1;
 function fileOffset(fd: number, vaddr: number, size: number): number | undefined {
   const eh = read(fd, 0, 64, size);
   if (!eh || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) return undefined;
-  const phoff = Number(eh.readBigUInt64LE(0x20));
-  const phentsize = eh.readUInt16LE(0x36);
-  const phnum = eh.readUInt16LE(0x38);
-  if (phentsize < 56) return undefined;
-  const ph = read(fd, phoff, phentsize * phnum, size);
-  if (!ph) return undefined;
-  for (let i = 0; i < phnum; i++) {
-    const o = i * phentsize;
-    if (ph.readUInt32LE(o) !== PT_LOAD) continue;
-    const off = Number(ph.readBigUInt64LE(o + 8));
-    const va = Number(ph.readBigUInt64LE(o + 16));
-    const filesz = Number(ph.readBigUInt64LE(o + 32));
-    if (vaddr >= va && vaddr < va + filesz) return vaddr - va + off;
-  }
+  for (const s of readSegments(fd, eh, size)) if (vaddr >= s.vaddr && vaddr < s.vaddr + s.filesz) return vaddr - s.vaddr + s.offset;
   return undefined;
 }
 
