@@ -18,7 +18,7 @@
 // Go 1.26 no longer stores it (in PIE it needed a relocation). Neither is used: the runtime's
 // moduledata (runtime.firstmoduledata) starts with a pointer to the pclntab and holds `text`, so
 // it is found by that pointer and checked against the header's other offsets.
-import { ElfImage, ElfSection, PF_X, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_PROGBITS } from '../../discovery/elf';
+import { ElfImage, ElfSection, PF_W, PF_X, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_PROGBITS } from '../../discovery/elf';
 import { GoAnalysisError, GoAnalysisErrorKind } from './go-analysis-error';
 
 /** A function found in the pclntab: its virtual address and code size in bytes. */
@@ -134,23 +134,43 @@ function* candidates(elf: ElfImage): Generator<Candidate> {
     const data = s && elf.sectionData(s);
     if (s && data) yield { vaddr: s.addr, data, named: true };
   }
-  // Sections without names of their own: search allocated data for the magic, 8-byte aligned.
-  for (const s of elf.sections) {
-    if (!isSearchable(s)) continue;
-    const data = elf.sectionData(s);
-    if (!data) continue;
+  // No section of its own: search allocated data for the magic, 8-byte aligned.
+  for (const region of dataRegions(elf, false)) {
     for (const magic of [MAGIC_GO120, MAGIC_GO118]) {
       const pattern = Buffer.alloc(4);
       pattern.writeUInt32LE(magic);
-      for (let i = data.indexOf(pattern); i >= 0; i = data.indexOf(pattern, i + 1)) {
-        if (i % 8 === 0) yield { vaddr: s.addr + i, data: data.subarray(i), named: false };
+      for (let i = region.data.indexOf(pattern); i >= 0; i = region.data.indexOf(pattern, i + 1)) {
+        if ((region.vaddr + i) % 8 === 0) yield { vaddr: region.vaddr + i, data: region.data.subarray(i), named: false };
       }
     }
   }
 }
 
-function isSearchable(s: ElfSection): boolean {
-  return s.type === SHT_PROGBITS && (s.flags & SHF_ALLOC) !== 0 && (s.flags & SHF_EXECINSTR) === 0 && !s.name.endsWith('gopclntab');
+/**
+ * Loaded, non-executable data to search (only writable data if `writable`): the sections, or the
+ * segments of a file whose section headers were removed (sstrip and the like). Read one at a
+ * time, as searched.
+ */
+function* dataRegions(elf: ElfImage, writable: boolean): Generator<{ vaddr: number; data: Buffer }> {
+  if (elf.sections.length === 0) {
+    for (const g of elf.segments) {
+      if (g.flags & PF_X || (writable && !(g.flags & PF_W))) continue;
+      const data = elf.read(g.offset, g.filesz);
+      if (data) yield { vaddr: g.vaddr, data };
+    }
+    return;
+  }
+  // Go 1.26 gives the module data a section of its own (.go.module): look there first.
+  const sections = [...elf.sections].sort((a, b) => Number(b.name === '.go.module') - Number(a.name === '.go.module'));
+  for (const s of sections) {
+    if (!isData(s) || (writable && !(s.flags & SHF_WRITE)) || s.name.endsWith('gopclntab')) continue;
+    const data = elf.sectionData(s);
+    if (data) yield { vaddr: s.addr, data };
+  }
+}
+
+function isData(s: ElfSection): boolean {
+  return s.type === SHT_PROGBITS && (s.flags & SHF_ALLOC) !== 0 && (s.flags & SHF_EXECINSTR) === 0;
 }
 
 function parseHeader(data: Buffer): Header | null {
@@ -197,14 +217,9 @@ const MD_ETEXT = 23;
 function findModuleText(elf: ElfImage, pclntab: number, h: Header): ModuleText | undefined {
   const pattern = Buffer.alloc(8);
   pattern.writeBigUInt64LE(BigInt(pclntab));
-  // Go 1.26 gives the module data a section of its own (.go.module): look there first.
-  const sections = [...elf.sections].sort((a, b) => Number(b.name === '.go.module') - Number(a.name === '.go.module'));
-  for (const s of sections) {
-    if (s.type !== SHT_PROGBITS || !(s.flags & SHF_ALLOC) || !(s.flags & SHF_WRITE)) continue;
-    const data = elf.sectionData(s);
-    if (!data) continue;
+  for (const { vaddr, data } of dataRegions(elf, true)) {
     for (let i = data.indexOf(pattern); i >= 0; i = data.indexOf(pattern, i + 1)) {
-      if (i % 8 !== 0 || i + MD_WORDS * 8 > data.length) continue;
+      if ((vaddr + i) % 8 !== 0 || i + MD_WORDS * 8 > data.length) continue;
       const w = (k: number) => Number(data.readBigUInt64LE(i + k * 8));
       const matches =
         w(MD_FUNCNAMETAB) === pclntab + h.funcnameOffset &&
