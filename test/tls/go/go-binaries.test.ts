@@ -90,6 +90,11 @@ for (const tc of TOOLCHAINS) {
         assert.equal(info.mainModule, MODULE);
         assert.equal(info.mainPackage, MODULE);
         assert.equal(info.settings.get('-ldflags')?.includes('-s -w') ?? false, stripped, `-ldflags: ${info.settings.get('-ldflags')}`);
+        const static_ = mode.startsWith('static');
+        assert.equal(info.settings.get('CGO_ENABLED'), static_ ? '0' : '1');
+        const elf = ElfImage.open(file)!;
+        assert.equal(elf.section('.interp') === undefined, static_, 'only the CGO_ENABLED=0 builds are static');
+        elf.close();
       });
 
       test(`${mode}: Write and Read are found where the symbol table puts them`, () => {

@@ -29,6 +29,9 @@ export const LINK_MODES = {
   // The C linker puts its start-up code before Go's: runtime.text is not the start of .text.
   'external-pie': ['-buildmode=pie', '-ldflags=-linkmode=external'],
   'external-stripped-pie': ['-buildmode=pie', '-ldflags=-linkmode=external -s -w'],
+  // CGO_ENABLED=0 (below): fully static, no dynamic section, the usual binary in a container.
+  static: [],
+  'static-stripped': ['-ldflags=-s -w'],
 } as const;
 export type LinkMode = keyof typeof LINK_MODES;
 
@@ -63,7 +66,7 @@ export function buildFixture(tc: Toolchain, program: string, mode: LinkMode): st
   if (existsSync(out)) return out;
   execFileSync(tc.go, ['build', ...LINK_MODES[mode], '-o', out, '.'], {
     cwd: path.join(FIXTURES, program),
-    env: env(),
+    env: { ...env(), CGO_ENABLED: mode.startsWith('static') ? '0' : '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return out;
@@ -74,6 +77,7 @@ export const UNSTRIPPED_TWIN: Partial<Record<LinkMode, LinkMode>> = {
   stripped: 'normal',
   'stripped-pie': 'pie',
   'external-stripped-pie': 'external-pie',
+  'static-stripped': 'static',
 };
 
 /** The directory of this run's binaries (removed by the caller's `after`). */
