@@ -195,7 +195,7 @@ function parseHeader(data: Buffer): Header | null {
   return h;
 }
 
-// moduledata's first words (runtime/symtab.go, unchanged from Go 1.16 to 1.26): pcHeader, then
+// moduledata's first words (runtime/symtab.go; the same since Go 1.16, checked on 1.19 and 1.26): pcHeader, then
 // the slices funcnametab, cutab, filetab, pctab, pclntable, ftab ({ptr, len, cap} each), then
 // findfunctab, minpc, maxpc, text, etext.
 const MD_WORDS = 24;
