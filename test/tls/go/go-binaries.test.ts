@@ -305,6 +305,13 @@ for (const tc of TOOLCHAINS) {
       assert.deepEqual(goBuildInfo(old), { goVersion: version, mainPackage: null, mainModule: null, settings: new Map() });
     });
 
+    test('the fixture is a real crypto/tls user: it makes HTTPS requests to itself', () => {
+      for (const mode of ['stripped-pie', 'static'] as const) {
+        const out = execFileSync(bins.get(mode)!, ['-n', '2'], { encoding: 'utf8', timeout: 30_000 });
+        assert.equal(out, '200 hello /req/0\n200 hello /req/1\n', mode);
+      }
+    });
+
     test('a Go program without crypto/tls: a Go binary, and no crypto/tls (normal and stripped)', () => {
       for (const mode of ['normal', 'stripped'] as const) {
         const file = buildFixture(tc, 'no-tls', mode);
