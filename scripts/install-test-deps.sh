@@ -3,7 +3,7 @@
 # rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
-PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin)
+PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

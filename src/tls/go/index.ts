@@ -1,0 +1,10 @@
+export { GO_TLS_READ, GO_TLS_WRITE, analyzeGoBinary, goBuildInfo, isGoBinary, probeSites } from './analyze';
+export type { GoBinaryAnalysis, GoProbeSites } from './analyze';
+export { goMinorVersion, readGoBuildInfo } from './build-info';
+export type { GoBuildInfo } from './build-info';
+export { findGoFunctions, findGoFunctionsInPclntab } from './functions';
+export type { GoFunction } from './functions';
+export { GoAnalysisError, GoAnalysisErrorKind } from './go-analysis-error';
+export { Pclntab } from './pclntab';
+export { findReturnSites } from './return-sites';
+export type { ReturnSites } from './return-sites';
