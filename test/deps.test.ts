@@ -53,7 +53,7 @@ function requiredBy(dir: string, found = new Map<string, string>()): Map<string,
     const p = path.join(dir, entry.name);
     if (entry.isDirectory()) requiredBy(p, found);
     else if (entry.name.endsWith('.js')) {
-      for (const m of readFileSync(p, 'utf8').matchAll(/require\("([^"]+)"\)/g)) {
+      for (const m of readFileSync(p, 'utf8').matchAll(/require\(["']([^"']+)["']\)/g)) {
         const name = packageOf(m[1]);
         if (name !== undefined && !found.has(name)) found.set(name, path.relative(ROOT, p));
       }
