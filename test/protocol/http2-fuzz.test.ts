@@ -19,6 +19,8 @@ import type { Step } from './http2-harness';
 
 const CASES = Number(process.env.TLSOTEL_FUZZ_CASES) > 0 ? Number(process.env.TLSOTEL_FUZZ_CASES) : 1500;
 const SEED = Number(process.env.TLSOTEL_FUZZ_SEED) || 0;
+/** Property cases cost more (a whole conversation, checked): a tenth as many, at least 1000. */
+const PROPERTY_CASES = Math.max(1000, Math.floor(CASES / 10));
 /** Two frame readers' payloads (64 KiB each), two header blocks, and small change. */
 const MAX_BUFFERED = 2 * 65536 + 2 * MAX_HEADER_BLOCK + 4096;
 
@@ -121,7 +123,7 @@ function randomConversation(rand: () => number, huffman = rand() < 0.5): Model {
 
 test('property: random valid conversations, cut anywhere, come out exactly as written', () => {
   const rand = prng(0xc0ffee + SEED);
-  for (let i = 0; i < Math.min(CASES, 3000); i++) {
+  for (let i = 0; i < PROPERTY_CASES; i++) {
     const { conv, truth } = randomConversation(rand);
     const got = feedChecked(conv.steps, rand, `case ${i}`);
     const byId = new Map(got.map((e) => [e.ordinal!, facts(e)]));
@@ -132,7 +134,7 @@ test('property: random valid conversations, cut anywhere, come out exactly as wr
 test('property: joined at any frame of a random conversation, nothing reported is wrong', () => {
   const rand = prng(0xbeef + SEED);
   let reported = 0;
-  for (let i = 0; i < Math.min(CASES, 1500); i++) {
+  for (let i = 0; i < PROPERTY_CASES; i++) {
     const { conv, truth } = randomConversation(rand);
     const steps = conv.steps as Array<{ dir: Direction; bytes: Buffer }>;
     const from = 1 + Math.floor(rand() * (steps.length - 1));
@@ -147,6 +149,38 @@ test('property: joined at any frame of a random conversation, nothing reported i
     }
   }
   assert.ok(reported > 0);
+});
+
+test('property: random capture gaps in random conversations: nothing reported is wrong', () => {
+  const rand = prng(0xd00d + SEED);
+  let reported = 0;
+  let whole = 0;
+  for (let i = 0; i < PROPERTY_CASES; i++) {
+    const { conv, truth } = randomConversation(rand);
+    const steps: Step[] = [];
+    for (const s of conv.steps as Array<{ dir: Direction; bytes: Buffer }>) {
+      if (rand() < 0.15 && s.bytes.length > 0) {
+        const at = Math.floor(rand() * s.bytes.length);
+        const lost = 1 + Math.floor(rand() * Math.min(s.bytes.length - at, rand() < 0.5 ? 20 : 5000));
+        steps.push({ dir: s.dir, bytes: s.bytes.subarray(0, at) }, { dir: s.dir, gap: lost }, { dir: s.dir, bytes: s.bytes.subarray(at + lost) });
+      } else {
+        steps.push(s);
+      }
+    }
+    for (const ex of feedChecked(steps, rand, `case ${i}`)) {
+      const t = truth.get(ex.ordinal!);
+      assert.ok(t !== undefined, `case ${i}: stream ${ex.ordinal}`);
+      const f = facts(ex);
+      assert.equal(f.side, t.side, `case ${i}: side`);
+      for (const k of ['method', 'url', 'status'] as const) if (f[k] !== undefined) assert.equal(f[k], t[k], `case ${i}: ${k}`);
+      if (ex.error === undefined) {
+        assert.deepStrictEqual({ ...f, method: t.method, url: t.url, status: t.status }, t, `case ${i}`);
+        whole++;
+      }
+      reported++;
+    }
+  }
+  assert.ok(whole > 0 && reported > whole, `${whole}/${reported}`);
 });
 
 test('random bytes, after a preface or not, with random cuts and gaps: no exception, bounded', () => {

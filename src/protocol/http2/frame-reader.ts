@@ -108,6 +108,12 @@ export class FrameReader {
     this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   }
 
+  /** The next `n` frame headers must pass the strict checks: for bytes whose framing is a
+   *  guess (a direction first seen mid-connection). */
+  expectStrict(n: number): void {
+    if (this.state !== State.Resync) this.strictLeft = Math.max(this.strictLeft, n);
+  }
+
   /** Bytes held between calls (bounded by maxPayload + a frame header). */
   get bufferedBytes(): number {
     return (this.payBuf?.length ?? 0) + (this.scanCarry?.length ?? 0) + FRAME_HEADER_BYTES;
@@ -188,7 +194,7 @@ export class FrameReader {
     const strict = this.strictLeft > 0;
     const check = checkFrameHeader(buf, at, strict ? this.strictMaxFrameSize : this.maxFrameSize, strict);
     if (check !== FrameCheck.Valid) {
-      if (strict) {
+      if (strict && this.resyncing) {
         // The candidate found by the scan was a false match: keep scanning (already reported).
         this.strictLeft = 0;
         this.skipLeft = 0;

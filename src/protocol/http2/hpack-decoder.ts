@@ -181,14 +181,14 @@ export class HpackDecoder {
     const s = this.pos;
     this.pos += len;
     if (!huffman) {
-      this.str = (asName ? internName(buf, s, s + len) : undefined) ?? latin1(buf, s, s + len);
+      this.str = asName ? nameOf(buf, s, s + len) : latin1(buf, s, s + len);
       return true;
     }
     const bound = huffmanDecodedBound(len);
     if (this.scratch.length < bound) this.scratch = Buffer.allocUnsafe(Math.max(bound, this.scratch.length * 2));
     const n = huffmanDecode(buf, s, s + len, this.scratch);
     if (n < 0) return false;
-    this.str = (asName ? internName(this.scratch, 0, n) : undefined) ?? latin1(this.scratch, 0, n);
+    this.str = asName ? nameOf(this.scratch, 0, n) : latin1(this.scratch, 0, n);
     return true;
   }
 
@@ -304,4 +304,10 @@ export class HpackDecoder {
     // A table resized to nothing is certainly empty, whatever we knew before.
     if (max === 0) this.exact = true;
   }
+}
+
+/** A literal field name: the interned string when it is a common one, else lower-cased (HTTP/2
+ *  names are lower-case; an upper-case one is malformed, and must not split a header in two). */
+function nameOf(buf: Buffer, s: number, e: number): string {
+  return internName(buf, s, e) ?? latin1(buf, s, e).toLowerCase();
 }

@@ -27,6 +27,9 @@ import {
 
 /** Largest header block (HEADERS + CONTINUATION fragments) kept for decoding. */
 export const MAX_HEADER_BLOCK = 65536;
+/** Frames at the start of a direction not seen from its preface that must pass the strict
+ *  frame checks (known type, defined flags, default maximum size). */
+const STRICT_FIRST_FRAMES = 2;
 /** Fewest streams a connection may have in flight before the oldest is given up. */
 export const MIN_STREAMS = 256;
 
@@ -100,6 +103,9 @@ class Side implements FrameSink {
   decoder: HpackDecoder | undefined = undefined;
   /** Bytes of this direction were lost before its first header block. */
   lostEarly = false;
+  /** Framing was found again after a loss, and no header block since has fitted a stream we
+   *  know: a false resync would feed HPACK garbage, whose insertions must not be trusted. */
+  suspect = false;
   /** Preface bytes matched at the start of this direction (-1: nothing seen yet; 24 or more:
    *  done, either way). */
   preface = -1;
@@ -191,6 +197,7 @@ export class Http2Session implements ProtocolSession {
     const matched = Math.max(side.preface, 0);
     if (side.preface < 0 && bytes[0] !== CLIENT_PREFACE[0]) {
       side.preface = CLIENT_PREFACE.length;
+      this.joinedMidway(side);
       return 0;
     }
     let i = 0;
@@ -210,14 +217,27 @@ export class Http2Session implements ProtocolSession {
     }
     // Not the preface after all: the bytes taken for it are frame bytes.
     side.preface = CLIENT_PREFACE.length;
+    this.joinedMidway(side);
     if (matched > 0) side.reader.execute(CLIENT_PREFACE.subarray(0, matched), tsNs);
     return 0;
+  }
+
+  /** A direction whose first bytes are not the preface: the server's side of a new
+   *  connection, or either side of one joined mid-way, where the first bytes may not even be
+   *  at a frame boundary. Its first frames must pass the strict checks, and its first header
+   *  block must fit a stream before the decoder's insertions are trusted. */
+  private joinedMidway(side: Side): void {
+    side.reader.expectStrict(STRICT_FIRST_FRAMES);
+    side.suspect = true;
   }
 
   gap(dir: Direction, bytes: number, tsNs: bigint): void {
     if (this.dead || !(bytes > 0)) return;
     const side = dir === 'write' ? this.write : this.read;
-    if (side.preface < CLIENT_PREFACE.length) side.preface = CLIENT_PREFACE.length;
+    if (side.preface < CLIENT_PREFACE.length) {
+      side.preface = CLIENT_PREFACE.length;
+      side.suspect = true;
+    }
     side.reader.gap(bytes, tsNs);
   }
 
@@ -343,7 +363,7 @@ export class Http2Session implements ProtocolSession {
    *  those opened since the loss, may have lost some. */
   onResynced(side: Side): void {
     if (this.dead) return;
-    void side;
+    side.suspect = true;
     for (const st of this.streams.values()) st.flag(ErrorKind.CaptureGap, 'frames skipped while resyncing after a loss');
   }
 
@@ -471,12 +491,41 @@ export class Http2Session implements ProtocolSession {
       decoder.lose();
       this.out.count(loss === BlockLoss.TooLarge ? ProtocolCounter.TooLarge : ProtocolCounter.UndecodableHeaders);
     }
+    if (side.suspect && loss === BlockLoss.None) {
+      if (this.blockFits(side, decoder)) {
+        side.suspect = false;
+      } else {
+        // Not a stream we can place: maybe not a header block at all. Forget its insertions.
+        const unpaired = side.blockType === FrameType.Headers && !this.streams.has(side.blockStream) && this.hasPseudo(decoder, ':status');
+        decoder.lose();
+        this.out.count(unpaired ? ProtocolCounter.UnpairedResponses : ProtocolCounter.UndecodableHeaders);
+        // A response to a stream from before we joined has nothing to apply to.
+        if (unpaired) return;
+        loss = BlockLoss.Invalid;
+      }
+    }
     const known = loss === BlockLoss.None;
     if (side.blockType === FrameType.PushPromise) {
       this.pushPromise(side, decoder, known, loss, endNs);
     } else {
       this.headers(side, decoder, known, loss, endNs);
     }
+  }
+
+  /** Whether the decoded block belongs where it says: a stream we have (in a direction it
+   *  expects), a new request from the client, or a promise of a new even stream. */
+  private blockFits(side: Side, d: HpackDecoder): boolean {
+    if (side.blockType === FrameType.PushPromise) {
+      const p = side.blockPromised;
+      return (p & 1) === 0 && p > 0 && !this.streams.has(p) && this.hasPseudo(d, ':method');
+    }
+    const id = side.blockStream;
+    const st = this.streams.get(id);
+    if (st !== undefined) {
+      const fromRequester = (side.dir === 'write') === st.reqWrite;
+      return fromRequester ? !this.hasPseudo(d, ':status') : !this.hasPseudo(d, ':method');
+    }
+    return this.hasPseudo(d, ':method') && (id & 1) === 1 && id > this.lastClientStream && (this.clientDir === undefined || this.clientDir === side.dir);
   }
 
   private headers(side: Side, d: HpackDecoder, known: boolean, loss: BlockLoss, endNs: bigint): void {
