@@ -333,3 +333,35 @@ test('invalid framing after good frames: counted, resynced, later streams whole'
     ['/after', 200, undefined],
   ]);
 });
+
+test('a response that ends before the request (nginx answers a POST, resets the stream, then reads the body): the whole body is counted', () => {
+  const c = new Conversation();
+  // Written from the client's side, fed as the server (nginx) sees it.
+  c.headers('write', 1, req('POST', '/upload', ['content-length', '1234']))
+    .headers('read', 1, resp(200))
+    .data('read', 1, 3, { endStream: true })
+    .rst('read', 1, 0) // NO_ERROR: stop sending
+    .data('write', 1, 1234, { endStream: true });
+  const out = feed(flip(c.steps));
+  assert.deepStrictEqual(out.exchanges.map(facts), [
+    { side: 'server', stream: 1, method: 'POST', url: '/upload', status: 200, reqBody: 1234, respBody: 3, error: undefined },
+  ]);
+});
+
+test('an answered stream whose request never ends is reported at close, or by expire() a second later, as it stands', () => {
+  const c = new Conversation();
+  c.headers('write', 1, req('POST', '/upload'))
+    .data('write', 1, 100)
+    .headers('read', 1, resp(413), { endStream: true });
+  const steps = flip(c.steps);
+  const closed = feed(steps, Infinity, ErrorKind.ClosedBeforeResponse);
+  assert.deepStrictEqual(closed.exchanges.map(facts), [
+    { side: 'server', stream: 1, method: 'POST', url: '/upload', status: 413, reqBody: 100, respBody: 0, error: undefined },
+  ]);
+  const open = feed(steps);
+  assert.equal(open.exchanges.length, 0, 'waits for the request to end');
+  open.session.expire(-1n, 100n + 500_000_000n);
+  assert.equal(open.exchanges.length, 0, 'still within the wait');
+  open.session.expire(-1n, 100n + 2_000_000_000n);
+  assert.deepStrictEqual(open.exchanges.map((e) => [e.response?.statusCode, e.request.bodySize, e.error]), [[413, 100, undefined]]);
+});

@@ -292,9 +292,10 @@ export class Http2Session implements ProtocolSession {
         const st = this.streams.get(h.stream);
         if (st === undefined) break;
         const code = buf === undefined ? undefined : buf.readUInt32BE(start);
-        // After a complete response, a reset only stops the rest of the request (RFC 9113 8.1).
-        if (st.respDone) this.finish(st, st.doneNs, st.error, st.errorDetail);
-        else this.finish(st, h.endNs, ErrorKind.StreamReset, code === undefined ? undefined : errorCodeName(code));
+        // After a complete response, a reset only asks the client to stop sending the request
+        // (RFC 9113 8.1): what it sent before still arrives, and its END_STREAM (or the wait
+        // of expire()) completes the exchange.
+        if (!st.respDone) this.finish(st, h.endNs, ErrorKind.StreamReset, code === undefined ? undefined : errorCodeName(code));
         break;
       }
       case FrameType.Settings:
