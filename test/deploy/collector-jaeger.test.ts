@@ -38,7 +38,8 @@ before(async () => {
     TEMPO_OTLP_ENDPOINT: `127.0.0.1:${tempo.port}`,
     COLLECTOR_METRICS_LEVEL: 'none',
   });
-  agent = await startAgent(['--otlp-endpoint', `http://127.0.0.1:${grpc}`]);
+  // Its own metrics every second (not 10 s), for the metrics pipeline's test.
+  agent = await startAgent(['--otlp-endpoint', `http://127.0.0.1:${grpc}`], { OTEL_METRIC_EXPORT_INTERVAL: '1000' });
 });
 
 after(async () => {
@@ -74,4 +75,10 @@ test('through the shipped collector config, curl → nginx, 200: one trace in Ja
 
 test('through the shipped collector config, curl → nginx, 404: an error on the CLIENT span only', async () => {
   await check(await curlOnce(nginx, `/status/404?t=${tag}`, 404));
+});
+
+test("the agent's own metrics are taken by the shipped config's metrics pipeline, not refused", async () => {
+  // The debug exporter logs each batch it got; the agent would warn if the export failed.
+  await collector.waitFor(/"otelcol.signal": "metrics"[^\n]*"data points"|"data points"[^\n]*"otelcol.signal": "metrics"/, 'stderr', 20_000);
+  assert.doesNotMatch(agent.stderr(), /cannot export/);
 });
