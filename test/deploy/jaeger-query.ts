@@ -68,11 +68,13 @@ export function flattenOtlpJson(body: unknown): StoredSpan[] {
   return out;
 }
 
-/** GET a JSON document; a non-2xx answer is null (nothing stored yet reads as 404). */
+/** GET a JSON document; null for 404, which is how Jaeger says "nothing stored (yet)". Any
+ *  other failure is an error with Jaeger's own words, not something to poll through. */
 async function getJson(url: string): Promise<unknown> {
   const res = await fetch(url);
   const text = await res.text();
-  if (!res.ok) return null;
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`Jaeger answered ${res.status} to GET ${url}: ${text.slice(0, 500)}`);
   return JSON.parse(text) as unknown;
 }
 
