@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond `npm ci`, from Debian's packages: the BPF toolchain (CI
-# rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace.
+# rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace; then builds
+# Jaeger (scripts/build-jaeger.sh, needs Go).
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
 PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go)
@@ -20,4 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # nginx's package may start a default server on port 80; tests start their own instances.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q nginx 2>/dev/null; then systemctl stop nginx || true; fi
+# Jaeger v2 for the deployment tests (test/deploy): built from its Go module with the machine's Go
+# the first time (minutes), cached outside the clone after that (instant).
+bash "$(dirname "$0")/build-jaeger.sh" >/dev/null
 echo "install-test-deps: all test dependencies present"
