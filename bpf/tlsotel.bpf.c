@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* tlsotel.bpf.c: copy the plaintext of OpenSSL's SSL_read/SSL_write (and the _ex variants)
- * into a ring buffer, and tell user space when an SSL object is freed.
+/* tlsotel.bpf.c: copy the plaintext of TLS libraries' read and write calls into a ring buffer
+ * (OpenSSL's SSL_read/SSL_write and their _ex variants or the internal functions they call,
+ * GnuTLS's gnutls_record_recv/send, which have the same shape, and Go's crypto/tls
+ * (*Conn).Read/Write, probed on their RET instructions), and tell user space when a connection
+ * object is freed. Which functions of which file get which program is user space's business
+ * (src/tls/).
  *
  * Data exists for reads only when the call returns, and node's SSL_write returns -1 during
  * the handshake and is retried with the same buffer, so both directions are captured at
@@ -184,6 +188,21 @@ static __always_inline bool traced(__u32 tgid)
 	return true;
 }
 
+/* At the entry of a call on a connection whose socket is not known yet: the thread looks for it
+ * (see want_fd). */
+static __always_inline void find_socket(__u64 pid_tgid, struct call_args *a)
+{
+	struct conn_key ck = { .ssl = a->ssl, .pid = pid_tgid >> 32 };
+	if (bpf_map_lookup_elem(&known, &ck))
+		return;
+	struct want w = { .ssl = a->ssl, .ts = bpf_ktime_get_ns(), .in_call = 1 };
+	if (bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&identity_pending, 1);
+	else
+		bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_EXIST);
+	a->searching = 1;
+}
+
 static __always_inline void stash(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -194,15 +213,7 @@ static __always_inline void stash(struct pt_regs *ctx)
 		.buf = (__u64)PT_REGS_PARM2(ctx),
 		.len_ptr = (__u64)PT_REGS_PARM4(ctx),
 	};
-	struct conn_key ck = { .ssl = a.ssl, .pid = pid_tgid >> 32 };
-	if (!bpf_map_lookup_elem(&known, &ck)) {
-		struct want w = { .ssl = a.ssl, .ts = bpf_ktime_get_ns(), .in_call = 1 };
-		if (bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_NOEXIST) == 0)
-			__sync_fetch_and_add(&identity_pending, 1);
-		else
-			bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_EXIST);
-		a.searching = 1;
-	}
+	find_socket(pid_tgid, &a);
 	__u64 key = pid_tgid | TLS_MASK;
 	bpf_map_update_elem(&active_calls, &key, &a, BPF_ANY);
 }
@@ -399,17 +410,14 @@ int BPF_KRETPROBE(tls_read_ex_ret)
 	return ret_ex(ctx, 1);
 }
 
-/* SSL_free(SSL *s): the connection is gone; user space flushes and frees its state. */
-SEC("uprobe")
-int BPF_KPROBE(tls_free, void *ssl)
+/* A connection is gone (SSL_free, gnutls_deinit, Go's (*Conn).Close): user space flushes and
+ * frees its state, and its socket is forgotten. */
+static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u64 conn)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
-		return 0;
 	struct tls_event ev = {};
 	ev.type = TLS_EVENT_CLOSE;
 	ev.ts_ns = bpf_ktime_get_ns();
-	ev.conn = (__u64)ssl;
+	ev.conn = conn;
 	ev.pid = pid_tgid >> 32;
 	ev.tid = (__u32)pid_tgid;
 	ev.lib_id = (__u32)bpf_get_attach_cookie(ctx);
@@ -417,7 +425,7 @@ int BPF_KPROBE(tls_free, void *ssl)
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
 		count(TLS_CNT_CLOSE_DROPS, 1);
 
-	struct conn_key ck = { .ssl = (__u64)ssl, .pid = ev.pid };
+	struct conn_key ck = { .ssl = conn, .pid = ev.pid };
 	__s32 *fd = bpf_map_lookup_elem(&known, &ck);
 	if (fd) {
 		struct fd_key fk = { .pid = ev.pid, .fd = *fd };
@@ -425,6 +433,16 @@ int BPF_KPROBE(tls_free, void *ssl)
 		bpf_map_delete_elem(&known, &ck);
 	}
 	return 0;
+}
+
+/* SSL_free(SSL *s), gnutls_deinit(session). */
+SEC("uprobe")
+int BPF_KPROBE(tls_free, void *ssl)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	return conn_closed(ctx, pid_tgid, (__u64)ssl);
 }
 
 #define S_IFMT 0170000
@@ -533,4 +551,124 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (bpf_map_delete_elem(&want_fd, &pid_tgid) == 0)
 		__sync_fetch_and_add(&identity_pending, -1);
 	return 0;
+}
+
+/* ---- Go crypto/tls: (*Conn).Write and (*Conn).Read (register ABI, Go >= 1.17, amd64). ----
+ *
+ * No uretprobes on Go: a goroutine's stack is copied when it grows, and a return address
+ * rewritten by a uretprobe then sends the program somewhere else. So an entry probe stashes the
+ * arguments (receiver RAX, buffer RBX, length RCX) and a probe on every RET instruction of the
+ * function (found by user space, src/tls/go) takes the result (n in RAX; a Write's data is
+ * taken at its entry, see go_tls_write_enter). A goroutine may
+ * resume on another thread between the two: they are paired by process and goroutine (R14
+ * holds the current g), not by thread. The *tls.Conn names the connection. Its socket is found
+ * as OpenSSL's is: Go's netFD reads and writes on the calling thread inside the call. */
+struct go_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 g;
+};
+
+struct go_call {
+	struct call_args args;
+	__u64 pid_tgid; /* the thread of the entry, whose socket marker the return clears */
+};
+
+/* Go TLS calls in flight, keyed by process and goroutine. Inserted at entry, deleted at a RET.
+ * LRU: a goroutine that never returns (its program exited) must not pin an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_call);
+} go_calls SEC(".maps");
+
+static __always_inline struct go_call go_enter(struct pt_regs *ctx, __u64 pid_tgid)
+{
+	struct go_call c = {
+		.args = { .ssl = ctx->ax, .buf = ctx->bx },
+		.pid_tgid = pid_tgid,
+	};
+	find_socket(pid_tgid, &c.args);
+	struct go_key k = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
+	bpf_map_update_elem(&go_calls, &k, &c, BPF_ANY);
+	return c;
+}
+
+/* Entry of (*Conn).Read: the data exists only at its return. */
+SEC("uprobe")
+int BPF_KPROBE(go_tls_read_enter)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (traced(pid_tgid >> 32))
+		go_enter(ctx, pid_tgid);
+	return 0;
+}
+
+/* Entry of (*Conn).Write: its plaintext is emitted here, not at return. A Go program reads and
+ * writes one connection from different goroutines (net/http: a read loop and a write loop), on
+ * different threads: a response read may return before the request's Write does, and records
+ * taken at return would reach user space answer first. Taken at entry, a request is always
+ * before its answer. (*Conn).Write sends all of b or fails with the connection. */
+SEC("uprobe")
+int BPF_KPROBE(go_tls_write_enter)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	struct go_call c = go_enter(ctx, pid_tgid);
+	long len = (long)ctx->cx;
+	if (len > 0)
+		emit(ctx, pid_tgid, &c.args, len > 0x7fffffff ? 0x7fffffff : (__u32)len, 0);
+	return 0;
+}
+
+static __always_inline int go_ret(struct pt_regs *ctx, __u32 read)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	struct go_key k = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
+	struct go_call *c = bpf_map_lookup_elem(&go_calls, &k);
+	if (!c) {
+		count(TLS_CNT_NO_ENTRY, 1);
+		return 0;
+	}
+	struct go_call copy = *c;
+	bpf_map_delete_elem(&go_calls, &k);
+	long n = (long)ctx->ax;
+	if (read && n > 0)
+		emit(ctx, pid_tgid, &copy.args, n > 0x7fffffff ? 0x7fffffff : (__u32)n, read);
+	if (copy.args.searching) {
+		/* The call did no socket I/O (a read served from buffered records): its thread must not
+		 * take another connection's socket for this one later. */
+		struct want *w = bpf_map_lookup_elem(&want_fd, &copy.pid_tgid);
+		if (w && w->ssl == copy.args.ssl && bpf_map_delete_elem(&want_fd, &copy.pid_tgid) == 0)
+			__sync_fetch_and_add(&identity_pending, -1);
+	}
+	return 0;
+}
+
+/* At a RET of (*Conn).Write: its data went at entry; the call's socket marker is cleared. */
+SEC("uprobe")
+int BPF_KPROBE(go_tls_write_ret)
+{
+	return go_ret(ctx, 0);
+}
+
+/* At a RET of (*Conn).Read. */
+SEC("uprobe")
+int BPF_KPROBE(go_tls_read_ret)
+{
+	return go_ret(ctx, 1);
+}
+
+/* Entry of (*Conn).Close: the connection's state can go (as SSL_free). */
+SEC("uprobe")
+int BPF_KPROBE(go_tls_close)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	return conn_closed(ctx, pid_tgid, ctx->ax);
 }

@@ -69,6 +69,8 @@ export class Discovery {
   private readonly byId = new Map<number, TlsFile>();
   /** Every library's symbols, looked up once per file. */
   private readonly symbols: string[];
+  /** Some library is offered files that define none of the symbols. */
+  private readonly anyWithoutSymbols: boolean;
   /** dev:inode of files that define no SSL_write/SSL_read, or whose attach failed. */
   private readonly rejected = new Set<string>();
   private pids = new Set<number>();
@@ -90,6 +92,7 @@ export class Discovery {
   constructor(private readonly opts: DiscoveryOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.symbols = [...new Set(opts.libraries.flatMap((l) => l.symbols))];
+    this.anyWithoutSymbols = opts.libraries.some((l) => l.claimsWithoutSymbols === true);
   }
 
   /** Attaches to the files on the host now: the libraries' files in the library directories,
@@ -188,7 +191,7 @@ export class Discovery {
       this.opts.log.debug(`cannot read ${reachPath}: ${(e as Error).message}`);
       return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
-    if (defined.size === 0) {
+    if (defined.size === 0 && !this.anyWithoutSymbols) {
       this.reject(key);
       return true;
     }
@@ -198,6 +201,7 @@ export class Discovery {
     const attachPath = plain && `${plain.dev}:${plain.ino}` === key ? displayPath : reachPath;
     const attached: TlsFile[] = [];
     for (const library of this.opts.libraries) {
+      if (defined.size === 0 && library.claimsWithoutSymbols !== true) continue;
       let claim: Claim | undefined;
       try {
         claim = library.claim({ path: attachPath, defined });

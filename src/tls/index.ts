@@ -2,8 +2,9 @@
 // BPF programs) and one line in TLS_LIBRARIES.
 import type { TlsLibrary } from './library';
 import { gnutls } from './gnutls/gnutls';
+import { goTls } from './go/go-library';
 import { openssl } from './openssl/openssl';
 
-export const TLS_LIBRARIES: readonly TlsLibrary[] = [openssl, gnutls];
+export const TLS_LIBRARIES: readonly TlsLibrary[] = [openssl, gnutls, goTls];
 
 export type { Claim, CandidateFile, ProbeSpec, TlsLibrary } from './library';

@@ -39,6 +39,9 @@ export interface TlsLibrary {
   readonly name: string;
   /** The function symbols claim() looks at (read once per file for all libraries). */
   readonly symbols: readonly string[];
+  /** Offer this library every executable file, also those defining none of `symbols` (a
+   *  library found by other means than exported symbols, e.g. Go's build info). */
+  readonly claimsWithoutSymbols?: boolean;
   /** Library file names worth attaching before any process maps them (searched in the
    *  library directories at start). */
   readonly libraryFileNames?: RegExp;

@@ -292,11 +292,11 @@ test('gap inside response headers: exchange with a capture-gap error, later pair
   assert.equal(t.stats().unpairedResponses, 0);
 });
 
-test('not HTTP: binary or HTTP/2 bytes give no exchanges and count one connection', () => {
+test('no protocol of ours: binary bytes give no exchanges and count one connection; the HTTP/2 preface picks the HTTP/2 session', () => {
   let seed = 7;
   const random = Buffer.from(Array.from({ length: 300 }, () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16 & 0xff));
   const h2 = Buffer.concat([b('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100])]);
-  for (const [first, second] of [[random, random], [h2, Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0])]]) {
+  for (const [first, second, protocol] of [[random, random, undefined], [h2, Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0]), 'http/2']] as const) {
     const { t, out, c, send, next } = setup();
     assert.doesNotThrow(() => {
       send('write', first);
@@ -306,9 +306,10 @@ test('not HTTP: binary or HTTP/2 bytes give no exchanges and count one connectio
       t.expire(next() + 10n ** 12n);
       t.onClose(c, 'closed', next());
     });
-    assert.equal(out.length, 0);
-    assert.equal(t.stats().otherProtocolConnections, 1);
+    assert.equal(out.length, 0, 'HTTP/1 text inside an HTTP/2 connection is no exchange');
     assert.equal(t.stats().exchanges, 0);
+    if (protocol === undefined) assert.equal(t.stats().otherProtocolConnections, 1);
+    else assert.deepEqual(t.stats().connections, { 'http/1': 0, 'http/2': 1 });
   }
 });
 

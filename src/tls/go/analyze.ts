@@ -9,6 +9,7 @@ import { ReturnSites, findReturnSites } from './return-sites';
 
 export const GO_TLS_WRITE = 'crypto/tls.(*Conn).Write';
 export const GO_TLS_READ = 'crypto/tls.(*Conn).Read';
+export const GO_TLS_CLOSE = 'crypto/tls.(*Conn).Close';
 
 export interface GoProbeSites extends ReturnSites {
   function: GoFunction;
@@ -23,7 +24,7 @@ export interface GoBinaryAnalysis {
    */
   registerAbi: boolean | null;
   /** null when the binary does not contain crypto/tls's Conn methods (not linked in). */
-  cryptoTls: { write: GoProbeSites; read: GoProbeSites } | null;
+  cryptoTls: { write: GoProbeSites; read: GoProbeSites; close: GoFunction | undefined } | null;
 }
 
 /** The build info when `path` is a Go executable, else null. Throws only if the file can't be opened. */
@@ -52,7 +53,7 @@ export function analyzeGoBinary(path: string): GoBinaryAnalysis | null {
   try {
     const buildInfo = readGoBuildInfo(elf);
     if (!buildInfo) return null;
-    const found = findGoFunctions(elf, [GO_TLS_WRITE, GO_TLS_READ]);
+    const found = findGoFunctions(elf, [GO_TLS_WRITE, GO_TLS_READ, GO_TLS_CLOSE]);
     const write = found.get(GO_TLS_WRITE);
     const read = found.get(GO_TLS_READ);
     const minor = goMinorVersion(buildInfo.goVersion);
@@ -61,7 +62,7 @@ export function analyzeGoBinary(path: string): GoBinaryAnalysis | null {
     if (!write || !read) {
       throw new GoAnalysisError(GoAnalysisErrorKind.PartialTls, `${path} has ${write ? GO_TLS_WRITE : GO_TLS_READ} but not ${write ? GO_TLS_READ : GO_TLS_WRITE}`);
     }
-    return { buildInfo, registerAbi, cryptoTls: { write: probeSites(elf, write), read: probeSites(elf, read) } };
+    return { buildInfo, registerAbi, cryptoTls: { write: probeSites(elf, write), read: probeSites(elf, read), close: found.get(GO_TLS_CLOSE) } };
   } finally {
     elf.close();
   }
