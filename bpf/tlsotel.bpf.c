@@ -24,7 +24,21 @@ const volatile struct tls_config cfg = {
 	.filter_tgid = 0,
 	.capture_bytes = 16384,
 	.max_segments = 4,
+	.pidns_dev = 0,
+	.pidns_ino = 0,
 };
+
+/* The current thread's tgid << 32 | pid as the agent sees them: the host's, or, inside a PID
+ * namespace (cfg.pidns_ino), that namespace's; 0 for a thread the namespace does not contain. */
+static __always_inline __u64 current_pid_tgid(void)
+{
+	if (!cfg.pidns_ino)
+		return bpf_get_current_pid_tgid();
+	struct bpf_pidns_info ns = {};
+	if (bpf_get_ns_current_pid_tgid(cfg.pidns_dev, cfg.pidns_ino, &ns, sizeof(ns)) != 0)
+		return 0;
+	return ((__u64)ns.tgid << 32) | ns.pid;
+}
 
 /* Plaintext records for user space. Size set by the loader (--ring-buffer-size). Records are
  * written with BPF_RB_NO_WAKEUP: user space polls the ring on a timer, because a wake-up per
@@ -181,6 +195,8 @@ static __always_inline void count(__u32 idx, __u64 n)
 
 static __always_inline bool traced(__u32 tgid)
 {
+	if (tgid == 0) /* outside the agent's PID namespace */
+		return false;
 	if (tgid == cfg.agent_tgid)
 		return false;
 	if (cfg.filter_tgid && tgid != cfg.filter_tgid)
@@ -205,7 +221,7 @@ static __always_inline void find_socket(__u64 pid_tgid, struct call_args *a)
 
 static __always_inline void stash(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return;
 	struct call_args a = {
@@ -353,7 +369,7 @@ int BPF_KPROBE(tls_enter)
 /* int SSL_write / SSL_read: the return value is the byte count, <= 0 on failure. */
 static __always_inline int ret_int(struct pt_regs *ctx, __u32 read)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct call_args *a = take_args(pid_tgid);
 	if (!a)
 		return 0;
@@ -371,7 +387,7 @@ static __always_inline int ret_int(struct pt_regs *ctx, __u32 read)
  * byte count in *done. */
 static __always_inline int ret_ex(struct pt_regs *ctx, __u32 read)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct call_args *a = take_args(pid_tgid);
 	if (!a)
 		return 0;
@@ -439,7 +455,7 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 SEC("uprobe")
 int BPF_KPROBE(tls_free, void *ssl)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	return conn_closed(ctx, pid_tgid, (__u64)ssl);
@@ -507,7 +523,7 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	bool is_read = id == 0 || id == 19 || id == 45 || id == 47;
 	if (!is_write && !is_read)
 		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct want *w = bpf_map_lookup_elem(&want_fd, &pid_tgid);
 	if (!w)
 		return 0;
@@ -599,7 +615,7 @@ static __always_inline struct go_call go_enter(struct pt_regs *ctx, __u64 pid_tg
 SEC("uprobe")
 int BPF_KPROBE(go_tls_read_enter)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	if (traced(pid_tgid >> 32))
 		go_enter(ctx, pid_tgid);
 	return 0;
@@ -613,7 +629,7 @@ int BPF_KPROBE(go_tls_read_enter)
 SEC("uprobe")
 int BPF_KPROBE(go_tls_write_enter)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	struct go_call c = go_enter(ctx, pid_tgid);
@@ -625,7 +641,7 @@ int BPF_KPROBE(go_tls_write_enter)
 
 static __always_inline int go_ret(struct pt_regs *ctx, __u32 read)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	struct go_key k = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
@@ -667,7 +683,7 @@ int BPF_KPROBE(go_tls_read_ret)
 SEC("uprobe")
 int BPF_KPROBE(go_tls_close)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	return conn_closed(ctx, pid_tgid, ctx->ax);

@@ -71,6 +71,12 @@ struct tls_config {
 	__u32 filter_tgid;    /* when non-zero, trace only this process */
 	__u32 capture_bytes;  /* payload cap per record, 1..TLSOTEL_MAX_PAYLOAD */
 	__u32 max_segments;   /* records per call, 1..TLSOTEL_MAX_SEGMENTS */
+	/* The agent's PID namespace when it is not the host's (a sidecar with shareProcessNamespace,
+	 * a container): device and inode of /proc/self/ns/pid. Every pid the BPF side reports or
+	 * compares (agent_tgid, filter_tgid, records) is then as seen from that namespace, and
+	 * processes outside it are not traced (the agent cannot see them in its /proc). 0: host. */
+	__u64 pidns_dev;
+	__u64 pidns_ino;
 };
 
 /* Indexes of the per-CPU counters map `counters`. */

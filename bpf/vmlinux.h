@@ -73,6 +73,12 @@ struct pt_regs {
 #error "tlsotel's minimal vmlinux.h only describes x86_64 pt_regs"
 #endif
 
+/* bpf_get_ns_current_pid_tgid()'s result. */
+struct bpf_pidns_info {
+	__u32 pid;
+	__u32 tgid;
+};
+
 /* Raw tracepoint context: sys_enter's args are (struct pt_regs *regs, long id). */
 struct bpf_raw_tracepoint_args {
 	__u64 args[0];

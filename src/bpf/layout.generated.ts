@@ -50,13 +50,15 @@ export const TlsEventLayout = {
   SIZE: 80,
 } as const;
 
-/** struct tls_config: byte offsets of its fields; size 16. */
+/** struct tls_config: byte offsets of its fields; size 32. */
 export const TlsConfigLayout = {
   agent_tgid: 0,
   filter_tgid: 4,
   capture_bytes: 8,
   max_segments: 12,
-  SIZE: 16,
+  pidns_dev: 16,
+  pidns_ino: 24,
+  SIZE: 32,
 } as const;
 
 /** struct tls_conn: byte offsets of its fields; size 48. */

@@ -8,6 +8,7 @@ import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbp
 import { TlsConfigLayout, TlsCounter, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
+import { ownPidNamespace, type PidNamespace } from './pid-namespace';
 
 export interface ProbeOptions {
   /** Never trace this process (default: the agent itself). */
@@ -20,6 +21,8 @@ export interface ProbeOptions {
   maxSegments?: number;
   /** Ring buffer size in bytes: a power of two, at least one page. */
   ringBufferBytes?: number;
+  /** Pids as seen from this PID namespace (default: the agent's own, when not the host's). */
+  pidNamespace?: PidNamespace | null;
   objectPath?: string;
   log: Logger;
 }
@@ -110,6 +113,12 @@ export class TlsProbes {
       cfg.writeUInt32LE(opts.filterTgid ?? 0, TlsConfigLayout.filter_tgid);
       cfg.writeUInt32LE(captureBytes, TlsConfigLayout.capture_bytes);
       cfg.writeUInt32LE(maxSegments, TlsConfigLayout.max_segments);
+      const ns = opts.pidNamespace === undefined ? ownPidNamespace() : opts.pidNamespace ?? undefined;
+      if (ns !== undefined) {
+        cfg.writeBigUInt64LE(BigInt(ns.dev), TlsConfigLayout.pidns_dev);
+        cfg.writeBigUInt64LE(BigInt(ns.ino), TlsConfigLayout.pidns_ino);
+        opts.log.info(`in PID namespace ${ns.ino}: pids are that namespace's; processes outside it are not traced`);
+      }
       const rodata = findMap(obj, (name) => name.endsWith('.rodata'));
       if (!rodata) throw new Error('BPF object has no .rodata map: rebuild it with npm run build:bpf');
       if (lb.bpf_map__value_size(rodata) !== TlsConfigLayout.SIZE) {
