@@ -54,20 +54,34 @@ export function parseResourceAttributes(value: string): Record<string, string> {
   return out;
 }
 
-const CONTAINER_ID = /[0-9a-f]{64}/g;
-const POD_UID = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;
+/** A container's cgroup, as the runtimes name it: "<runtime>-<64 hex>.scope" (systemd driver:
+ *  docker, containerd's CRI plugin, cri-o, podman), or a bare 64-hex segment under a parent a
+ *  runtime made (cgroupfs driver: /docker/<id>, /kubepods/<qos>/pod<uid>/<id>, /crio/<id>…). */
+const SCOPED_ID = /^(?:docker|cri-containerd|containerd|crio|libpod|cri-o)-([0-9a-f]{64})\.scope$/;
+const BARE_ID = /^[0-9a-f]{64}$/;
+const RUNTIME_PARENT = /^(?:docker|containerd|crio|libpod|lxc|kubepods(?:-.*)?|.*\.slice|pod[0-9a-f][0-9a-f_-]{31,35}|besteffort|burstable|guaranteed)$/;
+const POD_UID = /^(?:kubepods-(?:besteffort-|burstable-)?)?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
 
-/** Container id and pod UID from the text of /proc/PID/cgroup (docker, containerd, cri-o,
- *  podman; cgroup v1 and v2; systemd and cgroupfs drivers). */
+/**
+ * Container id and pod UID from the text of /proc/PID/cgroup (docker, containerd, cri-o,
+ * podman; cgroup v1 and v2; systemd and cgroupfs drivers). Only cgroup paths shaped the way
+ * container runtimes make them count: a 64-hex segment elsewhere (or a pod-like name outside
+ * /kubepods) is not taken for one, so the values are right or absent, never guessed.
+ */
 export function parseCgroup(text: string): { containerId?: string; podUid?: string } {
   let containerId: string | undefined;
   let podUid: string | undefined;
   for (const line of text.split('\n')) {
-    const path = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
-    const ids = path.match(CONTAINER_ID);
-    if (ids && containerId === undefined) containerId = ids[ids.length - 1];
-    const pod = POD_UID.exec(path);
-    if (pod && podUid === undefined) podUid = pod[1].replace(/_/g, '-');
+    const segments = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1).split('/');
+    const kube = segments.some((seg) => seg.startsWith('kubepods'));
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i];
+      const scoped = SCOPED_ID.exec(seg);
+      const id = scoped !== null ? scoped[1] : BARE_ID.test(seg) && i > 0 && RUNTIME_PARENT.test(segments[i - 1]) ? seg : undefined;
+      if (id !== undefined && containerId === undefined) containerId = id;
+      const pod = kube ? POD_UID.exec(seg) : null;
+      if (pod !== null && podUid === undefined) podUid = pod[1].replace(/_/g, '-');
+    }
   }
   return { containerId, podUid };
 }

@@ -113,6 +113,11 @@ test('parseCgroup: docker, containerd (systemd and cgroupfs), cri-o, pod uid', (
   assert.deepEqual(parseCgroup(`0::/kubepods/besteffort/pod1a2b3c4d-0000-1111-2222-333344445555/${CID}\n`).containerId, CID);
   assert.equal(parseCgroup(`0::/machine.slice/crio-${CID}.scope`).containerId, CID);
   assert.deepEqual(parseCgroup('0::/user.slice/user-1000.slice/session-2.scope\n'), { containerId: undefined, podUid: undefined });
+  assert.equal(parseCgroup(`0::/system.slice/docker-${CID}.scope`).containerId, CID);
+  assert.equal(parseCgroup(`0::/machine.slice/libpod-${CID}.scope/container`).containerId, CID);
+  // Not the shape a runtime makes: a 64-hex name anywhere else, a pod-like name outside kubepods.
+  assert.deepEqual(parseCgroup(`0::/user.slice/build-cache/${CID}\n4:memory:/jobs/${CID}.scope\n`), { containerId: undefined, podUid: undefined });
+  assert.deepEqual(parseCgroup('0::/podcasts/pod1a2b3c4d-0000-1111-2222-333344445555\n'), { containerId: undefined, podUid: undefined });
 });
 
 test('parseResourceAttributes skips bad pairs', () => {
