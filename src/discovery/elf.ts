@@ -52,16 +52,6 @@ export function readCode(path: string, offset: number, length: number): Buffer |
   }
 }
 
-/** The file offset of a virtual address, through the PT_LOAD program headers. */
-export function fileOffsetOf(path: string, vaddr: number): number | undefined {
-  const fd = openSync(path, 'r');
-  try {
-    return fileOffset(fd, vaddr, fstatSync(fd).size);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const PT_LOAD = 1;
 
 function fileOffset(fd: number, vaddr: number, size: number): number | undefined {

@@ -140,10 +140,6 @@ export function monoToHrTime(monoNs: bigint): HrTime {
   return wallClock.monoToHrTime(monoNs);
 }
 
-export function resyncClock(): bigint {
-  return wallClock.resync();
-}
-
 /**
  * Re-measure the process-wide offset every `intervalMs` (NTP slews the wall clock, not the
  * monotonic one). Each resync blocks for at most a few ms. Returns a function that stops it.

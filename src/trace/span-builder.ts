@@ -429,10 +429,3 @@ export class SpanBuilder {
   }
 }
 
-let defaultBuilder: SpanBuilder | undefined;
-
-/** Build with default options (redaction on, no headers captured). */
-export function buildSpan(exchange: Exchange, options?: BuildOptions): ReadableSpan {
-  defaultBuilder ??= new SpanBuilder();
-  return defaultBuilder.build(exchange, options);
-}

@@ -4,7 +4,7 @@ import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { MonotonicWallClock } from '../../src/trace/clock';
 import { ResourceFactory } from '../../src/trace/resource';
 import {
-  INSTRUMENTATION_SCOPE, SpanBuilder, buildSpan, normalizeMethod, parseHostHeader,
+  INSTRUMENTATION_SCOPE, SpanBuilder, normalizeMethod, parseHostHeader,
 } from '../../src/trace/span-builder';
 import { CLIENT_ATTRIBUTES, CURL, NGINX, exchange, request, response } from './fixtures';
 import { ALL_ERROR_KINDS, ERROR_KINDS, ErrorKind } from '../../src/exchange/error-kind';
@@ -212,7 +212,7 @@ test('parent context: same trace, parent span id, remote, tracestate kept', () =
 });
 
 test('end before start is clamped; default builder works', () => {
-  const span = buildSpan(exchange({ startNs: 10_000n, endNs: 5_000n, process: CURL }));
+  const span = new SpanBuilder().build(exchange({ startNs: 10_000n, endNs: 5_000n, process: CURL }));
   assert.deepEqual(span.duration, [0, 0]);
   assert.deepEqual(span.endTime, span.startTime);
 });

@@ -78,10 +78,6 @@ export function latin1(buf: Buffer, s: number, e: number): string {
   return hasLatin1Slice ? (buf as unknown as Latin1Slicer).latin1Slice(s, e) : buf.toString('latin1', s, e);
 }
 
-export function isTchar(b: number): boolean {
-  return (CLASS[b] & C_TCHAR) !== 0;
-}
-
 /** Case-insensitive compare of buf[s, e) with an all-lowercase ASCII word. */
 function equalsLower(buf: Buffer, s: number, e: number, word: string): boolean {
   if (e - s !== word.length) return false;

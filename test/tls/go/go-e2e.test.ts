@@ -15,6 +15,7 @@ let cert: ReturnType<typeof makeCert>;
 let receiver: OtlpReceiver;
 let agent: Proc;
 let nginx: Nginx;
+let nginxH2: Nginx;
 const procs: Proc[] = [];
 const tag = `go${process.pid}`;
 const ofPid = (pid: number) => (s: ReceivedSpan) => s.resource['process.pid'] === pid;
@@ -29,12 +30,14 @@ before(async () => {
   cert = makeCert();
   receiver = await startOtlpReceiver();
   nginx = await startNginx(cert);
+  nginxH2 = await startNginx(cert, { http2: true });
   agent = await startAgent(['--otlp-endpoint', receiver.url]);
 });
 
 after(async () => {
   await agent?.stop('SIGKILL');
   await nginx?.stop('SIGTERM');
+  await nginxH2?.stop('SIGTERM');
   for (const p of procs) await p.stop('SIGKILL');
   await receiver?.stop();
   rmSync(BUILD_DIR, { recursive: true, force: true });
@@ -117,6 +120,18 @@ for (const bin of ['go1.26-stripped-pie', 'go1.19-normal'] as const) {
     checkStitched(clients, receiver.spans.filter((s) => s.kind === 'SERVER' && mine(s)));
   });
 }
+
+test('Go client over HTTP/2 (golang.org\'s h2 in net/http) → nginx http2: CLIENT spans of version 2, stitched', async () => {
+  const who = 'go-h2';
+  const client = peer('go1.26-normal', 'client', '-h2', '-wait', '1.5', ...urls(nginxH2.port, who));
+  assert.equal((await client.exited).code, 0, client.stderr());
+  assert.equal(client.stdout(), '200 HTTP/2.0\n404 HTTP/2.0\n200 HTTP/2.0\n');
+  await receiver.waitFor((spans) => spans.filter(ofPid(client.pid)).length >= 3 && spans.filter((s) => s.kind === 'SERVER' && String(s.attributes['url.path']).startsWith(`/${who}/`)).length >= 2, 15_000);
+  const clients = receiver.spans.filter(ofPid(client.pid));
+  checkSide(clients, 'CLIENT', who, nginxH2.port);
+  for (const s of clients) assert.equal(s.attributes['network.protocol.version'], '2');
+  checkStitched(clients, receiver.spans.filter((s) => s.kind === 'SERVER' && String(s.attributes['url.path']).startsWith(`/${who}/`)));
+});
 
 test('Go 1.19 client → Go 1.19 server (stripped): both sides, stitched', async () => {
   const srv = await goServer('go1.19-stripped');
