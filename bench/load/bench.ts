@@ -55,6 +55,8 @@ const LOADS: Load[] = [
 /** Load run after an agent starts, before the measured loads: below saturation, so nothing drops. */
 const AGENT_WARMUP: Load = { id: 'agent-warm-up', label: 'agent warm-up (not measured)', path: '/small', rate: 5000, conns: 16 };
 const AGENT_WARMUP_S = 2;
+/** Seconds of the HTTP/2 warm-up: 1 in quick mode, to keep it short. */
+const h2WarmupS = (o: Options): number => (o.quick ? 1 : AGENT_WARMUP_S);
 /** The same for HTTP/2 (its own parser and session code), when an HTTP/2 load is run. */
 const AGENT_WARMUP_H2: Load = { id: 'agent-warm-up-h2', label: 'agent warm-up, HTTP/2 (not measured)', path: '/small', rate: 5000, conns: 4, h2Streams: 8 };
 
@@ -76,7 +78,7 @@ interface Options {
 function usage(): string {
   return `usage: node dist/bench/load/bench.js [--quick] [--reps N] [--duration S] [--rows a,b,..]
          [--loads small,16k,r1k,r5k] [--peer sslsniff|bpftrace] [--wait-quiet S] [--budget MIN] [--out DIR]
-  --quick        5 repetitions of 1 s loads (about 3 minutes); default: 5 of 6 s (about 12)
+  --quick        5 repetitions of 1 s loads (about 4 minutes); default: 5 of 6 s (about 16)
   --reps N       repetitions (interleaved: baseline, floor, tlsotel, sslsniff, baseline, …), ≥ 1
   --extra-reps N repetitions added when others disturbed one (default 2; quick 1), within --budget
   --budget MIN   start no extra repetition past this many minutes (default 15; quick 4)
@@ -1040,7 +1042,7 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       // charged to whichever load comes first. Not measured; its spans are outside every
       // load's window (SERVER) and from another wrk process (CLIENT).
       await runWrk(AGENT_WARMUP, nginx.port, AGENT_WARMUP_S);
-      if (env.opts.loads.some((l) => l.h2Streams !== undefined)) await runLoad(AGENT_WARMUP_H2, nginx, AGENT_WARMUP_S, env.dir);
+      if (env.opts.loads.some((l) => l.h2Streams !== undefined)) await runLoad(AGENT_WARMUP_H2, nginx, h2WarmupS(env.opts), env.dir);
       await sleep(env.opts.gapS * 1000);
     }
     const mine: Sample[] = [];
@@ -1337,7 +1339,7 @@ async function main(): Promise<void> {
     const contaminated: number[] = [];
     let rep = 0;
     // A first guess of one repetition's length, corrected by the real ones.
-    let repSeconds = opts.rows.length * opts.loads.length * (opts.durationS + opts.gapS + 0.5) + (opts.rows.length - 1) * (3 + AGENT_WARMUP_S + opts.gapS);
+    let repSeconds = opts.rows.length * opts.loads.length * (opts.durationS + opts.gapS + 0.5) + (opts.rows.length - 1) * (3 + AGENT_WARMUP_S + opts.gapS + (opts.loads.some((l) => l.h2Streams !== undefined) ? h2WarmupS(opts) : 0));
     for (;;) {
       const elapsedS = (Date.now() - startedAt) / 1000;
       if (rep >= opts.reps) {
