@@ -725,7 +725,7 @@ interface ProtocolReport {
 
 const PROTOCOL_LABEL: Record<WireProtocol, string> = { h1: 'HTTP/1.1', h2: 'HTTP/2' };
 
-function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env: Env, logLines: string[]): ProtocolReport {
+function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env: Env): ProtocolReport {
   const cs = env.corpus.stats;
   const results: Partial<Record<Stage, StageResult>> = {};
   for (const [stage, ss] of samples) if (ss.length > 0) results[stage] = summarise(stage, ss);
@@ -854,7 +854,6 @@ function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env:
   if (met !== undefined) {
     out.push(`target ≥ ${k(TARGET_PER_CORE)} exchanges/s per core end to end: ${met ? 'MET' : 'NOT MET'} (${k(results.full!.perCoreSec.median)}/s, ${us(results.full!.cpuUsPerUnit.median)} µs CPU per exchange)`);
   }
-  void logLines;
   return { results, json, lines: out, ok };
 }
 
@@ -975,7 +974,7 @@ async function main(): Promise<number> {
   if (sdk) await sdk.shutdown();
 
   const reports = new Map<WireProtocol, ProtocolReport>();
-  for (const proto of o.protocols) reports.set(proto, reportProtocol(proto, samples.get(proto)!, envs.get(proto)!, logLines));
+  for (const proto of o.protocols) reports.set(proto, reportProtocol(proto, samples.get(proto)!, envs.get(proto)!));
   const ok = [...reports.values()].every((r) => r.ok);
 
   // HTTP/2 over HTTP/1.1, per stage: per repetition (the two ran back to back), then the median.
