@@ -1006,7 +1006,7 @@ async function main(): Promise<number> {
   }
 
   const out: string[] = [];
-  out.push(`tlsotel pipeline benchmark: ${o.exchanges} exchanges (= spans) per run, ${o.reps} reps, median [min–max]; ${o.protocols.map((p) => PROTOCOL_LABEL[p]).join(' and ')}, same exchanges`);
+  out.push(`tlsotel pipeline benchmark: ${o.exchanges} exchanges (= spans) per run, ${o.reps} reps, median [min–max]; ${o.protocols.length > 1 ? 'HTTP/1.1 and HTTP/2, same exchanges' : PROTOCOL_LABEL[o.protocols[0]]}`);
   out.push(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}; CPU = process.cpuUsage() user+sys of this process (receiver in a child, not counted)`);
   for (const r of reports.values()) {
     out.push('');
