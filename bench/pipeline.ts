@@ -16,8 +16,12 @@
 //   parser     Http1Parser alone over the same plaintext (bytes/s)
 // Records are fed as the capture poll does, a slice at a time with the event loop turning in
 // between (so exports run concurrently with capture work, as in the agent).
+// Two corpora by default, the same exchanges over HTTP/1.1 and over HTTP/2 (record-gen.ts):
+// every stage runs on both, interleaved, and HTTP/2's CPU per exchange over HTTP/1.1's is
+// printed per stage (per repetition, then the median); --protocol h1|h2 runs one of them.
 //
 // Usage: node --expose-gc dist/bench/pipeline.js [--exchanges N] [--reps N] [--json]
+//          [--protocol h1|h2|both] [--grpc-share 0..1]
 //          [--only parse,build,serialize,full,sdk,parser] [--slice RECORDS] [--queue SPANS]
 //          [--sdk-queue SPANS]
 //          [--concurrency CONNS] [--seed N] [--no-warmup] [--receiver h2|grpc-js] [--gzip]
@@ -28,7 +32,8 @@
 // BatchSpanProcessor (the SDK's default is 2048). --receiver grpc-js: 64 KiB HTTP/2 windows
 // (see bench/receiver-child.ts). --cpu-prof: profile of the timed repetitions only; summarise it
 // with dist/bench/cpuprofile-summary.js. Default run (80k exchanges × 5 reps) ≈ 2 min here (the
-// sdk stage adds ≈ 5 s a repetition, most of it preparing its inputs, untimed).
+// sdk stage adds ≈ 5 s a repetition, most of it preparing its inputs, untimed), twice that with
+// both protocols.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,7 +55,7 @@ import type { ExchangeTracker } from '../src/exchange/tracker';
 import type { TraceLinker } from '../src/trace/linker';
 import { ProcessInfoReader } from '../src/trace/resource';
 import { startAllocationSampler, startCpuProfiler, writeProfile, type Profiler } from '../src/util/profiler';
-import { generateCorpus, recordView, type Corpus } from './record-gen';
+import { generateCorpus, recordView, type Corpus, type WireProtocol } from './record-gen';
 import { SdkBaseline, type SdkBaselineStats, type SdkSpanInput } from './sdk-baseline';
 
 type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'sdk' | 'parser';
@@ -64,11 +69,17 @@ const STAGE_LABEL: Record<Stage, string> = {
   parser: 'Http1Parser alone',
 };
 const TARGET_PER_CORE = 50_000;
+/** An HTTP span's name ("GET /route") or a gRPC span's ("package.Service/Method"). */
+const SPAN_NAME = /^(?:[A-Z_]+ \/|[\w.]+\/\w+$)/;
 /** Spans per export request / per serialize call: OtlpSpanSink's default maxExportBatchSize. */
 let BATCH = 512;
 
 interface Options {
   exchanges: number;
+  /** Corpora: the same exchanges over HTTP/1.1 and/or HTTP/2. */
+  protocols: WireProtocol[];
+  /** Share of connections carrying gRPC calls (record-gen's default when unset). */
+  grpcShare?: number;
   reps: number;
   json: boolean;
   stages: Stage[];
@@ -92,7 +103,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { exchanges: 80_000, reps: 5, json: false, stages: ALL_STAGES, slice: 2048, concurrency: 48, seed: 1, warmup: true, receiver: 'h2', compression: 'none' };
+  const o: Options = { exchanges: 80_000, protocols: ['h1', 'h2'], reps: 5, json: false, stages: ALL_STAGES, slice: 2048, concurrency: 48, seed: 1, warmup: true, receiver: 'h2', compression: 'none' };
   const num = (i: number): number => {
     const v = Number(argv[i]);
     if (!Number.isInteger(v) || v <= 0) throw new Error(`${argv[i - 1]} needs a positive integer, got ${argv[i]}`);
@@ -115,6 +126,18 @@ function parseArgs(argv: string[]): Options {
       case '--gzip': o.compression = 'gzip'; break;
       case '--batch': BATCH = num(++i); break;
       case '--concurrent-exports': o.concurrentExports = num(++i); break;
+      case '--protocol': {
+        const p = argv[++i];
+        if (p !== 'h1' && p !== 'h2' && p !== 'both') throw new Error(`--protocol h1|h2|both, got ${p}`);
+        o.protocols = p === 'both' ? ['h1', 'h2'] : [p];
+        break;
+      }
+      case '--grpc-share': {
+        const v = Number(argv[++i]);
+        if (!(v >= 0 && v <= 1)) throw new Error(`--grpc-share needs a share between 0 and 1, got ${argv[i]}`);
+        o.grpcShare = v;
+        break;
+      }
       case '--receiver': {
         const r = argv[++i];
         if (r !== 'h2' && r !== 'grpc-js') throw new Error(`--receiver h2|grpc-js, got ${r}`);
@@ -132,6 +155,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
         process.stdout.write(
           'node --expose-gc dist/bench/pipeline.js [--exchanges N=80000] [--reps N=5] [--json]\n' +
+            '  [--protocol h1|h2|both=both] [--grpc-share 0..1=0.2]\n' +
             '  [--only parse,build,serialize,full,sdk,parser] [--slice RECORDS=2048] [--queue SPANS=exchanges]\n' +
             '  [--sdk-queue SPANS=exchanges]\n' +
             '  [--concurrency CONNS=48] [--seed N=1] [--no-warmup] [--receiver h2|grpc-js] [--gzip]\n' +
@@ -532,7 +556,7 @@ async function runStage(stage: Stage, env: Env, corpus: Corpus): Promise<Sample>
       notes.push(`spans built ${p.counts.spans}, exported ${exported}, dropped ${dropped}, failed ${failed}, queued ${after.queued}, receiver got ${got.spans} (${got.errors} bad requests)`);
     }
     // The exported spans are the agent's: name and attributes as built (first request decoded in full).
-    if (got.sample === undefined || !/^[A-Z_]+ \//.test(got.sample.name) || got.sample.attributes['http.request.method'] === undefined) {
+    if (got.sample === undefined || !SPAN_NAME.test(got.sample.name) || got.sample.attributes['http.request.method'] === undefined) {
       ok = false;
       notes.push(`receiver sample span looks wrong: ${JSON.stringify(got.sample)}`);
     }
@@ -620,7 +644,7 @@ async function runSdkStage(env: Env, c: Corpus): Promise<Sample> {
       ok = false;
       notes.push(`spans ${c.stats.spans}, ended ${ended}, exported ${exported}, dropped ${dropped}, failed ${failed}, in flight ${after.inFlight}, receiver got ${got.spans} (${got.errors} bad requests)`);
     }
-    if (got.sample === undefined || !/^[A-Z_]+ \//.test(got.sample.name) || got.sample.attributes['http.request.method'] === undefined) {
+    if (got.sample === undefined || !SPAN_NAME.test(got.sample.name) || got.sample.attributes['http.request.method'] === undefined) {
       ok = false;
       notes.push(`receiver sample span looks wrong: ${JSON.stringify(got.sample)}`);
     } else {
@@ -691,98 +715,20 @@ function table(rows: string[][]): string {
 
 // ---------------------------------------------------------------------------------------------
 
-async function main(): Promise<number> {
-  const o = parseArgs(process.argv.slice(2));
-  const logLines: string[] = [];
-  const logger: Logger = {
-    debug: () => {},
-    info: (m) => logLines.push(`info ${m}`),
-    warn: (m) => logLines.push(`warn ${m}`),
-    error: (m) => logLines.push(`error ${m}`),
-  };
+/** One protocol's results: the table's rows, its JSON, its checks. */
+interface ProtocolReport {
+  results: Partial<Record<Stage, StageResult>>;
+  json: Record<string, unknown>;
+  lines: string[];
+  ok: boolean;
+}
 
-  let t = Date.now();
-  progress(`generating ${o.exchanges} exchanges of recorded capture…`);
-  const corpus = generateCorpus({ spans: o.exchanges, seed: o.seed, concurrency: o.concurrency, startNs: process.hrtime.bigint() / 2n });
-  const genMs = Date.now() - t;
-  const warm = o.warmup ? generateCorpus({ spans: Math.max(5000, Math.floor(o.exchanges / 10)), seed: o.seed + 1000, concurrency: o.concurrency, startNs: process.hrtime.bigint() / 4n }) : undefined;
-  const cs = corpus.stats;
-  progress(`  ${cs.records} records, ${mb(cs.recordBytes)} MB (${mb(cs.payloadBytes)} MB plaintext) in ${genMs} ms`);
+const PROTOCOL_LABEL: Record<WireProtocol, string> = { h1: 'HTTP/1.1', h2: 'HTTP/2' };
 
-  const env: Env = { corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [], sdkRuns: [], fullBytesPerSpan: [] };
-  const warmEnv: Env = { corpus: warm ?? corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [], sdkRuns: [], fullBytesPerSpan: [] };
-  const receiver = o.stages.includes('full') || o.stages.includes('sdk') ? await Receiver.start(o.receiver) : undefined;
-  env.receiver = warmEnv.receiver = receiver;
-  if (receiver && o.stages.includes('full')) {
-    // Room for every span: nothing can drop (drops are still counted and reported).
-    // The agent's transport (src/export/otlp-transport.ts): batches serialized when sealed.
-    const transport = new OtlpGrpcTraceTransport({
-      url: `http://127.0.0.1:${receiver.port}`,
-      compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
-    });
-    env.sink = new OtlpSpanSink(transport, {
-      maxQueueSize: o.queue ?? Math.max(8192, o.exchanges),
-      flushTimeoutMillis: 120_000,
-      maxConcurrentExports: o.concurrentExports,
-      maxExportBatchSize: BATCH,
-      logger,
-      destination: 'bench receiver',
-    });
-    warmEnv.sink = env.sink;
-  }
-  if (receiver && o.stages.includes('sdk')) {
-    // The stock path, to the same receiver; its queue too has room for every span by default.
-    env.sdk = new SdkBaseline({
-      url: `http://127.0.0.1:${receiver.port}`,
-      compression: o.compression,
-      maxQueueSize: o.sdkQueue ?? Math.max(2048, o.exchanges),
-      maxExportBatchSize: BATCH,
-      logger,
-    });
-    warmEnv.sdk = env.sdk;
-  }
-
-  if (warm) {
-    t = Date.now();
-    progress(`warm-up (${warm.stats.spans} exchanges per stage)…`);
-    for (const stage of o.stages) {
-      const s = await runStage(stage, warmEnv, warm);
-      if (!s.ok) progress(`  warm-up ${stage}: ${s.notes.join('; ')}`);
-    }
-    warmEnv.parser = undefined;
-    progress(`  ${Date.now() - t} ms`);
-  }
-
-  const profilers: Array<[Profiler, string, string]> = [];
-  if (o.cpuProf !== undefined) profilers.push([await startCpuProfiler(), o.cpuProf, `CPU profile of the timed runs: ${o.cpuProf} (summarise: node dist/bench/cpuprofile-summary.js ${o.cpuProf})`]);
-  if (o.allocProf !== undefined) profilers.push([await startAllocationSampler(), o.allocProf, `allocations of the timed runs: ${o.allocProf} (open it in Chrome DevTools, Memory tab)`]);
-  const samples = new Map<Stage, Sample[]>(o.stages.map((s) => [s, []]));
-  for (let rep = 0; rep < o.reps; rep++) {
-    // Stages interleaved per repetition: noise on this machine spreads over all of them.
-    const line: string[] = [];
-    for (const stage of o.stages) {
-      const s = await runStage(stage, env, corpus);
-      samples.get(stage)!.push(s);
-      const per = (ms: number | undefined): string => (ms === undefined ? '?' : us((ms * 1e3) / s.units));
-      line.push(
-        stage === 'parser'
-          ? `${stage} ${mb(s.units / (s.cpuMs / 1e3))} MB/s`
-          : `${stage} ${per(s.cpuMs)} µs (main thread ${per(s.mainThreadCpuMs)}, gc pauses ${per(s.gcPauseMs)})`,
-      );
-      if (!s.ok) progress(`  rep ${rep + 1} ${stage}: CHECK FAILED: ${s.notes.join('; ')}`);
-    }
-    progress(`rep ${rep + 1}/${o.reps}: ${line.join(', ')}`);
-  }
-  for (const [profiler, file, said] of profilers) {
-    await writeProfile(profiler, file);
-    progress(said);
-  }
-  env.receiver?.stop();
-  if (env.sink) await env.sink.shutdown();
-  if (env.sdk) await env.sdk.shutdown();
-
+function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env: Env): ProtocolReport {
+  const cs = env.corpus.stats;
   const results: Partial<Record<Stage, StageResult>> = {};
-  for (const [stage, ss] of samples) results[stage] = summarise(stage, ss);
+  for (const [stage, ss] of samples) if (ss.length > 0) results[stage] = summarise(stage, ss);
   const ok = Object.values(results).every((r) => r!.ok);
   const endToEnd = results.full ?? results.serialize ?? results.build ?? results.parse;
   const met = results.full !== undefined ? results.full.perCoreSec.median >= TARGET_PER_CORE : undefined;
@@ -799,10 +745,9 @@ async function main(): Promise<number> {
 
   // tlsotel end to end over the stock SDK path, per repetition (the two ran back to back), then
   // the median: < 1 means tlsotel's whole pipeline costs less than the SDK's span path alone.
-  const perUnit = (x: Sample): number => (x.cpuMs * 1e3) / x.units;
   const fullSamples = samples.get('full');
   const sdkSamples = samples.get('sdk');
-  const ratio = fullSamples && sdkSamples ? dist(fullSamples.map((f, j) => perUnit(f) / perUnit(sdkSamples[j]))) : undefined;
+  const ratio = fullSamples?.length && sdkSamples?.length ? dist(fullSamples.map((f, j) => perUnit(f) / perUnit(sdkSamples[j]))) : undefined;
   const baseline = results.sdk
     ? {
         tlsotelOverSdkCpu: ratio,
@@ -819,48 +764,39 @@ async function main(): Promise<number> {
       }
     : undefined;
 
-  if (o.json) {
-    const out = {
-      node: process.version,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      options: o,
-      corpus: { ...cs, generateMs: genMs },
-      stages: Object.fromEntries(
-        Object.entries(results).map(([name, r]) => [
-          name,
-          name === 'parser'
-            ? { label: r!.label, bytesPerCoreSec: r!.perCoreSec, bytesPerWallSec: r!.perWallSec, cpuUsPerByte: { median: r!.cpuUsPerUnit.median, min: r!.cpuUsPerUnit.min, max: r!.cpuUsPerUnit.max }, ok: r!.ok, samples: r!.samples }
-            : {
-                label: r!.label, cpuUsPerExchange: r!.cpuUsPerUnit, exchangesPerCoreSec: r!.perCoreSec, exchangesPerWallSec: r!.perWallSec,
-                mainThreadCpuUsPerExchange: r!.mainUsPerUnit, gcPauseUsPerExchange: r!.gcUsPerUnit, ok: r!.ok, samples: r!.samples,
-              },
-        ]),
-      ),
-      incrementalCpuUsPerExchange: increments,
-      baseline,
-      receiverCpuMsPerRun: env.receiverCpuMs.length ? dist(env.receiverCpuMs) : undefined,
-      maxSinkQueue: env.maxQueued.length ? dist(env.maxQueued) : undefined,
-      linker: env.lastLinker,
-      receiverSample: env.sample,
-      target: { exchangesPerCoreSec: TARGET_PER_CORE, endToEnd: endToEnd?.perCoreSec.median, met },
-      ok,
-      log: logLines,
-    };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-    return ok ? 0 : 1;
-  }
+  const json = {
+    protocol: proto,
+    corpus: cs,
+    stages: Object.fromEntries(
+      Object.entries(results).map(([name, r]) => [
+        name,
+        name === 'parser'
+          ? { label: r!.label, bytesPerCoreSec: r!.perCoreSec, bytesPerWallSec: r!.perWallSec, cpuUsPerByte: { median: r!.cpuUsPerUnit.median, min: r!.cpuUsPerUnit.min, max: r!.cpuUsPerUnit.max }, ok: r!.ok, samples: r!.samples }
+          : {
+              label: r!.label, cpuUsPerExchange: r!.cpuUsPerUnit, exchangesPerCoreSec: r!.perCoreSec, exchangesPerWallSec: r!.perWallSec,
+              mainThreadCpuUsPerExchange: r!.mainUsPerUnit, gcPauseUsPerExchange: r!.gcUsPerUnit, ok: r!.ok, samples: r!.samples,
+            },
+      ]),
+    ),
+    incrementalCpuUsPerExchange: increments,
+    baseline,
+    receiverCpuMsPerRun: env.receiverCpuMs.length ? dist(env.receiverCpuMs) : undefined,
+    maxSinkQueue: env.maxQueued.length ? dist(env.maxQueued) : undefined,
+    linker: env.lastLinker,
+    receiverSample: env.sample,
+    target: { exchangesPerCoreSec: TARGET_PER_CORE, endToEnd: endToEnd?.perCoreSec.median, met },
+    ok,
+  };
 
   const out: string[] = [];
-  out.push(`tlsotel pipeline benchmark: ${o.exchanges} exchanges (= spans) per run, ${o.reps} reps, median [min–max]`);
-  out.push(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}; CPU = process.cpuUsage() user+sys of this process (receiver in a child, not counted)`);
+  out.push(`${PROTOCOL_LABEL[proto]}`);
   out.push(
     `corpus: ${cs.records} records (${cs.dataRecords} data, ${cs.connRecords} conn, ${cs.closeRecords} close; ${cs.segmentedCalls} calls split across records), ` +
-      `${mb(cs.recordBytes)} MB; ${cs.connections} connections, ${cs.httpExchanges} HTTP exchanges on the wire → ${cs.spans} spans; ` +
-      `heads ~${cs.avgRequestHeadBytes} B req / ~${cs.avgResponseHeadBytes} B resp; ${cs.largeBodies} bodies ≥16 KiB, ${cs.chunkedResponses} chunked; ` +
+      `${mb(cs.recordBytes)} MB; ${cs.connections} connections, ${cs.httpExchanges} HTTP exchanges on the wire (${cs.grpcCalls} gRPC) → ${cs.spans} spans; ` +
+      `heads ~${cs.avgRequestHeadBytes} B req / ~${cs.avgResponseHeadBytes} B resp${proto === 'h2' ? ` (HPACK), ${cs.avgConcurrentStreams.toFixed(1)} streams at once on average` : ''}; ` +
+      `${cs.largeBodies} bodies ≥16 KiB, ${cs.chunkedResponses} chunked/streamed; ` +
       `${(cs.payloadBytes / cs.spans / 1024).toFixed(1)} KiB plaintext per exchange`,
   );
-  out.push('');
   const rows: string[][] = [['stage', 'CPU µs/exchange', 'Δ µs', 'exchanges/s per core', 'wall exchanges/s', 'main thr µs', 'GC pause µs', 'ok']];
   for (const s of pipelineStages) {
     const r = results[s]!;
@@ -876,7 +812,7 @@ async function main(): Promise<number> {
       r.mainUsPerUnit ? us(r.mainUsPerUnit.median) : '?', us(r.gcUsPerUnit.median), r.ok ? 'yes' : 'NO',
     ]);
   }
-  out.push(table(rows));
+  if (rows.length > 1) out.push(table(rows));
   if (baseline) {
     if (ratio) {
       out.push(
@@ -896,7 +832,6 @@ async function main(): Promise<number> {
   }
   if (results.parser) {
     const r = results.parser;
-    out.push('');
     out.push(
       `HTTP parser alone: ${fmt(r.perCoreSec, mb)} MB/s per core of plaintext ` +
         `(${(cs.payloadBytes / (2 * cs.spans)).toFixed(0)} B/message avg, ${k(((2 * cs.spans) / cs.payloadBytes) * r.perCoreSec.median)} messages/s)` +
@@ -916,11 +851,181 @@ async function main(): Promise<number> {
   }
   if (env.lastLinker) out.push(`linker per run: ${env.lastLinker.stitched} stitched same-host, ${env.lastLinker.fromTraceparent} from traceparent`);
   if (env.sample) out.push(`receiver sample span: "${env.sample.name}" ${env.sample.kind}, ${Object.keys(env.sample.attributes).length} attributes, parent ${env.sample.parentSpanId ?? '-'}, service ${String(env.sample.resource['service.name'])}`);
-  if (logLines.length) out.push(`sink log: ${logLines.slice(0, 5).join(' | ')}`);
-  out.push('');
   if (met !== undefined) {
     out.push(`target ≥ ${k(TARGET_PER_CORE)} exchanges/s per core end to end: ${met ? 'MET' : 'NOT MET'} (${k(results.full!.perCoreSec.median)}/s, ${us(results.full!.cpuUsPerUnit.median)} µs CPU per exchange)`);
   }
+  return { results, json, lines: out, ok };
+}
+
+const perUnit = (x: Sample): number => (x.cpuMs * 1e3) / x.units;
+
+/** The issue's bound on HTTP/2's CPU per exchange over HTTP/1.1's, same exchanges. */
+const H2_OVER_H1_TARGET = 1.3;
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  const logLines: string[] = [];
+  const logger: Logger = {
+    debug: () => {},
+    info: (m) => logLines.push(`info ${m}`),
+    warn: (m) => logLines.push(`warn ${m}`),
+    error: (m) => logLines.push(`error ${m}`),
+  };
+
+  const envs = new Map<WireProtocol, Env>();
+  const warmEnvs = new Map<WireProtocol, Env>();
+  let genMs = 0;
+  for (const proto of o.protocols) {
+    // The same seed for every protocol: the same exchanges, put on the wire differently.
+    const t = Date.now();
+    progress(`generating ${o.exchanges} exchanges of recorded ${PROTOCOL_LABEL[proto]} capture…`);
+    const gen = { concurrency: o.concurrency, protocol: proto, grpcShare: o.grpcShare };
+    const corpus = generateCorpus({ ...gen, spans: o.exchanges, seed: o.seed, startNs: process.hrtime.bigint() / 2n });
+    genMs += Date.now() - t;
+    const warm = o.warmup ? generateCorpus({ ...gen, spans: Math.max(5000, Math.floor(o.exchanges / 10)), seed: o.seed + 1000, startNs: process.hrtime.bigint() / 4n }) : undefined;
+    const cs = corpus.stats;
+    progress(`  ${cs.records} records, ${mb(cs.recordBytes)} MB (${mb(cs.payloadBytes)} MB plaintext) in ${Date.now() - t} ms`);
+    envs.set(proto, { corpus, slice: o.slice, receiverCpuMs: [], maxQueued: [], sdkRuns: [], fullBytesPerSpan: [] });
+    if (warm) warmEnvs.set(proto, { corpus: warm, slice: o.slice, receiverCpuMs: [], maxQueued: [], sdkRuns: [], fullBytesPerSpan: [] });
+  }
+  const allEnvs = [...envs.values(), ...warmEnvs.values()];
+
+  const receiver = o.stages.includes('full') || o.stages.includes('sdk') ? await Receiver.start(o.receiver) : undefined;
+  let sink: OtlpSpanSink | undefined;
+  let sdk: SdkBaseline | undefined;
+  if (receiver && o.stages.includes('full')) {
+    // Room for every span: nothing can drop (drops are still counted and reported).
+    // The agent's transport (src/export/otlp-transport.ts): batches serialized when sealed.
+    const transport = new OtlpGrpcTraceTransport({
+      url: `http://127.0.0.1:${receiver.port}`,
+      compression: o.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+    });
+    sink = new OtlpSpanSink(transport, {
+      maxQueueSize: o.queue ?? Math.max(8192, o.exchanges),
+      flushTimeoutMillis: 120_000,
+      maxConcurrentExports: o.concurrentExports,
+      maxExportBatchSize: BATCH,
+      logger,
+      destination: 'bench receiver',
+    });
+  }
+  if (receiver && o.stages.includes('sdk')) {
+    // The stock path, to the same receiver; its queue too has room for every span by default.
+    sdk = new SdkBaseline({
+      url: `http://127.0.0.1:${receiver.port}`,
+      compression: o.compression,
+      maxQueueSize: o.sdkQueue ?? Math.max(2048, o.exchanges),
+      maxExportBatchSize: BATCH,
+      logger,
+    });
+  }
+  for (const e of allEnvs) {
+    e.receiver = receiver;
+    e.sink = sink;
+    e.sdk = sdk;
+  }
+  /** The parser stage is Http1Parser alone: HTTP/1.1 corpora only. */
+  const runs = (proto: WireProtocol): Stage[] => o.stages.filter((s) => s !== 'parser' || proto === 'h1');
+
+  if (warmEnvs.size > 0) {
+    const t = Date.now();
+    for (const [proto, warmEnv] of warmEnvs) {
+      progress(`warm-up ${PROTOCOL_LABEL[proto]} (${warmEnv.corpus.stats.spans} exchanges per stage)…`);
+      for (const stage of runs(proto)) {
+        const s = await runStage(stage, warmEnv, warmEnv.corpus);
+        if (!s.ok) progress(`  warm-up ${proto} ${stage}: ${s.notes.join('; ')}`);
+      }
+      warmEnv.parser = undefined;
+    }
+    progress(`  ${Date.now() - t} ms`);
+  }
+
+  const profilers: Array<[Profiler, string, string]> = [];
+  if (o.cpuProf !== undefined) profilers.push([await startCpuProfiler(), o.cpuProf, `CPU profile of the timed runs: ${o.cpuProf} (summarise: node dist/bench/cpuprofile-summary.js ${o.cpuProf})`]);
+  if (o.allocProf !== undefined) profilers.push([await startAllocationSampler(), o.allocProf, `allocations of the timed runs: ${o.allocProf} (open it in Chrome DevTools, Memory tab)`]);
+  const samples = new Map<WireProtocol, Map<Stage, Sample[]>>(o.protocols.map((p) => [p, new Map(runs(p).map((s) => [s, []]))]));
+  for (let rep = 0; rep < o.reps; rep++) {
+    // Stages and protocols interleaved per repetition: noise on this machine spreads over all.
+    const line: string[] = [];
+    for (const stage of o.stages) {
+      for (const proto of o.protocols) {
+        if (!runs(proto).includes(stage)) continue;
+        const env = envs.get(proto)!;
+        const s = await runStage(stage, env, env.corpus);
+        samples.get(proto)!.get(stage)!.push(s);
+        const per = (ms: number | undefined): string => (ms === undefined ? '?' : us((ms * 1e3) / s.units));
+        const name = o.protocols.length > 1 ? `${proto} ${stage}` : stage;
+        line.push(
+          stage === 'parser'
+            ? `${name} ${mb(s.units / (s.cpuMs / 1e3))} MB/s`
+            : `${name} ${per(s.cpuMs)} µs (main thread ${per(s.mainThreadCpuMs)}, gc pauses ${per(s.gcPauseMs)})`,
+        );
+        if (!s.ok) progress(`  rep ${rep + 1} ${proto} ${stage}: CHECK FAILED: ${s.notes.join('; ')}`);
+      }
+    }
+    progress(`rep ${rep + 1}/${o.reps}: ${line.join(', ')}`);
+  }
+  for (const [profiler, file, said] of profilers) {
+    await writeProfile(profiler, file);
+    progress(said);
+  }
+  receiver?.stop();
+  if (sink) await sink.shutdown();
+  if (sdk) await sdk.shutdown();
+
+  const reports = new Map<WireProtocol, ProtocolReport>();
+  for (const proto of o.protocols) reports.set(proto, reportProtocol(proto, samples.get(proto)!, envs.get(proto)!));
+  const ok = [...reports.values()].every((r) => r.ok);
+
+  // HTTP/2 over HTTP/1.1, per stage: per repetition (the two ran back to back), then the median.
+  const h2OverH1: Partial<Record<Stage, Dist>> = {};
+  if (samples.has('h1') && samples.has('h2')) {
+    for (const stage of ['parse', 'build', 'serialize', 'full', 'sdk'] as Stage[]) {
+      const a = samples.get('h1')!.get(stage);
+      const b = samples.get('h2')!.get(stage);
+      if (a?.length && b?.length) h2OverH1[stage] = dist(b.map((x, j) => perUnit(x) / perUnit(a[j])));
+    }
+  }
+  const endStage = (['full', 'serialize', 'build', 'parse'] as Stage[]).find((s) => h2OverH1[s] !== undefined);
+
+  if (o.json) {
+    const byProto = Object.fromEntries([...reports].map(([p, r]) => [p, r.json]));
+    const out = {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      options: o,
+      generateMs: genMs,
+      protocols: byProto,
+      h2OverH1: endStage ? { stages: h2OverH1, endToEndStage: endStage, target: H2_OVER_H1_TARGET, met: h2OverH1[endStage]!.median <= H2_OVER_H1_TARGET } : undefined,
+      ok,
+      log: logLines,
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return ok ? 0 : 1;
+  }
+
+  const out: string[] = [];
+  out.push(`tlsotel pipeline benchmark: ${o.exchanges} exchanges (= spans) per run, ${o.reps} reps, median [min–max]; ${o.protocols.length > 1 ? 'HTTP/1.1 and HTTP/2, same exchanges' : PROTOCOL_LABEL[o.protocols[0]]}`);
+  out.push(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}; CPU = process.cpuUsage() user+sys of this process (receiver in a child, not counted)`);
+  for (const r of reports.values()) {
+    out.push('');
+    out.push(...r.lines);
+  }
+  if (endStage) {
+    out.push('');
+    out.push('HTTP/2 / HTTP/1.1, CPU per exchange (same exchanges; per repetition, then median [min–max]):');
+    const rows: string[][] = [['stage', 'HTTP/1.1 µs', 'HTTP/2 µs', 'HTTP/2 / HTTP/1.1']];
+    for (const [stage, d] of Object.entries(h2OverH1) as Array<[Stage, Dist]>) {
+      rows.push([
+        STAGE_LABEL[stage], us(reports.get('h1')!.results[stage]!.cpuUsPerUnit.median), us(reports.get('h2')!.results[stage]!.cpuUsPerUnit.median), fmt(d, us),
+      ]);
+    }
+    out.push(table(rows));
+    const d = h2OverH1[endStage]!;
+    out.push(`target HTTP/2 ≤ ${H2_OVER_H1_TARGET} × HTTP/1.1 (${endStage}): ${d.median <= H2_OVER_H1_TARGET ? 'MET' : 'NOT MET'} (${us(d.median)})`);
+  }
+  if (logLines.length) out.push(`sink log: ${logLines.slice(0, 5).join(' | ')}`);
   if (!ok) out.push('CORRECTNESS CHECKS FAILED (see above)');
   process.stdout.write(`${out.join('\n')}\n`);
   return ok ? 0 : 1;

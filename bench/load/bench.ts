@@ -1,6 +1,7 @@
 // The load bench of `npm run bench` (see bench/README.md): a private nginx with TLS on loopback,
-// wrk loads (saturation with small and 16 KiB responses, fixed 1k and 5k requests/s), and for
-// each repetition, interleaved, the rows
+// wrk loads (saturation with small and 16 KiB responses, fixed 1k and 5k requests/s) and an
+// HTTP/2 load (nginx's http2 port, h2load at a fixed 5k requests/s), and for each repetition,
+// interleaved, the rows
 //   baseline  no agent
 //   floor     empty BPF programs at tlsotel's attach points (bench/load/empty-probes.*)
 //   (floor-exported, on request: the same on the exported SSL_* functions, where sslsniff sits)
@@ -37,6 +38,9 @@ interface Load {
   /** Requests per second in total; 0: as fast as the connections allow. */
   rate: number;
   conns: number;
+  /** HTTP/2 with h2load (nginx's http2 port), this many streams at most at once per connection;
+   *  unset: HTTP/1.1 with wrk. */
+  h2Streams?: number;
 }
 
 const LOADS: Load[] = [
@@ -44,11 +48,17 @@ const LOADS: Load[] = [
   { id: '16k', label: 'saturation, 16 KiB responses', path: '/16k', rate: 0, conns: 8 },
   { id: 'r1k', label: 'fixed 1k req/s', path: '/small', rate: 1000, conns: 8 },
   { id: 'r5k', label: 'fixed 5k req/s', path: '/small', rate: 5000, conns: 16 },
+  // HTTP/2: h2load paces each connection (--rps is per client); 4 connections of up to 8 streams.
+  { id: 'h2r5k', label: 'HTTP/2 fixed 5k req/s', path: '/small', rate: 5000, conns: 4, h2Streams: 8 },
 ];
 
 /** Load run after an agent starts, before the measured loads: below saturation, so nothing drops. */
 const AGENT_WARMUP: Load = { id: 'agent-warm-up', label: 'agent warm-up (not measured)', path: '/small', rate: 5000, conns: 16 };
 const AGENT_WARMUP_S = 2;
+/** Seconds of the HTTP/2 warm-up: 1 in quick mode, to keep it short. */
+const h2WarmupS = (o: Options): number => (o.quick ? 1 : AGENT_WARMUP_S);
+/** The same for HTTP/2 (its own parser and session code), when an HTTP/2 load is run. */
+const AGENT_WARMUP_H2: Load = { id: 'agent-warm-up-h2', label: 'agent warm-up, HTTP/2 (not measured)', path: '/small', rate: 5000, conns: 4, h2Streams: 8 };
 
 interface Options {
   quick: boolean;
@@ -68,7 +78,7 @@ interface Options {
 function usage(): string {
   return `usage: node dist/bench/load/bench.js [--quick] [--reps N] [--duration S] [--rows a,b,..]
          [--loads small,16k,r1k,r5k] [--peer sslsniff|bpftrace] [--wait-quiet S] [--budget MIN] [--out DIR]
-  --quick        5 repetitions of 1 s loads (about 3 minutes); default: 5 of 6 s (about 12)
+  --quick        5 repetitions of 1 s loads (about 4 minutes); default: 5 of 6 s (about 16)
   --reps N       repetitions (interleaved: baseline, floor, tlsotel, sslsniff, baseline, …), ≥ 1
   --extra-reps N repetitions added when others disturbed one (default 2; quick 1), within --budget
   --budget MIN   start no extra repetition past this many minutes (default 15; quick 4)
@@ -77,6 +87,7 @@ function usage(): string {
                  default ${DEFAULT_ROWS.join(',')}; floor-exported: empty probes on the exported
                  SSL_write/SSL_read/_ex, for comparison with tlsotel's placement)
   --loads LIST   loads to run, of ${LOADS.map((l) => l.id).join(',')}
+                 (h2r5k: HTTP/2, nginx's http2 port loaded by h2load from nghttp2-client)
   --peer P       force the peer: sslsniff (default; bpftrace if sslsniff cannot run) or bpftrace
   --wait-quiet S before each repetition wait up to S seconds for other tracers to go away and
                  for other processes to use less than 30% of a core (default 60; quick 5)
@@ -410,7 +421,7 @@ async function stopProcess(p: Spawned, signal: NodeJS.Signals, timeoutMs: number
 // ---------------------------------------------------------------------------------------------
 // nginx
 
-interface Nginx { master: Spawned; worker: number; port: number; statusPort: number }
+interface Nginx { master: Spawned; worker: number; port: number; h2Port: number; statusPort: number }
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -426,6 +437,7 @@ function freePort(): Promise<number> {
 
 async function startNginx(dir: string): Promise<Nginx> {
   const port = await freePort();
+  const h2Port = await freePort();
   const statusPort = await freePort();
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
@@ -449,6 +461,8 @@ http {
   scgi_temp_path ${dir}/scgi;
   server {
     listen 127.0.0.1:${port} ssl;
+    # HTTP/2 (ALPN h2) on a port of its own, same server, same locations (nginx 1.22's syntax).
+    listen 127.0.0.1:${h2Port} ssl http2;
     ssl_certificate ${dir}/cert.pem;
     ssl_certificate_key ${dir}/key.pem;
     keepalive_requests 100000000;
@@ -472,7 +486,7 @@ http {
     if (workers.length === 1) {
       try {
         await nginxRequests(statusPort);
-        return { master, worker: workers[0], port, statusPort };
+        return { master, worker: workers[0], port, h2Port, statusPort };
       } catch {
         // not listening yet
       }
@@ -545,6 +559,60 @@ function runWrk(load: Load, port: number, durationS: number): Promise<WrkResult>
       });
     });
   });
+}
+
+/**
+ * An HTTP/2 load: h2load (nghttp2-client, one thread, libssl), `conns` connections of up to
+ * `h2Streams` concurrent streams, each connection paced at rate/conns requests per second
+ * (--rps is per client; 0: as fast as it goes). Latency percentiles come from its per-request
+ * log (microseconds from each request's start to the end of its response).
+ */
+function runH2load(load: Load, port: number, durationS: number, logDir: string): Promise<WrkResult> {
+  const url = `https://127.0.0.1:${port}${load.path}`;
+  const logFile = path.join(logDir, `h2load-${load.id}.log`);
+  const rps = load.rate > 0 ? ` --rps=${Math.max(1, Math.round(load.rate / load.conns))}` : '';
+  const script = `h2load -t1 -c${load.conns} -m${load.h2Streams ?? 1}${rps} -D ${durationS} --log-file='${logFile}' '${url}' & p=$!; echo "BENCH_WRKPID $p"; wait $p; rc=$?; echo "BENCH_STAT $(cat /proc/$$/stat)"; exit $rc`;
+  return new Promise((resolve, reject) => {
+    const p = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('exit', (code) => {
+      const pid = Number(/BENCH_WRKPID (\d+)/.exec(out)?.[1]);
+      const stat = /BENCH_STAT (.*)/.exec(out)?.[1];
+      const fin = /finished in ([\d.]+)(m?s)/.exec(out);
+      const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+      if (code !== 0 || !stat || !fin || !req) {
+        reject(new Error(`h2load failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`));
+        return;
+      }
+      let lat: number[] = [];
+      try {
+        lat = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => Number(l.split('\t')[2])).filter(Number.isFinite);
+        fs.rmSync(logFile);
+      } catch (e) {
+        log(`h2load's per-request log ${logFile}: ${(e as Error).message}`);
+      }
+      lat.sort((a, b) => a - b);
+      const pct = (q: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      resolve({
+        pid,
+        requests: Number(req[3]),
+        durationUs: Number(fin[1]) * (fin[2] === 'ms' ? 1e3 : 1e6),
+        errors: Number(req[5]) + Number(req[6]) + Number(req[7]),
+        p50Us: pct(0.5),
+        p99Us: pct(0.99),
+        cpuS: (Number(f[13]) + Number(f[14])) / CLK_TCK,
+      });
+    });
+  });
+}
+
+/** A load on nginx: wrk over HTTP/1.1, or h2load over HTTP/2 on nginx's http2 port. */
+function runLoad(load: Load, nginx: Nginx, durationS: number, logDir: string): Promise<WrkResult> {
+  return load.h2Streams !== undefined ? runH2load(load, nginx.h2Port, durationS, logDir) : runWrk(load, nginx.port, durationS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -888,7 +956,7 @@ async function measure(env: Env, nginx: Nginx, load: Load, rep: number, row: Row
   const recv0 = procCpu(env.receiver.child.pid!) ?? 0;
   const master0 = procCpu(nginx.master.pid) ?? 0;
   const fromMs = Date.now();
-  const w = await runWrk(load, nginx.port, env.opts.durationS);
+  const w = await runLoad(load, nginx, env.opts.durationS, env.dir);
   const toMs = Date.now();
   const progs1 = bpfProgs();
   const worker1 = procCpu(nginx.worker) ?? 0;
@@ -974,6 +1042,7 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       // charged to whichever load comes first. Not measured; its spans are outside every
       // load's window (SERVER) and from another wrk process (CLIENT).
       await runWrk(AGENT_WARMUP, nginx.port, AGENT_WARMUP_S);
+      if (env.opts.loads.some((l) => l.h2Streams !== undefined)) await runLoad(AGENT_WARMUP_H2, nginx, h2WarmupS(env.opts), env.dir);
       await sleep(env.opts.gapS * 1000);
     }
     const mine: Sample[] = [];
@@ -1046,7 +1115,7 @@ function report(env: Saved, samples: Sample[]): Report {
   for (const s of samples) byKey.set(`${s.rep}/${s.row}/${s.load}`, s);
   const reps = [...new Set(samples.map((s) => s.rep))].sort((a, b) => a - b);
   const gapS = env.options.gapS;
-  const header = ['load', 'row', 'req/s ×', 'p50 ×', 'p99 ×', 'agent CPU s/1k req', 'agent peak RSS MiB', 'spans/req (S+C) · events', 'nginx worker CPU µs/req (Δ)', 'wrk CPU µs/req (Δ)', 'BPF ns/hit uprobes', 'uprobe hits/req', 'BPF ns/hit sys_enter', 'reps'];
+  const header = ['load', 'row', 'req/s ×', 'p50 ×', 'p99 ×', 'agent CPU s/1k req', 'agent CPU µs/span', 'agent peak RSS MiB', 'spans/req (S+C) · events', 'nginx worker CPU µs/req (Δ)', 'wrk/h2load CPU µs/req (Δ)', 'BPF ns/hit uprobes', 'uprobe hits/req', 'BPF ns/hit sys_enter', 'reps'];
   const lines: string[][] = [];
   let marked = 0;
   for (const load of env.options.loads) {
@@ -1054,7 +1123,7 @@ function report(env: Saved, samples: Sample[]): Report {
       const base = (s: Sample): Sample | undefined => byKey.get(`${s.rep}/baseline/${load.id}`);
       const all = reps.map((r) => byKey.get(`${r}/${row}/${load.id}`)).filter((s): s is Sample => !!s);
       if (row === 'sslsniff' && !env.peer) {
-        lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, '', '', '', '', '', '', '', '', '', '', '']);
+        lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, '', '', '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       if (!all.length) continue;
@@ -1085,6 +1154,7 @@ function report(env: Saved, samples: Sample[]): Report {
         isBase ? `1.00 (${cell(ss.map((s) => s.p50Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p50Us), (x) => x.toFixed(2)),
         isBase ? `1.00 (${cell(ss.map((s) => s.p99Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p99Us), (x) => x.toFixed(2)),
         isBase ? '–' : cell(ss.map((s) => (s.agentCpuS ?? NaN) / Math.max(1, s.requests) * 1000), (x) => x.toFixed(3)),
+        row === 'tlsotel' ? cell(ss.map((s) => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN), (x) => x.toFixed(1)) : '–',
         isBase ? '–' : cell(ss.map((s) => (s.agentPeakRssKb ?? NaN) / 1024), (x) => x.toFixed(0)),
         spans,
         isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map((s) => { const b = base(s); return b ? nginxUs(s) - nginxUs(b) : NaN; }), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
@@ -1130,7 +1200,7 @@ function report(env: Saved, samples: Sample[]): Report {
   const other = samples.map((s) => otherCores(s, gapS));
   notes.push(`CPU used by other processes on the host during the loads: median ${(100 * median(other)).toFixed(0)}% of a core (max ${(100 * Math.max(...other)).toFixed(0)}%)`);
   const errs = samples.reduce((a, s) => a + s.wrkErrors, 0);
-  if (errs) notes.push(`wrk reported ${errs} errors (connect/read/write/status/timeout) in total`);
+  if (errs) notes.push(`wrk/h2load reported ${errs} errors (connect/read/write/status/timeout; h2load: failed/errored/timeout) in total`);
   return { table, notes };
 }
 
@@ -1159,7 +1229,7 @@ function render(saved: Saved): string {
     `tlsotel load bench — ${saved.when} — ${saved.release}, ${saved.cpus} CPUs${opts.quick ? ' — quick mode' : ''}`,
     `Each cell: median [min–max] over the interleaved repetitions (reps: how many of the ${repsRun} run) of ${opts.durationS}s loads; ×: ratio to the baseline of the same repetition.`,
     'Δ: CPU per request minus the baseline\'s in the same repetition (the in-app cost of the probes). BPF ns/hit: run_time_ns/run_cnt of the row\'s programs (kernel.bpf_stats_enabled); it excludes the uprobe trap itself.',
-    `spans/req: spans at the OTLP receiver (SERVER from the nginx worker + CLIENT from wrk) per request nginx handled — 2.000 when nothing is lost. events: the peer's own count of captured calls, and the share it reports lost.`,
+    `spans/req: spans at the OTLP receiver (SERVER from the nginx worker + CLIENT from wrk or h2load) per request nginx handled — 2.000 when nothing is lost. events: the peer's own count of captured calls, and the share it reports lost.`,
   ];
   if (saved.agentReports?.length) {
     notes.push(`tlsotel's own account at exit (each repetition, all its loads): ${saved.agentReports.map((r) => `rep ${r.rep}: ${r.stopped ?? '?'}${r.losses ? ` — losses: ${r.losses}` : ''}`).join('; ')}`);
@@ -1168,6 +1238,9 @@ function render(saved: Saved): string {
   if (saved.peer) notes.push(`peer: ${saved.peer.note}`);
   else if (opts.rows.includes('sslsniff')) notes.push(`peer: cannot run: ${saved.peerFailure}`);
   notes.push(`wrk: 1 thread, keep-alive; saturation loads use ${LOADS[0].conns} connections; fixed rates are paced by bench/load/wrk.lua (latency is measured from each request's send, not its scheduled time). wrk ${saved.wrkSsl ? `uses ${saved.wrkSsl}, so its requests give CLIENT spans` : 'does not use libssl'}.`);
+  for (const l of opts.loads.filter((x) => x.h2Streams !== undefined)) {
+    notes.push(`${l.label}: h2load (nghttp2-client, libssl) -t1 -c${l.conns} -m${l.h2Streams}${l.rate > 0 ? ` --rps=${Math.round(l.rate / l.conns)} (per connection)` : ''} to nginx's http2 port; p50/p99 from its per-request log (request start to end of response).`);
+  }
   return `${preface.join('\n')}\n\n${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
 }
 
@@ -1186,7 +1259,9 @@ async function main(): Promise<void> {
   }
   const opts = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the load bench needs root (uprobes, bpf_stats_enabled)');
-  for (const tool of ['wrk', 'nginx', 'openssl', 'bpftool', 'sysctl']) {
+  const tools = ['wrk', 'nginx', 'openssl', 'bpftool', 'sysctl'];
+  if (opts.loads.some((l) => l.h2Streams !== undefined)) tools.push('h2load');
+  for (const tool of tools) {
     if (!which(tool)) throw new Error(`${tool} is missing: run bench/load/install-deps.sh`);
   }
   if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} is missing: build with npx tsc -p tsconfig.json`);
@@ -1199,8 +1274,9 @@ async function main(): Promise<void> {
   const libsslOf = (bin: string): string | undefined => /libssl\.so[^ ]* => (\S+)/.exec(execFileSync('ldd', [bin]).toString())?.[1];
   const nginxSsl = libsslOf('/usr/sbin/nginx');
   const wrkSsl = libsslOf(which('wrk')!);
-  const libssl = [...new Set([nginxSsl, wrkSsl].filter((x): x is string => !!x).map((p) => fs.realpathSync(p)))];
-  log(`nginx uses ${nginxSsl ?? 'no libssl (static?)'}; wrk uses ${wrkSsl ?? 'no libssl: its requests give no CLIENT spans'}`);
+  const h2loadSsl = which('h2load') ? libsslOf(which('h2load')!) : undefined;
+  const libssl = [...new Set([nginxSsl, wrkSsl, h2loadSsl].filter((x): x is string => !!x).map((p) => fs.realpathSync(p)))];
+  log(`nginx uses ${nginxSsl ?? 'no libssl (static?)'}; wrk uses ${wrkSsl ?? 'no libssl: its requests give no CLIENT spans'}${which('h2load') ? `; h2load uses ${h2loadSsl ?? 'no libssl'}` : ''}`);
 
   const cleanup: Array<() => Promise<void> | void> = [];
   const runCleanup = async (): Promise<void> => {
@@ -1250,20 +1326,20 @@ async function main(): Promise<void> {
 
     const nginx = await startNginx(dir);
     cleanup.push(async () => { await stopProcess(nginx.master, 'SIGTERM', 5000); });
-    log(`nginx on 127.0.0.1:${nginx.port} (worker pid ${nginx.worker}), requests counted by stub_status on :${nginx.statusPort}`);
+    log(`nginx on 127.0.0.1:${nginx.port} (HTTP/2 on :${nginx.h2Port}; worker pid ${nginx.worker}), requests counted by stub_status on :${nginx.statusPort}`);
 
     env.nginxPort = nginx.port;
     if (opts.rows.includes('sslsniff')) await preparePeer(env);
 
     log('warm-up (not measured)');
-    for (const load of opts.loads) await runWrk(load, nginx.port, Math.min(1, opts.durationS));
+    for (const load of opts.loads) await runLoad(load, nginx, Math.min(1, opts.durationS), dir);
 
     const samples: Sample[] = [];
     const clean: number[] = [];
     const contaminated: number[] = [];
     let rep = 0;
     // A first guess of one repetition's length, corrected by the real ones.
-    let repSeconds = opts.rows.length * opts.loads.length * (opts.durationS + opts.gapS + 0.5) + (opts.rows.length - 1) * (3 + AGENT_WARMUP_S + opts.gapS);
+    let repSeconds = opts.rows.length * opts.loads.length * (opts.durationS + opts.gapS + 0.5) + (opts.rows.length - 1) * (3 + AGENT_WARMUP_S + opts.gapS + (opts.loads.some((l) => l.h2Streams !== undefined) ? h2WarmupS(opts) : 0));
     for (;;) {
       const elapsedS = (Date.now() - startedAt) / 1000;
       if (rep >= opts.reps) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the load bench (npm run bench) needs, from Debian's packages: wrk, nginx, the
-# peer (sslsniff-bpfcc from bpfcc-tools; bpftrace as its stand-in), bpftool for the BPF
+# Installs what the load bench (npm run bench) needs, from Debian's packages: wrk, nginx, h2load
+# (nghttp2-client: the HTTP/2 load), the peer (sslsniff-bpfcc from bpfcc-tools; bpftrace as its
+# stand-in), bpftool for the BPF
 # run-time statistics, clang and libbpf to build the empty-probe floor — and, for bcc, kernel
 # headers. Idempotent; needs root.
 #
@@ -13,7 +14,7 @@
 # BCC_KERNEL_SOURCE. Its path is written to /var/cache/tlsotel-bench/bcc-kernel-source.
 set -euo pipefail
 CACHE=/var/cache/tlsotel-bench
-PKGS=(wrk nginx openssl curl ca-certificates bpftool libbpf1 libbpf-dev clang-14 llvm-14 gcc libc6-dev
+PKGS=(wrk nginx nghttp2-client openssl curl ca-certificates bpftool libbpf1 libbpf-dev clang-14 llvm-14 gcc libc6-dev
       bpfcc-tools python3-bpfcc bpftrace procps)
 
 if [ "$(id -u)" != 0 ]; then
