@@ -162,7 +162,7 @@ export class Discovery {
         // Keyed by the file's identity too: a reused pid (another mount namespace, a file
         // replaced under the same path) is not taken for what that pid mapped before.
         const key = `${identity} ${file}`;
-        if (before?.has(key) || this.consider(file, path.join(this.procRoot, String(pid), 'root', file), pid)) after.add(key);
+        if (before?.has(key) || this.consider(file, this.reach(pid, file, identity), pid)) after.add(key);
       }
       settled.set(pid, after);
     }
@@ -173,6 +173,26 @@ export class Discovery {
     this.lastScanMs = performance.now() - t0;
     if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
     this.opts.onScan?.(now);
+  }
+
+  /**
+   * How this process reaches the file a mapping of `pid` names: through /proc/PID/root (a
+   * container's own root, its own mount namespace), or as is. A process that chroot()ed
+   * without a mount namespace of its own shows the file's path as *we* see it in its maps
+   * (paths are resolved against the reader's root), and /proc/PID/root + that path does not
+   * exist. So the path chosen is the one whose inode (and device) is the one the maps line
+   * names; /proc/PID/root first.
+   */
+  private reach(pid: number, file: string, identity: string): string {
+    const viaRoot = path.join(this.procRoot, String(pid), 'root', file);
+    const sp = identity.indexOf(' ');
+    const ino = Number(identity.slice(sp + 1));
+    const [major, minor] = identity.slice(0, sp).split(':').map((h) => parseInt(h, 16));
+    for (const candidate of [viaRoot, file]) {
+      const st = statOrNull(candidate);
+      if (st !== null && st.ino === ino && devMajor(st.dev) === major && devMinor(st.dev) === minor) return candidate;
+    }
+    return viaRoot;
   }
 
   /**
@@ -231,6 +251,15 @@ export class Discovery {
     if (this.rejected.size >= MAX_REMEMBERED) this.rejected.clear();
     this.rejected.add(key);
   }
+}
+
+// st_dev as glibc encodes it (gnu_dev_major / gnu_dev_minor): what "fd:01" in a maps line says.
+function devMajor(dev: number): number {
+  return ((dev >>> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+}
+
+function devMinor(dev: number): number {
+  return (dev & 0xff) | ((dev >>> 12) & ~0xff);
 }
 
 function listDir(dir: string): string[] {
