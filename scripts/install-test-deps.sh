@@ -3,7 +3,7 @@
 # rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
-PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin)
+PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin debootstrap)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -20,4 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # nginx's package may start a default server on port 80; tests start their own instances.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q nginx 2>/dev/null; then systemctl stop nginx || true; fi
+# Beyond Debian's packages, cached outside the clone and built only when missing: helm for
+# test/deploy/kubernetes.test.ts (from tools/helm with the Go toolchain, ~4 min the first time),
+# and the Debian root that test/deploy/dockerfile.test.ts replays the Dockerfile in (~1.5 min).
+bash "$(dirname "$0")/build-helm.sh" >/dev/null
+bash "$(dirname "$0")/build-debian-root.sh" >/dev/null
 echo "install-test-deps: all test dependencies present"
