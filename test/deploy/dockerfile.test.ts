@@ -87,6 +87,7 @@ test('the Dockerfile replayed in a Debian root: the agent runs from it as nobody
   assert.equal(client.attributes['url.path'], p);
   assert.equal(client.attributes['http.response.status_code'], 200);
   assert.equal(client.resource['process.executable.name'], 'curl');
+  assert.equal(client.resource['k8s.node.name'], tag, "the agent's OTEL_RESOURCE_ATTRIBUTES (the DaemonSet's node name) on every span");
   const server = receiver.spans.find((s) => s.kind === 'SERVER' && s.attributes['url.path'] === p)!;
   assert.equal(server.resource['process.executable.name'], 'nginx');
   assert.doesNotMatch(agent.stderr(), /EACCES|EPERM|Permission denied|EROFS/, agent.stderr());
