@@ -2,7 +2,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { effectiveCaps, hasCap, missingCapabilities, REQUIRED_CAPS } from '../util/caps';
-import { OWN_PID_NAMESPACE_WARNING, pidNamespace } from '../util/pid-namespace';
 import { libbpf } from '../bpf/libbpf';
 import { surveyTlsFiles, tryLoadAndAttach } from '../agent/agent';
 import { defaultObjectPath } from '../bpf/probes';
@@ -37,8 +36,6 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
     add(hasCap(caps, c.cap) ? 'ok' : 'fail', `permission ${c.name}`, sentence ?? `held: needed ${c.why}`);
   }
   const perm = missing.size > 0;
-  const ns = pidNamespace();
-  add(ns === 'own' ? 'warn' : 'ok', 'PID namespace', ns === 'own' ? OWN_PID_NAMESPACE_WARNING : ns === 'host' ? "the host's: process attributes are read from the right /proc" : 'unknown (no /proc/self/ns/pid)');
 
   const uprobe = existsSync('/sys/bus/event_source/devices/uprobe');
   add(uprobe ? 'ok' : 'fail', 'uprobes', uprobe ? 'perf PMU "uprobe" present' : 'no uprobe PMU: use a kernel built with CONFIG_UPROBE_EVENTS=y');

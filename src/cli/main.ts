@@ -5,7 +5,6 @@
 import { readEnvironment, resolveDoctorConfig, resolveRunConfig, resolveSniffConfig, UsageError, type Environment } from '../config';
 import { otherAgentPrograms } from '../bpf/other-agents';
 import { bpfPermissionProblem } from '../util/caps';
-import { OWN_PID_NAMESPACE_WARNING, pidNamespace } from '../util/pid-namespace';
 import { createLogger, type Logger } from '../util/log';
 import { suppressWarning } from '../util/warnings';
 import { parseFlags } from './options';
@@ -48,7 +47,6 @@ async function main(argv: string[]): Promise<number> {
       for (const n of notes) log.info(n);
       requirePermission();
       warnAboutOtherAgents(log);
-      if (pidNamespace() === 'own') log.warn(OWN_PID_NAMESPACE_WARNING);
       return run({ ...config, log });
     }
     case 'doctor': {
