@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond `npm ci`, from Debian's packages: the BPF toolchain (CI
 # rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace; then builds
-# Jaeger (scripts/build-jaeger.sh, needs Go).
+# Jaeger and helm (needs Go) and a Debian root, cached outside the clone.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
-PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go)
+PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,4 +24,9 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q nginx 2>/dev/n
 # Jaeger v2 for the deployment tests (test/deploy): built from its Go module with the machine's Go
 # the first time (minutes), cached outside the clone after that (instant).
 bash "$(dirname "$0")/build-jaeger.sh" >/dev/null
+# Beyond Debian's packages, cached outside the clone and built only when missing: helm for
+# test/deploy/kubernetes.test.ts (from tools/helm with the Go toolchain, ~4 min the first time),
+# and the Debian root that test/deploy/dockerfile.test.ts replays the Dockerfile in (~1.5 min).
+bash "$(dirname "$0")/build-helm.sh" >/dev/null
+bash "$(dirname "$0")/build-debian-root.sh" >/dev/null
 echo "install-test-deps: all test dependencies present"

@@ -61,6 +61,8 @@ export interface TracingOptions {
   stitch: boolean;
   responseTimeoutMs?: number;
   attributeValueLengthLimit?: number;
+  /** On every span's resource (OTEL_RESOURCE_ATTRIBUTES of the agent). */
+  resourceAttributes?: Record<string, string>;
   /** How often loss counters are logged when they change. */
   statsIntervalMs: number;
   /** The agent's own counters as OTLP metrics (src/config decides when and where); undefined:
@@ -141,6 +143,7 @@ export class Agent {
         stitch: t.stitch,
         responseTimeoutMs: t.responseTimeoutMs,
         attributeValueLengthLimit: t.attributeValueLengthLimit,
+        resourceAttributes: t.resourceAttributes,
         processInfo: (pid, comm) => processes.read(pid, comm),
       },
       observe: opts.observe,

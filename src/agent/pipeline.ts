@@ -17,6 +17,7 @@ import type { SinkStats, SpanSink } from '../export/types';
 import { TraceLinker } from '../trace/linker';
 import type { RedactionOptions } from '../trace/redact';
 import { SpanBuilder } from '../trace/span-builder';
+import { ResourceFactory } from '../trace/resource';
 import type { Logger } from '../util/log';
 
 /** What sees every record and stream event when the agent observes instead of tracing. */
@@ -41,6 +42,8 @@ export interface TraceOptions {
   responseTimeoutMs?: number;
   /** Longest string attribute value (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT). */
   attributeValueLengthLimit?: number;
+  /** On every span's resource, under the process's own attributes (OTEL_RESOURCE_ATTRIBUTES of the agent). */
+  resourceAttributes?: Record<string, string>;
   /** Identity of a traced process (default: none; the live agent reads /proc). */
   processInfo(pid: number, comm: string): ProcessInfo;
   /** Every exchange, before it becomes a span (metrics, tests). */
@@ -91,7 +94,13 @@ export class Pipeline {
     if ((trace === undefined) === (opts.observe === undefined)) throw new Error('a pipeline either traces or observes');
     let streamSink: StreamSink;
     if (trace !== undefined) {
-      const builder = new SpanBuilder({ ...trace.redaction, attributeValueLengthLimit: trace.attributeValueLengthLimit });
+      const extra = trace.resourceAttributes;
+      const resources = extra !== undefined && Object.keys(extra).length > 0 ? new ResourceFactory({ agentAttributes: extra }) : undefined;
+      const builder = new SpanBuilder({
+        ...trace.redaction,
+        attributeValueLengthLimit: trace.attributeValueLengthLimit,
+        ...(resources !== undefined ? { resourceFor: (info: ProcessInfo) => resources.resourceFor(info) } : {}),
+      });
       const linker = new TraceLinker({ stitch: trace.stitch });
       const sink = trace.sink;
       const onExchange = trace.onExchange;

@@ -1,7 +1,7 @@
 // `tlsotel doctor`: checks, one line each, everything tlsotel needs, with the fix for each failure.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
-import { bpfPermissionProblem } from '../util/caps';
+import { effectiveCaps, hasCap, missingCapabilities, REQUIRED_CAPS } from '../util/caps';
 import { libbpf } from '../bpf/libbpf';
 import { surveyTlsFiles, tryLoadAndAttach } from '../agent/agent';
 import { defaultObjectPath } from '../bpf/probes';
@@ -28,8 +28,14 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   const btf = existsSync('/sys/kernel/btf/vmlinux');
   add(btf ? 'ok' : 'fail', 'BTF', btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux: use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
 
-  const perm = bpfPermissionProblem();
-  add(perm ? 'fail' : 'ok', 'permission', perm ?? 'may load BPF programs and attach uprobes');
+  // One line per capability, each saying what it is needed for (and, when missing, how to grant it).
+  const caps = effectiveCaps();
+  const missing = new Map(missingCapabilities(caps).map((m) => [m.name, m.sentence]));
+  for (const c of REQUIRED_CAPS) {
+    const sentence = missing.get(c.name);
+    add(hasCap(caps, c.cap) ? 'ok' : 'fail', `permission ${c.name}`, sentence ?? `held: needed ${c.why}`);
+  }
+  const perm = missing.size > 0;
 
   const uprobe = existsSync('/sys/bus/event_source/devices/uprobe');
   add(uprobe ? 'ok' : 'fail', 'uprobes', uprobe ? 'perf PMU "uprobe" present' : 'no uprobe PMU: use a kernel built with CONFIG_UPROBE_EVENTS=y');

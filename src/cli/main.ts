@@ -66,8 +66,9 @@ function help(): number {
 }
 
 function requirePermission(): void {
+  // One sentence per missing capability, each on its own line with the usual prefix.
   const problem = bpfPermissionProblem();
-  if (problem) throw new FatalError(problem);
+  if (problem) throw new FatalError(problem.split('\n').join('\ntlsotel: '));
 }
 
 /** Two agents on one host export every exchange twice: say so at start (it may be intended). */

@@ -23,6 +23,7 @@ export async function run(opts: RunOptions): Promise<number> {
       stitch: opts.stitch,
       responseTimeoutMs: opts.responseTimeoutMs,
       attributeValueLengthLimit: opts.attributeValueLengthLimit,
+      resourceAttributes: opts.resourceAttributes,
       statsIntervalMs: opts.statsIntervalMs,
       verbose: opts.verbose,
     },

@@ -8,6 +8,7 @@ import type { ExportConfig } from '../export/config';
 import type { AgentMetricsSettings } from '../telemetry/agent-metrics';
 import { EXCHANGE_DEFAULTS } from '../exchange/tracker';
 import { DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT } from '../trace/span-builder';
+import { parseResourceAttributes } from '../trace/resource';
 import type { RedactionOptions } from '../trace/redact';
 import type { Environment } from './environment';
 import { UsageError } from './errors';
@@ -53,6 +54,9 @@ export interface RunConfig extends CommonConfig, CaptureConfig {
   attributeValueLengthLimit: number;
   /** Same-host client↔server stitching. */
   stitch: boolean;
+  /** OTEL_RESOURCE_ATTRIBUTES of the agent: on every span's resource, under what the traced
+   *  process says of itself and what /proc says (e.g. k8s.node.name from the downward API). */
+  resourceAttributes: Record<string, string>;
   statsIntervalMs: number;
   /** TLSOTEL_CPU_PROFILE: write a V8 CPU profile of the agent from ready to stop to this file. */
   cpuProfile?: string;
@@ -159,6 +163,7 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
     responseTimeoutMs,
     attributeValueLengthLimit,
     stitch: flags['no-stitch'] !== true,
+    resourceAttributes: env.OTEL_RESOURCE_ATTRIBUTES !== undefined ? parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES) : {},
     statsIntervalMs,
   };
   if (metrics !== undefined) config.metrics = metrics;

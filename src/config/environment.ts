@@ -24,6 +24,8 @@ export const ENV_VARS = [
   'OTEL_BSP_EXPORT_TIMEOUT',
   // What spans hold (src/trace).
   'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+  // Resource attributes of every span: where the agent runs (the DaemonSet's k8s.node.name).
+  'OTEL_RESOURCE_ATTRIBUTES',
   // The agent's own metrics (src/telemetry).
   'OTEL_METRICS_EXPORTER',
   'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',

@@ -248,6 +248,9 @@ export interface ResourceFactoryOptions {
   distroVersion?: string;
   /** Most Resources remembered. Default 4096. */
   maxEntries?: number;
+  /** On every Resource, under the process's own OTEL_RESOURCE_ATTRIBUTES and what /proc says:
+   *  where the agent runs (the agent's OTEL_RESOURCE_ATTRIBUTES, e.g. k8s.node.name). */
+  agentAttributes?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -258,6 +261,7 @@ export class ResourceFactory {
   private readonly hostName: string;
   private readonly distroVersion: string;
   private readonly maxEntries: number;
+  private readonly agentAttributes: Readonly<Record<string, string>>;
   private readonly byInfo = new WeakMap<ProcessInfo, Resource>();
   private readonly byKey = new Map<string, Resource>();
 
@@ -265,6 +269,7 @@ export class ResourceFactory {
     this.hostName = options.hostName ?? os.hostname();
     this.distroVersion = options.distroVersion ?? VERSION;
     this.maxEntries = Math.max(1, options.maxEntries ?? 4096);
+    this.agentAttributes = options.agentAttributes ?? {};
   }
 
   resourceFor(info: ProcessInfo): Resource {
@@ -284,7 +289,7 @@ export class ResourceFactory {
   private attributes(info: ProcessInfo): Attributes {
     // The application's own OTEL_RESOURCE_ATTRIBUTES first (service.namespace,
     // deployment.environment.name, …); what we know from /proc wins over them.
-    const attrs: Attributes = { ...(info.resourceAttributes ?? {}) };
+    const attrs: Attributes = { ...this.agentAttributes, ...(info.resourceAttributes ?? {}) };
     attrs[ATTR_SERVICE_NAME] = info.serviceName;
     attrs[ATTR_PROCESS_PID] = info.pid;
     attrs[ATTR_PROCESS_EXECUTABLE_NAME] = info.exeName;

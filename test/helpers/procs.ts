@@ -27,11 +27,11 @@ export function start(cmd: string, args: string[], opts: SpawnOptions = {}): Pro
   const wake = () => waiters.splice(0).forEach((w) => w());
   child.stdout!.on('data', (d) => { out += d; wake(); });
   child.stderr!.on('data', (d) => { err += d; wake(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => { wake(); resolve({ code, signal }); });
-  });
   let done = false;
-  void exited.then(() => { done = true; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    // done before the wake-up: a waiter woken by the exit must see it, or it waits forever.
+    child.on('exit', (code, signal) => { done = true; wake(); resolve({ code, signal }); });
+  });
   const proc: Proc = {
     child,
     pid: child.pid!,

@@ -146,3 +146,13 @@ test('resourceFor: attributes, cached per process', () => {
   assert.equal(resourceFor(info).attributes['host.name'], os.hostname());
   assert.match(VERSION, /^\d+\.\d+\.\d+/);
 });
+
+test("the agent's own attributes (OTEL_RESOURCE_ATTRIBUTES, e.g. the DaemonSet's node name) sit under the process's and /proc's", () => {
+  const info = { pid: 9, comm: 'nginx', exeName: 'nginx', serviceName: 'web', resourceAttributes: { 'k8s.cluster.name': 'from-app' } };
+  const f = new ResourceFactory({ hostName: 'pod-x', agentAttributes: { 'k8s.node.name': 'node-7', 'k8s.cluster.name': 'from-agent', 'process.pid': '1', 'service.name': 'agent' } });
+  const a = f.resourceFor(info).attributes;
+  assert.equal(a['k8s.node.name'], 'node-7');
+  assert.equal(a['k8s.cluster.name'], 'from-app', "the process's own OTEL_RESOURCE_ATTRIBUTES win");
+  assert.equal(a['process.pid'], 9, 'what /proc says wins');
+  assert.equal(a['service.name'], 'web');
+});
