@@ -160,6 +160,7 @@ export class Agent {
       log: opts.log,
       libDirs: c.libDirs,
       binDirs: c.binDirs,
+      onTracedProcess: t === undefined ? undefined : (pid) => processes.prefetch(pid),
       onScan: (running) => {
         // Every process with connections that no longer runs (also one that started and died
         // between two scans). Records it wrote before it exited may still be in the ring: take

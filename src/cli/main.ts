@@ -87,6 +87,13 @@ function warnAboutOtherAgents(log: Logger): void {
 /** An expected failure: printed as one line, no stack trace. */
 class FatalError extends Error {}
 
+// Output piped into a reader that stops early (`tlsotel doctor | head`, `tlsotel sniff | grep -m1`):
+// nothing more to say, not a crash.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     // The commands end with a bounded shutdown; what may still hold the event loop (a gRPC call

@@ -49,6 +49,8 @@ export interface DiscoveryOptions {
   /** Called after each scan with every pid running now (to find processes that came and went
    *  between two scans, which onProcessesExited cannot report). */
   onScan?(running: Set<number>): void;
+  /** Called once for each process found mapping a traced file (while it runs). */
+  onTracedProcess?(pid: number): void;
   /** Called when a new file has been attached. */
   onAttached?(file: TlsFile): void;
 }
@@ -86,6 +88,8 @@ export class Discovery {
   private nextId = 1;
   private readonly procRoot: string;
   private timer: NodeJS.Timeout | undefined;
+  /** Set by consider() when the file it looked at is (now) traced. */
+  private sawTraced = false;
   /** Milliseconds the last scan of all processes took (reported with -v). */
   lastScanMs = 0;
 
@@ -158,6 +162,7 @@ export class Discovery {
       }
       const before = this.settled.get(pid);
       const after = new Set<string>();
+      this.sawTraced = false;
       for (const [file, identity] of files) {
         // Keyed by the file's identity too: a reused pid (another mount namespace, a file
         // replaced under the same path) is not taken for what that pid mapped before.
@@ -165,6 +170,9 @@ export class Discovery {
         if (before?.has(key) || this.consider(file, this.reach(pid, file, identity), pid)) after.add(key);
       }
       settled.set(pid, after);
+      // A process that maps a traced file, seen for the first time: who it is can be read now,
+      // while it runs (a short-lived one may be gone when its records are handled).
+      if (this.sawTraced && before === undefined) this.opts.onTracedProcess?.(pid);
     }
     const gone = [...this.pids].filter((p) => !now.has(p));
     this.pids = now;
@@ -203,7 +211,11 @@ export class Discovery {
     const st = statOrNull(reachPath);
     if (!st || !st.isFile()) return false; // gone or not readable now: look again next time
     const key = `${st.dev}:${st.ino}`;
-    if (this.files.has(key) || this.rejected.has(key)) return true;
+    if (this.files.has(key)) {
+      this.sawTraced = true;
+      return true;
+    }
+    if (this.rejected.has(key)) return true;
     let defined: Set<string>;
     try {
       defined = definedFunctions(reachPath, this.symbols);
@@ -242,8 +254,12 @@ export class Discovery {
         this.opts.log.warn(`cannot trace ${displayPath} (${claim.library}): ${(e as Error).message}`);
       }
     }
-    if (attached.length === 0) this.reject(key);
-    else this.files.set(key, attached);
+    if (attached.length === 0) {
+      this.reject(key);
+    } else {
+      this.files.set(key, attached);
+      this.sawTraced = true;
+    }
     return true;
   }
 

@@ -194,6 +194,13 @@ export class ProcessInfoReader {
     return this.store(pid, comm, startTime, now);
   }
 
+  /** Reads (and caches) what /proc says about a running process now, before any of its
+   *  records: a short-lived process may be gone when they are handled. */
+  prefetch(pid: number): void {
+    const comm = readText(`${this.procRoot}/${pid}/comm`)?.trim();
+    if (comm !== undefined && comm !== '') this.read(pid, comm);
+  }
+
   /** Drop what is known about a pid (e.g. on a process-exit event once its spans are out). */
   forget(pid: number): void {
     this.entries.delete(pid);

@@ -60,6 +60,14 @@ test('without BPF capabilities, doctor says which check failed and how to fix it
   assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, 'no stack trace');
 });
 
+test('output into a pipe that closes early (doctor | head -1) ends quietly, no stack trace', async () => {
+  requireRoot();
+  const r = await run('bash', ['-c', `set -o pipefail; ${process.execPath} ${CLI} doctor | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
+  assert.match(r.stdout, /^\[ ok \] kernel: /);
+  assert.doesNotMatch(r.stderr, /EPIPE|\n\s+at /, r.stderr);
+  assert.match(r.stderr, /status 0/);
+});
+
 test('doctor as root: every check passes and the TLS libraries are listed', async () => {
   requireRoot();
   const r = await run(process.execPath, [CLI, 'doctor']);
