@@ -167,7 +167,12 @@ export class Discovery {
         // Keyed by the file's identity too: a reused pid (another mount namespace, a file
         // replaced under the same path) is not taken for what that pid mapped before.
         const key = `${identity} ${file}`;
-        if (before?.has(key) || this.consider(file, this.reach(pid, file, identity), pid)) after.add(key);
+        if (before?.has(key)) {
+          after.add(key);
+        } else {
+          const [reachPath, st] = this.reach(pid, file, identity);
+          if (this.consider(file, reachPath, pid, st)) after.add(key);
+        }
       }
       settled.set(pid, after);
       // A process that maps a traced file, seen for the first time: who it is can be read now,
@@ -191,24 +196,26 @@ export class Discovery {
    * exist. So the path chosen is the one whose inode (and device) is the one the maps line
    * names; /proc/PID/root first.
    */
-  private reach(pid: number, file: string, identity: string): string {
+  private reach(pid: number, file: string, identity: string): [string, Stats | null] {
     const viaRoot = path.join(this.procRoot, String(pid), 'root', file);
     const sp = identity.indexOf(' ');
     const ino = Number(identity.slice(sp + 1));
     const [major, minor] = identity.slice(0, sp).split(':').map((h) => parseInt(h, 16));
-    for (const candidate of [viaRoot, file]) {
-      const st = statOrNull(candidate);
-      if (st !== null && st.ino === ino && devMajor(st.dev) === major && devMinor(st.dev) === minor) return candidate;
+    const rootStat = statOrNull(viaRoot);
+    const matches = (st: Stats | null) => st !== null && st.ino === ino && devMajor(st.dev) === major && devMinor(st.dev) === minor;
+    if (rootStat === null || !matches(rootStat)) {
+      const plain = statOrNull(file);
+      if (matches(plain)) return [file, plain];
     }
-    return viaRoot;
+    return [viaRoot, rootStat];
   }
 
   /**
    * `displayPath` as the process sees it, `reachPath` how this process reaches the same file
    * (through /proc/PID/root for another mount namespace).
    */
-  private consider(displayPath: string, reachPath: string, pid?: number): boolean {
-    const st = statOrNull(reachPath);
+  private consider(displayPath: string, reachPath: string, pid?: number, stat?: Stats | null): boolean {
+    const st = stat !== undefined ? stat : statOrNull(reachPath);
     if (!st || !st.isFile()) return false; // gone or not readable now: look again next time
     const key = `${st.dev}:${st.ino}`;
     if (this.files.has(key)) {
