@@ -6,25 +6,16 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import * as grpc from '@grpc/grpc-js';
+import { GREETER } from '../helpers/greeter';
 
 import { ErrorKind } from '../../src/exchange/error-kind';
 import { feed, flip, startRelay } from './http2-harness';
 
-const bytes = (b: Buffer): Buffer => b;
-const method = (path: string, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
-  path, requestStream: false, responseStream,
-  requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes,
-});
-const SERVICE = {
-  sayHello: method('/helloworld.Greeter/SayHello', false),
-  fail: method('/helloworld.Greeter/Fail', false),
-  lotsOfReplies: method('/helloworld.Greeter/LotsOfReplies', true),
-};
 const STREAM_GAP_MS = 40;
 
 test('grpc-js unary, failing unary and server-streaming calls: names, statuses, durations', async () => {
   const server = new grpc.Server();
-  server.addService(SERVICE, {
+  server.addService(GREETER, {
     sayHello: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.concat([Buffer.from('hello '), call.request])),
     fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'no such greeting: é 100%' }),
     lotsOfReplies: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
@@ -39,7 +30,7 @@ test('grpc-js unary, failing unary and server-streaming calls: names, statuses, 
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   const relay = await startRelay(port);
-  const Client = grpc.makeGenericClientConstructor(SERVICE, 'Greeter');
+  const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
   const client = new Client(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure()) as unknown as {
     sayHello(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
     fail(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;

@@ -11,19 +11,10 @@ import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
+import { GREETER } from '../helpers/greeter';
 
 const [mode, ...args] = process.argv.slice(2);
 
-const bytes = (b: Buffer): Buffer => b;
-const method = (path: string, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
-  path, requestStream: false, responseStream,
-  requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes,
-});
-const GREETER = {
-  sayHello: method('/helloworld.Greeter/SayHello', false),
-  fail: method('/helloworld.Greeter/Fail', false),
-  lotsOfReplies: method('/helloworld.Greeter/LotsOfReplies', true),
-};
 export const STREAM_GAP_MS = 100;
 
 function h2Server(cert: string, key: string): void {
