@@ -14,8 +14,10 @@ import { StreamTable, type StreamOptions, type StreamSink, type StreamStats } fr
 import { ExchangeTracker, type ExchangeStats } from '../exchange/tracker';
 import type { Exchange, ProcessInfo } from '../exchange/types';
 import type { SinkStats, SpanSink } from '../export/types';
+import { newTraceId } from '../trace/ids';
 import { TraceLinker } from '../trace/linker';
 import type { RedactionOptions } from '../trace/redact';
+import { SpanSampler, type SamplerStats, type SamplingConfig } from '../trace/sampler';
 import { SpanBuilder } from '../trace/span-builder';
 import type { Logger } from '../util/log';
 
@@ -47,6 +49,8 @@ export interface TraceOptions {
   onExchange?(ex: Exchange): void;
   /** False: exchanges only, no span is built (the pipeline benchmark's parse stage). */
   spans?: boolean;
+  /** Which spans are kept (OTEL_TRACES_SAMPLER, --keep-errors…); undefined: every span. */
+  sampling?: SamplingConfig;
 }
 
 export interface PipelineOptions {
@@ -71,12 +75,15 @@ export interface PipelineStats {
   exchanges: ExchangeStats | undefined;
   sink: SinkStats | undefined;
   buildErrors: number;
+  /** Undefined when every span is kept (no sampler configured). */
+  sampling: SamplerStats | undefined;
 }
 
 export class Pipeline {
   readonly streams: StreamTable;
   readonly tracker: ExchangeTracker | undefined;
   readonly linker: TraceLinker | undefined;
+  readonly sampler: SpanSampler | undefined;
   private readonly observer: Observer | undefined;
   private readonly sink: SpanSink | undefined;
   /** For observers that keep payloads (see Observer.keepsPayloads). */
@@ -96,13 +103,23 @@ export class Pipeline {
       const sink = trace.sink;
       const onExchange = trace.onExchange;
       const spans = trace.spans !== false;
+      const sampler = trace.sampling !== undefined ? new SpanSampler(trace.sampling) : undefined;
+      this.sampler = sampler;
       this.linker = linker;
       this.sink = sink;
       this.tracker = new ExchangeTracker((ex) => {
         onExchange?.(ex);
         if (!spans) return;
         try {
-          sink.export(builder.build(ex, linker.optionsFor(ex)));
+          const options = linker.optionsFor(ex);
+          if (sampler !== undefined) {
+            // The trace id is drawn here when nobody drew it yet: the decision and the span
+            // must see the same one.
+            const parent = options.parent;
+            const traceId = parent?.traceId ?? (options.traceId ??= newTraceId());
+            if (!sampler.decide(ex, traceId, parent !== undefined ? (parent.traceFlags & 1) === 1 : undefined, options.pair)) return;
+          }
+          sink.export(builder.build(ex, options));
         } catch (e) {
           if (this.buildErrors++ === 0) opts.log.error(`cannot build a span (counted, logged once): ${(e as Error).message}`);
         }
@@ -172,6 +189,7 @@ export class Pipeline {
       exchanges: this.tracker?.stats(),
       sink: this.sink?.stats(),
       buildErrors: this.buildErrors,
+      sampling: this.sampler?.stats(),
     };
   }
 }
