@@ -14,7 +14,6 @@ import { StreamTable, type StreamOptions, type StreamSink, type StreamStats } fr
 import { ExchangeTracker, type ExchangeStats } from '../exchange/tracker';
 import type { Exchange, ProcessInfo } from '../exchange/types';
 import type { SinkStats, SpanSink } from '../export/types';
-import { newTraceId } from '../trace/ids';
 import { TraceLinker } from '../trace/linker';
 import type { RedactionOptions } from '../trace/redact';
 import { SpanSampler, type SamplerStats, type SamplingConfig } from '../trace/sampler';
@@ -112,13 +111,7 @@ export class Pipeline {
         if (!spans) return;
         try {
           const options = linker.optionsFor(ex);
-          if (sampler !== undefined) {
-            // The trace id is drawn here when nobody drew it yet: the decision and the span
-            // must see the same one.
-            const parent = options.parent;
-            const traceId = parent?.traceId ?? (options.traceId ??= newTraceId());
-            if (!sampler.decide(ex, traceId, parent !== undefined ? (parent.traceFlags & 1) === 1 : undefined, options.pair)) return;
-          }
+          if (sampler !== undefined && !sampler.keep(ex, options)) return;
           sink.export(builder.build(ex, options));
         } catch (e) {
           if (this.buildErrors++ === 0) opts.log.error(`cannot build a span (counted, logged once): ${(e as Error).message}`);

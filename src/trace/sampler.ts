@@ -18,6 +18,8 @@
 // What cannot be guaranteed: a pair linked only by traceparent (not stitched here) under
 // keep-slower-than, when one side saw it slower than the threshold and the other did not.
 import type { Exchange } from '../exchange/types';
+import { newTraceId } from './ids';
+import type { BuildOptions } from './span-builder';
 
 export const SAMPLER_NAMES = [
   'always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio',
@@ -74,6 +76,16 @@ export class SpanSampler {
 
   constructor(private readonly config: SamplingConfig) {
     this.slowNs = config.keepSlowerThanMs !== undefined ? BigInt(Math.round(config.keepSlowerThanMs * 1e6)) : undefined;
+  }
+
+  /**
+   * Keep the span of `ex`, built with `options` (from TraceLinker)? When nobody drew its trace
+   * id yet it is drawn here, into `options`: the decision and the span must see the same one.
+   */
+  keep(ex: Exchange, options: BuildOptions): boolean {
+    const parent = options.parent;
+    const traceId = parent?.traceId ?? (options.traceId ??= newTraceId());
+    return this.decide(ex, traceId, parent !== undefined ? (parent.traceFlags & 1) === 1 : undefined, options.pair);
   }
 
   /**
