@@ -85,7 +85,10 @@ export class SpanSampler {
   keep(ex: Exchange, options: BuildOptions): boolean {
     const parent = options.parent;
     const traceId = parent?.traceId ?? (options.traceId ??= newTraceId());
-    return this.decide(ex, traceId, parent !== undefined ? (parent.traceFlags & 1) === 1 : undefined, options.pair);
+    // A local parent is the CLIENT span of a pair stitched here: not a caller's decision to
+    // follow. The pair is decided as a root (or by the client's own remote parent).
+    const remote = parent !== undefined && parent.isRemote !== false;
+    return this.decide(ex, traceId, remote ? (parent.traceFlags & 1) === 1 : undefined, options.pair);
   }
 
   /**
