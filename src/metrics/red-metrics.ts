@@ -23,7 +23,7 @@ import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { ERROR_KINDS } from '../exchange/error-kind';
+import { ERROR_KINDS, type ErrorKind } from '../exchange/error-kind';
 import type { Exchange, ProcessInfo } from '../exchange/types';
 import { resourceFor as defaultResourceFor } from '../trace/resource';
 import { routeOf } from '../trace/route';
@@ -116,11 +116,14 @@ export class Series {
 
 /** Everything kept for one traced process. */
 export class ProcessSeries {
-  readonly series = new Map<string, Series>();
+  /** By route (or RPC method, '' for none), then by the number of the other parts. */
+  readonly series = new Map<string, Map<number, Series>>();
   /** Overflow series per family, created on the first fold. */
   readonly overflow: Array<Series | undefined> = new Array<Series | undefined>(FAMILIES).fill(undefined);
   /** Wall-clock ms when the process was seen exited; undefined while it runs. */
   exitedAt: number | undefined;
+  /** Swept: an exchange still carrying its ProcessInfo starts a new entry. */
+  forgotten = false;
 
   constructor(readonly key: string, readonly info: ProcessInfo, readonly resource: Resource) {}
 }
@@ -133,6 +136,13 @@ const DURATION_DESC: Record<Family, [string, string]> = {
   [Family.RpcServer]: [METRIC_NAMES.rpcServerDuration, 'Measures the duration of inbound remote procedure calls.'],
   [Family.RpcClient]: [METRIC_NAMES.rpcClientDuration, 'Measures the duration of outbound remote procedure calls.'],
 };
+
+/** Seconds from the first byte of the request to the last of the response. Monotonic ns fit a
+ *  double exactly for 104 days of uptime, and to a few ns after: no BigInt per exchange. */
+function durationOf(ex: Exchange): number {
+  const d = Number(ex.endNs) - Number(ex.startNs);
+  return d > 0 ? d / 1e9 : 0;
+}
 
 function hrTimeOfMs(ms: number): HrTime {
   const s = Math.floor(ms / 1000);
@@ -148,20 +158,47 @@ function hostHeader(headers: string[]): string | undefined {
   return undefined;
 }
 
-/** error.type of an exchange for its side, as its span has it (src/trace/span-builder.ts). */
-export function errorTypeOf(ex: Exchange): string | undefined {
+/** What error.type an exchange has, as a small number (no string per exchange): 0 none,
+ *  1 its HTTP status code, 2 no response, 3 its gRPC status name, 8 + k the ErrorKind k. */
+export function errorCodeOf(ex: Exchange): number {
   const response = ex.response;
   const client = ex.side === 'client';
-  if (response === undefined) return ex.error !== undefined ? ERROR_KINDS[ex.error].errorType : 'no_response';
+  if (response === undefined) return ex.error !== undefined ? 8 + ex.error : 2;
   const rpc = ex.rpc;
-  if (rpc !== undefined && rpc.statusCode !== undefined) {
-    return grpcStatusIsError(rpc.statusCode, client) ? grpcStatusName(rpc.statusCode) : undefined;
-  }
+  if (rpc !== undefined && rpc.statusCode !== undefined) return grpcStatusIsError(rpc.statusCode, client) ? 3 : 0;
   const code = response.statusCode;
-  if (code !== undefined && (code >= 500 || code < 100 || code > 599 || (client && code >= 400))) return String(code);
-  if (ex.error !== undefined && !ERROR_KINDS[ex.error].agentLoss) return ERROR_KINDS[ex.error].errorType;
-  return undefined;
+  if (code !== undefined && (code >= 500 || code < 100 || code > 599 || (client && code >= 400))) return 1;
+  if (ex.error !== undefined && !ERROR_KINDS[ex.error].agentLoss) return 8 + ex.error;
+  return 0;
 }
+
+/** error.type of an exchange for its side, as its span has it (src/trace/span-builder.ts). */
+export function errorTypeOf(ex: Exchange): string | undefined {
+  const e = errorCodeOf(ex);
+  switch (e) {
+    case 0: return undefined;
+    case 1: return String(ex.response!.statusCode);
+    case 2: return 'no_response';
+    case 3: return grpcStatusName(ex.rpc!.statusCode!);
+    default: return ERROR_KINDS[(e - 8) as ErrorKind].errorType;
+  }
+}
+
+/** Small numbers for the low-cardinality parts of a series key. */
+const METHOD_IDS = new Map(['_OTHER', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY'].map((m, i) => [m, i]));
+const VERSION_IDS = new Map([['1.1', 1], ['1.0', 2], ['2', 3], ['3', 4], ['0.9', 5]]);
+/** Distinct server.address/port pairs remembered (they are part of series keys); beyond, an
+ *  exchange folds into the overflow series. */
+const MAX_SERVERS = 4095;
+
+interface ServerId {
+  id: number;
+  address: string;
+  /** -1: unknown (no server.address/port attributes). */
+  port: number;
+}
+
+const NO_SERVER: ServerId = Object.freeze({ id: 0, address: '', port: -1 });
 
 export class RedMetrics {
   private readonly maxRoutes: number;
@@ -169,12 +206,15 @@ export class RedMetrics {
   private readonly ttlMs: number;
   private readonly resourceFor: (info: ProcessInfo) => Resource;
   private readonly now: () => number;
-  /** By ProcessInfo object (the process reader hands out one per process) and by pid/start. */
-  private readonly byInfo = new Map<ProcessInfo, ProcessSeries>();
+  /** By ProcessInfo object (the process reader hands out one per process, a new one when it
+   *  re-reads /proc: weak, so the old ones go) and by pid/start. */
+  private readonly byInfo = new WeakMap<ProcessInfo, ProcessSeries>();
   private readonly byKey = new Map<string, ProcessSeries>();
   /** Routes seen per service.name, and how many live processes use the entry. */
   private readonly routes = new Map<string, { routes: Set<string>; users: number }>();
   private readonly seriesCount = new Int32Array(FAMILIES);
+  /** server.address/port by the authority (or socket) they come from. */
+  private readonly servers = new Map<string, ServerId>();
   private recorded = 0;
   private readonly folded: Record<FoldReason, number> = { route: 0, series: 0 };
 
@@ -187,7 +227,11 @@ export class RedMetrics {
     if (!(this.maxRoutes >= 1) || !(this.maxSeries >= 1)) throw new RangeError('metric cardinality limits must be at least 1');
   }
 
-  /** One exchange: its duration (and HTTP body sizes) in its series. */
+  /**
+   * One exchange: its duration (and HTTP body sizes) in its series. The series is found by its
+   * route (or RPC method) and then by one number made of the other parts (side, method, status,
+   * error, server, protocol version): no key string is built per exchange.
+   */
   record(ex: Exchange): void {
     this.recorded++;
     const proc = this.processOf(ex.process);
@@ -196,93 +240,128 @@ export class RedMetrics {
     const family = rpc !== undefined ? (client ? Family.RpcClient : Family.RpcServer) : client ? Family.HttpClient : Family.HttpServer;
     const request = ex.request;
     const response = ex.response;
-    const errorType = errorTypeOf(ex);
-    // server.address/port: the authority the request named (as the span has it), else the
-    // socket's server end.
-    const authority = ex.authority ?? hostHeader(request.headers);
-    let address: string | undefined;
-    let port: number | undefined;
-    const a = ex.addresses;
-    const scheme = ex.scheme ?? 'https';
-    if (authority !== undefined) {
-      const host = parseHostHeader(authority);
-      if (host !== undefined) {
-        address = host.address;
-        port = host.port ?? (scheme === 'http' ? 80 : 443);
+    const server = this.serverOf(ex, client);
+    if (server === undefined) {
+      this.fold(proc, family, 'series').duration.record(durationOf(ex));
+      return;
+    }
+    let route: string;
+    let methodId: number;
+    let status: number;
+    if (rpc !== undefined) {
+      route = rpcMethod(rpc);
+      methodId = 0;
+      status = rpc.statusCode !== undefined ? rpc.statusCode : 1000;
+    } else {
+      const method = request.method ?? '';
+      methodId = METHOD_IDS.get(method) ?? 0;
+      route = request.url !== undefined && methodId !== 6 ? routeOf(request.url) : '';
+      const code = response?.statusCode;
+      status = code !== undefined && code >= 0 && code < 1000 ? code : 1000;
+    }
+    const errorCode = errorCodeOf(ex);
+    const versionId = ex.version === undefined ? 0 : VERSION_IDS.get(ex.version) ?? 6;
+    const schemeId = ex.scheme === undefined || ex.scheme === 'https' ? 0 : ex.scheme === 'http' ? 1 : 2;
+    // < 2^53: 4·16·1001·64·4096·8·3 ≈ 4e11.
+    const variant = ((((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 4096 + server.id) * 8 + versionId) * 3) + schemeId;
+    let byVariant = proc.series.get(route);
+    let series = byVariant?.get(variant);
+    if (series === undefined) {
+      series = this.newSeries(proc, family, route, variant, ex, server, status);
+      if (series.key !== '') {
+        if (byVariant === undefined) proc.series.set(route, (byVariant = new Map()));
+        byVariant.set(variant, series);
+        this.seriesCount[family]++;
       }
     }
-    if (address === undefined && a !== undefined) {
-      address = client ? a.remoteAddress : a.localAddress;
-      port = client ? a.remotePort : a.localPort;
-    }
-    let route: string | undefined;
-    let method: string;
-    let status: string;
-    if (rpc !== undefined) {
-      method = rpcMethod(rpc);
-      status = rpc.statusCode !== undefined ? grpcStatusName(rpc.statusCode) : '';
-    } else {
-      method = normalizeMethod(request.method ?? '').method;
-      route = request.url !== undefined && method !== 'CONNECT' ? routeOf(request.url) : undefined;
-      status = response?.statusCode !== undefined ? String(response.statusCode) : '';
-    }
-    const key = `${family}|${method}|${route ?? ''}|${status}|${errorType ?? ''}|${address ?? ''}|${port ?? ''}|${ex.version ?? ''}|${scheme}`;
-    let series = proc.series.get(key);
-    if (series === undefined) series = this.newSeries(proc, family, key, method, route, status, errorType, address, port, ex.version, scheme, rpc !== undefined);
-    const seconds = Number(ex.endNs >= ex.startNs ? ex.endNs - ex.startNs : 0n) / 1e9;
-    series.duration.record(seconds);
-    if (errorType !== undefined) series.errors++;
+    series.duration.record(durationOf(ex));
+    if (errorCode !== 0) series.errors++;
     if (series.requestSize !== undefined) series.requestSize.record(request.bodySize);
     if (series.responseSize !== undefined && response !== undefined) series.responseSize.record(response.bodySize);
   }
 
-  private newSeries(
-    proc: ProcessSeries, family: Family, key: string, method: string, route: string | undefined, status: string,
-    errorType: string | undefined, address: string | undefined, port: number | undefined, version: string | undefined,
-    scheme: string, isRpc: boolean,
-  ): Series {
-    let reason: FoldReason | undefined;
+  /** server.address/port: the authority the request named (as the span has it), else the
+   *  socket's server end; undefined when too many distinct ones were seen. */
+  private serverOf(ex: Exchange, client: boolean): ServerId | undefined {
+    const authority = ex.authority ?? hostHeader(ex.request.headers);
+    if (authority !== undefined) {
+      const scheme = ex.scheme ?? 'https';
+      // Without a port, the port depends on the scheme: keyed with it unless https.
+      const key = scheme === 'https' ? authority : `${scheme}|${authority}`;
+      const known = this.servers.get(key);
+      if (known !== undefined) return known;
+      const host = parseHostHeader(authority);
+      if (host !== undefined) return this.newServer(key, host.address, host.port ?? (scheme === 'http' ? 80 : 443));
+    }
+    const a = ex.addresses;
+    if (a === undefined) return NO_SERVER;
+    const address = client ? a.remoteAddress : a.localAddress;
+    const port = client ? a.remotePort : a.localPort;
+    const key = `>${address}:${port}`;
+    return this.servers.get(key) ?? this.newServer(key, address, port);
+  }
+
+  private newServer(key: string, address: string, port: number): ServerId | undefined {
+    if (this.servers.size >= MAX_SERVERS) return undefined;
+    const id: ServerId = { id: this.servers.size + 1, address, port };
+    this.servers.set(key, id);
+    return id;
+  }
+
+  /** The overflow series of a process, created on first use; the fold counted. */
+  private fold(proc: ProcessSeries, family: Family, reason: FoldReason): Series {
+    this.folded[reason]++;
+    let over = proc.overflow[family];
+    if (over === undefined) {
+      over = new Series(family, '', Object.freeze({ [OVERFLOW_ATTRIBUTE]: true }), hrTimeOfMs(this.now()), '(overflow)', '', false);
+      proc.overflow[family] = over;
+    }
+    return over;
+  }
+
+  /** A new series, or the overflow series (key '') when a bound is reached. */
+  private newSeries(proc: ProcessSeries, family: Family, route: string, variant: number, ex: Exchange, server: ServerId, status: number): Series {
+    const isRpc = ex.rpc !== undefined;
+    const hasRoute = !isRpc && route !== '';
     let routeSet: Set<string> | undefined;
-    if (route !== undefined) {
+    if (hasRoute) {
       routeSet = this.routes.get(proc.info.serviceName)!.routes;
-      if (!routeSet.has(route) && routeSet.size >= this.maxRoutes) reason = 'route';
+      if (!routeSet.has(route) && routeSet.size >= this.maxRoutes) return this.fold(proc, family, 'route');
     }
-    if (reason === undefined && this.seriesCount[family] >= this.maxSeries) reason = 'series';
-    if (reason !== undefined) {
-      this.folded[reason]++;
-      let over = proc.overflow[family];
-      if (over === undefined) {
-        over = new Series(family, '', Object.freeze({ [OVERFLOW_ATTRIBUTE]: true }), hrTimeOfMs(this.now()), '(overflow)', '', false);
-        proc.overflow[family] = over;
-      }
-      return over;
-    }
-    routeSet?.add(route!);
+    if (this.seriesCount[family] >= this.maxSeries) return this.fold(proc, family, 'series');
+    routeSet?.add(route);
     const attrs: Attributes = {};
-    const label = route !== undefined ? `${method} ${route}` : method;
+    let label: string;
+    let statusText = '';
     if (isRpc) {
       attrs['rpc.system.name'] = 'grpc';
-      attrs['rpc.method'] = method;
-      if (status !== '') attrs['rpc.status_code'] = status;
+      attrs['rpc.method'] = route;
+      if (status !== 1000) attrs['rpc.status_code'] = statusText = grpcStatusName(status);
+      label = route;
     } else {
+      const method = normalizeMethod(ex.request.method ?? '').method;
       attrs['http.request.method'] = method;
-      if (route !== undefined) attrs['http.route'] = route;
-      if (status !== '') attrs['http.response.status_code'] = Number(status);
-      attrs['url.scheme'] = scheme;
+      if (hasRoute) attrs['http.route'] = route;
+      if (status !== 1000) {
+        attrs['http.response.status_code'] = status;
+        statusText = String(status);
+      }
+      attrs['url.scheme'] = ex.scheme ?? 'https';
+      label = hasRoute ? `${method} ${route}` : method;
     }
+    const errorType = errorTypeOf(ex);
     if (errorType !== undefined) attrs['error.type'] = errorType;
-    if (address !== undefined) attrs['server.address'] = address;
-    if (port !== undefined) attrs['server.port'] = port;
-    if (version !== undefined) attrs['network.protocol.version'] = version;
-    const series = new Series(family, key, Object.freeze(attrs), hrTimeOfMs(this.now()), label, status, errorType !== undefined);
-    proc.series.set(key, series);
-    this.seriesCount[family]++;
-    return series;
+    if (server.port !== -1) {
+      attrs['server.address'] = server.address;
+      attrs['server.port'] = server.port;
+    }
+    if (ex.version !== undefined) attrs['network.protocol.version'] = ex.version;
+    return new Series(family, `${route}#${variant}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
   }
 
   private processOf(info: ProcessInfo): ProcessSeries {
     const known = this.byInfo.get(info);
-    if (known !== undefined) return known;
+    if (known !== undefined && !known.forgotten) return known;
     const key = `${info.pid}/${info.startTime ?? ''}`;
     let proc = this.byKey.get(key);
     if (proc === undefined) {
@@ -313,8 +392,9 @@ export class RedMetrics {
     for (const [key, proc] of this.byKey) {
       if (proc.exitedAt === undefined || now - proc.exitedAt < this.ttlMs) continue;
       this.byKey.delete(key);
-      for (const [info, p] of this.byInfo) if (p === proc) this.byInfo.delete(info);
-      for (const s of proc.series.values()) this.seriesCount[s.family]--;
+      this.byInfo.delete(proc.info);
+      proc.forgotten = true;
+      for (const byVariant of proc.series.values()) for (const s of byVariant.values()) this.seriesCount[s.family]--;
       const svc = this.routes.get(proc.info.serviceName);
       if (svc !== undefined && --svc.users === 0) this.routes.delete(proc.info.serviceName);
     }
@@ -345,7 +425,8 @@ export class RedMetrics {
 
 /** A process's series, the overflow ones included. */
 export function allSeries(proc: ProcessSeries): Series[] {
-  const out = [...proc.series.values()];
+  const out: Series[] = [];
+  for (const byVariant of proc.series.values()) for (const s of byVariant.values()) out.push(s);
   for (const o of proc.overflow) if (o !== undefined) out.push(o);
   return out;
 }
