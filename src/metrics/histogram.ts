@@ -5,11 +5,12 @@ import type { Histogram } from '@opentelemetry/sdk-metrics';
 
 /** Advised boundaries of http.*.request.duration and rpc.*.call.duration (semantic conventions),
  *  in seconds. */
-export const DURATION_BOUNDARIES: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+// Not frozen: V8 keeps a frozen array's numbers boxed, and the bucket search reads them per value.
+export const DURATION_BOUNDARIES: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 /** The conventions advise no boundaries for body sizes: the SDK's default explicit boundaries
  *  would put every body over 10 kB in one bucket, so powers of four up to 64 MiB (bytes). */
-export const SIZE_BOUNDARIES: readonly number[] = Object.freeze([0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]);
+export const SIZE_BOUNDARIES: readonly number[] = [0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
 
 export class HistogramCell {
   /** counts[i]: values ≤ boundaries[i] (and > boundaries[i-1]); the last: above every boundary. */
@@ -46,7 +47,7 @@ export class HistogramCell {
   /** A copy in the SDK's shape (the exporters may keep it past the next record()). */
   value(): Histogram {
     const h: Histogram = {
-      buckets: { boundaries: this.boundaries as number[], counts: Array.from(this.counts) },
+      buckets: { boundaries: this.boundaries.slice(), counts: Array.from(this.counts) },
       count: this.count,
       sum: this.sum,
     };

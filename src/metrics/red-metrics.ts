@@ -97,6 +97,10 @@ export class Series {
   shownSum = 0;
   shownErrors = 0;
   errors = 0;
+  /** Which server.address/port (RedMetrics' server id) the series is for. */
+  serverId = 0;
+  /** The series of the same route and variant for other servers, by server id. */
+  sameButServer: Map<number, Series> | undefined;
 
   constructor(
     readonly family: Family,
@@ -116,7 +120,8 @@ export class Series {
 
 /** Everything kept for one traced process. */
 export class ProcessSeries {
-  /** By route (or RPC method, '' for none), then by the number of the other parts. */
+  /** By route (or RPC method, '' for none), then by the number of the other parts but the
+   *  server (see Series.sameButServer). */
   readonly series = new Map<string, Map<number, Series>>();
   /** Overflow series per family, created on the first fold. */
   readonly overflow: Array<Series | undefined> = new Array<Series | undefined>(FAMILIES).fill(undefined);
@@ -262,15 +267,19 @@ export class RedMetrics {
     const errorCode = errorCodeOf(ex);
     const versionId = ex.version === undefined ? 0 : VERSION_IDS.get(ex.version) ?? 6;
     const schemeId = ex.scheme === undefined || ex.scheme === 'https' ? 0 : ex.scheme === 'http' ? 1 : 2;
-    // < 2^53: 4·16·1001·64·4096·8·3 ≈ 4e11.
-    const variant = ((((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 4096 + server.id) * 8 + versionId) * 3) + schemeId;
+    // A small integer (< 2^27, a Smi: no allocation, a cheap hash): 4·16·1001·64·8·3 ≈ 9.8e7.
+    // The server is not in it: a route is nearly always served by one server, checked below.
+    const variant = (((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 8 + versionId) * 3) + schemeId;
     let byVariant = proc.series.get(route);
     let series = byVariant?.get(variant);
+    if (series !== undefined && series.serverId !== server.id) series = series.sameButServer?.get(server.id);
     if (series === undefined) {
       series = this.newSeries(proc, family, route, variant, ex, server, status);
       if (series.key !== '') {
         if (byVariant === undefined) proc.series.set(route, (byVariant = new Map()));
-        byVariant.set(variant, series);
+        const first = byVariant.get(variant);
+        if (first === undefined) byVariant.set(variant, series);
+        else (first.sameButServer ??= new Map()).set(server.id, series);
         this.seriesCount[family]++;
       }
     }
@@ -356,7 +365,9 @@ export class RedMetrics {
       attrs['server.port'] = server.port;
     }
     if (ex.version !== undefined) attrs['network.protocol.version'] = ex.version;
-    return new Series(family, `${route}#${variant}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
+    const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
+    series.serverId = server.id;
+    return series;
   }
 
   private processOf(info: ProcessInfo): ProcessSeries {
@@ -394,7 +405,7 @@ export class RedMetrics {
       this.byKey.delete(key);
       this.byInfo.delete(proc.info);
       proc.forgotten = true;
-      for (const byVariant of proc.series.values()) for (const s of byVariant.values()) this.seriesCount[s.family]--;
+      for (const s of allSeries(proc)) if (s.key !== '') this.seriesCount[s.family]--;
       const svc = this.routes.get(proc.info.serviceName);
       if (svc !== undefined && --svc.users === 0) this.routes.delete(proc.info.serviceName);
     }
@@ -426,7 +437,12 @@ export class RedMetrics {
 /** A process's series, the overflow ones included. */
 export function allSeries(proc: ProcessSeries): Series[] {
   const out: Series[] = [];
-  for (const byVariant of proc.series.values()) for (const s of byVariant.values()) out.push(s);
+  for (const byVariant of proc.series.values()) {
+    for (const s of byVariant.values()) {
+      out.push(s);
+      if (s.sameButServer !== undefined) for (const other of s.sameButServer.values()) out.push(other);
+    }
+  }
   for (const o of proc.overflow) if (o !== undefined) out.push(o);
   return out;
 }

@@ -216,3 +216,13 @@ test('bad limits are refused', () => {
   assert.throws(() => new RedMetrics({ maxSeriesPerMetric: 0 }), RangeError);
   assert.throws(() => new RedMetrics({ maxRoutesPerService: 0 }), RangeError);
 });
+
+test('one route served by several servers: one series per server.address/port', () => {
+  const red = new RedMetrics({ resourceFor });
+  const to = (host: string): Exchange => exchange({ request: request('GET', '/v1/items', [['Host', host]]), response: response(200) });
+  for (const host of ['a.example.com', 'b.example.com', 'a.example.com', 'c.example.com:8443', 'b.example.com']) red.record(to(host));
+  const points = histograms(red.collect(), 'http.client.request.duration');
+  const byServer = Object.fromEntries(points.map((p) => [`${String(p.attributes['server.address'])}:${String(p.attributes['server.port'])}`, p.count]));
+  assert.deepEqual(byServer, { 'a.example.com:443': 2, 'b.example.com:443': 2, 'c.example.com:8443': 1 });
+  assert.equal(red.stats().series, 3);
+});
