@@ -2,9 +2,10 @@
 //
 //   ring record ──decodeRecord──▶ TlsRecord ──(--comm filter)──▶ StreamTable (per connection and
 //   direction: ordered bytes, gaps of known size) ──▶ ExchangeTracker (protocol detected per
-//   connection; its session pairs requests and responses) ──▶ Exchange ──▶ TraceLinker (trace
-//   and parent ids: traceparent, same-host stitching) + SpanBuilder (semconv, redaction) ──▶
-//   SpanSink (OTLP queue, console, or nothing)
+//   connection; its session pairs requests and responses) ──▶ Exchange ──(onExchange: the RED
+//   metrics see every one)──▶ TraceLinker (trace and parent ids: traceparent, same-host
+//   stitching) ──▶ SpanSampler (OTEL_TRACES_SAMPLER; one decision per stitched pair) ──▶
+//   SpanBuilder (semconv, redaction) ──▶ SpanSink (OTLP queue, console, or nothing)
 //
 // No BPF and no timers here: the live agent (agent.ts) feeds it from the ring buffer and drives
 // its clocks; the pipeline benchmark feeds it recorded records. With `observe` instead of

@@ -17,8 +17,8 @@
 // otel.metric.overflow=true (the conventions' overflow attribute), and the fold is counted.
 // A process that exited is forgotten `processTtlMs` after it was seen gone.
 //
-// Recording is one Map lookup by a short key string; the attribute set of a series is built
-// once, when the series is created.
+// Recording finds the series by its route, then by one small integer made of the other parts;
+// the attribute set of a series is built once, when the series is created.
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
