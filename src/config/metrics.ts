@@ -54,7 +54,7 @@ export const PROMETHEUS_DEFAULT_PORT = 9464;
  *   - a Prometheus scrape endpoint with --prometheus-port, or on 9464 when
  *     OTEL_METRICS_EXPORTER names prometheus;
  *   - the per-route table on stdout when spans print to stdout (no collector) and
- *     OTEL_METRICS_EXPORTER is unset or names console.
+ *     OTEL_METRICS_EXPORTER is unset, or whenever it names console.
  */
 export function resolveRedMetricsConfig(flags: Flags, exp: ExportConfig, env: Environment, otlp: AgentMetricsSettings | undefined, warnings: string[]): MetricsSettings | undefined {
   const names = env.OTEL_METRICS_EXPORTER?.toLowerCase().split(',').map((s) => s.trim());
@@ -74,7 +74,8 @@ export function resolveRedMetricsConfig(flags: Flags, exp: ExportConfig, env: En
   if (port !== undefined) settings.prometheus = { port };
   else if (names?.includes('prometheus')) settings.prometheus = { port: PROMETHEUS_DEFAULT_PORT };
   if (otlp !== undefined && named('otlp')) settings.otlp = otlp;
-  if (exp.mode === 'console' && named('console') && !names?.includes('none')) {
+  // The table by default when spans print to stdout, and whenever console is asked for.
+  if (names?.includes('console') || (exp.mode === 'console' && names === undefined)) {
     const intervalMs = fromEnv(milliseconds, 'OTEL_METRIC_EXPORT_INTERVAL', env.OTEL_METRIC_EXPORT_INTERVAL, [], AGENT_METRICS_DEFAULTS.intervalMs) ?? AGENT_METRICS_DEFAULTS.intervalMs;
     settings.table = { intervalMs };
   }

@@ -18,6 +18,8 @@ test('no collector: the per-route table on stdout; with one: OTLP with the agent
   assert.equal(otlp.red?.otlp?.intervalMs, 2000);
   assert.equal(resolveRunConfig({ 'otlp-endpoint': 'http://127.0.0.1:4317' }, { OTEL_METRICS_EXPORTER: 'none' }, host).config.red, undefined);
   assert.equal(resolveRunConfig({}, { OTEL_METRICS_EXPORTER: 'none' }, host).config.red, undefined);
+  const both = resolveRunConfig({ 'otlp-endpoint': 'http://127.0.0.1:4317' }, { OTEL_METRICS_EXPORTER: 'otlp,console' }, host).config.red;
+  assert.ok(both?.otlp !== undefined && both.table !== undefined, 'console asked for beside otlp');
 });
 
 test('Prometheus: --prometheus-port, or OTEL_METRICS_EXPORTER=prometheus on 9464; limits from flags', () => {
