@@ -26,7 +26,9 @@
 //          [--sdk-queue SPANS]
 //          [--concurrency CONNS] [--seed N] [--no-warmup] [--receiver h2|grpc-js] [--gzip]
 //          [--concurrent-exports N] [--batch SPANS] [--cpu-prof FILE.cpuprofile]
-//          [--alloc-prof FILE.heapprofile]
+//          [--alloc-prof FILE.heapprofile] [--metrics]
+// --metrics: one more stage, the serialize stage with the RED metrics (src/metrics) recording every
+// exchange, interleaved with the others; its row says what metrics add over serialize.
 // --queue: OtlpSpanSink maxQueueSize (default: room for every span, so nothing drops; with the
 // agent's 8192 drops are counted and fail the check); --sdk-queue the same for the baseline's
 // BatchSpanProcessor (the SDK's default is 2048). --receiver grpc-js: 64 KiB HTTP/2 windows
@@ -48,6 +50,7 @@ import { Pipeline } from '../src/agent/pipeline';
 import { decodeRecord } from '../src/capture/record';
 import { OtlpSpanSink } from '../src/export/otlp-sink';
 import { OtlpTraceSerializer } from '../src/export/otlp-trace-serializer';
+import { RedMetrics } from '../src/metrics/red-metrics';
 import { OtlpGrpcTraceTransport } from '../src/export/otlp-transport';
 import type { Logger, SpanSink } from '../src/export/types';
 import { Http1Parser } from '../src/protocol/http1/parser';
@@ -58,7 +61,7 @@ import { startAllocationSampler, startCpuProfiler, writeProfile, type Profiler }
 import { generateCorpus, recordView, type Corpus, type WireProtocol } from './record-gen';
 import { SdkBaseline, type SdkBaselineStats, type SdkSpanInput } from './sdk-baseline';
 
-type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'sdk' | 'parser';
+type Stage = 'parse' | 'build' | 'serialize' | 'full' | 'sdk' | 'parser' | 'metrics';
 const ALL_STAGES: Stage[] = ['parse', 'build', 'serialize', 'full', 'sdk', 'parser'];
 const STAGE_LABEL: Record<Stage, string> = {
   parse: 'decode + streams + HTTP parse + exchanges',
@@ -67,6 +70,7 @@ const STAGE_LABEL: Record<Stage, string> = {
   full: 'full: + OtlpSpanSink → gRPC → receiver',
   sdk: 'baseline: stock SDK, same spans → gRPC → receiver',
   parser: 'Http1Parser alone',
+  metrics: 'serialize + RED metrics (src/metrics)',
 };
 const TARGET_PER_CORE = 50_000;
 /** An HTTP span's name ("GET /route") or a gRPC span's ("package.Service/Method"). */
@@ -104,6 +108,7 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { exchanges: 80_000, protocols: ['h1', 'h2'], reps: 5, json: false, stages: ALL_STAGES, slice: 2048, concurrency: 48, seed: 1, warmup: true, receiver: 'h2', compression: 'none' };
+  let withMetrics = false;
   const num = (i: number): number => {
     const v = Number(argv[i]);
     if (!Number.isInteger(v) || v <= 0) throw new Error(`${argv[i - 1]} needs a positive integer, got ${argv[i]}`);
@@ -124,6 +129,7 @@ function parseArgs(argv: string[]): Options {
       case '--cpu-prof': o.cpuProf = argv[++i]; break;
       case '--alloc-prof': o.allocProf = argv[++i]; break;
       case '--gzip': o.compression = 'gzip'; break;
+      case '--metrics': withMetrics = true; break;
       case '--batch': BATCH = num(++i); break;
       case '--concurrent-exports': o.concurrentExports = num(++i); break;
       case '--protocol': {
@@ -146,7 +152,7 @@ function parseArgs(argv: string[]): Options {
       }
       case '--only': {
         const list = (argv[++i] ?? '').split(',').filter((s) => s.length > 0);
-        const known = ALL_STAGES;
+        const known: Stage[] = [...ALL_STAGES, 'metrics'];
         for (const s of list) if (!known.includes(s as Stage)) throw new Error(`unknown stage "${s}" (${known.join(', ')})`);
         o.stages = known.filter((s) => list.includes(s));
         break;
@@ -160,13 +166,15 @@ function parseArgs(argv: string[]): Options {
             '  [--sdk-queue SPANS=exchanges]\n' +
             '  [--concurrency CONNS=48] [--seed N=1] [--no-warmup] [--receiver h2|grpc-js] [--gzip]\n' +
             '  [--concurrent-exports N=2] [--batch SPANS=512]\n' +
-            '  [--cpu-prof FILE.cpuprofile] [--alloc-prof FILE.heapprofile]\n',
+            '  [--cpu-prof FILE.cpuprofile] [--alloc-prof FILE.heapprofile] [--metrics]\n',
         );
         process.exit(0);
       default:
         throw new Error(`unknown option ${a}`);
     }
   }
+  // Metrics on and off in the same run: the metrics stage right after serialize, its baseline.
+  if (withMetrics) o.stages = [...o.stages.filter((st) => st !== 'metrics' && st !== 'serialize'), 'serialize', 'metrics'];
   return o;
 }
 
@@ -196,7 +204,8 @@ interface BenchPipeline {
 }
 
 /** The agent's own pipeline (src/agent/pipeline.ts), with a span sink per stage. */
-function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { export(span: ReadableSpan): void }): BenchPipeline {
+function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full' | 'metrics', sink?: { export(span: ReadableSpan): void }): BenchPipeline {
+  const red = stage === 'metrics' ? new RedMetrics() : undefined;
   const counts: Counts = { exchanges: 0, spans: 0, buildErrors: 0, malformed: 0, sinkErrors: 0, serializedBytes: 0 };
   const processes = new ProcessInfoReader();
   let batch: ReadableSpan[] = [];
@@ -207,7 +216,7 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { 
   };
   let onSpan: (span: ReadableSpan) => void;
   if (stage === 'full') onSpan = (span) => sink!.export(span);
-  else if (stage === 'serialize') {
+  else if (stage === 'serialize' || stage === 'metrics') {
     onSpan = (span) => {
       batch.push(span);
       if (batch.length >= BATCH) serialize();
@@ -228,8 +237,11 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { 
       redaction: {},
       stitch: true,
       processInfo: (pid, comm) => processes.read(pid, comm),
-      onExchange: () => {
+      onExchange: red === undefined ? () => {
         counts.exchanges++;
+      } : (ex) => {
+        counts.exchanges++;
+        red.record(ex);
       },
       spans: stage !== 'parse',
     },
@@ -241,7 +253,7 @@ function makePipeline(stage: 'parse' | 'build' | 'serialize' | 'full', sink?: { 
     linker: pipeline.linker!,
     counts,
     end: () => {
-      if (stage === 'serialize' && batch.length > 0) serialize();
+      if ((stage === 'serialize' || stage === 'metrics') && batch.length > 0) serialize();
       const st = pipeline.stats();
       counts.buildErrors = st.buildErrors;
       counts.malformed = st.malformedRecords;
@@ -748,6 +760,11 @@ function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env:
   const fullSamples = samples.get('full');
   const sdkSamples = samples.get('sdk');
   const ratio = fullSamples?.length && sdkSamples?.length ? dist(fullSamples.map((f, j) => perUnit(f) / perUnit(sdkSamples[j]))) : undefined;
+  // RED metrics on over off (metrics / serialize), per repetition, then the median.
+  const metricsSamples = samples.get('metrics');
+  const serializeSamples = samples.get('serialize');
+  const metricsRatio = metricsSamples && serializeSamples ? dist(metricsSamples.map((m, j) => perUnit(m) / perUnit(serializeSamples[j]))) : undefined;
+  const metricsDelta = metricsSamples && serializeSamples ? dist(metricsSamples.map((m, j) => perUnit(m) - perUnit(serializeSamples[j]))) : undefined;
   const baseline = results.sdk
     ? {
         tlsotelOverSdkCpu: ratio,
@@ -779,6 +796,7 @@ function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env:
       ]),
     ),
     incrementalCpuUsPerExchange: increments,
+    metricsOverSerializeCpu: metricsRatio,
     baseline,
     receiverCpuMsPerRun: env.receiverCpuMs.length ? dist(env.receiverCpuMs) : undefined,
     maxSinkQueue: env.maxQueued.length ? dist(env.maxQueued) : undefined,
@@ -812,7 +830,17 @@ function reportProtocol(proto: WireProtocol, samples: Map<Stage, Sample[]>, env:
       r.mainUsPerUnit ? us(r.mainUsPerUnit.median) : '?', us(r.gcUsPerUnit.median), r.ok ? 'yes' : 'NO',
     ]);
   }
+  if (results.metrics) {
+    const r = results.metrics;
+    rows.push([
+      r.label, fmt(r.cpuUsPerUnit, us), metricsDelta ? us(metricsDelta.median) : '', fmt(r.perCoreSec, k), fmt(r.perWallSec, k),
+      r.mainUsPerUnit ? us(r.mainUsPerUnit.median) : '?', us(r.gcUsPerUnit.median), r.ok ? 'yes' : 'NO',
+    ]);
+  }
   if (rows.length > 1) out.push(table(rows));
+  if (metricsRatio) {
+    out.push(`RED metrics on / off (metrics / serialize), CPU per exchange: ${fmt(metricsRatio, (x) => x.toFixed(3))} (goal ≤ 1.10)`);
+  }
   if (baseline) {
     if (ratio) {
       out.push(

@@ -15,6 +15,8 @@ import { STREAM_DEFAULTS } from '../capture/streams';
 import { Discovery, type TlsFile } from '../discovery/discovery';
 import { createSpanSink, type ExportConfig } from '../export';
 import type { SpanSink } from '../export/types';
+import type { Exchange } from '../exchange/types';
+import { MetricsStage, type MetricsSettings } from '../metrics/metrics-stage';
 import { startAgentMetrics, type AgentMetrics, type AgentMetricsSettings } from '../telemetry/agent-metrics';
 import { LossReporter, type AgentStats } from '../telemetry/loss-reporter';
 import { TLS_LIBRARIES } from '../tls';
@@ -22,6 +24,7 @@ import type { TlsLibrary } from '../tls/library';
 import { startPeriodicResync } from '../trace/clock';
 import { ProcessInfoReader } from '../trace/resource';
 import type { RedactionOptions } from '../trace/redact';
+import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
 
@@ -68,6 +71,10 @@ export interface TracingOptions {
   /** The agent's own counters as OTLP metrics (src/config decides when and where); undefined:
    *  none. */
   metrics?: AgentMetricsSettings;
+  /** RED metrics from every exchange (src/metrics); undefined: none. */
+  red?: MetricsSettings;
+  /** Which spans are kept; undefined: every span. */
+  sampling?: SamplingConfig;
   /** The OpenTelemetry SDK's own diagnostics go to the debug log. */
   verbose: boolean;
   /** For tests: a sink instead of the one the export config makes. */
@@ -123,6 +130,8 @@ export class Agent {
   private finalCounters: Counters | undefined;
   private sink: SpanSink | undefined;
   private metrics: AgentMetrics | undefined;
+  /** RED metrics from every exchange (src/metrics). */
+  readonly red: MetricsStage | undefined;
   private losses: LossReporter | undefined;
 
   private constructor(
@@ -134,6 +143,8 @@ export class Agent {
     const t = opts.tracing;
     this.sink = sink;
     const processes = new ProcessInfoReader();
+    const red = t?.red !== undefined ? new MetricsStage(t.red, opts.log) : undefined;
+    this.red = red;
     this.pipeline = new Pipeline({
       comm: c.comm,
       streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs },
@@ -145,6 +156,8 @@ export class Agent {
         attributeValueLengthLimit: t.attributeValueLengthLimit,
         resourceAttributes: t.resourceAttributes,
         processInfo: (pid, comm) => processes.read(pid, comm),
+        ...(red !== undefined ? { onExchange: (ex: Exchange) => red.record(ex) } : {}),
+        ...(t.sampling !== undefined ? { sampling: t.sampling } : {}),
       },
       observe: opts.observe,
       libraryOf: (id) => this.discovery.fileById(id)?.library,
@@ -169,6 +182,7 @@ export class Agent {
         if (gone.length === 0) return;
         this.pollAll();
         this.pipeline.processesExited(gone, process.hrtime.bigint());
+        this.red?.processesExited(gone);
       },
     });
   }
@@ -224,6 +238,7 @@ export class Agent {
     this.stopTimers.push(startPeriodicResync());
     this.losses = new LossReporter(this.opts.log, () => this.stats());
     this.timers.push(setInterval(() => this.losses!.report(), t.statsIntervalMs).unref());
+    this.red?.start();
     if (t.metrics !== undefined) this.metrics = startAgentMetrics({ ...t.metrics, read: () => this.stats(), logger: this.opts.log });
   }
 
@@ -299,6 +314,8 @@ export class Agent {
       exchanges: p.exchanges!,
       sink: p.sink!,
       buildErrors: p.buildErrors,
+      sampling: p.sampling,
+      metrics: this.red?.stats(),
     };
   }
 
@@ -336,7 +353,7 @@ export class Agent {
     this.finalCounters = this.probes.counters();
     this.probes.close();
     await this.sink?.shutdown();
-    await this.metrics?.shutdown();
+    await Promise.all([this.red?.shutdown(), this.metrics?.shutdown()]);
     this.losses?.report();
     return links;
   }

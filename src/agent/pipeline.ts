@@ -2,9 +2,10 @@
 //
 //   ring record ──decodeRecord──▶ TlsRecord ──(--comm filter)──▶ StreamTable (per connection and
 //   direction: ordered bytes, gaps of known size) ──▶ ExchangeTracker (protocol detected per
-//   connection; its session pairs requests and responses) ──▶ Exchange ──▶ TraceLinker (trace
-//   and parent ids: traceparent, same-host stitching) + SpanBuilder (semconv, redaction) ──▶
-//   SpanSink (OTLP queue, console, or nothing)
+//   connection; its session pairs requests and responses) ──▶ Exchange ──(onExchange: the RED
+//   metrics see every one)──▶ TraceLinker (trace and parent ids: traceparent, same-host
+//   stitching) ──▶ SpanSampler (OTEL_TRACES_SAMPLER; one decision per stitched pair) ──▶
+//   SpanBuilder (semconv, redaction) ──▶ SpanSink (OTLP queue, console, or nothing)
 //
 // No BPF and no timers here: the live agent (agent.ts) feeds it from the ring buffer and drives
 // its clocks; the pipeline benchmark feeds it recorded records. With `observe` instead of
@@ -16,6 +17,7 @@ import type { Exchange, ProcessInfo } from '../exchange/types';
 import type { SinkStats, SpanSink } from '../export/types';
 import { TraceLinker } from '../trace/linker';
 import type { RedactionOptions } from '../trace/redact';
+import { SpanSampler, type SamplerStats, type SamplingConfig } from '../trace/sampler';
 import { SpanBuilder } from '../trace/span-builder';
 import { ResourceFactory } from '../trace/resource';
 import type { Logger } from '../util/log';
@@ -50,6 +52,8 @@ export interface TraceOptions {
   onExchange?(ex: Exchange): void;
   /** False: exchanges only, no span is built (the pipeline benchmark's parse stage). */
   spans?: boolean;
+  /** Which spans are kept (OTEL_TRACES_SAMPLER, --keep-errors…); undefined: every span. */
+  sampling?: SamplingConfig;
 }
 
 export interface PipelineOptions {
@@ -74,12 +78,15 @@ export interface PipelineStats {
   exchanges: ExchangeStats | undefined;
   sink: SinkStats | undefined;
   buildErrors: number;
+  /** Undefined when every span is kept (no sampler configured). */
+  sampling: SamplerStats | undefined;
 }
 
 export class Pipeline {
   readonly streams: StreamTable;
   readonly tracker: ExchangeTracker | undefined;
   readonly linker: TraceLinker | undefined;
+  readonly sampler: SpanSampler | undefined;
   private readonly observer: Observer | undefined;
   private readonly sink: SpanSink | undefined;
   /** For observers that keep payloads (see Observer.keepsPayloads). */
@@ -105,13 +112,17 @@ export class Pipeline {
       const sink = trace.sink;
       const onExchange = trace.onExchange;
       const spans = trace.spans !== false;
+      const sampler = trace.sampling !== undefined ? new SpanSampler(trace.sampling) : undefined;
+      this.sampler = sampler;
       this.linker = linker;
       this.sink = sink;
       this.tracker = new ExchangeTracker((ex) => {
         onExchange?.(ex);
         if (!spans) return;
         try {
-          sink.export(builder.build(ex, linker.optionsFor(ex)));
+          const options = linker.optionsFor(ex);
+          if (sampler !== undefined && !sampler.keep(ex, options)) return;
+          sink.export(builder.build(ex, options));
         } catch (e) {
           if (this.buildErrors++ === 0) opts.log.error(`cannot build a span (counted, logged once): ${(e as Error).message}`);
         }
@@ -181,6 +192,7 @@ export class Pipeline {
       exchanges: this.tracker?.stats(),
       sink: this.sink?.stats(),
       buildErrors: this.buildErrors,
+      sampling: this.sampler?.stats(),
     };
   }
 }

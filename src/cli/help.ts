@@ -32,6 +32,22 @@ What spans contain (run):
                               ends are on this host (default: the client span is the parent)
   --stats-interval DUR        how often losses are logged when they change (default 10s)
 
+Which spans are kept (run): OTEL_TRACES_SAMPLER = always_on, always_off, traceidratio,
+  parentbased_always_on, parentbased_always_off, parentbased_traceidratio, with
+  OTEL_TRACES_SAMPLER_ARG the ratio (0..1); unset: every span. One decision per trace: the
+  CLIENT and SERVER spans of a stitched exchange are kept or dropped together.
+  --keep-errors               with a sampler, keep every exchange that failed (5xx, a gRPC
+                              server fault, no response) whatever the ratio
+  --keep-slower-than DUR      with a sampler, keep every exchange that took at least DUR
+
+RED metrics (run): duration and body size histograms of every exchange, before sampling, to
+  the spans' collector (OTLP), or, with no collector, as a per-route table on stdout every
+  OTEL_METRIC_EXPORT_INTERVAL ms; OTEL_METRICS_EXPORTER=none: off.
+  --prometheus-port N         serve them on http://0.0.0.0:N/metrics (Prometheus text format)
+  --metrics-max-routes N      distinct routes per service (default 100); beyond: overflow series
+  --metrics-max-series N      series per metric (default 2000); beyond: overflow series
+  --metrics-process-ttl DUR   how long the series of an exited process stay (default 300s)
+
 Capture options (run, sniff):
   --pid N                     trace only process N (it must exist at start)
   --comm NAME                 trace only processes whose name is NAME (at most 15 characters:

@@ -36,6 +36,12 @@ export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
     'no-stitch': { type: 'boolean' },
     'response-timeout': { type: 'string' },
     'stats-interval': { type: 'string' },
+    'prometheus-port': { type: 'string' },
+    'metrics-max-routes': { type: 'string' },
+    'metrics-max-series': { type: 'string' },
+    'metrics-process-ttl': { type: 'string' },
+    'keep-errors': { type: 'boolean' },
+    'keep-slower-than': { type: 'string' },
   },
   doctor: COMMON_FLAGS,
 };

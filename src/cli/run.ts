@@ -19,6 +19,8 @@ export async function run(opts: RunOptions): Promise<number> {
     tracing: {
       export: config,
       metrics: opts.metrics,
+      ...(opts.red !== undefined ? { red: opts.red } : {}),
+      ...(opts.sampling !== undefined ? { sampling: opts.sampling } : {}),
       redaction: opts.redaction,
       stitch: opts.stitch,
       responseTimeoutMs: opts.responseTimeoutMs,

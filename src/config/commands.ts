@@ -13,7 +13,10 @@ import type { RedactionOptions } from '../trace/redact';
 import type { Environment } from './environment';
 import { UsageError } from './errors';
 import { resolveExportConfig, type Resolved } from './export';
-import { resolveMetricsConfig } from './metrics';
+import { resolveMetricsConfig, resolveRedMetricsConfig } from './metrics';
+import { resolveSamplingConfig } from './sampling';
+import type { MetricsSettings } from '../metrics/metrics-stage';
+import type { SamplingConfig } from '../trace/sampler';
 import { duration, fromEnv, fromFlag, integer, size, text } from './values';
 
 /** Flag values as the command line gave them (text, or true for a boolean flag). */
@@ -48,6 +51,10 @@ export interface RunConfig extends CommonConfig, CaptureConfig {
   export: ExportConfig;
   /** The agent's own metrics; undefined when off (no collector, or OTEL_METRICS_EXPORTER=none). */
   metrics?: AgentMetricsSettings;
+  /** RED metrics of the traced exchanges; undefined when they go nowhere. */
+  red?: MetricsSettings;
+  /** Which spans are kept; undefined: every span (no OTEL_TRACES_SAMPLER). */
+  sampling?: SamplingConfig;
   redaction: RedactionOptions;
   responseTimeoutMs: number;
   /** OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: longest string attribute value. */
@@ -145,6 +152,8 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
   }, env);
   const warnings = [...exp.warnings];
   const metrics = resolveMetricsConfig(exp.config, env, warnings);
+  const red = resolveRedMetricsConfig(flags, exp.config, env, metrics, warnings);
+  const sampling = resolveSamplingConfig(flags, env, warnings);
   const attributeValueLengthLimit = fromEnv(integer(1, 2 ** 30), 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, warnings, DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT)
     ?? DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
   const redaction: RedactionOptions = {
@@ -167,6 +176,8 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
     statsIntervalMs,
   };
   if (metrics !== undefined) config.metrics = metrics;
+  if (red !== undefined) config.red = red;
+  if (sampling !== undefined) config.sampling = sampling;
   if (env.TLSOTEL_CPU_PROFILE !== undefined) config.cpuProfile = env.TLSOTEL_CPU_PROFILE;
   return { config, warnings, notes: exp.notes };
 }

@@ -22,8 +22,10 @@ export const ENV_VARS = [
   'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
   'OTEL_BSP_SCHEDULE_DELAY',
   'OTEL_BSP_EXPORT_TIMEOUT',
-  // What spans hold (src/trace).
+  // What spans hold, and which are kept (src/trace).
   'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
   // Resource attributes of every span: where the agent runs (the DaemonSet's k8s.node.name).
   'OTEL_RESOURCE_ATTRIBUTES',
   // The agent's own metrics (src/telemetry).

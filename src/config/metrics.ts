@@ -3,9 +3,12 @@
 // OTEL_METRIC_EXPORT_TIMEOUT and OTEL_EXPORTER_OTLP_[METRICS_]TIMEOUT, else the defaults of
 // src/telemetry/agent-metrics.ts.
 import type { ExportConfig } from '../export/config';
+import type { MetricsSettings } from '../metrics/metrics-stage';
+import { RED_METRICS_DEFAULTS } from '../metrics/red-metrics';
+import type { Flags } from './commands';
 import { AGENT_METRICS_DEFAULTS, type AgentMetricsSettings } from '../telemetry/agent-metrics';
 import type { Environment } from './environment';
-import { fromEnv, milliseconds } from './values';
+import { duration, fromEnv, fromFlag, integer, milliseconds } from './values';
 
 /** False when OTEL_METRICS_EXPORTER asks for no metrics ("none"); any other value is OTLP. */
 export function agentMetricsEnabled(env: Environment): boolean {
@@ -38,5 +41,44 @@ export function resolveMetricsConfig(exp: ExportConfig, env: Environment, warnin
   };
   if (endpointUrl !== undefined) settings.endpointUrl = endpointUrl;
   if (callTimeoutMs !== undefined) settings.callTimeoutMs = callTimeoutMs;
+  return settings;
+}
+
+/** The Prometheus exporter's registered default port. */
+export const PROMETHEUS_DEFAULT_PORT = 9464;
+
+/**
+ * Where the RED metrics of the traced exchanges go (src/metrics), or undefined when nowhere:
+ *   - OTLP, to the spans' collector, with the agent's own metrics' settings (`otlp`), when spans
+ *     go to a collector and OTEL_METRICS_EXPORTER is unset or names otlp;
+ *   - a Prometheus scrape endpoint with --prometheus-port, or on 9464 when
+ *     OTEL_METRICS_EXPORTER names prometheus;
+ *   - the per-route table on stdout when spans print to stdout (no collector) and
+ *     OTEL_METRICS_EXPORTER is unset, or whenever it names console.
+ */
+export function resolveRedMetricsConfig(flags: Flags, exp: ExportConfig, env: Environment, otlp: AgentMetricsSettings | undefined, warnings: string[]): MetricsSettings | undefined {
+  const names = env.OTEL_METRICS_EXPORTER?.toLowerCase().split(',').map((s) => s.trim());
+  const named = (n: string): boolean => names === undefined || names.includes(n);
+  for (const n of names ?? []) {
+    if (!['otlp', 'prometheus', 'console', 'none'].includes(n)) warnings.push(`OTEL_METRICS_EXPORTER: unknown exporter "${n}" (otlp, prometheus, console or none); ignored`);
+  }
+  const d = RED_METRICS_DEFAULTS;
+  const settings: MetricsSettings = {
+    limits: {
+      maxRoutesPerService: fromFlag(integer(1, 1_000_000), 'metrics-max-routes', flags['metrics-max-routes']) ?? d.maxRoutesPerService,
+      maxSeriesPerMetric: fromFlag(integer(1, 10_000_000), 'metrics-max-series', flags['metrics-max-series']) ?? d.maxSeriesPerMetric,
+      processTtlMs: fromFlag(duration, 'metrics-process-ttl', flags['metrics-process-ttl']) ?? d.processTtlMs,
+    },
+  };
+  const port = fromFlag(integer(1, 65535), 'prometheus-port', flags['prometheus-port']);
+  if (port !== undefined) settings.prometheus = { port };
+  else if (names?.includes('prometheus')) settings.prometheus = { port: PROMETHEUS_DEFAULT_PORT };
+  if (otlp !== undefined && named('otlp')) settings.otlp = otlp;
+  // The table by default when spans print to stdout, and whenever console is asked for.
+  if (names?.includes('console') || (exp.mode === 'console' && names === undefined)) {
+    const intervalMs = fromEnv(milliseconds, 'OTEL_METRIC_EXPORT_INTERVAL', env.OTEL_METRIC_EXPORT_INTERVAL, [], AGENT_METRICS_DEFAULTS.intervalMs) ?? AGENT_METRICS_DEFAULTS.intervalMs;
+    settings.table = { intervalMs };
+  }
+  if (settings.otlp === undefined && settings.prometheus === undefined && settings.table === undefined) return undefined;
   return settings;
 }

@@ -94,7 +94,7 @@ function describe(error: unknown): string {
 }
 
 /** Logs a repeating failure at most once per interval: the first at once, then a count. */
-class FailureLog {
+export class FailureLog {
   private failures = 0;
   private unlogged = 0;
   private lastLogAt = -Infinity;

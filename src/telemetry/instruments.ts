@@ -265,6 +265,38 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     points: (s) => one(s.buildErrors),
   },
   {
+    name: 'tlsotel.spans.sampled_out',
+    kind: 'counter',
+    unit: '{span}',
+    description: 'Spans not exported because sampling dropped them (OTEL_TRACES_SAMPLER); not a loss.',
+    points: (s) => one(s.sampling?.sampledOut ?? 0),
+  },
+  {
+    name: 'tlsotel.metrics.series',
+    kind: 'updowncounter',
+    unit: '{series}',
+    description: 'RED metric series kept now (overflow series included), over every metric family.',
+    points: (s) => one(s.metrics?.series ?? 0),
+  },
+  {
+    name: 'tlsotel.metrics.folded',
+    kind: 'counter',
+    unit: '{exchange}',
+    description: 'Exchanges recorded in an overflow series (otel.metric.overflow=true), by the bound they passed (route, series).',
+    points: (s) => [
+      { value: s.metrics?.folded.route ?? 0, attributes: { reason: 'route' } },
+      { value: s.metrics?.folded.series ?? 0, attributes: { reason: 'series' } },
+    ],
+  },
+  {
+    name: 'tlsotel.metrics.record_errors',
+    kind: 'counter',
+    unit: '{exchange}',
+    description: 'Exchanges that could not be recorded in the RED metrics (internal error).',
+    lossCounter: 'metric recording errors',
+    points: (s) => one(s.metrics?.recordErrors ?? 0),
+  },
+  {
     name: 'tlsotel.spans.queued',
     kind: 'updowncounter',
     unit: '{span}',

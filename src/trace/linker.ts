@@ -10,6 +10,7 @@
 import type { BuildOptions, ParentContext } from './span-builder';
 import type { ConnectionAddresses, Exchange } from '../exchange/types';
 import { newSpanId, newTraceId } from './ids';
+import type { PairDecision } from './sampler';
 import { traceContextOf } from './traceparent';
 
 export interface LinkerOptions {
@@ -20,7 +21,7 @@ export interface LinkerOptions {
   maxExchanges?: number;
 }
 
-interface ClientIds {
+interface ClientIds extends PairDecision {
   traceId: string;
   spanId: string;
   parent?: ParentContext;
@@ -127,7 +128,7 @@ export class TraceLinker {
       const conn = this.stitch && ex.ordinal !== undefined ? this.byId.get(ex.connectionId) : undefined;
       if (conn !== undefined && this.peerOf(conn) !== undefined) {
         const ids = this.clientIds(conn, ex.ordinal!, ex, tp, true)!;
-        return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent };
+        return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent, pair: ids };
       }
       // No traced server on this host can ask for these ids: they are drawn at build time.
       if (conn !== undefined && ex.ordinal! > conn.unsharedUpTo) conn.unsharedUpTo = ex.ordinal!;
@@ -147,7 +148,7 @@ export class TraceLinker {
       const ids = client !== undefined ? this.clientIds(client, ex.ordinal, ex, undefined, ex.ordinal > client.unsharedUpTo) : undefined;
       if (ids !== undefined && ids.line === lineHash(ex)) {
         this.s.stitched++;
-        return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false } };
+        return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false }, pair: ids };
       }
     }
     return {};

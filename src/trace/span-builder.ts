@@ -22,6 +22,7 @@ import { Redactor, type RedactionOptions } from './redact';
 import { resourceFor as defaultResourceFor } from './resource';
 import { routeOf } from './route';
 import { grpcStatusIsError, grpcStatusName, rpcMethod } from './rpc';
+import type { PairDecision } from './sampler';
 import { VERSION } from './version';
 
 // Not in the stable semconv package (opt-in attributes): spelled out here.
@@ -58,6 +59,9 @@ export interface BuildOptions {
   spanId?: string;
   /** Use this trace id when there is no parent; random otherwise. */
   traceId?: string;
+  /** Set for the two spans of a pair stitched on this host: one sampling decision for both
+   *  (src/trace/sampler.ts). Not read by build(). */
+  pair?: PairDecision;
 }
 
 /** Default for SpanBuilderOptions.attributeValueLengthLimit (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT

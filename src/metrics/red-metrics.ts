@@ -1,0 +1,480 @@
+// RED metrics (rate, errors, duration) from every exchange, before any sampling: the HTTP and
+// RPC duration histograms of the semantic conventions (@opentelemetry/semantic-conventions
+// 1.45), and the HTTP body size histograms, per traced process (its Resource, as for spans).
+//
+//   HTTP:  http.server.request.duration, http.client.request.duration (s)
+//          http.{server,client}.request.body.size, http.{server,client}.response.body.size (By)
+//   gRPC:  rpc.server.call.duration, rpc.client.call.duration (s)
+//
+// Attributes: http.request.method, http.route (routeOf: a template, never the path),
+// http.response.status_code, error.type, server.address, server.port, url.scheme,
+// network.protocol.version; for RPCs rpc.system.name, rpc.method, rpc.status_code, error.type,
+// server.address, server.port. Never a path, a query, a peer port or an id.
+//
+// Cardinality is bounded twice: at most maxRoutesPerService distinct routes per service.name,
+// and at most maxSeriesPerMetric series per metric (over every process). An exchange past either
+// bound is recorded in its process's overflow series, whose only attribute is
+// otel.metric.overflow=true (the conventions' overflow attribute), and the fold is counted.
+// A process that exited is forgotten `processTtlMs` after it was seen gone.
+//
+// Recording finds the series by its route, then by one small integer made of the other parts;
+// the attribute set of a series is built once, when the series is created.
+import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import { AggregationTemporality, DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { ERROR_KINDS, type ErrorKind } from '../exchange/error-kind';
+import type { Exchange, ProcessInfo } from '../exchange/types';
+import { resourceFor as defaultResourceFor } from '../trace/resource';
+import { routeOf } from '../trace/route';
+import { grpcStatusIsError, grpcStatusName, rpcMethod } from '../trace/rpc';
+import { normalizeMethod, parseHostHeader } from '../trace/span-builder';
+import { VERSION } from '../trace/version';
+import { DURATION_BOUNDARIES, HistogramCell, SIZE_BOUNDARIES } from './histogram';
+
+export const RED_METRICS_DEFAULTS = {
+  /** Distinct http.route values per service.name. */
+  maxRoutesPerService: 100,
+  /** Series per metric, over every process. */
+  maxSeriesPerMetric: 2000,
+  /** How long the series of an exited process stay (their last values are exported). */
+  processTtlMs: 5 * 60_000,
+} as const;
+
+export const OVERFLOW_ATTRIBUTE = 'otel.metric.overflow';
+
+export const METRIC_NAMES = {
+  httpServerDuration: 'http.server.request.duration',
+  httpClientDuration: 'http.client.request.duration',
+  httpServerRequestSize: 'http.server.request.body.size',
+  httpServerResponseSize: 'http.server.response.body.size',
+  httpClientRequestSize: 'http.client.request.body.size',
+  httpClientResponseSize: 'http.client.response.body.size',
+  rpcServerDuration: 'rpc.server.call.duration',
+  rpcClientDuration: 'rpc.client.call.duration',
+} as const;
+
+/** The families of metrics sharing one attribute set per series (hence one series count). */
+export const enum Family {
+  HttpServer,
+  HttpClient,
+  RpcServer,
+  RpcClient,
+}
+const FAMILIES = 4;
+
+export type FoldReason = 'route' | 'series';
+
+export interface RedMetricsOptions {
+  maxRoutesPerService?: number;
+  maxSeriesPerMetric?: number;
+  processTtlMs?: number;
+  /** Resource per process; default the cached resourceFor() of src/trace/resource.ts. */
+  resourceFor?: (info: ProcessInfo) => Resource;
+  /** Wall clock in ms (tests). */
+  now?: () => number;
+}
+
+export interface RedMetricsStats {
+  /** Exchanges recorded (folded ones included). */
+  recorded: number;
+  /** Series now, per metric family (the overflow series included). */
+  series: number;
+  /** Exchanges recorded in an overflow series, by why. */
+  folded: Record<FoldReason, number>;
+  /** Processes whose series are kept now. */
+  processes: number;
+}
+
+/** One series: its attribute set (built once) and its histograms. */
+export class Series {
+  readonly duration = new HistogramCell(DURATION_BOUNDARIES);
+  /** HTTP only. */
+  readonly requestSize: HistogramCell | undefined;
+  readonly responseSize: HistogramCell | undefined;
+  /** What the per-route table printed last (console mode). */
+  shownCount = 0;
+  shownSum = 0;
+  shownErrors = 0;
+  errors = 0;
+  /** Which server.address/port (RedMetrics' server id) the series is for. */
+  serverId = 0;
+  /** The series of the same route and variant for other servers, by server id. */
+  sameButServer: Map<number, Series> | undefined;
+
+  constructor(
+    readonly family: Family,
+    readonly key: string,
+    readonly attributes: Attributes,
+    readonly startTime: HrTime,
+    /** For the table: "GET /users/{id}", "pkg.Svc/Method". */
+    readonly label: string,
+    readonly status: string,
+    readonly isError: boolean,
+  ) {
+    const http = family === Family.HttpServer || family === Family.HttpClient;
+    this.requestSize = http ? new HistogramCell(SIZE_BOUNDARIES) : undefined;
+    this.responseSize = http ? new HistogramCell(SIZE_BOUNDARIES) : undefined;
+  }
+}
+
+/** Everything kept for one traced process. */
+export class ProcessSeries {
+  /** By route (or RPC method, '' for none), then by the number of the other parts but the
+   *  server (see Series.sameButServer). */
+  readonly series = new Map<string, Map<number, Series>>();
+  /** Overflow series per family, created on the first fold. */
+  readonly overflow: Array<Series | undefined> = new Array<Series | undefined>(FAMILIES).fill(undefined);
+  /** Wall-clock ms when the process was seen exited; undefined while it runs. */
+  exitedAt: number | undefined;
+  /** Swept: an exchange still carrying its ProcessInfo starts a new entry. */
+  forgotten = false;
+
+  constructor(readonly key: string, readonly info: ProcessInfo, readonly resource: Resource) {}
+}
+
+export const METRICS_SCOPE: InstrumentationScope = { name: 'tlsotel', version: VERSION };
+
+const DURATION_DESC: Record<Family, [string, string]> = {
+  [Family.HttpServer]: [METRIC_NAMES.httpServerDuration, 'Duration of HTTP server requests.'],
+  [Family.HttpClient]: [METRIC_NAMES.httpClientDuration, 'Duration of HTTP client requests.'],
+  [Family.RpcServer]: [METRIC_NAMES.rpcServerDuration, 'Measures the duration of inbound remote procedure calls.'],
+  [Family.RpcClient]: [METRIC_NAMES.rpcClientDuration, 'Measures the duration of outbound remote procedure calls.'],
+};
+
+/** Seconds from the first byte of the request to the last of the response. Monotonic ns fit a
+ *  double exactly for 104 days of uptime, and to a few ns after: no BigInt per exchange. */
+function durationOf(ex: Exchange): number {
+  const d = Number(ex.endNs) - Number(ex.startNs);
+  return d > 0 ? d / 1e9 : 0;
+}
+
+function hrTimeOfMs(ms: number): HrTime {
+  const s = Math.floor(ms / 1000);
+  return [s, Math.round((ms - s * 1000) * 1e6)];
+}
+
+/** The value of the `host`/`Host` request header, else undefined (one pass, no allocation). */
+function hostHeader(headers: string[]): string | undefined {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const n = headers[i];
+    if (n.length === 4 && (n === 'host' || n === 'Host' || n.toLowerCase() === 'host')) return headers[i + 1];
+  }
+  return undefined;
+}
+
+/** What error.type an exchange has, as a small number (no string per exchange): 0 none,
+ *  1 its HTTP status code, 2 no response, 3 its gRPC status name, 8 + k the ErrorKind k. */
+export function errorCodeOf(ex: Exchange): number {
+  const response = ex.response;
+  const client = ex.side === 'client';
+  if (response === undefined) return ex.error !== undefined ? 8 + ex.error : 2;
+  const rpc = ex.rpc;
+  if (rpc !== undefined && rpc.statusCode !== undefined) return grpcStatusIsError(rpc.statusCode, client) ? 3 : 0;
+  const code = response.statusCode;
+  if (code !== undefined && (code >= 500 || code < 100 || code > 599 || (client && code >= 400))) return 1;
+  if (ex.error !== undefined && !ERROR_KINDS[ex.error].agentLoss) return 8 + ex.error;
+  return 0;
+}
+
+/** error.type of an exchange for its side, as its span has it (src/trace/span-builder.ts). */
+export function errorTypeOf(ex: Exchange): string | undefined {
+  const e = errorCodeOf(ex);
+  switch (e) {
+    case 0: return undefined;
+    case 1: return String(ex.response!.statusCode);
+    case 2: return 'no_response';
+    case 3: return grpcStatusName(ex.rpc!.statusCode!);
+    default: return ERROR_KINDS[(e - 8) as ErrorKind].errorType;
+  }
+}
+
+/** Small numbers for the low-cardinality parts of a series key. */
+const METHOD_IDS = new Map(['_OTHER', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY'].map((m, i) => [m, i]));
+const VERSION_IDS = new Map([['1.1', 1], ['1.0', 2], ['2', 3], ['3', 4], ['0.9', 5]]);
+/** Distinct server.address/port pairs remembered (they are part of series keys); beyond, an
+ *  exchange folds into the overflow series. */
+const MAX_SERVERS = 4095;
+
+interface ServerId {
+  id: number;
+  address: string;
+  /** -1: unknown (no server.address/port attributes). */
+  port: number;
+}
+
+const NO_SERVER: ServerId = Object.freeze({ id: 0, address: '', port: -1 });
+
+export class RedMetrics {
+  private readonly maxRoutes: number;
+  private readonly maxSeries: number;
+  private readonly ttlMs: number;
+  private readonly resourceFor: (info: ProcessInfo) => Resource;
+  private readonly now: () => number;
+  /** By ProcessInfo object (the process reader hands out one per process, a new one when it
+   *  re-reads /proc: weak, so the old ones go) and by pid/start. */
+  private readonly byInfo = new WeakMap<ProcessInfo, ProcessSeries>();
+  private readonly byKey = new Map<string, ProcessSeries>();
+  /** Routes seen per service.name, and how many live processes use the entry. */
+  private readonly routes = new Map<string, { routes: Set<string>; users: number }>();
+  private readonly seriesCount = new Int32Array(FAMILIES);
+  /** server.address/port by the authority (or socket) they come from. */
+  private readonly servers = new Map<string, ServerId>();
+  private recorded = 0;
+  private readonly folded: Record<FoldReason, number> = { route: 0, series: 0 };
+
+  constructor(opts: RedMetricsOptions = {}) {
+    this.maxRoutes = opts.maxRoutesPerService ?? RED_METRICS_DEFAULTS.maxRoutesPerService;
+    this.maxSeries = opts.maxSeriesPerMetric ?? RED_METRICS_DEFAULTS.maxSeriesPerMetric;
+    this.ttlMs = opts.processTtlMs ?? RED_METRICS_DEFAULTS.processTtlMs;
+    this.resourceFor = opts.resourceFor ?? defaultResourceFor;
+    this.now = opts.now ?? Date.now;
+    if (!(this.maxRoutes >= 1) || !(this.maxSeries >= 1)) throw new RangeError('metric cardinality limits must be at least 1');
+  }
+
+  /**
+   * One exchange: its duration (and HTTP body sizes) in its series. The series is found by its
+   * route (or RPC method) and then by one number made of the other parts (side, method, status,
+   * error, server, protocol version): no key string is built per exchange.
+   */
+  record(ex: Exchange): void {
+    this.recorded++;
+    const proc = this.processOf(ex.process);
+    const client = ex.side === 'client';
+    const rpc = ex.rpc;
+    const family = rpc !== undefined ? (client ? Family.RpcClient : Family.RpcServer) : client ? Family.HttpClient : Family.HttpServer;
+    const request = ex.request;
+    const response = ex.response;
+    const server = this.serverOf(ex, client);
+    if (server === undefined) {
+      this.fold(proc, family, 'series').duration.record(durationOf(ex));
+      return;
+    }
+    let route: string;
+    let methodId: number;
+    let status: number;
+    if (rpc !== undefined) {
+      route = rpcMethod(rpc);
+      methodId = 0;
+      status = rpc.statusCode !== undefined ? rpc.statusCode : 1000;
+    } else {
+      const method = request.method ?? '';
+      methodId = METHOD_IDS.get(method) ?? 0;
+      route = request.url !== undefined && methodId !== 6 ? routeOf(request.url) : '';
+      const code = response?.statusCode;
+      status = code !== undefined && code >= 0 && code < 1000 ? code : 1000;
+    }
+    const errorCode = errorCodeOf(ex);
+    const versionId = ex.version === undefined ? 0 : VERSION_IDS.get(ex.version) ?? 6;
+    const schemeId = ex.scheme === undefined || ex.scheme === 'https' ? 0 : ex.scheme === 'http' ? 1 : 2;
+    // A small integer (< 2^27, a Smi: no allocation, a cheap hash): 4·16·1001·64·8·3 ≈ 9.8e7.
+    // The server is not in it: a route is nearly always served by one server, checked below.
+    const variant = (((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 8 + versionId) * 3) + schemeId;
+    let byVariant = proc.series.get(route);
+    let series = byVariant?.get(variant);
+    if (series !== undefined && series.serverId !== server.id) series = series.sameButServer?.get(server.id);
+    if (series === undefined) {
+      series = this.newSeries(proc, family, route, variant, ex, server, status);
+      if (series.key !== '') {
+        if (byVariant === undefined) proc.series.set(route, (byVariant = new Map()));
+        const first = byVariant.get(variant);
+        if (first === undefined) byVariant.set(variant, series);
+        else (first.sameButServer ??= new Map()).set(server.id, series);
+        this.seriesCount[family]++;
+      }
+    }
+    series.duration.record(durationOf(ex));
+    if (errorCode !== 0) series.errors++;
+    if (series.requestSize !== undefined) series.requestSize.record(request.bodySize);
+    if (series.responseSize !== undefined && response !== undefined) series.responseSize.record(response.bodySize);
+  }
+
+  /** server.address/port: the authority the request named (as the span has it), else the
+   *  socket's server end; undefined when too many distinct ones were seen. */
+  private serverOf(ex: Exchange, client: boolean): ServerId | undefined {
+    const authority = ex.authority ?? hostHeader(ex.request.headers);
+    if (authority !== undefined) {
+      const scheme = ex.scheme ?? 'https';
+      // Without a port, the port depends on the scheme: keyed with it unless https.
+      const key = scheme === 'https' ? authority : `${scheme}|${authority}`;
+      const known = this.servers.get(key);
+      if (known !== undefined) return known;
+      const host = parseHostHeader(authority);
+      if (host !== undefined) return this.newServer(key, host.address, host.port ?? (scheme === 'http' ? 80 : 443));
+    }
+    const a = ex.addresses;
+    if (a === undefined) return NO_SERVER;
+    const address = client ? a.remoteAddress : a.localAddress;
+    const port = client ? a.remotePort : a.localPort;
+    const key = `>${address}:${port}`;
+    return this.servers.get(key) ?? this.newServer(key, address, port);
+  }
+
+  private newServer(key: string, address: string, port: number): ServerId | undefined {
+    if (this.servers.size >= MAX_SERVERS) return undefined;
+    const id: ServerId = { id: this.servers.size + 1, address, port };
+    this.servers.set(key, id);
+    return id;
+  }
+
+  /** The overflow series of a process, created on first use; the fold counted. */
+  private fold(proc: ProcessSeries, family: Family, reason: FoldReason): Series {
+    this.folded[reason]++;
+    let over = proc.overflow[family];
+    if (over === undefined) {
+      over = new Series(family, '', Object.freeze({ [OVERFLOW_ATTRIBUTE]: true }), hrTimeOfMs(this.now()), '(overflow)', '', false);
+      proc.overflow[family] = over;
+    }
+    return over;
+  }
+
+  /** A new series, or the overflow series (key '') when a bound is reached. */
+  private newSeries(proc: ProcessSeries, family: Family, route: string, variant: number, ex: Exchange, server: ServerId, status: number): Series {
+    const isRpc = ex.rpc !== undefined;
+    const hasRoute = !isRpc && route !== '';
+    let routeSet: Set<string> | undefined;
+    if (hasRoute) {
+      routeSet = this.routes.get(proc.info.serviceName)!.routes;
+      if (!routeSet.has(route) && routeSet.size >= this.maxRoutes) return this.fold(proc, family, 'route');
+    }
+    if (this.seriesCount[family] >= this.maxSeries) return this.fold(proc, family, 'series');
+    routeSet?.add(route);
+    const attrs: Attributes = {};
+    let label: string;
+    let statusText = '';
+    if (isRpc) {
+      attrs['rpc.system.name'] = 'grpc';
+      attrs['rpc.method'] = route;
+      if (status !== 1000) attrs['rpc.status_code'] = statusText = grpcStatusName(status);
+      label = route;
+    } else {
+      const method = normalizeMethod(ex.request.method ?? '').method;
+      attrs['http.request.method'] = method;
+      if (hasRoute) attrs['http.route'] = route;
+      if (status !== 1000) {
+        attrs['http.response.status_code'] = status;
+        statusText = String(status);
+      }
+      attrs['url.scheme'] = ex.scheme ?? 'https';
+      label = hasRoute ? `${method} ${route}` : method;
+    }
+    const errorType = errorTypeOf(ex);
+    if (errorType !== undefined) attrs['error.type'] = errorType;
+    if (server.port !== -1) {
+      attrs['server.address'] = server.address;
+      attrs['server.port'] = server.port;
+    }
+    if (ex.version !== undefined) attrs['network.protocol.version'] = ex.version;
+    const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
+    series.serverId = server.id;
+    return series;
+  }
+
+  private processOf(info: ProcessInfo): ProcessSeries {
+    const known = this.byInfo.get(info);
+    if (known !== undefined && !known.forgotten) return known;
+    const key = `${info.pid}/${info.startTime ?? ''}`;
+    let proc = this.byKey.get(key);
+    if (proc === undefined) {
+      proc = new ProcessSeries(key, info, this.resourceFor(info));
+      this.byKey.set(key, proc);
+      const svc = this.routes.get(info.serviceName);
+      if (svc !== undefined) svc.users++;
+      else this.routes.set(info.serviceName, { routes: new Set(), users: 1 });
+    } else if (proc.exitedAt !== undefined) {
+      proc.exitedAt = undefined; // a pid seen again within the same start time: still running
+    }
+    this.byInfo.set(info, proc);
+    return proc;
+  }
+
+  /** These processes exited: their series go `processTtlMs` from now. */
+  processesExited(pids: readonly number[]): void {
+    const now = this.now();
+    const gone = new Set(pids);
+    for (const proc of this.byKey.values()) {
+      if (proc.exitedAt === undefined && gone.has(proc.info.pid)) proc.exitedAt = now;
+    }
+  }
+
+  /** Forgets the processes that exited more than processTtlMs ago. */
+  sweep(): void {
+    const now = this.now();
+    for (const [key, proc] of this.byKey) {
+      if (proc.exitedAt === undefined || now - proc.exitedAt < this.ttlMs) continue;
+      this.byKey.delete(key);
+      this.byInfo.delete(proc.info);
+      proc.forgotten = true;
+      for (const s of allSeries(proc)) if (s.key !== '') this.seriesCount[s.family]--;
+      const svc = this.routes.get(proc.info.serviceName);
+      if (svc !== undefined && --svc.users === 0) this.routes.delete(proc.info.serviceName);
+    }
+  }
+
+  /** Every process kept now (after a sweep). */
+  processes(): ProcessSeries[] {
+    this.sweep();
+    return [...this.byKey.values()];
+  }
+
+  /** One ResourceMetrics per process: cumulative histograms, in the SDK's export shape. */
+  collect(): ResourceMetrics[] {
+    const end = hrTimeOfMs(this.now());
+    return this.processes().map((proc) => ({
+      resource: proc.resource,
+      scopeMetrics: [{ scope: METRICS_SCOPE, metrics: metricData(allSeries(proc), end) }],
+    }));
+  }
+
+  stats(): RedMetricsStats {
+    let series = 0;
+    for (let f = 0; f < FAMILIES; f++) series += this.seriesCount[f];
+    for (const proc of this.byKey.values()) for (const o of proc.overflow) if (o !== undefined) series++;
+    return { recorded: this.recorded, series, folded: { ...this.folded }, processes: this.byKey.size };
+  }
+}
+
+/** A process's series, the overflow ones included. */
+export function allSeries(proc: ProcessSeries): Series[] {
+  const out: Series[] = [];
+  for (const byVariant of proc.series.values()) {
+    for (const s of byVariant.values()) {
+      out.push(s);
+      if (s.sameButServer !== undefined) for (const other of s.sameButServer.values()) out.push(other);
+    }
+  }
+  for (const o of proc.overflow) if (o !== undefined) out.push(o);
+  return out;
+}
+
+type Cell = 'duration' | 'requestSize' | 'responseSize';
+
+/** The series as MetricData, one entry per metric that has data points. `extra` adds attributes
+ *  to every point (the Prometheus view has no per-process resource). */
+export function metricData(series: readonly Series[], end: HrTime, extra?: (s: Series) => Attributes): MetricData[] {
+  const out: MetricData[] = [];
+  const add = (family: Family, cell: Cell, name: string, description: string, unit: string): void => {
+    const points = [];
+    for (const s of series) {
+      const h = s.family === family ? s[cell] : undefined;
+      if (h === undefined || h.count === 0) continue;
+      points.push({ attributes: extra ? { ...s.attributes, ...extra(s) } : s.attributes, startTime: s.startTime, endTime: end, value: h.value() });
+    }
+    if (points.length === 0) return;
+    out.push({
+      descriptor: { name, description, unit, valueType: ValueType.DOUBLE },
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.HISTOGRAM,
+      dataPoints: points,
+    });
+  };
+  for (const f of [Family.HttpServer, Family.HttpClient, Family.RpcServer, Family.RpcClient]) {
+    const [name, description] = DURATION_DESC[f];
+    add(f, 'duration', name, description, 's');
+  }
+  add(Family.HttpServer, 'requestSize', METRIC_NAMES.httpServerRequestSize, 'Size of HTTP server request bodies.', 'By');
+  add(Family.HttpServer, 'responseSize', METRIC_NAMES.httpServerResponseSize, 'Size of HTTP server response bodies.', 'By');
+  add(Family.HttpClient, 'requestSize', METRIC_NAMES.httpClientRequestSize, 'Size of HTTP client request bodies.', 'By');
+  add(Family.HttpClient, 'responseSize', METRIC_NAMES.httpClientResponseSize, 'Size of HTTP client response bodies.', 'By');
+  return out;
+}
