@@ -64,6 +64,19 @@ export function isIdLikeSegment(seg: string): boolean {
  * an empty or authority-form target ("host:443" of CONNECT) gives "/".
  */
 export function routeOf(path: string): string {
+  // The same target is templated twice per exchange (RED metrics, then the span's name) with
+  // the same string: the last answer is kept.
+  if (path === lastTarget) return lastRoute;
+  const route = templateOf(path);
+  lastTarget = path;
+  lastRoute = route;
+  return route;
+}
+
+let lastTarget: string | undefined;
+let lastRoute = '';
+
+function templateOf(path: string): string {
   let end = path.length;
   const q = path.indexOf('?');
   if (q >= 0) end = q;

@@ -377,7 +377,9 @@ export class SpanBuilder {
 
     // Semconv: "{method} {target}", with "HTTP" standing in for an _OTHER method.
     const nameMethod = method === '_OTHER' ? 'HTTP' : method;
-    let name = target.path !== undefined ? `${nameMethod} ${routeOf(target.path)}` : nameMethod;
+    // routeOf takes the whole target (it drops query and authority itself): the very string the
+    // RED metrics templated just before, so that the answer is reused.
+    let name = target.path !== undefined ? `${nameMethod} ${routeOf(request.url!)}` : nameMethod;
 
     const rpc = exchange.rpc;
     if (rpc !== undefined) {
