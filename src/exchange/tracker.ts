@@ -180,25 +180,12 @@ export class ExchangeTracker implements StreamSink {
       this.s.cutShort[reason] = (this.s.cutShort[reason] ?? 0) + 1;
     }
     this.s.exchanges++;
-    const ex: Exchange = {
-      side: p.side,
-      protocol: p.protocol,
-      version: p.version,
-      request: p.request,
-      response: p.response,
-      startNs: p.startNs,
-      endNs: p.endNs,
-      error: p.error,
-      errorDetail: p.errorDetail,
-      ordinal: p.ordinal,
-      scheme: p.scheme,
-      authority: p.authority,
-      rpc: p.rpc,
-      process: st.info,
-      connectionId: c.id,
-      library: st.library,
-      addresses: c.addresses,
-    };
+    // Completed in place: the session made the object with these slots (ProtocolExchange).
+    const ex = p as Exchange;
+    ex.process = st.info;
+    ex.connectionId = c.id;
+    ex.library = st.library;
+    ex.addresses = c.addresses;
     // Without addresses yet, wait a little (in order) unless nothing could bring them any more.
     if ((c.addresses === undefined && this.addressWaitNs > 0n && c.state === st) || st.held.length > 0) st.held.push(ex);
     else this.onExchange(ex);

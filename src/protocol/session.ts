@@ -78,6 +78,14 @@ export interface ProtocolExchange {
   scheme: string | undefined;
   authority: string | undefined;
   rpc: RpcInfo | undefined;
+  /** Who made the exchange: filled in by the exchange stage (src/exchange/types.ts), which
+   *  knows the process and the connection. A session leaves them undefined; they are part of
+   *  the object from its creation so that the exchange stage completes it in place (one object
+   *  and one hidden class per exchange, nothing copied). */
+  process: unknown;
+  connectionId: unknown;
+  library: unknown;
+  addresses: unknown;
 }
 
 /** Counters every session may add to (the agent's loss report reads them). */

@@ -279,6 +279,10 @@ export class Http1Session implements ProtocolSession {
       scheme: undefined,
       authority: undefined,
       rpc: undefined,
+      process: undefined,
+      connectionId: undefined,
+      library: undefined,
+      addresses: undefined,
     };
     this.out.exchange(ex);
   }

@@ -769,6 +769,10 @@ export class Http2Session implements ProtocolSession {
       scheme: st.scheme,
       authority: st.authority,
       rpc: st.grpc ? rpcInfo(st.path, grpcStatusFields) : undefined,
+      process: undefined,
+      connectionId: undefined,
+      library: undefined,
+      addresses: undefined,
     };
     this.out.exchange(ex);
   }
