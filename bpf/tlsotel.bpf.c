@@ -193,6 +193,24 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*v += n;
 }
 
+/* Written by user space only (TlsProbes.stopEmitting): non-zero once the agent is stopping. The
+ * probes then emit nothing more, so that the agent can drain the ring for the last time while
+ * the probes are still being detached (each uprobe's unregistration waits for a grace period).
+ * An array, not a global, so that user space can write it alone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} control SEC(".maps");
+
+static __always_inline bool stopping(void)
+{
+	__u32 zero = 0;
+	__u32 *v = bpf_map_lookup_elem(&control, &zero);
+	return v && *v;
+}
+
 static __always_inline bool traced(__u32 tgid)
 {
 	if (tgid == 0) /* outside the agent's PID namespace */
@@ -251,6 +269,8 @@ static __always_inline void left_call(__u64 pid_tgid, struct call_args *a)
 static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct call_args *a,
 				 __u32 len, __u32 read)
 {
+	if (stopping())
+		return;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!s)
@@ -430,6 +450,8 @@ int BPF_KRETPROBE(tls_read_ex_ret)
  * frees its state, and its socket is forgotten. */
 static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u64 conn)
 {
+	if (stopping())
+		return 0;
 	struct tls_event ev = {};
 	ev.type = TLS_EVENT_CLOSE;
 	ev.ts_ns = bpf_ktime_get_ns();
@@ -545,6 +567,8 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (owner && *owner != w->ssl)
 		return 0; /* another SSL*'s socket */
 
+	if (stopping())
+		return 0;
 	struct conn_record rec = {};
 	if (socket_of(fd, &rec.conn) != 0)
 		return 0; /* not a TCP/IP socket (a pipe, stdout, a unix socket): keep looking */

@@ -333,10 +333,11 @@ export class Agent {
 
   /**
    * Stops in the reverse order of start: timers, discovery, probes (no new records), the ring
-   * drained, every connection closed (what completes is reported), the sink flushed (bounded:
-   * never waits for a dead collector for long), the agent's metrics (after the sink, so its
-   * last values include the final counts; ≤ 2 s), the BPF object freed. Returns the number of
-   * probe links destroyed.
+   * drained, every connection closed (what completes is reported); then the probes are
+   * detached while the sink flushes (bounded: never waits for a dead collector for long) and
+   * the RED metrics make their last export; the BPF object freed; the agent's own metrics last
+   * (after the sink, so their last values include its final counts; ≤ 2 s). Returns the number
+   * of probe links destroyed.
    */
   async stop(): Promise<number> {
     if (this.stopped) return 0;
@@ -345,15 +346,17 @@ export class Agent {
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
     this.discovery.stop();
-    const links = this.probes.detachAll(); // no new records from here on
+    this.probes.stopEmitting(); // no new records from here on
     this.pollAll();
     this.stopped = true;
     this.pipeline.closeAll(process.hrtime.bigint());
     this.reader.close();
     this.finalCounters = this.probes.counters();
+    // The probes are detached while the sink flushes and the RED metrics make their last export
+    // (they count every exchange already: they need not wait for the sink).
+    const [links] = await Promise.all([this.probes.detachAllInParallel(), this.sink?.shutdown(), this.red?.shutdown()]);
     this.probes.close();
-    await this.sink?.shutdown();
-    await Promise.all([this.red?.shutdown(), this.metrics?.shutdown()]);
+    await this.metrics?.shutdown();
     this.losses?.report();
     return links;
   }

@@ -21,9 +21,13 @@ export interface Libbpf {
   bpf_map__set_max_entries(map: Ptr, n: number): number;
   bpf_map__value_size(map: Ptr): number;
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
+  bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
   bpf_program__attach_uprobe_opts(prog: Ptr, pid: number, path: string, offset: number, opts: UprobeOpts): Ptr | null;
   bpf_program__attach_raw_tracepoint(prog: Ptr, name: string): Ptr | null;
   bpf_link__destroy(link: Ptr): number;
+  /** The same on a libuv pool thread: each uprobe's unregistration waits for an RCU grace
+   *  period (~0.1 s here), so destroying many one after the other takes seconds. */
+  bpf_link__destroy_async(link: Ptr, done: (err: unknown, ret: number) => void): void;
   libbpf_num_possible_cpus(): number;
   libbpf_set_print(fn: unknown): unknown;
   // Walking the BPF programs loaded on the host (src/bpf/other-agents.ts). Negative errno on
@@ -78,6 +82,7 @@ export function libbpf(): Libbpf {
   }
   const printType = koffi.proto('int libbpf_print_fn(int level, void *fmt, void *ap)');
   const p = 'void *';
+  const linkDestroy = bpf.func('bpf_link__destroy', 'int', [p]);
   lib = {
     bpf_object__open_file: bpf.func('bpf_object__open_file', p, ['const char *', p]),
     bpf_object__load: bpf.func('bpf_object__load', 'int', [p]),
@@ -91,11 +96,13 @@ export function libbpf(): Libbpf {
     bpf_map__set_max_entries: bpf.func('bpf_map__set_max_entries', 'int', [p, 'uint32_t']),
     bpf_map__value_size: bpf.func('bpf_map__value_size', 'uint32_t', [p]),
     bpf_map_lookup_elem: bpf.func('bpf_map_lookup_elem', 'int', ['int', p, p]),
+    bpf_map_update_elem: bpf.func('bpf_map_update_elem', 'int', ['int', p, p, 'uint64_t']),
     bpf_program__attach_uprobe_opts: bpf.func('bpf_program__attach_uprobe_opts', p, [
       p, 'int', 'const char *', 'size_t', koffi.pointer(opts),
     ]),
     bpf_program__attach_raw_tracepoint: bpf.func('bpf_program__attach_raw_tracepoint', p, [p, 'const char *']),
-    bpf_link__destroy: bpf.func('bpf_link__destroy', 'int', [p]),
+    bpf_link__destroy: linkDestroy,
+    bpf_link__destroy_async: (link: Ptr, done: (err: unknown, ret: number) => void) => (linkDestroy as unknown as { async: (l: Ptr, cb: typeof done) => void }).async(link, done),
     libbpf_num_possible_cpus: bpf.func('libbpf_num_possible_cpus', 'int', []),
     libbpf_set_print: bpf.func('libbpf_set_print', p, [koffi.pointer(printType)]),
     bpf_prog_get_next_id: bpf.func('bpf_prog_get_next_id', 'int', ['uint32_t', p]),

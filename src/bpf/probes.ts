@@ -79,6 +79,7 @@ export class TlsProbes {
   /** Host-wide hooks (not per file): the sys_enter raw tracepoint of connection identity. */
   private globalLinks: Ptr[] = [];
   private readonly countersFd: number;
+  private readonly controlFd: number;
   readonly ringFd: number;
   readonly ringBufferBytes: number;
   private readonly ncpus: number;
@@ -89,6 +90,7 @@ export class TlsProbes {
     const lb = libbpf();
     this.ringFd = mapFd(obj, 'events');
     this.countersFd = mapFd(obj, 'counters');
+    this.controlFd = mapFd(obj, 'control');
     this.ncpus = lb.libbpf_num_possible_cpus();
   }
 
@@ -229,6 +231,29 @@ export class TlsProbes {
     }
     this.globalLinks = [];
     return n;
+  }
+
+  /** The probes stop emitting records (they still run until detached): the ring can be
+   *  drained for the last time at once. */
+  stopEmitting(): void {
+    const key = Buffer.alloc(4);
+    const one = Buffer.alloc(4);
+    one.writeUInt32LE(1);
+    check(libbpf().bpf_map_update_elem(this.controlFd, key, one, 0), 'bpf_map_update_elem(control)');
+  }
+
+  /**
+   * detachAll, off the event loop: the links are destroyed on libuv's pool threads. A uprobe's
+   * unregistration waits for an RCU grace period (twenty links took 2 s here), time in which
+   * the event loop stays free to flush spans.
+   */
+  async detachAllInParallel(): Promise<number> {
+    const lb = libbpf();
+    const links = [...[...this.files.values()].flatMap((f) => f.links), ...this.globalLinks];
+    this.files.clear();
+    this.globalLinks = [];
+    await Promise.all(links.map((l) => new Promise<void>((resolve) => lb.bpf_link__destroy_async(l, () => resolve()))));
+    return links.length;
   }
 
   /** Detaches every probe and frees the object (maps, programs). Safe to call twice. */
