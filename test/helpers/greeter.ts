@@ -1,6 +1,6 @@
 // A gRPC service for tests, with no .proto: messages are raw bytes, so that the bytes on the
 // wire are exactly what the test sends (@grpc/grpc-js, generic client and server).
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 
 const bytes = (b: Buffer): Buffer => b;
 const method = (path: string, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
@@ -15,3 +15,21 @@ export const GREETER = {
   fail: method('/helloworld.Greeter/Fail', false),
   lotsOfReplies: method('/helloworld.Greeter/LotsOfReplies', true),
 };
+
+/** The Greeter's implementation: SayHello answers "hello " + the request; Fail answers NOT_FOUND
+ *  with `failDetails`; LotsOfReplies sends 3 replies `streamGapMs` apart, then ends. */
+export function greeterHandlers(failDetails: string, streamGapMs: number): grpc.UntypedServiceImplementation {
+  return {
+    sayHello: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.concat([Buffer.from('hello '), call.request])),
+    fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: failDetails }),
+    lotsOfReplies: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      let n = 0;
+      const tick = (): void => {
+        call.write(Buffer.from(`reply ${n}`));
+        if (++n < 3) setTimeout(tick, streamGapMs);
+        else call.end();
+      };
+      tick();
+    },
+  };
+}

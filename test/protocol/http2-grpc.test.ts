@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import * as grpc from '@grpc/grpc-js';
-import { GREETER } from '../helpers/greeter';
+import { GREETER, greeterHandlers } from '../helpers/greeter';
 
 import { ErrorKind } from '../../src/exchange/error-kind';
 import { feed, flip, startRelay } from './http2-harness';
@@ -15,19 +15,7 @@ const STREAM_GAP_MS = 40;
 
 test('grpc-js unary, failing unary and server-streaming calls: names, statuses, durations', async () => {
   const server = new grpc.Server();
-  server.addService(GREETER, {
-    sayHello: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.concat([Buffer.from('hello '), call.request])),
-    fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'no such greeting: é 100%' }),
-    lotsOfReplies: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      let n = 0;
-      const tick = (): void => {
-        call.write(Buffer.from(`reply ${n}`));
-        if (++n < 3) setTimeout(tick, STREAM_GAP_MS);
-        else call.end();
-      };
-      tick();
-    },
-  });
+  server.addService(GREETER, greeterHandlers('no such greeting: é 100%', STREAM_GAP_MS));
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   const relay = await startRelay(port);
   const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');

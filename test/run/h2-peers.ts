@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
-import { GREETER } from '../helpers/greeter';
+import { GREETER, greeterHandlers } from '../helpers/greeter';
 
 const [mode, ...args] = process.argv.slice(2);
 
@@ -67,19 +67,7 @@ async function h2Joined(port: string, prefix: string): Promise<void> {
 
 function grpcServer(cert: string, key: string): void {
   const server = new grpc.Server();
-  server.addService(GREETER, {
-    sayHello: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.concat([Buffer.from('hello '), call.request])),
-    fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'no such greeting' }),
-    lotsOfReplies: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      let n = 0;
-      const tick = (): void => {
-        call.write(Buffer.from(`reply ${n}`));
-        if (++n < 3) setTimeout(tick, STREAM_GAP_MS);
-        else call.end();
-      };
-      tick();
-    },
-  });
+  server.addService(GREETER, greeterHandlers('no such greeting', STREAM_GAP_MS));
   const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(cert), private_key: fs.readFileSync(key) }]);
   server.bindAsync('127.0.0.1:0', creds, (err, port) => {
     if (err) throw err;
