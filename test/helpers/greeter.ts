@@ -33,3 +33,30 @@ export function greeterHandlers(failDetails: string, streamGapMs: number): grpc.
     },
   };
 }
+
+/** A Greeter client (grpc-js's generic client, typed). */
+export interface GreeterClient {
+  sayHello(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
+  fail(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
+  lotsOfReplies(req: Buffer): grpc.ClientReadableStream<Buffer>;
+  close(): void;
+}
+
+export function greeterClient(address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions): GreeterClient {
+  const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
+  return new Client(address, credentials, options) as unknown as GreeterClient;
+}
+
+/** The three calls, in turn: SayHello("tlsotel"), Fail("x") (its error), LotsOfReplies("y"). */
+export async function callGreeter(client: GreeterClient): Promise<{ hello: Buffer; failure: grpc.ServiceError; replies: string[] }> {
+  const hello = await new Promise<Buffer>((resolve, reject) => client.sayHello(Buffer.from('tlsotel'), (err, res) => (err ? reject(err) : resolve(res!))));
+  const failure = await new Promise<grpc.ServiceError>((resolve) => client.fail(Buffer.from('x'), (err) => resolve(err!)));
+  const replies: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const call = client.lotsOfReplies(Buffer.from('y'));
+    call.on('data', (d: Buffer) => replies.push(d.toString()));
+    call.on('end', resolve);
+    call.on('error', reject);
+  });
+  return { hello, failure, replies };
+}

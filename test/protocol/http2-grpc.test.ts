@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import * as grpc from '@grpc/grpc-js';
-import { GREETER, greeterHandlers } from '../helpers/greeter';
+import { GREETER, callGreeter, greeterClient, greeterHandlers } from '../helpers/greeter';
 
 import { ErrorKind } from '../../src/exchange/error-kind';
 import { feed, flip, startRelay } from './http2-harness';
@@ -18,25 +18,11 @@ test('grpc-js unary, failing unary and server-streaming calls: names, statuses, 
   server.addService(GREETER, greeterHandlers('no such greeting: é 100%', STREAM_GAP_MS));
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   const relay = await startRelay(port);
-  const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
-  const client = new Client(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure()) as unknown as {
-    sayHello(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
-    fail(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
-    lotsOfReplies(req: Buffer): grpc.ClientReadableStream<Buffer>;
-    close(): void;
-  };
+  const client = greeterClient(`127.0.0.1:${relay.port}`, grpc.credentials.createInsecure());
   try {
-    const hello = await new Promise<Buffer>((resolve, reject) => client.sayHello(Buffer.from('tlsotel'), (err, res) => (err ? reject(err) : resolve(res!))));
+    const { hello, failure, replies } = await callGreeter(client);
     assert.equal(hello.toString(), 'hello tlsotel');
-    const failure = await new Promise<grpc.ServiceError>((resolve) => client.fail(Buffer.from('x'), (err) => resolve(err!)));
     assert.equal(failure.code, grpc.status.NOT_FOUND);
-    const replies: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const call = client.lotsOfReplies(Buffer.from('y'));
-      call.on('data', (d: Buffer) => replies.push(d.toString()));
-      call.on('end', resolve);
-      call.on('error', reject);
-    });
     assert.equal(replies.length, 3);
   } finally {
     client.close();

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
-import { GREETER, greeterHandlers } from '../helpers/greeter';
+import { GREETER, callGreeter, greeterClient, greeterHandlers } from '../helpers/greeter';
 
 const [mode, ...args] = process.argv.slice(2);
 
@@ -76,22 +76,8 @@ function grpcServer(cert: string, key: string): void {
 }
 
 async function grpcClient(port: string, cert: string): Promise<void> {
-  const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(fs.readFileSync(cert)), { 'grpc.ssl_target_name_override': 'localhost' }) as unknown as {
-    sayHello(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
-    fail(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
-    lotsOfReplies(req: Buffer): grpc.ClientReadableStream<Buffer>;
-    close(): void;
-  };
-  const hello = await new Promise<Buffer>((resolve, reject) => client.sayHello(Buffer.from('tlsotel'), (err, res) => (err ? reject(err) : resolve(res!))));
-  const failure = await new Promise<grpc.ServiceError>((resolve) => client.fail(Buffer.from('x'), (err) => resolve(err!)));
-  const replies: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const call = client.lotsOfReplies(Buffer.from('y'));
-    call.on('data', (d: Buffer) => replies.push(d.toString()));
-    call.on('end', resolve);
-    call.on('error', reject);
-  });
+  const client = greeterClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(fs.readFileSync(cert)), { 'grpc.ssl_target_name_override': 'localhost' });
+  const { hello, failure, replies } = await callGreeter(client);
   client.close();
   process.stdout.write(`${hello.toString()}|${failure.code}|${replies.length}\n`);
 }
