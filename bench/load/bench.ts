@@ -526,38 +526,50 @@ interface WrkResult {
   cpuS: number;
 }
 
-function runWrk(load: Load, port: number, durationS: number): Promise<WrkResult> {
-  const lua = path.join(SRC, 'wrk.lua');
-  const url = `https://127.0.0.1:${port}${load.path}`;
-  // The shell reports wrk's pid (for its CLIENT spans) and, from its own /proc stat after
-  // waiting for wrk, wrk's CPU time (cutime + cstime).
-  const script = `wrk -t1 -c${load.conns} -d${durationS}s --timeout 5s -s '${lua}' '${url}' & p=$!; echo "BENCH_WRKPID $p"; wait $p; rc=$?; echo "BENCH_STAT $(cat /proc/$$/stat)"; exit $rc`;
-  return new Promise((resolve, reject) => {
-    const p = spawn('sh', ['-c', script], { env: { ...process.env, BENCH_RATE: String(load.rate), BENCH_THREADS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs a load client through a shell that reports the client's pid (for its CLIENT spans) and,
+ * from its own /proc stat after waiting for it, the client's CPU time (cutime + cstime).
+ * `client` is the client's command line; resolves with its exit code and output.
+ */
+function runLoadClient(client: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string; pid: number; cpuS: number | undefined }> {
+  const script = `${client} & p=$!; echo "BENCH_WRKPID $p"; wait $p; rc=$?; echo "BENCH_STAT $(cat /proc/$$/stat)"; exit $rc`;
+  return new Promise((resolve) => {
+    const p = spawn('sh', ['-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     p.on('exit', (code) => {
-      const pid = Number(/BENCH_WRKPID (\d+)/.exec(out)?.[1]);
-      const json = /BENCH_JSON (\{.*\})/.exec(out)?.[1];
       const stat = /BENCH_STAT (.*)/.exec(out)?.[1];
-      if (code !== 0 || !json || !stat) {
-        reject(new Error(`wrk failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`));
-        return;
-      }
-      const j = JSON.parse(json) as { requests: number; duration_us: number; errors: Record<string, number>; lat_p50_us: number; lat_p99_us: number };
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const f = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
       resolve({
-        pid,
-        requests: j.requests,
-        durationUs: j.duration_us,
-        errors: Object.values(j.errors).reduce((a, b) => a + b, 0),
-        p50Us: j.lat_p50_us,
-        p99Us: j.lat_p99_us,
-        cpuS: (Number(f[13]) + Number(f[14])) / CLK_TCK,
+        code,
+        out,
+        err,
+        pid: Number(/BENCH_WRKPID (\d+)/.exec(out)?.[1]),
+        cpuS: f === undefined ? undefined : (Number(f[13]) + Number(f[14])) / CLK_TCK,
       });
     });
+  });
+}
+
+function runWrk(load: Load, port: number, durationS: number): Promise<WrkResult> {
+  const lua = path.join(SRC, 'wrk.lua');
+  const url = `https://127.0.0.1:${port}${load.path}`;
+  const client = `wrk -t1 -c${load.conns} -d${durationS}s --timeout 5s -s '${lua}' '${url}'`;
+  return runLoadClient(client, { ...process.env, BENCH_RATE: String(load.rate), BENCH_THREADS: '1' }).then(({ code, out, err, pid, cpuS }) => {
+    const json = /BENCH_JSON (\{.*\})/.exec(out)?.[1];
+    if (code !== 0 || !json || cpuS === undefined) throw new Error(`wrk failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`);
+    const j = JSON.parse(json) as { requests: number; duration_us: number; errors: Record<string, number>; lat_p50_us: number; lat_p99_us: number };
+    return {
+      pid,
+      requests: j.requests,
+      durationUs: j.duration_us,
+      errors: Object.values(j.errors).reduce((x, y) => x + y, 0),
+      p50Us: j.lat_p50_us,
+      p99Us: j.lat_p99_us,
+      cpuS,
+    };
   });
 }
 
@@ -571,42 +583,29 @@ function runH2load(load: Load, port: number, durationS: number, logDir: string):
   const url = `https://127.0.0.1:${port}${load.path}`;
   const logFile = path.join(logDir, `h2load-${load.id}.log`);
   const rps = load.rate > 0 ? ` --rps=${Math.max(1, Math.round(load.rate / load.conns))}` : '';
-  const script = `h2load -t1 -c${load.conns} -m${load.h2Streams ?? 1}${rps} -D ${durationS} --log-file='${logFile}' '${url}' & p=$!; echo "BENCH_WRKPID $p"; wait $p; rc=$?; echo "BENCH_STAT $(cat /proc/$$/stat)"; exit $rc`;
-  return new Promise((resolve, reject) => {
-    const p = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('exit', (code) => {
-      const pid = Number(/BENCH_WRKPID (\d+)/.exec(out)?.[1]);
-      const stat = /BENCH_STAT (.*)/.exec(out)?.[1];
-      const fin = /finished in ([\d.]+)(m?s)/.exec(out);
-      const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
-      if (code !== 0 || !stat || !fin || !req) {
-        reject(new Error(`h2load failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`));
-        return;
-      }
-      let lat: number[] = [];
-      try {
-        lat = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => Number(l.split('\t')[2])).filter(Number.isFinite);
-        fs.rmSync(logFile);
-      } catch (e) {
-        log(`h2load's per-request log ${logFile}: ${(e as Error).message}`);
-      }
-      lat.sort((a, b) => a - b);
-      const pct = (q: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      resolve({
-        pid,
-        requests: Number(req[3]),
-        durationUs: Number(fin[1]) * (fin[2] === 'ms' ? 1e3 : 1e6),
-        errors: Number(req[5]) + Number(req[6]) + Number(req[7]),
-        p50Us: pct(0.5),
-        p99Us: pct(0.99),
-        cpuS: (Number(f[13]) + Number(f[14])) / CLK_TCK,
-      });
-    });
+  const client = `h2load -t1 -c${load.conns} -m${load.h2Streams ?? 1}${rps} -D ${durationS} --log-file='${logFile}' '${url}'`;
+  return runLoadClient(client, process.env).then(({ code, out, err, pid, cpuS }) => {
+    const fin = /finished in ([\d.]+)(m?s)/.exec(out);
+    const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+    if (code !== 0 || cpuS === undefined || !fin || !req) throw new Error(`h2load failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`);
+    let lat: number[] = [];
+    try {
+      lat = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => Number(l.split('\t')[2])).filter(Number.isFinite);
+      fs.rmSync(logFile);
+    } catch (e) {
+      log(`h2load's per-request log ${logFile}: ${(e as Error).message}`);
+    }
+    lat.sort((x, y) => x - y);
+    const pct = (q: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
+    return {
+      pid,
+      requests: Number(req[3]),
+      durationUs: Number(fin[1]) * (fin[2] === 'ms' ? 1e3 : 1e6),
+      errors: Number(req[5]) + Number(req[6]) + Number(req[7]),
+      p50Us: pct(0.5),
+      p99Us: pct(0.99),
+      cpuS,
+    };
   });
 }
 
