@@ -41,6 +41,10 @@ interface Load {
   /** HTTP/2 with h2load (nginx's http2 port), this many streams at most at once per connection;
    *  unset: HTTP/1.1 with wrk. */
   h2Streams?: number;
+  /** HTTP/1.1 from the Go client (bench/load/go-load: crypto/tls) instead of wrk. */
+  go?: true;
+  /** Run only when named in --loads. */
+  optIn?: true;
 }
 
 const LOADS: Load[] = [
@@ -50,6 +54,9 @@ const LOADS: Load[] = [
   { id: 'r5k', label: 'fixed 5k req/s', path: '/small', rate: 5000, conns: 16 },
   // HTTP/2: h2load paces each connection (--rps is per client); 4 connections of up to 8 streams.
   { id: 'h2r5k', label: 'HTTP/2 fixed 5k req/s', path: '/small', rate: 5000, conns: 4, h2Streams: 8 },
+  // Go's crypto/tls on the client side (GOMAXPROCS=1, as wrk -t1): what the Go probes cost a Go program.
+  { id: 'gor5k', label: 'Go client fixed 5k req/s', path: '/small', rate: 5000, conns: 16, go: true },
+  { id: 'gosmall', label: 'Go client saturation, small responses', path: '/small', rate: 0, conns: 8, go: true, optIn: true },
 ];
 
 /** Load run after an agent starts, before the measured loads: below saturation, so nothing drops. */
@@ -59,6 +66,10 @@ const AGENT_WARMUP_S = 2;
 const h2WarmupS = (o: Options): number => (o.quick ? 1 : AGENT_WARMUP_S);
 /** The same for HTTP/2 (its own parser and session code), when an HTTP/2 load is run. */
 const AGENT_WARMUP_H2: Load = { id: 'agent-warm-up-h2', label: 'agent warm-up, HTTP/2 (not measured)', path: '/small', rate: 5000, conns: 4, h2Streams: 8 };
+/** The same for the Go client, when a Go load is run, for tlsotel only: the agent finds the Go
+ *  binary (its once-a-second /proc rescan) and attaches to the file, so that the measured Go
+ *  processes (the same file) are traced from their first request. The floor attaches by path. */
+const AGENT_WARMUP_GO: Load = { id: 'agent-warm-up-go', label: 'agent warm-up, Go client (not measured)', path: '/small', rate: 5000, conns: 16, go: true };
 
 interface Options {
   quick: boolean;
@@ -87,7 +98,9 @@ function usage(): string {
                  default ${DEFAULT_ROWS.join(',')}; floor-exported: empty probes on the exported
                  SSL_write/SSL_read/_ex, for comparison with tlsotel's placement)
   --loads LIST   loads to run, of ${LOADS.map((l) => l.id).join(',')}
-                 (h2r5k: HTTP/2, nginx's http2 port loaded by h2load from nghttp2-client)
+                 (default ${LOADS.filter((l) => !l.optIn).map((l) => l.id).join(',')};
+                 h2r5k: HTTP/2, nginx's http2 port loaded by h2load from nghttp2-client;
+                 gor5k, gosmall: a Go client, bench/load/go-load, built at run time)
   --peer P       force the peer: sslsniff (default; bpftrace if sslsniff cannot run) or bpftrace
   --wait-quiet S before each repetition wait up to S seconds for other tracers to go away and
                  for other processes to use less than 30% of a core (default 60; quick 5)
@@ -98,7 +111,7 @@ function usage(): string {
 function parseOptions(argv: string[]): Options {
   const o: Options = {
     quick: false, reps: 5, extraReps: 2, durationS: 6, gapS: 1, waitQuietS: 60, budgetMin: 15,
-    rows: [...DEFAULT_ROWS], loads: [...LOADS], peer: 'sslsniff',
+    rows: [...DEFAULT_ROWS], loads: LOADS.filter((l) => !l.optIn), peer: 'sslsniff',
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -609,9 +622,79 @@ function runH2load(load: Load, port: number, durationS: number, logDir: string):
   });
 }
 
-/** A load on nginx: wrk over HTTP/1.1, or h2load over HTTP/2 on nginx's http2 port. */
+/** A load on nginx: wrk over HTTP/1.1, h2load over HTTP/2 on nginx's http2 port, or the Go client. */
 function runLoad(load: Load, nginx: Nginx, durationS: number, logDir: string): Promise<WrkResult> {
+  if (load.go) return runGoLoad(load, nginx.port, durationS, logDir);
   return load.h2Streams !== undefined ? runH2load(load, nginx.h2Port, durationS, logDir) : runWrk(load, nginx.port, durationS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Go client (loads gor5k, gosmall): bench/load/go-load, built at run time into the work
+// directory; the floor places empty probes where tlsotel's Go analysis places its own; sslsniff
+// cannot see it.
+
+/** The Go toolchain for the client: the newest found (a release in /usr/local/go, else Debian's golang-go). */
+function goToolchain(): string | undefined {
+  return [which('go'), '/usr/local/go/bin/go', '/usr/lib/go/bin/go'].find((g): g is string => !!g && fs.existsSync(g));
+}
+
+/** Builds bench/load/go-load into `dir`; returns the binary and the Go release that built it. */
+function buildGoClient(dir: string): { bin: string; goVersion: string } {
+  const go = goToolchain();
+  if (!go) throw new Error('a Go toolchain is needed for the Go loads: run bench/load/install-deps.sh (golang-go)');
+  const env = { PATH: process.env.PATH, HOME: CACHE, GOCACHE: path.join(CACHE, 'go-build'), GOPATH: path.join(CACHE, 'gopath'), GOTOOLCHAIN: 'local', GOENV: 'off', GOFLAGS: '', CGO_ENABLED: '1' };
+  fs.mkdirSync(env.GOCACHE, { recursive: true });
+  const bin = path.join(dir, 'go-load');
+  execFileSync(go, ['build', '-buildvcs=false', '-o', bin, '.'], { cwd: path.join(SRC, 'go-load'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const goVersion = execFileSync(go, ['env', 'GOVERSION'], { env }).toString().trim();
+  return { bin, goVersion };
+}
+
+/** The Go client: one process per load, GOMAXPROCS=1 (one thread running Go code, as wrk -t1);
+ *  its output is wrk.lua's BENCH_JSON line. */
+function runGoLoad(load: Load, port: number, durationS: number, dir: string): Promise<WrkResult> {
+  const url = `https://127.0.0.1:${port}${load.path}`;
+  const client = `'${path.join(dir, 'go-load')}' -c ${load.conns} -rate ${load.rate} -d ${durationS} '${url}'`;
+  return runLoadClient(client, { ...process.env, GOMAXPROCS: '1' }).then(({ code, out, err, pid, cpuS }) => {
+    const json = /BENCH_JSON (\{.*\})/.exec(out)?.[1];
+    if (code !== 0 || !json || cpuS === undefined) throw new Error(`go-load failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`);
+    const j = JSON.parse(json) as { requests: number; duration_us: number; errors: Record<string, number>; lat_p50_us: number; lat_p99_us: number };
+    return {
+      pid,
+      requests: j.requests,
+      durationUs: j.duration_us,
+      errors: Object.values(j.errors).reduce((x, y) => x + y, 0),
+      p50Us: j.lat_p50_us,
+      p99Us: j.lat_p99_us,
+      cpuS,
+    };
+  });
+}
+
+interface GoProbeSpec { offset: number; label: string }
+type GoClaim = (file: { path: string; defined: ReadonlySet<string> }) => { version?: string; probes: GoProbeSpec[] } | undefined;
+
+/** Empty uprobes where tlsotel places its Go probes in `bin`: the entries of crypto/tls.(*Conn)
+ *  Write and Read, each of their RET instructions (no uretprobes on Go), Close's entry — taken
+ *  from tlsotel's own analysis (dist/src/tls/go/go-library.js: the probes its claim returns). */
+function goFloorPlan(bin: string): { specs: string[]; describe: string } {
+  // Loaded at run time, as floorPlan() loads internals.js: without it the bench still builds.
+  const claim = (require(path.join(ROOT, 'dist', 'src', 'tls', 'go', 'go-library.js')) as { goTls?: { claim?: GoClaim } }).goTls?.claim;
+  if (!claim) throw new Error('dist/src/tls/go/go-library.js has no goTls.claim: the floor cannot place the Go probes');
+  const c = claim({ path: bin, defined: new Set() });
+  if (!c || c.probes.length === 0) throw new Error(`tlsotel's Go analysis places no probe in ${bin}`);
+  const byLabel = new Map<string, number>();
+  for (const p of c.probes) byLabel.set(p.label, (byLabel.get(p.label) ?? 0) + 1);
+  return {
+    specs: c.probes.map((p) => `entry:${bin}:0x${p.offset.toString(16)}`),
+    describe: `${path.basename(bin)} (Go ${c.version ?? '?'}) uprobes only: ${[...byLabel].map(([l, n]) => `${l} ×${n}`).join(', ')} (entry and every RET)`,
+  };
+}
+
+/** Why a row is not measured for a load (the table says n/a and why); undefined: measured. */
+function notMeasured(row: RowId, load: Load): string | undefined {
+  if (row === 'sslsniff' && load.go) return "sslsniff probes libssl's SSL_read/SSL_write only: Go's crypto/tls is not libssl, it cannot see the Go client";
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1042,11 +1125,13 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       // load's window (SERVER) and from another wrk process (CLIENT).
       await runWrk(AGENT_WARMUP, nginx.port, AGENT_WARMUP_S);
       if (env.opts.loads.some((l) => l.h2Streams !== undefined)) await runLoad(AGENT_WARMUP_H2, nginx, h2WarmupS(env.opts), env.dir);
+      if (row === 'tlsotel' && env.opts.loads.some((l) => l.go)) await runLoad(AGENT_WARMUP_GO, nginx, AGENT_WARMUP_S, env.dir);
       await sleep(env.opts.gapS * 1000);
     }
     const mine: Sample[] = [];
     try {
       for (const load of env.opts.loads) {
+        if (notMeasured(row, load)) continue;
         const s = await measure(env, nginx, load, rep, row, agent);
         mine.push(s);
         log(`${tag} ${load.id}: ${s.rps.toFixed(0)} req/s p50 ${s.p50Us}µs p99 ${s.p99Us}µs, nginx ${(s.nginxCpuS / Math.max(1, s.requests) * 1e6).toFixed(1)}µs/req${s.agentCpuS !== undefined ? `, agent ${s.agentCpuS.toFixed(2)}s` : ''}${s.events ? `, events ${s.events.events} lost ${s.events.lost}` : ''}${s.foreign.length ? `, FOREIGN: ${s.foreign.slice(0, 4).join(',')}` : ''}`);
@@ -1123,6 +1208,11 @@ function report(env: Saved, samples: Sample[]): Report {
       const all = reps.map((r) => byKey.get(`${r}/${row}/${load.id}`)).filter((s): s is Sample => !!s);
       if (row === 'sslsniff' && !env.peer) {
         lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, '', '', '', '', '', '', '', '', '', '', '', '']);
+        continue;
+      }
+      const na = notMeasured(row, load);
+      if (na) {
+        lines.push([load.label, row, `n/a: ${na}`, '', '', '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       if (!all.length) continue;
@@ -1211,6 +1301,8 @@ interface Saved {
   options: Options;
   libssl: string[];
   wrkSsl?: string;
+  /** The Go client's Go release, when a Go load was run. */
+  goClient?: { goVersion: string };
   floorPlans: Env['floorPlans'];
   peer?: { kind: 'sslsniff' | 'bpftrace'; note: string };
   peerFailure?: string;
@@ -1218,6 +1310,20 @@ interface Saved {
   disturbedReps: number[];
   agentReports?: typeof agentReports;
   samples: Sample[];
+}
+
+/** Below the table, for the Go loads: how the client ran, where its in-app cost is, and whether every request succeeded. */
+function goNotes(saved: Saved): string[] {
+  const loads = saved.options.loads.filter((l) => l.go);
+  if (!loads.length) return [];
+  const notes = [`Go client (${loads.map((l) => l.id).join(', ')}): bench/load/go-load built with ${saved.goClient?.goVersion ?? 'Go'}, net/http over crypto/tls, HTTP/1.1 keep-alive, GOMAXPROCS=1 (one thread running Go code, as wrk -t1), paced like wrk.lua. Its CPU per request is in the wrk/h2load column: the Δ there is the in-app cost of the probes in the Go process (uprobes on the entries and every RET of crypto/tls.(*Conn).Write and Read, Close's entry: no uretprobes on Go). Its CLIENT spans count in spans/req.`];
+  for (const load of loads) {
+    const ss = saved.samples.filter((s) => s.load === load.id);
+    const total = ss.reduce((a, s) => a + s.wrkRequests, 0);
+    const failed = ss.filter((s) => s.wrkErrors > 0);
+    notes.push(`${load.label}: ${failed.length === 0 ? `all ${total} requests of the Go client succeeded (${ss.length} samples)` : `Go client requests FAILED: ${failed.map((s) => `rep ${s.rep} ${s.row}: ${s.wrkErrors} of ${s.wrkRequests}`).join('; ')}`}`);
+  }
+  return notes;
 }
 
 function render(saved: Saved): string {
@@ -1237,6 +1343,7 @@ function render(saved: Saved): string {
   if (saved.peer) notes.push(`peer: ${saved.peer.note}`);
   else if (opts.rows.includes('sslsniff')) notes.push(`peer: cannot run: ${saved.peerFailure}`);
   notes.push(`wrk: 1 thread, keep-alive; saturation loads use ${LOADS[0].conns} connections; fixed rates are paced by bench/load/wrk.lua (latency is measured from each request's send, not its scheduled time). wrk ${saved.wrkSsl ? `uses ${saved.wrkSsl}, so its requests give CLIENT spans` : 'does not use libssl'}.`);
+  notes.push(...goNotes(saved));
   for (const l of opts.loads.filter((x) => x.h2Streams !== undefined)) {
     notes.push(`${l.label}: h2load (nghttp2-client, libssl) -t1 -c${l.conns} -m${l.h2Streams}${l.rate > 0 ? ` --rps=${Math.round(l.rate / l.conns)} (per connection)` : ''} to nginx's http2 port; p50/p99 from its per-request log (request start to end of response).`);
   }
@@ -1308,6 +1415,8 @@ async function main(): Promise<void> {
     const receiver = await startReceiver();
     cleanup.push(() => { receiver.child.kill('SIGTERM'); });
     const env: Env = { dir, opts, libssl, receiver, floorPlans: {} };
+    const goClient = opts.loads.some((l) => l.go) ? buildGoClient(dir) : undefined;
+    if (goClient) log(`Go client: ${goClient.bin}, built with ${goClient.goVersion}`);
 
     if (opts.rows.includes('floor') || opts.rows.includes('floor-exported')) {
       const clang = which('clang-14') ?? which('clang');
@@ -1320,6 +1429,14 @@ async function main(): Promise<void> {
       env.emptyProbes = { bin, obj };
       if (opts.rows.includes('floor')) env.floorPlans.floor = floorPlan(libssl, false);
       if (opts.rows.includes('floor-exported')) env.floorPlans['floor-exported'] = floorPlan(libssl, true);
+      if (goClient) {
+        // The Go client is probed too (tlsotel traces it): the same empty uprobes in both floors.
+        const go = goFloorPlan(goClient.bin);
+        for (const plan of Object.values(env.floorPlans)) {
+          plan.specs.push(...go.specs);
+          plan.describe = `${plan.describe}; ${go.describe}`;
+        }
+      }
       for (const [row, plan] of Object.entries(env.floorPlans)) log(`${row}: empty probes on ${plan.describe}`);
     }
 
@@ -1369,6 +1486,7 @@ async function main(): Promise<void> {
     }
     const saved: Saved = {
       when: new Date().toISOString(), release: os.release(), cpus: os.cpus().length, options: opts, libssl, wrkSsl,
+      goClient: goClient ? { goVersion: goClient.goVersion } : undefined,
       floorPlans: env.floorPlans, peer: env.peer ? { kind: env.peer.kind, note: env.peer.note } : undefined,
       peerFailure: env.peerFailure, cleanReps: clean, disturbedReps: contaminated, agentReports, samples,
     };

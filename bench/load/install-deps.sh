@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the load bench (npm run bench) needs, from Debian's packages: wrk, nginx, h2load
 # (nghttp2-client: the HTTP/2 load), the peer (sslsniff-bpfcc from bpfcc-tools; bpftrace as its
-# stand-in), bpftool for the BPF
+# stand-in), Go (golang-go: the Go client of the gor5k/gosmall loads, when no newer Go is
+# installed), bpftool for the BPF
 # run-time statistics, clang and libbpf to build the empty-probe floor — and, for bcc, kernel
 # headers. Idempotent; needs root.
 #
@@ -15,7 +16,7 @@
 set -euo pipefail
 CACHE=/var/cache/tlsotel-bench
 PKGS=(wrk nginx nghttp2-client openssl curl ca-certificates bpftool libbpf1 libbpf-dev clang-14 llvm-14 gcc libc6-dev
-      bpfcc-tools python3-bpfcc bpftrace procps)
+      bpfcc-tools python3-bpfcc bpftrace procps golang-go)
 
 if [ "$(id -u)" != 0 ]; then
   echo "bench install-deps: needs root" >&2

@@ -49,6 +49,9 @@ function env(): NodeJS.ProcessEnv {
     GOTOOLCHAIN: 'local',
     GOENV: 'off',
     GOFLAGS: '',
+    // Fixtures with module dependencies (grpc-pair) download them once into GOPATH above; a
+    // machine that reaches the module proxy through a mirror says so in GOPROXY.
+    ...(process.env.GOPROXY ? { GOPROXY: process.env.GOPROXY } : {}),
   };
 }
 

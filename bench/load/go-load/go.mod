@@ -1,0 +1,3 @@
+module tlsotel.bench/go-load
+
+go 1.19
