@@ -1111,6 +1111,7 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
   const samples: Sample[] = [];
   for (const row of env.opts.rows) {
     if (row === 'sslsniff' && !env.peer) continue;
+    if (env.opts.loads.every((l) => notMeasured(row, l))) continue; // e.g. sslsniff with Go loads only
     let agent: Agent | undefined;
     const tag = `rep ${rep} ${row}`;
     if (row !== 'baseline') {
