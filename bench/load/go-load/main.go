@@ -3,11 +3,15 @@
 // Go probes (uprobes on crypto/tls.(*Conn).Write/Read entries and every RET) cost a Go program.
 // It plays wrk's part: keep-alive HTTP/1.1 connections, a fixed request rate or saturation, and
 // one line at the end in wrk.lua's format:
-//   BENCH_JSON {"requests":N,"duration_us":N,"errors":{...},"lat_p50_us":N,"lat_p99_us":N}
+//
+//	BENCH_JSON {"requests":N,"duration_us":N,"errors":{...},"lat_p50_us":N,"lat_p99_us":N}
+//
 // usage: go-load [-c CONNS] [-rate R] [-d SECONDS] URL
-//   -rate R: R requests per second in total, each request claiming the next slot of a fixed
-//            schedule (start + k/R) as wrk.lua does; 0: as fast as the connections allow.
-//   Latency is measured from each request's send, not from its slot (as wrk.lua does).
+//
+//	-rate R: R requests per second in total, each request claiming the next slot of a fixed
+//	         schedule (start + k/R) as wrk.lua does; 0: as fast as the connections allow.
+//	Latency is measured from each request's send, not from its slot (as wrk.lua does).
+//
 // Standard library only: builds with any Go ≥ 1.19 and needs no module download.
 package main
 

@@ -23,18 +23,37 @@ const ofPid = (pid: number) => (s: ReceivedSpan) => s.resource['process.pid'] ==
 
 let cert: ReturnType<typeof makeCert>;
 let receiver: OtlpReceiver;
-let agent: Proc;
+/** The agent running now, and which: see useAgent. */
+let agent: Proc | undefined;
+let agentKind: 'go-only' | 'host-wide' | undefined;
 const procs: Proc[] = [];
 const bins = new Map<LinkMode, string>();
+/** The process name (comm: 15 characters at most) every build of grpc-pair runs as. */
+let goComm = '';
 
 before(async () => {
   requireRoot();
-  // Built before the agent starts: it attaches to each binary file on sight.
   for (const mode of SERVER_MODES) bins.set(mode, buildFixture(GO126, 'grpc-pair', mode));
+  const comms = new Set([...bins.values()].map((b) => path.basename(b).slice(0, 15)));
+  assert.equal(comms.size, 1, `one process name for every build: ${[...comms].join()}`);
+  goComm = [...comms][0];
   cert = makeCert();
   receiver = await startOtlpReceiver();
-  agent = await startAgent(['--otlp-endpoint', receiver.url]);
 });
+
+/**
+ * Go → Go runs under an agent tracing only the Go binaries' processes (--comm): on a shared host
+ * a host-wide agent also exports every other program's HTTPS traffic and may drop ours with its
+ * export queue full. The cross tests need node traced as well: a host-wide agent. Never both at
+ * once (each would export the Go side's spans).
+ */
+async function useAgent(kind: 'go-only' | 'host-wide'): Promise<Proc> {
+  if (agent && agentKind === kind) return agent;
+  await agent?.stop('SIGINT');
+  agent = await startAgent(['--otlp-endpoint', receiver.url, ...(kind === 'go-only' ? ['--comm', goComm] : [])]);
+  agentKind = kind;
+  return agent;
+}
 
 after(async () => {
   await agent?.stop('SIGKILL');
@@ -53,10 +72,29 @@ async function listening(p: Proc): Promise<Proc & { port: number }> {
   return Object.assign(p, { port: Number(m[1]) });
 }
 
-const goServer = (mode: LinkMode) => listening(track(start(bins.get(mode)!, ['server', cert.cert, cert.key])));
+/** Resolves once the agent says it attached to the Go binary `bin` (a new Go binary is found by
+ *  the agent's /proc rescan, about once a second, later on a busy host): the first call must
+ *  find it attached, or the HTTP/2 session would be joined mid-connection. */
+function attached(bin: string): Promise<unknown> {
+  return agent!.waitFor(new RegExp(`attached to ${bin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(go\\)`), 'stderr', 30_000);
+}
+
+async function goServer(mode: LinkMode): Promise<Proc & { port: number }> {
+  const srv = await listening(track(start(bins.get(mode)!, ['server', cert.cert, cert.key])));
+  await attached(bins.get(mode)!);
+  return srv;
+}
+
 const jsServer = () => listening(track(start(process.execPath, [H2_PEERS, 'grpc-server', cert.cert, cert.key])));
-// -wait: the rescan that finds a new Go binary's process runs once a second; the first call must find it attached.
-const goClient = (mode: LinkMode, port: number) => track(start(bins.get(mode)!, ['client', '-wait', '1.5', String(port), cert.cert]));
+
+/** A Go client that makes its calls once the agent has attached to its binary (-wait-stdin). */
+async function goClient(mode: LinkMode, port: number): Promise<Proc> {
+  const client = track(start(bins.get(mode)!, ['client', '-wait-stdin', String(port), cert.cert], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  await attached(bins.get(mode)!);
+  client.child.stdin!.write('go\n');
+  return client;
+}
+
 const jsClient = (port: number) => track(start(process.execPath, [H2_PEERS, 'grpc-client', String(port), cert.cert]));
 
 /** The three calls of one side: names, RPC attributes, statuses, the streaming call's length, addresses of one connection. */
@@ -106,7 +144,14 @@ function checkStitched(clients: ReceivedSpan[], servers: ReceivedSpan[]): void {
 async function pair(client: Proc, server: Proc & { port: number }): Promise<void> {
   assert.equal((await client.exited).code, 0, client.stderr());
   assert.equal(client.stdout(), 'hello tlsotel|5|3\n');
-  await receiver.waitFor((spans) => spans.filter(ofPid(client.pid)).length >= 3 && spans.filter(ofPid(server.pid)).length >= 3, 15_000);
+  try {
+    await receiver.waitFor((spans) => spans.filter(ofPid(client.pid)).length >= 3 && spans.filter(ofPid(server.pid)).length >= 3, 30_000);
+  } catch (e) {
+    // Say which spans did come, and what the agent says it lost (on a busy host it traces everyone's traffic).
+    const names = (pid: number) => receiver.spans.filter(ofPid(pid)).map((s) => `${s.kind} ${s.name}`).join(', ') || 'none';
+    const losses = [...agent!.stderr().matchAll(/losses so far: (.*)/g)].pop()?.[1] ?? 'none reported';
+    throw new Error(`${(e as Error).message}; client spans: ${names(client.pid)}; server spans: ${names(server.pid)}; agent losses: ${losses}`);
+  }
   const clients = receiver.spans.filter(ofPid(client.pid));
   const servers = receiver.spans.filter(ofPid(server.pid));
   checkSide(clients, 'CLIENT', server.port);
@@ -117,18 +162,20 @@ async function pair(client: Proc, server: Proc & { port: number }): Promise<void
 
 for (const mode of SERVER_MODES) {
   test(`Go gRPC client → Go gRPC server (${mode} build): CLIENT and SERVER spans of the three calls, stitched`, async () => {
+    await useAgent('go-only');
     const srv = await goServer(mode);
-    await pair(goClient('normal', srv.port), srv);
+    await pair(await goClient('normal', srv.port), srv);
   });
 }
 
 test('@grpc/grpc-js client → Go gRPC server: both sides, stitched', async () => {
+  await useAgent('host-wide');
   const srv = await goServer('normal');
-  await new Promise((r) => setTimeout(r, 1500)); // the Go server found by the rescan before the first call
   await pair(jsClient(srv.port), srv);
 });
 
 test('Go gRPC client (stripped build) → @grpc/grpc-js server: both sides, stitched', async () => {
+  await useAgent('host-wide');
   const srv = await jsServer();
-  await pair(goClient('stripped', srv.port), srv);
+  await pair(await goClient('stripped', srv.port), srv);
 });
