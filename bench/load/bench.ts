@@ -633,7 +633,7 @@ function runLoad(load: Load, nginx: Nginx, durationS: number, logDir: string): P
 // directory; the floor places empty probes where tlsotel's Go analysis places its own; sslsniff
 // cannot see it.
 
-/** The Go toolchain for the client: the newest found (a release in /usr/local/go, else Debian's golang-go). */
+/** The Go toolchain for the client: `go` on PATH, else /usr/local/go (a release), else Debian's golang-go. Any Go ≥ 1.19 builds it. */
 function goToolchain(): string | undefined {
   return [which('go'), '/usr/local/go/bin/go', '/usr/lib/go/bin/go'].find((g): g is string => !!g && fs.existsSync(g));
 }
