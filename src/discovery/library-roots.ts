@@ -1,0 +1,84 @@
+// Library roots: directories searched for TLS library files before any process maps them.
+//
+// A uprobe is placed on an inode, so a file attached before it is mapped is traced from its
+// first call. Container runtimes unpack each image layer into a directory of the host before a
+// container starts (containerd: a snapshot's fs/, Docker: a layer's diff/, CRI-O/Podman: the
+// same), and the container's processes map those very inodes (overlayfs maps the lower layer's
+// file). So a search of those directories finds a container's libssl, or its Go binary, before
+// the container runs. What counts as a candidate is the libraries' business (their file names,
+// their executables, or any executable when a library claims files without symbols: Go); here
+// only the walk, bounded in depth and in entries per pass.
+import { readdirSync, type Dirent } from 'node:fs';
+import path from 'node:path';
+
+/** Where container runtimes keep unpacked image layers ('*' matches one path component). */
+export const DEFAULT_LIBRARY_ROOTS = [
+  '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs',
+  '/var/lib/docker/overlay2/*/diff',
+  '/var/lib/containers/storage/overlay/*/diff',
+];
+
+export interface RootLimits {
+  /** Directory levels below a root that are searched (a layer's usr/lib/x86_64-linux-gnu is 3). */
+  maxDepth: number;
+  /** Directory entries looked at per pass over every root: bounds a pass's cost. */
+  maxEntries: number;
+}
+
+export const ROOT_LIMITS: RootLimits = { maxDepth: 8, maxEntries: 100_000 };
+
+/** Names below a root never searched: kernel file systems (a root may be a process's root). */
+const SKIP = new Set(['proc', 'sys', 'dev']);
+
+/** The directories a root pattern names now: its '*' components expanded (non-recursively). */
+export function expandRoot(pattern: string): string[] {
+  const parts = pattern.split('/').filter(Boolean);
+  let dirs = ['/'];
+  for (const part of parts) {
+    const next: string[] = [];
+    for (const d of dirs) {
+      if (part.includes('*')) {
+        const re = new RegExp(`^${part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+        for (const e of listDir(d)) if (e.isDirectory() && re.test(e.name)) next.push(path.join(d, e.name));
+      } else {
+        next.push(path.join(d, part));
+      }
+    }
+    dirs = next;
+  }
+  return dirs;
+}
+
+export interface WalkBudget {
+  /** Entries still allowed in this pass; the walk stops at 0. */
+  entries: number;
+}
+
+/**
+ * Calls `visit` with every regular file under `dir` (symbolic links not followed: a layer's
+ * links point into the container's root, not ours), depth first, within the budget. Returns
+ * false when the budget ran out before the walk ended.
+ */
+export function walkRoot(dir: string, limits: RootLimits, budget: WalkBudget, visit: (file: string, name: string) => void): boolean {
+  const stack: Array<[string, number]> = [[dir, 0]];
+  while (stack.length > 0) {
+    const [d, depth] = stack.pop()!;
+    for (const e of listDir(d)) {
+      if (budget.entries-- <= 0) return false;
+      if (e.isDirectory()) {
+        if (depth < limits.maxDepth && !(depth === 0 && SKIP.has(e.name))) stack.push([path.join(d, e.name), depth + 1]);
+      } else if (e.isFile()) {
+        visit(path.join(d, e.name), e.name);
+      }
+    }
+  }
+  return true;
+}
+
+function listDir(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return []; // absent (no such runtime here), or removed while walking: nothing to find there
+  }
+}
