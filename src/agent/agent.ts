@@ -272,11 +272,11 @@ export class Agent {
     events.forEach((ev, i) => {
       const file = files[i]!;
       const how = ev.kind === FileEventKind.Exec ? "exec'd" : 'mapped';
+      this.opts.log.debug(`new file: pid ${ev.pid} (${ev.comm}) ${how} inode ${ev.ino}: ${results[i]}`);
       if (results[i] === NoticeResult.Missing) {
         // Not examined (the process exited or unmapped it first): the next process mapping the
         // file announces it again, and the rescan looks for it meanwhile.
         this.probes.forgetExamined(file);
-        this.opts.log.debug(`pid ${ev.pid} (${ev.comm}) ${how} a new file (inode ${ev.ino}) that could not be found`);
       } else if (results[i] === NoticeResult.Attached && !had.has(`${file.dev}:${file.ino}`)) {
         const ms = Number(done - ev.tsNs) / 1e6;
         if (this.attachLatenciesMs.push(ms) > NOTICE_LATENCIES) this.attachLatenciesMs.shift();
