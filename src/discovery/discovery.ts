@@ -14,7 +14,7 @@
 // is not traced): notices (examineNotices) say that a process exec'd or mapped a file not
 // examined yet, and that process is examined at once; library roots (library-roots.ts) are
 // searched ahead of time, so that a container's files are attached before it runs.
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { definedFunctions } from './elf';
 import { expandRoot, ROOT_LIMITS, walkRoot, type RootLimits } from './library-roots';
@@ -316,8 +316,13 @@ export class Discovery {
     const root = path.join(this.procRoot, String(pid), 'root');
     const libNames = this.opts.libraries.flatMap((l) => (l.libraryFileNames ? [l.libraryFileNames] : []));
     for (const dir of this.opts.libDirs ?? DEFAULT_LIB_DIRS) {
-      for (const name of listDir(path.join(root, dir))) {
-        if (libNames.some((re) => re.test(name))) this.consider(path.join(dir, name), path.join(root, dir, name), pid);
+      // Names as the container sees them, without following its links (they point into its
+      // root, which realpath here would resolve in ours): a directory reached through a link
+      // (merged /usr: /lib → usr/lib) is searched under its real name, a linked file
+      // (libssl.so → libssl.so.3) under the file's.
+      if (throughLink(root, dir)) continue;
+      for (const e of listEntries(path.join(root, dir))) {
+        if (e.isFile() && libNames.some((re) => re.test(e.name))) this.consider(path.join(dir, e.name), path.join(root, dir, e.name), pid);
       }
     }
   }
@@ -514,6 +519,28 @@ function realpathOrNull(p: string): string | null {
   } catch {
     return null; // absent or a dangling link: not a candidate
   }
+}
+
+function listEntries(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return []; // absent directory, or a process that exited: nothing to find there
+  }
+}
+
+/** Some component of `dir` below `root` is a symbolic link (or cannot be looked at). */
+function throughLink(root: string, dir: string): boolean {
+  let at = root;
+  for (const part of dir.split('/').filter(Boolean)) {
+    at = path.join(at, part);
+    try {
+      if (lstatSync(at).isSymbolicLink()) return true;
+    } catch {
+      return true; // absent: nothing to search
+    }
+  }
+  return false;
 }
 
 function readlinkOrNull(p: string): string | null {

@@ -8,7 +8,7 @@
 // the container runs. What counts as a candidate is the libraries' business (their file names,
 // their executables, or any executable when a library claims files without symbols: Go); here
 // only the walk, bounded in depth and in entries per pass.
-import { readdirSync, type Dirent } from 'node:fs';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 
 /** Where container runtimes keep unpacked image layers ('*' matches one path component). */
@@ -46,7 +46,15 @@ export function expandRoot(pattern: string): string[] {
     }
     dirs = next;
   }
-  return dirs;
+  return dirs.filter(isDirectory);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false; // absent: this runtime (or layer) is not here
+  }
 }
 
 export interface WalkBudget {
