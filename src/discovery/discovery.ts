@@ -17,7 +17,7 @@
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { definedFunctions } from './elf';
-import { expandRoot, ROOT_LIMITS, walkRoot, type RootLimits } from './library-roots';
+import { expandRoot, ROOT_LIMITS, walkRootSteps, type RootLimits } from './library-roots';
 import type { Claim, TlsLibrary } from '../tls/library';
 import type { Logger } from '../util/log';
 
@@ -127,6 +127,10 @@ const NO_MAPS_RECHECK = 10;
 /** Executables in library roots smaller than this are not offered to a library that claims
  *  files without symbols (Go: its smallest TLS program is several MiB). */
 const MIN_EXECUTABLE_BYTES = 512 * 1024;
+/** Longest slice of the event loop a periodic root pass takes at once. */
+const ROOT_SLICE_MS = 5;
+/** A stable layer directory is walked again every this many passes (30 s apart by default). */
+const ROOT_FULL_PASS_EVERY = 10;
 
 export class Discovery {
   /** Attached files, by "dev:inode" (one entry per claiming library). */
@@ -167,6 +171,11 @@ export class Discovery {
   private readonly mountNamespaces = new Set<string>();
   private ownMountNamespace: string | null = null;
   private rootTimer: NodeJS.Timeout | undefined;
+  /** The slice of a root pass scheduled next (scanLibraryRootsInSlices). */
+  private rootSlice: NodeJS.Immediate | undefined;
+  /** Per directory a root pattern named: what its last walk found, and whether two walks in a
+   *  row found the same number of files (a layer unpacked completely). */
+  private readonly rootDirs = new Map<string, { files: number; claimed: string[]; stable: boolean }>();
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -198,19 +207,51 @@ export class Discovery {
     this.scanProcesses();
   }
 
-  /** Searches the library roots again every `intervalMs` (a newly unpacked image layer). */
+  /** Searches the library roots again every `intervalMs` (a newly unpacked image layer), in
+   *  slices of at most ROOT_SLICE_MS of the event loop. */
   startRootRescans(intervalMs: number): void {
     if ((this.opts.libraryRoots ?? []).length === 0) return;
-    this.rootTimer = setInterval(() => this.scanLibraryRoots(), intervalMs);
+    this.rootTimer = setInterval(() => this.scanLibraryRootsInSlices(), intervalMs);
     this.rootTimer.unref();
+  }
+
+  /** One pass over the library roots, at once (at start, for doctor). */
+  scanLibraryRoots(): RootReport[] {
+    const it = this.rootPass();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** One pass, a slice per turn of the event loop: a pass over 100k files takes about a second
+   *  here, too long to hold the loop (the ring buffer must be drained meanwhile). */
+  private scanLibraryRootsInSlices(): void {
+    if (this.rootSlice !== undefined) return; // the previous pass is still running
+    const it = this.rootPass();
+    const step = () => {
+      const t0 = performance.now();
+      for (;;) {
+        if (it.next().done) {
+          this.rootSlice = undefined;
+          return;
+        }
+        if (performance.now() - t0 > ROOT_SLICE_MS) break;
+      }
+      this.rootSlice = setImmediate(step);
+    };
+    step();
   }
 
   /**
    * One pass over the library roots: every file there that a library may claim (its library
    * file names, its executables, or any executable ELF file when some library claims files
-   * without symbols) is offered, once per file identity and modification time.
+   * without symbols) is offered, once per file identity and modification time. A directory a
+   * '*' pattern names (an image layer: written once, when unpacked) is walked again only every
+   * ROOT_FULL_PASS_EVERY passes once two walks found it the same; other roots every pass.
+   * Yields between steps (see scanLibraryRootsInSlices).
    */
-  scanLibraryRoots(): RootReport[] {
+  private *rootPass(): Generator<void, RootReport[]> {
     const patterns = this.opts.libraryRoots ?? [];
     if (patterns.length === 0) return [];
     const t0 = performance.now();
@@ -218,41 +259,62 @@ export class Discovery {
     const budget = { entries: limits.maxEntries };
     const libNames = this.opts.libraries.flatMap((l) => (l.libraryFileNames ? [l.libraryFileNames] : []));
     const binNames = new Set(this.opts.libraries.flatMap((l) => l.executableNames ?? []));
+    const full = this.stats.rootPasses % ROOT_FULL_PASS_EVERY === 0;
     const reports: RootReport[] = [];
     if (this.rootSeen.size > MAX_REMEMBERED) this.rootSeen.clear();
+    if (this.rootDirs.size > MAX_REMEMBERED) this.rootDirs.clear();
     for (const pattern of patterns) {
       const report: RootReport = { pattern, dirs: 0, files: 0, claimed: [], truncated: false };
       reports.push(report);
       for (const dir of expandRoot(pattern)) {
         report.dirs++;
-        const complete = walkRoot(dir, limits, budget, (file, name) => {
-          report.files++;
+        const before = this.rootDirs.get(dir);
+        if (before?.stable && !full && pattern.includes('*')) {
+          report.files += before.files;
+          report.claimed.push(...before.claimed);
+          continue;
+        }
+        const walked = { files: 0, claimed: [] as string[], stable: false };
+        const steps = walkRootSteps(dir, limits, budget);
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) {
+          if (step.value === undefined) {
+            yield;
+            continue;
+          }
+          const [file, name] = step.value;
+          walked.files++;
           const byName = libNames.some((re) => re.test(name)) || binNames.has(name);
-          if (!byName && !this.anyWithoutSymbols) return;
+          if (!byName && !this.anyWithoutSymbols) continue;
           const st = statOrNull(file);
-          if (!st || !st.isFile()) return;
+          if (!st || !st.isFile()) continue;
           const seen = `${st.dev}:${st.ino}:${st.mtimeMs}`;
           const key = `${st.dev}:${st.ino}`;
           if (this.rootSeen.get(file) === seen) {
-            if (this.files.has(key)) report.claimed.push(file);
-            return;
+            if (this.files.has(key)) walked.claimed.push(file);
+            continue;
           }
           // Any executable: a Go binary is named anything. ELF only, and not tiny (a script, a
           // small C tool): Go's smallest TLS program is megabytes.
           if (!byName && ((st.mode & 0o111) === 0 || st.size < MIN_EXECUTABLE_BYTES || !isElf(file))) {
             this.rootSeen.set(file, seen);
-            return;
+            continue;
           }
           if (this.rootSeen.has(file)) this.rejected.delete(key); // changed in place: look again
           const had = this.files.has(key);
           this.consider(file, file, undefined, st);
           this.rootSeen.set(file, seen);
           if (this.files.has(key)) {
-            report.claimed.push(file);
+            walked.claimed.push(file);
             if (!had) this.stats.rootAttached++;
           }
-        });
-        if (!complete) report.truncated = true;
+          yield; // an analysis can take milliseconds
+        }
+        if (!step.value) report.truncated = true;
+        walked.stable = step.value && before !== undefined && before.files === walked.files;
+        this.rootDirs.set(dir, walked);
+        report.files += walked.files;
+        report.claimed.push(...walked.claimed);
       }
       if (report.truncated) this.opts.log.warn(`library root ${pattern}: stopped after ${limits.maxEntries} directory entries this pass`);
     }
@@ -336,6 +398,8 @@ export class Discovery {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.rootTimer) clearInterval(this.rootTimer);
+    if (this.rootSlice) clearImmediate(this.rootSlice);
+    this.rootSlice = undefined;
     this.timer = undefined;
     this.rootTimer = undefined;
   }

@@ -62,25 +62,41 @@ export interface WalkBudget {
   entries: number;
 }
 
+/** The walk offers a pause point every this many entries (see walkRootSteps). */
+const PAUSE_EVERY = 256;
+
 /**
- * Calls `visit` with every regular file under `dir` (symbolic links not followed: a layer's
- * links point into the container's root, not ours), depth first, within the budget. Returns
- * false when the budget ran out before the walk ended.
+ * Yields every regular file under `dir` as [path, name] (symbolic links not followed: a
+ * layer's links point into the container's root, not ours), depth first, within the budget,
+ * and `undefined` every PAUSE_EVERY entries: a point where a caller may yield the event loop.
+ * Returns false when the budget ran out before the walk ended.
  */
-export function walkRoot(dir: string, limits: RootLimits, budget: WalkBudget, visit: (file: string, name: string) => void): boolean {
+export function* walkRootSteps(dir: string, limits: RootLimits, budget: WalkBudget): Generator<[string, string] | undefined, boolean> {
   const stack: Array<[string, number]> = [[dir, 0]];
+  let n = 0;
   while (stack.length > 0) {
     const [d, depth] = stack.pop()!;
     for (const e of listDir(d)) {
       if (budget.entries-- <= 0) return false;
+      if (++n % PAUSE_EVERY === 0) yield undefined;
       if (e.isDirectory()) {
         if (depth < limits.maxDepth && !(depth === 0 && SKIP.has(e.name))) stack.push([path.join(d, e.name), depth + 1]);
       } else if (e.isFile()) {
-        visit(path.join(d, e.name), e.name);
+        yield [path.join(d, e.name), e.name];
       }
     }
   }
   return true;
+}
+
+/** walkRootSteps in one go: `visit` gets every file. */
+export function walkRoot(dir: string, limits: RootLimits, budget: WalkBudget, visit: (file: string, name: string) => void): boolean {
+  const it = walkRootSteps(dir, limits, budget);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+    if (r.value !== undefined) visit(r.value[0], r.value[1]);
+  }
 }
 
 function listDir(dir: string): Dirent[] {

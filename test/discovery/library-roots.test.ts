@@ -2,7 +2,8 @@
 // the directories present now (image layers), files are offered by the libraries' names or,
 // for a library that claims files without symbols (Go), any executable ELF file of some size;
 // a later pass finds a file added since (a layer unpacked after start), and a file already
-// looked at is not analysed again unless it changed. The walk is bounded in depth and entries.
+// looked at is not analysed again unless it changed; a layer found the same twice is walked
+// again only every 10th pass. The walk is bounded in depth and entries.
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -75,6 +76,13 @@ test('a pass finds a layer\'s libssl by name and a program carrying TLS by conte
   assert.equal(examined.length, 2, 'the libssl seen before was not analysed again');
   assert.equal(d.stats.rootAttached, 2);
   assert.equal(d.stats.rootPasses, 2);
+
+  // Layer a was found the same twice: it is complete, walked again only every 10th pass.
+  const late = put('layers/a/diff/opt/libssl.so.3', LIBSSL);
+  d.scanLibraryRoots();
+  assert.ok(!attached.includes(late), 'a stable layer is not walked every pass');
+  while (d.stats.rootPasses < 11) d.scanLibraryRoots();
+  assert.ok(attached.includes(late), 'but it is every 10th pass');
 });
 
 test('with a library that claims files without symbols, any executable ELF file of some size is offered; not scripts or small tools', () => {
