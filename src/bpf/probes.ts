@@ -27,6 +27,9 @@ export interface ProbeOptions {
   log: Logger;
 }
 
+/** Links destroyed concurrently at stop (see detachAllInParallel). */
+const DETACH_LANES = 32;
+
 export const PROBE_DEFAULTS = {
   captureBytes: 16384,
   maxSegments: 4,
@@ -316,7 +319,16 @@ export class TlsProbes {
     const links = [...[...this.files.values()].flatMap((f) => f.links), ...this.globalLinks];
     this.files.clear();
     this.globalLinks = [];
-    await Promise.all(links.map((l) => new Promise<void>((resolve) => lb.bpf_link__destroy_async(l, () => resolve()))));
+    // At most DETACH_LANES calls queued at once: koffi refuses more than 256 async calls in
+    // flight (an agent on a busy host holds more links than that), and the pool has 4 threads.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < links.length) {
+        const l = links[next++]!;
+        await new Promise<void>((resolve) => lb.bpf_link__destroy_async(l, () => resolve()));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DETACH_LANES, links.length) }, lane));
     return links.length;
   }
 
