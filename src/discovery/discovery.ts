@@ -63,7 +63,7 @@ export interface DiscoveryOptions {
    *  its st_dev and inode: exec and mappings of it need no notice from now on. */
   onFileExamined?(file: { dev: number; ino: number }): void;
   /** Directories searched for the libraries' files before any process maps them ('*' matches
-   *  one path component), at start and every rescanLibraryRoots(). */
+   *  one path component), at start and then periodically (startRootRescans). */
   libraryRoots?: string[];
   rootLimits?: RootLimits;
 }
@@ -102,7 +102,7 @@ export interface RootReport {
 }
 
 export interface DiscoveryStats {
-  /** Notices handled, and the processes examined because of one. */
+  /** Notices handled (each one examined its process, once per batch). */
   notices: number;
   /** Notices whose file was attached by that examination, found not a TLS library's, or not
    *  found (the process gone before it was examined). */
@@ -331,6 +331,28 @@ export class Discovery {
    * fd it was mapped from is tried then. One result per notice, in order.
    */
   examineNotices(notices: readonly FileNotice[]): NoticeResult[] {
+    // The announced files first: the process is about to call into them. The rest of each
+    // process's mappings (a first process maps many files never examined) after.
+    const maps = new Map<number, Map<string, string>>();
+    for (const n of notices) {
+      const key = `${n.dev}:${n.ino}`;
+      if (this.files.has(key) || this.rejected.has(key)) continue;
+      let mapped = maps.get(n.pid);
+      if (mapped === undefined) maps.set(n.pid, mapped = executableFiles(this.procRoot, n.pid));
+      for (const [file, identity] of mapped) {
+        if (!sameFile(identity, n.dev, n.ino)) continue;
+        const [reachPath, st] = this.reach(n.pid, file, identity);
+        this.consider(file, reachPath, n.pid, st);
+        break;
+      }
+      if (!this.files.has(key) && !this.rejected.has(key) && n.fd >= 0) {
+        // An mmap seen at its syscall's entry: the mapping may not be in the maps yet.
+        const viaFd = path.join(this.procRoot, String(n.pid), 'fd', String(n.fd));
+        const st = statOrNull(viaFd);
+        const shown = readlinkOrNull(viaFd);
+        if (st && st.dev === n.dev && st.ino === n.ino && shown !== null) this.consider(shown, viaFd, n.pid, st);
+      }
+    }
     for (const pid of new Set(notices.map((n) => n.pid))) {
       this.examineProcess(pid);
       this.searchMountNamespace(pid);
@@ -338,12 +360,6 @@ export class Discovery {
     return notices.map((n) => {
       this.stats.notices++;
       const key = `${n.dev}:${n.ino}`;
-      if (!this.files.has(key) && !this.rejected.has(key) && n.fd >= 0) {
-        const viaFd = path.join(this.procRoot, String(n.pid), 'fd', String(n.fd));
-        const st = statOrNull(viaFd);
-        const shown = readlinkOrNull(viaFd);
-        if (st && st.dev === n.dev && st.ino === n.ino && shown !== null) this.consider(shown, viaFd, n.pid, st);
-      }
       const result = this.files.has(key) ? NoticeResult.Attached : this.rejected.has(key) ? NoticeResult.NotTls : NoticeResult.Missing;
       if (result === NoticeResult.Attached) this.stats.noticesAttached++;
       else if (result === NoticeResult.NotTls) this.stats.noticesNotTls++;
@@ -558,6 +574,14 @@ export class Discovery {
     if (this.rejected.size >= MAX_REMEMBERED) this.rejected.clear();
     this.rejected.add(key);
   }
+}
+
+/** A maps line's "dev inode" ("fd:01 1835092", hex major:minor) names this st_dev and inode. */
+function sameFile(identity: string, dev: number, ino: number): boolean {
+  const sp = identity.indexOf(' ');
+  if (Number(identity.slice(sp + 1)) !== ino) return false;
+  const [major, minor] = identity.slice(0, sp).split(':').map((h) => parseInt(h, 16));
+  return major === devMajor(dev) && minor === devMinor(dev);
 }
 
 // st_dev as glibc encodes it (gnu_dev_major / gnu_dev_minor): what "fd:01" in a maps line says.

@@ -9,14 +9,17 @@
 // run. A request counts as traced when its plaintext reached the agent (observe mode).
 //
 // The numbers are printed (README, Discovery). Asserted: with roots every first request is
-// traced (the files are attached before the programs exist: no race at all); with events, at
-// least half of curl's (the reaction, ~2–5 ms, is shorter than the ~10+ ms curl takes from
-// loading libssl to its first SSL_write, but on this shared 2-core machine a busy moment
-// delays the agent's thread past it now and then); Go's are reported, not asserted (the
-// binary's analysis takes longer than the client's time to its first request).
+// traced (the files are attached before the programs exist: no race at all); with events,
+// every client's new file was announced by the BPF side and examined (attached, or gone with
+// its process), and events never do worse than the rescan alone. How many first requests the
+// events catch is printed, not asserted: it is a race between the agent's attach and the
+// client's first request, decided by the machine's load. On this shared 2-core machine, quiet:
+// curl 7/10 (attach ≈ 2–20 ms after the mmap; curl's first SSL_write ≈ 10–20 ms after it);
+// beside another helper's BPF load: 0/10 (each attach took 180–280 ms, though the agent heard
+// of each file within 6 ms). A tolerance that holds in both would assert nothing.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent } from '../../src/agent/agent';
@@ -42,7 +45,16 @@ after(async () => {
   rmSync(BUILD_DIR, { recursive: true, force: true });
 });
 
-interface Round { curl: number; go: number; curlMs: number[]; latenciesMs: number[]; noticeLines: string[] }
+interface Round {
+  curl: number;
+  go: number;
+  curlMs: number[];
+  latenciesMs: number[];
+  /** Clients whose new file (libssl copy, Go binary) the agent was told of and examined. */
+  announced: number;
+  /** The agent's lines on what its attaches cost (analysis, probes). */
+  costLines: string[];
+}
 
 /** N private libssl copies and N Go binary copies, under `root`. */
 function makeFiles(root: string): { libDirs: string[]; goBins: string[] } {
@@ -98,12 +110,15 @@ async function round(label: string, how: { events: boolean; roots: boolean }): P
     agent.poll();
     const traced = (pids: number[], kind: string) => pids.filter((pid, i) => writes.some((w) => w.pid === pid && w.text.includes(`/first/${label}/${kind}/${i} `))).length;
     const stats = agent.captureStats().discovery!;
+    const inodes = [...files.libDirs.map((d) => path.join(d, 'libssl.so.3')), ...files.goBins].map((f) => statSync(f).ino);
+    const announced = [...curlPids, ...goPids].filter((pid, i) => log.lines.some((l) => new RegExp(`new file: pid ${pid} .* inode ${inodes[i]}: (attached|missing)$`).test(l))).length;
     return {
       curl: traced(curlPids, 'curl'),
       go: traced(goPids, 'go'),
       curlMs,
       latenciesMs: stats.attachLatenciesMs,
-      noticeLines: log.lines.filter((l) => / ms after pid /.test(l)),
+      announced,
+      costLines: log.lines.filter((l) => / analysed in /.test(l) && l.includes(root)).slice(0, 4),
     };
   } finally {
     await agent.stop();
@@ -119,9 +134,10 @@ test(`first requests of ${N} short-lived curl (private libssl) and ${N} Go clien
   for (const [name, r] of [['rescan only', rescan], ['events', events], ['library roots', roots]] as const) {
     t.diagnostic(`${name}: curl ${r.curl}/${N}, Go ${r.go}/${N} first requests traced; curl lived ${median(r.curlMs).toFixed(0)} ms (median); attach after the event: median ${median(r.latenciesMs).toFixed(1)} ms, max ${Math.max(...r.latenciesMs, 0).toFixed(1)} ms over ${r.latenciesMs.length}`);
   }
+  for (const l of events.costLines) t.diagnostic(`events: ${l}`);
   assert.equal(roots.curl, N, 'library roots: every curl first request');
   assert.equal(roots.go, N, 'library roots: every Go first request');
-  assert.ok(events.curl >= N / 2, `events: at least half of curl's first requests (${events.curl}/${N})\n${events.noticeLines.join('\n')}`);
-  assert.ok(events.latenciesMs.length >= N, `events: each new libssl and Go binary attached on its event (${events.latenciesMs.length})`);
-  assert.ok(events.curl >= rescan.curl, 'events never do worse than the rescan alone');
+  assert.equal(events.announced, 2 * N, 'events: every client\'s new file announced and examined');
+  assert.equal(rescan.announced, 0, 'rescan only: no events');
+  assert.ok(events.curl + events.go >= rescan.curl + rescan.go, 'events never do worse than the rescan alone');
 });
