@@ -33,7 +33,9 @@ before(async () => {
   copyFileSync('/usr/lib/x86_64-linux-gnu/libssl.so.3', path.join(libDir, 'libssl.so.3'));
   receiver = await startOtlpReceiver();
   server = await startHttpsServer(makeCert());
-  agent = await startAgent(['--otlp-endpoint', receiver.url, '--library-roots', root]);
+  // A deep export queue: the agent traces every program on the host, and other programs'
+  // load (a benchmark beside this test) must not push our few spans out of it.
+  agent = await startAgent(['--otlp-endpoint', receiver.url, '--library-roots', root, '--max-queue-size', '1000000']);
 });
 
 after(async () => {
