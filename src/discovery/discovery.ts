@@ -263,10 +263,17 @@ export class Discovery {
     const reports: RootReport[] = [];
     if (this.rootSeen.size > MAX_REMEMBERED) this.rootSeen.clear();
     if (this.rootDirs.size > MAX_REMEMBERED) this.rootDirs.clear();
+    // A directory two patterns name (the host's layers, seen directly and through
+    // /proc/1/root on the host itself) is walked once per pass.
+    const walkedNow = new Set<string>();
     for (const pattern of patterns) {
       const report: RootReport = { pattern, dirs: 0, files: 0, claimed: [], truncated: false };
       reports.push(report);
       for (const dir of expandRoot(pattern)) {
+        const dst = statOrNull(dir);
+        const id = dst ? `${dst.dev}:${dst.ino}` : dir;
+        if (walkedNow.has(id)) continue;
+        walkedNow.add(id);
         report.dirs++;
         const before = this.rootDirs.get(dir);
         if (before?.stable && !full && pattern.includes('*')) {

@@ -11,12 +11,17 @@
 import { readdirSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 
-/** Where container runtimes keep unpacked image layers ('*' matches one path component). */
-export const DEFAULT_LIBRARY_ROOTS = [
+const LAYER_DIRS = [
   '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs',
   '/var/lib/docker/overlay2/*/diff',
   '/var/lib/containers/storage/overlay/*/diff',
 ];
+
+/** Where container runtimes keep unpacked image layers ('*' matches one path component): as
+ *  this process sees the file system, and as the host's init does (/proc/1/root: an agent in
+ *  a DaemonSet's container, with the host's PID namespace, reaches the host's layers there
+ *  without a hostPath mount). On the host both name the same directories, walked once. */
+export const DEFAULT_LIBRARY_ROOTS = [...LAYER_DIRS, ...LAYER_DIRS.map((d) => `/proc/1/root${d}`)];
 
 export interface RootLimits {
   /** Directory levels below a root that are searched (a layer's usr/lib/x86_64-linux-gnu is 3). */

@@ -117,3 +117,13 @@ test('the walk stays within its depth and its entry budget', () => {
   const { d } = discovery([path.join(root, 'deep')], TLS_LIBRARIES, 2);
   assert.equal(d.scanLibraryRoots()[0]!.truncated, true);
 });
+
+test('a directory two patterns name (the host\'s layers directly and through /proc/1/root) is walked once a pass', () => {
+  const lib = put('twice/layer/libssl.so.3', LIBSSL);
+  fs.symlinkSync(path.join(root, 'twice'), path.join(root, 'twice-link'));
+  const { d, attached } = discovery([path.join(root, 'twice'), path.join(root, 'twice-link')]);
+  const [a, b] = d.scanLibraryRoots();
+  assert.equal(a!.dirs, 1);
+  assert.equal(b!.dirs, 0, 'the same directory, already walked this pass');
+  assert.deepEqual(attached, [lib]);
+});
