@@ -140,8 +140,10 @@ export class Discovery {
   private readonly symbols: string[];
   /** Some library is offered files that define none of the symbols. */
   private readonly anyWithoutSymbols: boolean;
-  /** dev:inode of files that define no SSL_write/SSL_read, or whose attach failed. */
-  private readonly rejected = new Set<string>();
+  /** dev:inode of files that no library claims, or whose attach failed, with their mtime
+   *  then: a file changed since (one being written when it was looked at, as a layer being
+   *  unpacked or a copy in progress) is looked at again. */
+  private readonly rejected = new Map<string, number>();
   private pids = new Set<number>();
   /** Per running process, the mappings (path with the dev and inode its maps line shows)
    *  already settled: attached, known or rejected. A scan skips them: each stat of a mapped
@@ -167,8 +169,6 @@ export class Discovery {
   /** Root files already looked at, by path: "dev:ino:mtime". A file is analysed again only
    *  when it changed. Bounded (cleared past MAX_REMEMBERED). */
   private readonly rootSeen = new Map<string, string>();
-  /** Mount namespaces whose root was searched (see searchMountNamespace). */
-  private readonly mountNamespaces = new Set<string>();
   private ownMountNamespace: string | null = null;
   private rootTimer: NodeJS.Timeout | undefined;
   /** The slice of a root pass scheduled next (scanLibraryRootsInSlices). */
@@ -307,7 +307,6 @@ export class Discovery {
             this.rootSeen.set(file, seen);
             continue;
           }
-          if (this.rootSeen.has(file)) this.rejected.delete(key); // changed in place: look again
           const had = this.files.has(key);
           this.consider(file, file, undefined, st);
           this.rootSeen.set(file, seen);
@@ -389,15 +388,15 @@ export class Discovery {
   }
 
   /**
-   * A process in a mount namespace not seen before (a container's first process): the
+   * A process with a new file, in a mount namespace other than ours (a container): the
    * library directories of its root are searched, as the host's are at start, so that the
-   * container's libraries are attached before its programs load them.
+   * container's libraries are attached before its programs load them. At every such notice,
+   * not once per namespace: a runtime's first execs there may come before the root is set up
+   * (a notice is rare, and a file examined already costs a stat).
    */
   private searchMountNamespace(pid: number): void {
     const ns = readlinkOrNull(path.join(this.procRoot, String(pid), 'ns', 'mnt'));
-    if (ns === null || ns === this.ownMountNamespace || this.mountNamespaces.has(ns)) return;
-    if (this.mountNamespaces.size >= MAX_REMEMBERED) this.mountNamespaces.clear();
-    this.mountNamespaces.add(ns);
+    if (ns === null || ns === this.ownMountNamespace) return;
     const root = path.join(this.procRoot, String(pid), 'root');
     const libNames = this.opts.libraries.flatMap((l) => (l.libraryFileNames ? [l.libraryFileNames] : []));
     for (const dir of this.opts.libDirs ?? DEFAULT_LIB_DIRS) {
@@ -525,7 +524,7 @@ export class Discovery {
       this.sawTraced = true;
       return true;
     }
-    if (this.rejected.has(key)) return true;
+    if (this.rejected.get(key) === st.mtimeMs) return true;
     let defined: Set<string>;
     const t0 = performance.now();
     try {
@@ -536,7 +535,7 @@ export class Discovery {
     }
     this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
     if (defined.size === 0 && !this.anyWithoutSymbols) {
-      this.reject(key);
+      this.reject(key, st.mtimeMs);
       return true;
     }
     // Prefer the plain path when it is the same file in our mount namespace: it stays valid
@@ -569,7 +568,7 @@ export class Discovery {
       }
     }
     if (attached.length === 0) {
-      this.reject(key);
+      this.reject(key, st.mtimeMs);
     } else {
       this.files.set(key, attached);
       this.sawTraced = true;
@@ -577,9 +576,9 @@ export class Discovery {
     return true;
   }
 
-  private reject(key: string): void {
+  private reject(key: string, mtimeMs: number): void {
     if (this.rejected.size >= MAX_REMEMBERED) this.rejected.clear();
-    this.rejected.add(key);
+    this.rejected.set(key, mtimeMs);
   }
 }
 
