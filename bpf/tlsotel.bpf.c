@@ -532,14 +532,142 @@ struct conn_record {
 };
 #pragma clang diagnostic pop
 
-/* Every syscall entry on the host: returns at once unless a thread is looking for its socket
- * (identity_pending), and then only for read/write-family syscalls of such a thread. */
+/* ---- New executable files: exec and mmap(PROT_EXEC) of files user space has not examined. ----
+ *
+ * A uprobe sits on a file, so a process that maps a TLS library file never attached (a Go
+ * binary started now, a program's private libssl, a container's own) is traced only once user
+ * space has found and attached that file. Instead of waiting for its /proc rescan, user space
+ * is told at once, for each file once: every exec (sched_process_exec) and every executable
+ * mmap of a file (sys_enter, below) looks the file's device and inode up in examined_files,
+ * which user space fills with every file it has looked at, and emits an event only for a file
+ * not in it. The file is put in the map by the event itself, so that many processes mapping a
+ * new file at once cost one event. */
+
+/* Events for user space: few (one per new file), so written with a wake-up, which its waiting
+ * thread needs (it blocks in epoll_wait instead of polling). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} file_events SEC(".maps");
+
+/* Files examined (value unused). Inserted by user space for every file it examined (attached or
+ * not a TLS library) and here when an event is emitted; deleted by user space when it could not
+ * examine the file (the process exited first), so that the next mapping tells it again. LRU: the
+ * files of a long-running host are unbounded; one evicted costs one more event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_file_key);
+	__type(value, __u8);
+} examined_files SEC(".maps");
+
+/* enum tls_file_counter, per CPU: summed by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TLS_FCNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} file_counters SEC(".maps");
+
+/* Unused: events are built on the stack, whose types the object's BTF does not keep; this puts
+ * struct tls_file_event there, where scripts/gen-layout.mjs reads its layout. */
+struct tls_file_event file_event_layout = {};
+
+static __always_inline void count_file(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&file_counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* One event for `f` unless it was examined (or announced) already. */
+static __always_inline void file_seen(__u32 kind, __u64 pid_tgid, struct file *f, int fd)
+{
+	count_file(TLS_FCNT_SEEN);
+	struct tls_file_key k = {};
+	k.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	k.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	if (bpf_map_lookup_elem(&examined_files, &k)) {
+		count_file(TLS_FCNT_KNOWN);
+		return;
+	}
+	__u8 one = 1;
+	if (bpf_map_update_elem(&examined_files, &k, &one, BPF_NOEXIST) != 0) {
+		count_file(TLS_FCNT_KNOWN); /* another CPU announced it just now */
+		return;
+	}
+	struct tls_file_event ev = {};
+	ev.kind = kind;
+	ev.pid = pid_tgid >> 32;
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.file = k;
+	ev.fd = fd;
+	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+	if (bpf_ringbuf_output(&file_events, &ev, sizeof(ev), 0) != 0) {
+		count_file(TLS_FCNT_DROPS);
+		bpf_map_delete_elem(&examined_files, &k); /* the next mapping tries again */
+		return;
+	}
+	count_file(TLS_FCNT_EVENTS);
+}
+
+#define PROT_EXEC 4
+#define MAP_ANONYMOUS 0x20
+#define SYS_MMAP 9
+
+/* At sys_enter of mmap (x86_64: addr di, len si, prot dx, flags r10, fd r8): an executable
+ * mapping of a file. The fd is open here; the mapping exists once the call returns, long before
+ * user space reads the process's maps. */
+static __always_inline void watch_mmap(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	if (!(BPF_CORE_READ(regs, dx) & PROT_EXEC) || (BPF_CORE_READ(regs, r10) & MAP_ANONYMOUS))
+		return;
+	int fd = (int)BPF_CORE_READ(regs, r8);
+	if (fd < 0)
+		return;
+	__u64 pid_tgid = current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f)
+		return;
+	file_seen(TLS_FILE_MMAP, pid_tgid, f, fd);
+}
+
+/* A process exec'd a program: its file (mapped by the kernel, not by an mmap call). */
+SEC("raw_tracepoint/sched_process_exec")
+int tls_file_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	/* (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	struct file *f = BPF_CORE_READ(bprm, file);
+	if (f)
+		file_seen(TLS_FILE_EXEC, pid_tgid, f, -1);
+	return 0;
+}
+
+/* Every syscall entry on the host: mmap goes to watch_mmap; any other returns at once unless a
+ * thread is looking for its socket (identity_pending), and then only for read/write-family
+ * syscalls of such a thread. */
 SEC("raw_tracepoint/sys_enter")
 int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
+	long id = (long)ctx->args[1];
+	if (id == SYS_MMAP) {
+		watch_mmap(ctx);
+		return 0;
+	}
 	if (!identity_pending)
 		return 0;
-	long id = (long)ctx->args[1];
 	/* x86_64: read 0, write 1, readv 19, writev 20, sendto 44, recvfrom 45, sendmsg 46, recvmsg 47 */
 	bool is_write = id == 1 || id == 20 || id == 44 || id == 46;
 	bool is_read = id == 0 || id == 19 || id == 45 || id == 47;

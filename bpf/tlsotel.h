@@ -93,4 +93,37 @@ enum tls_counter {
 	TLS_CNT__MAX = 12,
 };
 
+/* ---- New executable files (file_events ring): a process exec'd a file, or mapped one
+ * executable, that user space has not examined yet (see examined_files). ---- */
+enum tls_file_event_kind {
+	TLS_FILE_EXEC = 1, /* sched_process_exec: the program's own file */
+	TLS_FILE_MMAP = 2, /* mmap(PROT_EXEC) of an open file (a shared library, dlopen) */
+};
+
+/* A file by identity: what user space fills examined_files with. */
+struct tls_file_key {
+	__u32 dev;  /* super_block s_dev: the kernel's encoding, major << 20 | minor */
+	__u32 _pad;
+	__u64 ino;
+};
+
+struct tls_file_event {
+	__u32 kind;        /* enum tls_file_event_kind */
+	__u32 pid;         /* tgid, as the agent sees it */
+	__u64 ts_ns;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	struct tls_file_key file;
+	__s32 fd;          /* TLS_FILE_MMAP: the mapped fd (still open at the event); -1 for exec */
+	__u32 _pad;
+	__u8 comm[TLSOTEL_COMM_LEN];
+};
+
+/* Indexes of the per-CPU counters map `file_counters`. */
+enum tls_file_counter {
+	TLS_FCNT_SEEN = 0,    /* execs and executable file mappings by traced processes */
+	TLS_FCNT_KNOWN = 1,   /* of those, of a file already examined: no event */
+	TLS_FCNT_EVENTS = 2,  /* events written */
+	TLS_FCNT_DROPS = 3,   /* events lost: file_events full (the /proc rescan still finds the file) */
+	TLS_FCNT__MAX = 4,
+};
+
 #endif /* __TLSOTEL_H */

@@ -109,8 +109,14 @@ struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
+struct super_block {
+	__u32 s_dev; /* dev_t: the kernel's encoding, major << 20 | minor */
+} __attribute__((preserve_access_index));
+
 struct inode {
 	unsigned short i_mode;
+	unsigned long i_ino;
+	struct super_block *i_sb;
 } __attribute__((preserve_access_index));
 
 struct file {
@@ -129,6 +135,11 @@ struct files_struct {
 
 struct task_struct {
 	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+/* sched_process_exec's third argument: the program just loaded (its file). */
+struct linux_binprm {
+	struct file *file;
 } __attribute__((preserve_access_index));
 
 #endif /* __VMLINUX_H__ */

@@ -9,10 +9,11 @@
 // Stop:   timers → discovery → detach every probe → drain the ring → close every connection →
 //         flush the sink → the agent's metrics → free the BPF object.
 import { diag, DiagLogLevel } from '@opentelemetry/api';
-import { TlsProbes, PROBE_DEFAULTS, type Counters } from '../bpf/probes';
+import { TlsProbes, PROBE_DEFAULTS, userDev, type Counters, type FileCounters } from '../bpf/probes';
+import { FileEventKind, FileEventWatcher, type FileEvent } from '../bpf/file-events';
 import { RingReader } from '../bpf/ring-reader';
 import { STREAM_DEFAULTS } from '../capture/streams';
-import { Discovery, type TlsFile } from '../discovery/discovery';
+import { Discovery, NoticeResult, type DiscoveryStats, type RootReport, type TlsFile } from '../discovery/discovery';
 import { createSpanSink, type ExportConfig } from '../export';
 import type { SpanSink } from '../export/types';
 import type { Exchange } from '../exchange/types';
@@ -26,7 +27,10 @@ import { ProcessInfoReader } from '../trace/resource';
 import type { RedactionOptions } from '../trace/redact';
 import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
+import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
+
+export type { RootReport };
 
 export interface CaptureOptions {
   /** Trace only this process (filtered in BPF). */
@@ -52,6 +56,14 @@ export interface CaptureOptions {
   objectPath?: string;
   libDirs?: string[];
   binDirs?: string[];
+  /** Directories searched for TLS library files before any process maps them (default:
+   *  container runtimes' image layers, src/discovery/library-roots.ts). */
+  libraryRoots?: string[];
+  /** How often the library roots are searched again (a newly unpacked image layer). */
+  rootRescanIntervalMs?: number;
+  /** React to exec and executable mappings of files not examined yet (default on; off only
+   *  to measure what the rescans alone miss). */
+  fileEvents?: boolean;
   /** The TLS libraries to trace (default: all of src/tls). */
   libraries?: readonly TlsLibrary[];
 }
@@ -97,7 +109,19 @@ export interface CaptureStats {
   sinkErrors: number;
   files: number;
   ringPendingBytes: number;
+  /** Finding new files: the BPF side's exec/mmap events and what discovery made of them. */
+  discovery?: NewFileStats;
 }
+
+export interface NewFileStats extends DiscoveryStats {
+  bpf: FileCounters;
+  /** Milliseconds from the BPF event to the file's probes attached, for the last
+   *  NOTICE_LATENCIES attached on a notice (oldest first). */
+  attachLatenciesMs: number[];
+}
+
+/** Reaction latencies kept for stats (a bounded window). */
+const NOTICE_LATENCIES = 256;
 
 /** Records handled per turn of the event loop (a few ms of work). */
 const POLL_BATCH = 2048;
@@ -108,6 +132,7 @@ export const CAPTURE_DEFAULTS = {
   pollIntervalMs: 10,
   idlePollMaxMs: 40,
   rescanIntervalMs: 1000,
+  rootRescanIntervalMs: 30_000,
 };
 
 export class Agent {
@@ -128,11 +153,14 @@ export class Agent {
   private continuing = false;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
   private finalCounters: Counters | undefined;
+  private finalFileCounters: FileCounters | undefined;
   private sink: SpanSink | undefined;
   private metrics: AgentMetrics | undefined;
   /** RED metrics from every exchange (src/metrics). */
   readonly red: MetricsStage | undefined;
   private losses: LossReporter | undefined;
+  private fileEvents: FileEventWatcher | undefined;
+  private readonly attachLatenciesMs: number[] = [];
 
   private constructor(
     private readonly probes: TlsProbes,
@@ -173,6 +201,8 @@ export class Agent {
       log: opts.log,
       libDirs: c.libDirs,
       binDirs: c.binDirs,
+      libraryRoots: c.libraryRoots ?? DEFAULT_LIBRARY_ROOTS,
+      onFileExamined: (f) => probes.markExamined([f]),
       onTracedProcess: t === undefined ? undefined : (pid) => processes.prefetch(pid),
       onScan: (running) => {
         // Every process with connections that no longer runs (also one that started and died
@@ -226,10 +256,49 @@ export class Agent {
     return agent;
   }
 
+  /** New files announced by the BPF side: each announcing process is examined now. */
+  private onFileEvents(events: FileEvent[]): void {
+    const heard = process.hrtime.bigint();
+    const files = events.map((ev) => ({ dev: userDev(ev.kernelDev), ino: ev.ino }));
+    const had = new Set(this.discovery.attached.map((f) => f.key));
+    let results: NoticeResult[];
+    try {
+      results = this.discovery.examineNotices(events.map((ev, i) => ({ pid: ev.pid, ...files[i]!, fd: ev.fd })));
+    } catch (e) {
+      this.opts.log.warn(`cannot examine the processes of ${events.length} new-file event(s): ${(e as Error).message}`);
+      results = events.map(() => NoticeResult.Missing);
+    }
+    const done = process.hrtime.bigint();
+    events.forEach((ev, i) => {
+      const file = files[i]!;
+      const how = ev.kind === FileEventKind.Exec ? "exec'd" : 'mapped';
+      this.opts.log.debug(`new file: pid ${ev.pid} (${ev.comm}) ${how} inode ${ev.ino}: ${results[i]}`);
+      if (results[i] === NoticeResult.Missing) {
+        // Not examined (the process exited or unmapped it first): the next process mapping the
+        // file announces it again, and the rescan looks for it meanwhile.
+        this.probes.forgetExamined(file);
+      } else if (results[i] === NoticeResult.Attached && !had.has(`${file.dev}:${file.ino}`)) {
+        const ms = Number(done - ev.tsNs) / 1e6;
+        if (this.attachLatenciesMs.push(ms) > NOTICE_LATENCIES) this.attachLatenciesMs.shift();
+        this.opts.log.info(`attached ${ms.toFixed(1)} ms after pid ${ev.pid} (${ev.comm}) ${how} it (inode ${ev.ino}; heard of it after ${(Number(heard - ev.tsNs) / 1e6).toFixed(1)} ms)`);
+      }
+    });
+  }
+
   private startTimers(): void {
     const c = this.opts.capture;
     const t = this.opts.tracing;
     this.discovery.startRescans(c.rescanIntervalMs ?? CAPTURE_DEFAULTS.rescanIntervalMs);
+    this.discovery.startRootRescans(c.rootRescanIntervalMs ?? CAPTURE_DEFAULTS.rootRescanIntervalMs);
+    if (c.fileEvents !== false) {
+      this.fileEvents = new FileEventWatcher(
+        this.probes.fileEventsFd,
+        this.probes.fileEventsBytes,
+        (events) => this.onFileEvents(events),
+        (e) => this.opts.log.warn(`waiting for new-file events: ${e.message}`),
+      );
+      this.fileEvents.start();
+    }
     const idleMs = c.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
     this.timers.push(setInterval(() => this.pipeline.evictIdle(process.hrtime.bigint()), Math.min(idleMs, 10_000)).unref());
     this.schedulePoll(this.busyPollMs);
@@ -250,6 +319,11 @@ export class Agent {
 
   get files(): TlsFile[] {
     return this.discovery.attached;
+  }
+
+  /** The last pass over the library roots. */
+  get rootReports(): RootReport[] {
+    return this.discovery.rootReports;
   }
 
   /** Basename of the probed file a record came from, e.g. "libssl.so.3" or "node". */
@@ -328,6 +402,11 @@ export class Agent {
       sinkErrors: p.sinkErrors,
       files: this.discovery.attached.length,
       ringPendingBytes: this.reader.pending(),
+      discovery: {
+        ...this.discovery.stats,
+        bpf: this.finalFileCounters ?? this.probes.fileCounters(),
+        attachLatenciesMs: [...this.attachLatenciesMs],
+      },
     };
   }
 
@@ -346,15 +425,17 @@ export class Agent {
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
     this.discovery.stop();
+    const fileEventsStopped = this.fileEvents?.stop();
     this.probes.stopEmitting(); // no new records from here on
     this.pollAll();
     this.stopped = true;
     this.pipeline.closeAll(process.hrtime.bigint());
     this.reader.close();
     this.finalCounters = this.probes.counters();
+    this.finalFileCounters = this.probes.fileCounters();
     // The probes are detached while the sink flushes and the RED metrics make their last export
     // (they count every exchange already: they need not wait for the sink).
-    const [links] = await Promise.all([this.probes.detachAllInParallel(), this.sink?.shutdown(), this.red?.shutdown()]);
+    const [links] = await Promise.all([this.probes.detachAllInParallel(), this.sink?.shutdown(), this.red?.shutdown(), fileEventsStopped]);
     this.probes.close();
     await this.metrics?.shutdown();
     this.losses?.report();
@@ -364,7 +445,7 @@ export class Agent {
 
 /** The files the TLS libraries claim on this host now, with what would be probed in each; no
  *  BPF involved (for `doctor`). */
-export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDirs' | 'binDirs' | 'libraries'> = {}): TlsFile[] {
+export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDirs' | 'binDirs' | 'libraries' | 'libraryRoots'> = {}, roots?: RootReport[]): TlsFile[] {
   const found: TlsFile[] = [];
   const d = new Discovery({
     libraries: capture.libraries ?? TLS_LIBRARIES,
@@ -372,9 +453,11 @@ export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDi
     log: { ...log, info() {} },
     libDirs: capture.libDirs,
     binDirs: capture.binDirs,
+    libraryRoots: capture.libraryRoots ?? DEFAULT_LIBRARY_ROOTS,
     onAttached: (f) => found.push(f),
   });
   d.initialScan();
+  roots?.push(...d.rootReports);
   return found;
 }
 

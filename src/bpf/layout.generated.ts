@@ -31,6 +31,19 @@ export const TlsCounter = {
   TLS_CNT__MAX: 12,
 } as const;
 
+export const TlsFileEventKind = {
+  TLS_FILE_EXEC: 1,
+  TLS_FILE_MMAP: 2,
+} as const;
+
+export const TlsFileCounter = {
+  TLS_FCNT_SEEN: 0,
+  TLS_FCNT_KNOWN: 1,
+  TLS_FCNT_EVENTS: 2,
+  TLS_FCNT_DROPS: 3,
+  TLS_FCNT__MAX: 4,
+} as const;
+
 /** struct tls_event: byte offsets of its fields; size 80. */
 export const TlsEventLayout = {
   type: 0,
@@ -72,4 +85,24 @@ export const TlsConnLayout = {
   local_addr: 16,
   remote_addr: 32,
   SIZE: 48,
+} as const;
+
+/** struct tls_file_event: byte offsets of its fields; size 56. */
+export const TlsFileEventLayout = {
+  kind: 0,
+  pid: 4,
+  ts_ns: 8,
+  file: 16,
+  fd: 32,
+  _pad: 36,
+  comm: 40,
+  SIZE: 56,
+} as const;
+
+/** struct tls_file_key: byte offsets of its fields; size 16. */
+export const TlsFileKeyLayout = {
+  dev: 0,
+  _pad: 4,
+  ino: 8,
+  SIZE: 16,
 } as const;

@@ -19,9 +19,11 @@ export interface Libbpf {
   bpf_map__fd(map: Ptr): number;
   bpf_map__set_initial_value(map: Ptr, data: Buffer, size: number): number;
   bpf_map__set_max_entries(map: Ptr, n: number): number;
+  bpf_map__max_entries(map: Ptr): number;
   bpf_map__value_size(map: Ptr): number;
   bpf_map_lookup_elem(fd: number, key: Buffer, value: Buffer): number;
   bpf_map_update_elem(fd: number, key: Buffer, value: Buffer, flags: number): number;
+  bpf_map_delete_elem(fd: number, key: Buffer): number;
   bpf_program__attach_uprobe_opts(prog: Ptr, pid: number, path: string, offset: number, opts: UprobeOpts): Ptr | null;
   bpf_program__attach_raw_tracepoint(prog: Ptr, name: string): Ptr | null;
   bpf_link__destroy(link: Ptr): number;
@@ -39,6 +41,11 @@ export interface Libbpf {
   mmap(addr: null, length: number, prot: number, flags: number, fd: number, offset: number): Ptr | null;
   munmap(addr: Ptr, length: number): number;
   close(fd: number): number;
+  // epoll, to wait for a ring buffer's wake-up on a libuv pool thread (src/bpf/file-events.ts).
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Buffer): number;
+  /** epoll_wait on a libuv pool thread: `done` gets the count (or -1) when it returns. */
+  epoll_wait_async(epfd: number, events: Buffer, max: number, timeoutMs: number, done: (err: unknown, n: number) => void): void;
   vsnprintf(buf: Buffer, size: number, fmt: Ptr, ap: Ptr): number;
   strerror(errnum: number): string;
   errno(): number;
@@ -83,6 +90,7 @@ export function libbpf(): Libbpf {
   const printType = koffi.proto('int libbpf_print_fn(int level, void *fmt, void *ap)');
   const p = 'void *';
   const linkDestroy = bpf.func('bpf_link__destroy', 'int', [p]);
+  const epollWait = libc.func('epoll_wait', 'int', ['int', p, 'int', 'int']);
   lib = {
     bpf_object__open_file: bpf.func('bpf_object__open_file', p, ['const char *', p]),
     bpf_object__load: bpf.func('bpf_object__load', 'int', [p]),
@@ -94,9 +102,11 @@ export function libbpf(): Libbpf {
     bpf_map__fd: bpf.func('bpf_map__fd', 'int', [p]),
     bpf_map__set_initial_value: bpf.func('bpf_map__set_initial_value', 'int', [p, p, 'size_t']),
     bpf_map__set_max_entries: bpf.func('bpf_map__set_max_entries', 'int', [p, 'uint32_t']),
+    bpf_map__max_entries: bpf.func('bpf_map__max_entries', 'uint32_t', [p]),
     bpf_map__value_size: bpf.func('bpf_map__value_size', 'uint32_t', [p]),
     bpf_map_lookup_elem: bpf.func('bpf_map_lookup_elem', 'int', ['int', p, p]),
     bpf_map_update_elem: bpf.func('bpf_map_update_elem', 'int', ['int', p, p, 'uint64_t']),
+    bpf_map_delete_elem: bpf.func('bpf_map_delete_elem', 'int', ['int', p]),
     bpf_program__attach_uprobe_opts: bpf.func('bpf_program__attach_uprobe_opts', p, [
       p, 'int', 'const char *', 'size_t', koffi.pointer(opts),
     ]),
@@ -111,6 +121,9 @@ export function libbpf(): Libbpf {
     mmap: libc.func('mmap', p, [p, 'size_t', 'int', 'int', 'int', 'int64_t']),
     munmap: libc.func('munmap', 'int', [p, 'size_t']),
     close: libc.func('close', 'int', ['int']),
+    epoll_create1: libc.func('epoll_create1', 'int', ['int']),
+    epoll_ctl: libc.func('epoll_ctl', 'int', ['int', 'int', 'int', p]),
+    epoll_wait_async: (epfd, events, max, timeoutMs, done) => (epollWait as unknown as { async: (...a: unknown[]) => void }).async(epfd, events, max, timeoutMs, done),
     vsnprintf: libc.func('vsnprintf', 'int', [p, 'size_t', p, p]),
     strerror: libc.func('strerror', 'const char *', ['int']),
     errno: () => koffi.errno(),

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { TlsConfigLayout, TlsCounter, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { TlsConfigLayout, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
 import { ownPidNamespace, type PidNamespace } from './pid-namespace';
@@ -27,6 +27,9 @@ export interface ProbeOptions {
   log: Logger;
 }
 
+/** Links destroyed concurrently at stop (see detachAllInParallel). */
+const DETACH_LANES = 32;
+
 export const PROBE_DEFAULTS = {
   captureBytes: 16384,
   maxSegments: 4,
@@ -42,6 +45,14 @@ export interface AttachedFile {
 }
 
 export type Counters = Record<keyof typeof TlsCounter, bigint>;
+export type FileCounters = Record<Exclude<keyof typeof TlsFileCounter, 'TLS_FCNT__MAX'>, bigint>;
+
+/** A file by identity as the kernel names it: st_dev as stat() returns it (glibc's encoding) is
+ *  converted by fileKey. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
 
 // libbpf's print callback must stay registered for the life of the process (see LIBBPF-KOFFI.md);
 // it forwards to whichever logger is current.
@@ -80,7 +91,12 @@ export class TlsProbes {
   private globalLinks: Ptr[] = [];
   private readonly countersFd: number;
   private readonly controlFd: number;
+  private readonly examinedFd: number;
+  private readonly fileCountersFd: number;
   readonly ringFd: number;
+  /** The ring of new-executable-file events (bpf: file_events), and its size. */
+  readonly fileEventsFd: number;
+  readonly fileEventsBytes: number;
   readonly ringBufferBytes: number;
   private readonly ncpus: number;
 
@@ -91,6 +107,11 @@ export class TlsProbes {
     this.ringFd = mapFd(obj, 'events');
     this.countersFd = mapFd(obj, 'counters');
     this.controlFd = mapFd(obj, 'control');
+    this.examinedFd = mapFd(obj, 'examined_files');
+    this.fileCountersFd = mapFd(obj, 'file_counters');
+    this.fileEventsFd = mapFd(obj, 'file_events');
+    const fe = lb.bpf_object__find_map_by_name(obj, 'file_events');
+    this.fileEventsBytes = fe ? lb.bpf_map__max_entries(fe) : 0;
     this.ncpus = lb.libbpf_num_possible_cpus();
   }
 
@@ -135,6 +156,7 @@ export class TlsProbes {
       opts.log.debug(`BPF object loaded in ${(performance.now() - t0).toFixed(1)} ms`);
       const probes = new TlsProbes(obj, ringBytes);
       probes.attachSyscallHook();
+      probes.attachExecHook();
       return probes;
     } catch (e) {
       lb.bpf_object__close(obj);
@@ -190,6 +212,51 @@ export class TlsProbes {
     const link = lb.bpf_program__attach_raw_tracepoint(this.program('tls_sys_enter'), 'sys_enter');
     if (!link) throw new BpfError('attach raw tracepoint sys_enter', lb.errno());
     this.globalLinks.push(link);
+  }
+
+  /** The raw tracepoint that announces exec'd files (see bpf/tlsotel.bpf.c: examined_files). */
+  private attachExecHook(): void {
+    const lb = libbpf();
+    const link = lb.bpf_program__attach_raw_tracepoint(this.program('tls_file_exec'), 'sched_process_exec');
+    if (!link) throw new BpfError('attach raw tracepoint sched_process_exec', lb.errno());
+    this.globalLinks.push(link);
+  }
+
+  /** Files examined by user space: exec and executable mappings of them announce nothing. */
+  markExamined(files: readonly FileIdentity[]): void {
+    const lb = libbpf();
+    const one = Buffer.from([1]);
+    for (const f of files) {
+      // Best effort: a failure (never seen) costs one more event for the file, nothing else.
+      lb.bpf_map_update_elem(this.examinedFd, fileKey(f), one, 0);
+    }
+  }
+
+  /** The file could not be examined (its process exited first): the next process that maps it
+   *  announces it again. */
+  forgetExamined(file: FileIdentity): void {
+    libbpf().bpf_map_delete_elem(this.examinedFd, fileKey(file));
+  }
+
+  /** Sums the per-CPU counters of the new-file events. */
+  fileCounters(): FileCounters {
+    const out = {} as FileCounters;
+    for (const [name, idx] of Object.entries(TlsFileCounter) as Array<[keyof typeof TlsFileCounter, number]>) {
+      if (name === 'TLS_FCNT__MAX') continue;
+      out[name] = this.sumPerCpu(this.fileCountersFd, idx);
+    }
+    return out;
+  }
+
+  private sumPerCpu(fd: number, idx: number): bigint {
+    const key = Buffer.alloc(4);
+    const values = Buffer.alloc(8 * this.ncpus);
+    key.writeUInt32LE(idx);
+    let sum = 0n;
+    if (libbpf().bpf_map_lookup_elem(fd, key, values) === 0) {
+      for (let c = 0; c < this.ncpus; c++) sum += values.readBigUInt64LE(c * 8);
+    }
+    return sum;
   }
 
   get attached(): AttachedFile[] {
@@ -252,7 +319,16 @@ export class TlsProbes {
     const links = [...[...this.files.values()].flatMap((f) => f.links), ...this.globalLinks];
     this.files.clear();
     this.globalLinks = [];
-    await Promise.all(links.map((l) => new Promise<void>((resolve) => lb.bpf_link__destroy_async(l, () => resolve()))));
+    // At most DETACH_LANES calls queued at once: koffi refuses more than 256 async calls in
+    // flight (an agent on a busy host holds more links than that), and the pool has 4 threads.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < links.length) {
+        const l = links[next++]!;
+        await new Promise<void>((resolve) => lb.bpf_link__destroy_async(l, () => resolve()));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DETACH_LANES, links.length) }, lane));
     return links.length;
   }
 
@@ -263,6 +339,25 @@ export class TlsProbes {
     this.obj = null;
     return n;
   }
+}
+
+/** struct tls_file_key for a file whose st_dev is glibc's encoding (what stat() and a maps line
+ *  give), as the kernel's super_block s_dev (major << 20 | minor). */
+export function fileKey(f: FileIdentity): Buffer {
+  const major = ((f.dev >>> 8) & 0xfff) | (Math.floor(f.dev / 2 ** 32) & ~0xfff);
+  const minor = (f.dev & 0xff) | ((f.dev >>> 12) & ~0xff);
+  const key = Buffer.alloc(TlsFileKeyLayout.SIZE);
+  key.writeUInt32LE(((major << 20) | minor) >>> 0, TlsFileKeyLayout.dev);
+  key.writeBigUInt64LE(BigInt(f.ino), TlsFileKeyLayout.ino);
+  return key;
+}
+
+/** The kernel's s_dev (major << 20 | minor) as glibc encodes st_dev. */
+export function userDev(kernelDev: number): number {
+  const major = kernelDev >>> 20;
+  const minor = kernelDev & 0xfffff;
+  // major has 12 bits in the kernel's encoding; minor's upper bits go above bit 20.
+  return (minor & 0xff) + (major & 0xfff) * 2 ** 8 + (minor & ~0xff) * 2 ** 12;
 }
 
 function validate(captureBytes: number, maxSegments: number, ringBytes: number): void {

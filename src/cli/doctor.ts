@@ -4,6 +4,7 @@ import { release } from 'node:os';
 import { effectiveCaps, hasCap, missingCapabilities, REQUIRED_CAPS } from '../util/caps';
 import { libbpf } from '../bpf/libbpf';
 import { surveyTlsFiles, tryLoadAndAttach } from '../agent/agent';
+import type { RootReport } from '../agent/agent';
 import { defaultObjectPath } from '../bpf/probes';
 import { TLS_LIBRARIES } from '../tls';
 import type { Logger } from '../util/log';
@@ -13,7 +14,7 @@ interface Check { status: Status; name: string; detail: string }
 
 const MIN_KERNEL: [number, number] = [5, 15]; // BPF ring buffer (5.8) and uprobe attach cookies (5.15)
 
-export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), binDirs?: string[]): number {
+export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), binDirs?: string[], libraryRoots?: string[]): number {
   const checks: Check[] = [];
   const add = (status: Status, name: string, detail: string) => {
     checks.push({ status, name, detail });
@@ -57,7 +58,8 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   add('ok', 'tracefs', mounts.has('tracefs') ? 'mounted' : 'not mounted (not needed for uprobes); to mount: mount -t tracefs tracefs /sys/kernel/tracing');
 
   // Find the TLS libraries' files without attaching anything.
-  const found = surveyTlsFiles(log, { binDirs });
+  const roots: RootReport[] = [];
+  const found = surveyTlsFiles(log, { binDirs, ...(libraryRoots !== undefined ? { libraryRoots } : {}) }, roots);
   const names = TLS_LIBRARIES.map((l) => l.name).join(', ');
   add(found.length ? 'ok' : 'warn', 'TLS libraries', found.length
     ? `${found.length} file(s) claimed (libraries traced: ${names})`
@@ -65,6 +67,16 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   for (const f of found) {
     const version = f.claim.version !== undefined ? ` ${f.claim.version}` : '';
     out(`       ${f.displayPath} (${describe(f.path)}): ${f.library}${version}; ${f.claim.notes.join('; ')}: ${f.functions.join(', ')}`);
+  }
+
+  // Where files are looked for before any program maps them (--library-roots).
+  add('ok', 'library roots', roots.length === 0
+    ? 'none searched (--library-roots none): files are found when programs map them'
+    : `${roots.length} searched before programs map their files: ${roots.map((r) => r.pattern).join(', ')}`);
+  for (const r of roots) {
+    const state = r.dirs === 0 ? 'no such directory' : `${r.dirs} director${r.dirs === 1 ? 'y' : 'ies'}, ${r.files} file(s) looked at${r.truncated ? ' (stopped at the entry limit)' : ''}, ${r.claimed.length} claimed`;
+    out(`       ${r.pattern}: ${state}`);
+    for (const c of r.claimed) out(`         ${c}`);
   }
 
   // The real thing: load the program and attach to one library, then detach.

@@ -56,6 +56,11 @@ Capture options (run, sniff):
   --capture-segments N        records per SSL call, 1..16 (default 4); the rest of a larger
                               call is reported as a gap of known size, never silently cut
   --ring-buffer-size SIZE     BPF ring buffer size, a power of two from 4k to 1G (default 8M)
+  --library-roots DIR,...     (run, sniff, doctor) directories searched for TLS library files
+                              and Go binaries before any program maps them ('*' matches one
+                              path component; 'none': no search); default: container
+                              runtimes' image layers (containerd, Docker, CRI-O/Podman).
+                              Environment: TLSOTEL_LIBRARY_ROOTS
   -v, --verbose               debug log, including libbpf's and the OpenTelemetry SDK's
   -h, --help                  this text
 

@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
       const flags = parseFlags('doctor', rest);
       if (flags.help) return help();
       const { config } = resolveDoctorConfig(flags, env);
-      return doctor(createLogger(config.verbose ? 'debug' : 'warn'), undefined, config.binDirs);
+      return doctor(createLogger(config.verbose ? 'debug' : 'warn'), undefined, config.binDirs, config.libraryRoots);
     }
     default:
       throw new UsageError(`unknown command '${command}'; commands: run, sniff, doctor (see tlsotel --help)`);

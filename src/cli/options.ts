@@ -21,6 +21,7 @@ export const CAPTURE_FLAGS: FlagSpec = {
   'capture-bytes': { type: 'string' },
   'capture-segments': { type: 'string' },
   'ring-buffer-size': { type: 'string' },
+  'library-roots': { type: 'string' },
 };
 
 export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
@@ -43,7 +44,7 @@ export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
     'keep-errors': { type: 'boolean' },
     'keep-slower-than': { type: 'string' },
   },
-  doctor: COMMON_FLAGS,
+  doctor: { ...COMMON_FLAGS, 'library-roots': { type: 'string' } },
 };
 
 /** argv of `tlsotel <command>` → flag values. */

@@ -34,6 +34,9 @@ export async function run(opts: RunOptions): Promise<number> {
   const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
   const libs = [...new Set(agent.files.map((f) => f.library))].join(', ') || 'none yet';
   log.info(`ready: tracing ${agent.files.length} file(s) (${libs}); ${where}`);
+  for (const r of agent.rootReports) {
+    if (r.dirs > 0) log.info(`library root ${r.pattern}: ${r.dirs} director${r.dirs === 1 ? 'y' : 'ies'}, ${r.files} file(s), ${r.claimed.length} traced`);
+  }
   // For finding where the agent's CPU goes (bench/README.md): a V8 profile from ready to stop.
   const profileFile = opts.cpuProfile;
   const profiler = profileFile ? await startCpuProfiler() : undefined;

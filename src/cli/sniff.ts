@@ -15,6 +15,8 @@ export interface SniffOptions {
   ringBufferBytes?: number;
   /** Where node binaries are looked for at start (src/config: PATH, /usr/bin, /usr/local/bin). */
   binDirs?: string[];
+  /** Directories searched for TLS library files before any process maps them. */
+  libraryRoots?: string[];
   previewBytes: number;
   log: Logger;
   out?: (line: string) => void;

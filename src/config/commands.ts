@@ -17,7 +17,8 @@ import { resolveMetricsConfig, resolveRedMetricsConfig } from './metrics';
 import { resolveSamplingConfig } from './sampling';
 import type { MetricsSettings } from '../metrics/metrics-stage';
 import type { SamplingConfig } from '../trace/sampler';
-import { duration, fromEnv, fromFlag, integer, size, text } from './values';
+import { duration, fromEnv, fromFlag, integer, size, text, type ValueKind } from './values';
+import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 
 /** Flag values as the command line gave them (text, or true for a boolean flag). */
 export type Flags = Readonly<Record<string, string | boolean | undefined>>;
@@ -41,6 +42,9 @@ export interface CaptureConfig {
   /** Directories searched at start for programs that carry OpenSSL inside (node): PATH, then
    *  /usr/bin and /usr/local/bin. */
   binDirs: string[];
+  /** --library-roots / TLSOTEL_LIBRARY_ROOTS: directories searched for TLS library files before
+   *  any process maps them ('*' matches one component); [] for none. */
+  libraryRoots: string[];
 }
 
 export interface SniffConfig extends CommonConfig, CaptureConfig {
@@ -71,6 +75,7 @@ export interface RunConfig extends CommonConfig, CaptureConfig {
 
 export interface DoctorConfig extends CommonConfig {
   binDirs: string[];
+  libraryRoots: string[];
 }
 
 export interface HostView {
@@ -99,7 +104,23 @@ function binDirs(env: Environment): string[] {
   return [...new Set([...(env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'].filter((d) => d.startsWith('/')))];
 }
 
-function capture(flags: Flags, env: Environment, host: HostView): CaptureConfig {
+/** "DIR,DIR" (absolute paths, '*' for one component) or "none". */
+const rootList: ValueKind<string[]> = {
+  expected: "absolute directories separated by commas, or 'none'",
+  parse(raw) {
+    if (raw.trim() === 'none') return [];
+    const dirs = raw.split(',').map((d) => d.trim()).filter(Boolean);
+    return dirs.length > 0 && dirs.every((d) => d.startsWith('/')) ? dirs : undefined;
+  },
+};
+
+function libraryRoots(flags: Flags, env: Environment, warnings: string[]): string[] {
+  return fromFlag(rootList, 'library-roots', flags['library-roots'])
+    ?? fromEnv(rootList, 'TLSOTEL_LIBRARY_ROOTS', env.TLSOTEL_LIBRARY_ROOTS, warnings, 'the container runtimes\' layer directories')
+    ?? DEFAULT_LIBRARY_ROOTS;
+}
+
+function capture(flags: Flags, env: Environment, host: HostView, warnings: string[]): CaptureConfig {
   const pid = fromFlag(integer(1, PID_MAX), 'pid', flags.pid);
   if (pid !== undefined && !host.processExists(pid)) {
     throw new UsageError(`--pid ${pid}: no process ${pid} (the filter is fixed at start: start the program first)`);
@@ -114,6 +135,7 @@ function capture(flags: Flags, env: Environment, host: HostView): CaptureConfig 
       flags['ring-buffer-size'],
     ) ?? PROBE_DEFAULTS.ringBufferBytes,
     binDirs: binDirs(env),
+    libraryRoots: libraryRoots(flags, env, warnings),
   };
   if (pid !== undefined) cfg.pid = pid;
   if (comm !== undefined) cfg.comm = comm;
@@ -121,19 +143,21 @@ function capture(flags: Flags, env: Environment, host: HostView): CaptureConfig 
 }
 
 export function resolveSniffConfig(flags: Flags, env: Environment, host: HostView = realHost): Resolved<SniffConfig> {
+  const warnings: string[] = [];
   return {
     config: {
       ...common(flags, env),
-      ...capture(flags, env, host),
+      ...capture(flags, env, host, warnings),
       previewBytes: fromFlag(integer(0, 16384), 'preview-bytes', flags['preview-bytes']) ?? 96,
     },
-    warnings: [],
+    warnings,
     notes: [],
   };
 }
 
 export function resolveDoctorConfig(flags: Flags, env: Environment): Resolved<DoctorConfig> {
-  return { config: { ...common(flags, env), binDirs: binDirs(env) }, warnings: [], notes: [] };
+  const warnings: string[] = [];
+  return { config: { ...common(flags, env), binDirs: binDirs(env), libraryRoots: libraryRoots(flags, env, warnings) }, warnings, notes: [] };
 }
 
 export function resolveRunConfig(flags: Flags, env: Environment, host: HostView = realHost): Resolved<RunConfig> {
@@ -141,7 +165,8 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
     const v = flags[name];
     return typeof v === 'string' ? v.split(',').map((h) => h.trim()).filter(Boolean) : undefined;
   };
-  const captureCfg = capture(flags, env, host);
+  const rootWarnings: string[] = [];
+  const captureCfg = capture(flags, env, host, rootWarnings);
   const maxQueueSize = fromFlag(integer(1, 10_000_000), 'max-queue-size', flags['max-queue-size']);
   const responseTimeoutMs = fromFlag(duration, 'response-timeout', flags['response-timeout']) ?? EXCHANGE_DEFAULTS.responseTimeoutMs;
   const statsIntervalMs = fromFlag(duration, 'stats-interval', flags['stats-interval']) ?? 10_000;
@@ -150,7 +175,7 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
     print: flags.print === true,
     ...(maxQueueSize !== undefined ? { maxQueueSize } : {}),
   }, env);
-  const warnings = [...exp.warnings];
+  const warnings = [...rootWarnings, ...exp.warnings];
   const metrics = resolveMetricsConfig(exp.config, env, warnings);
   const red = resolveRedMetricsConfig(flags, exp.config, env, metrics, warnings);
   const sampling = resolveSamplingConfig(flags, env, warnings);

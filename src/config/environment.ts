@@ -37,6 +37,8 @@ export const ENV_VARS = [
   'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT',
   // Capture: where programs that carry OpenSSL inside (node) are looked for at start.
   'PATH',
+  // Capture: directories searched for TLS library files before any program maps them.
+  'TLSOTEL_LIBRARY_ROOTS',
   // Development.
   'TLSOTEL_DEBUG',
   'TLSOTEL_CPU_PROFILE',

@@ -9,9 +9,15 @@
 // linked copies, containers' own libraries reached through /proc/PID/root, dlopen'ed copies),
 // found by rescanning /proc/*/maps every interval. Which library a file is, and where its
 // probes go, is the libraries' business: nothing here names one.
-import { readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+//
+// Two ways shorten the time between a new file appearing and its attach (every call before it
+// is not traced): notices (examineNotices) say that a process exec'd or mapped a file not
+// examined yet, and that process is examined at once; library roots (library-roots.ts) are
+// searched ahead of time, so that a container's files are attached before it runs.
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { definedFunctions } from './elf';
+import { expandRoot, ROOT_LIMITS, walkRootSteps, type RootLimits } from './library-roots';
 import type { Claim, TlsLibrary } from '../tls/library';
 import type { Logger } from '../util/log';
 
@@ -53,6 +59,60 @@ export interface DiscoveryOptions {
   onTracedProcess?(pid: number): void;
   /** Called when a new file has been attached. */
   onAttached?(file: TlsFile): void;
+  /** Called once for each file examined (attached or found not to be a TLS library's), with
+   *  its st_dev and inode: exec and mappings of it need no notice from now on. */
+  onFileExamined?(file: { dev: number; ino: number }): void;
+  /** Directories searched for the libraries' files before any process maps them ('*' matches
+   *  one path component), at start and then periodically (startRootRescans). */
+  libraryRoots?: string[];
+  rootLimits?: RootLimits;
+}
+
+/** A process exec'd or mapped executable a file not examined yet (the BPF side's event). */
+export interface FileNotice {
+  pid: number;
+  /** The file: st_dev (glibc's encoding, as stat() gives it) and inode. */
+  dev: number;
+  ino: number;
+  /** The fd the process mapped it from (may be closed by now); -1 when none (an exec). */
+  fd: number;
+}
+
+/** What a notice came to. */
+export const enum NoticeResult {
+  /** The file is (now) attached. */
+  Attached = 'attached',
+  /** The file was examined and is no TLS library's. */
+  NotTls = 'not-tls',
+  /** The file could not be found from the process (it exited, or unmapped it): not examined. */
+  Missing = 'missing',
+}
+
+/** What a search of the library roots found, per root pattern (for doctor and -v). */
+export interface RootReport {
+  pattern: string;
+  /** Directories the pattern named. */
+  dirs: number;
+  /** Regular files looked at. */
+  files: number;
+  /** Files found there that a library claims (display paths). */
+  claimed: string[];
+  /** The pass ran out of its entry budget before this root was walked to the end. */
+  truncated: boolean;
+}
+
+export interface DiscoveryStats {
+  /** Notices handled (each one examined its process, once per batch). */
+  notices: number;
+  /** Notices whose file was attached by that examination, found not a TLS library's, or not
+   *  found (the process gone before it was examined). */
+  noticesAttached: number;
+  noticesNotTls: number;
+  noticesMissing: number;
+  /** Passes over the library roots, and the files they attached. */
+  rootPasses: number;
+  rootAttached: number;
+  lastRootPassMs: number;
 }
 
 const DEFAULT_LIB_DIRS = [
@@ -64,6 +124,13 @@ const DEFAULT_BIN_DIRS = ['/usr/bin', '/usr/local/bin'];
 const MAX_REMEMBERED = 100_000;
 /** See Discovery.noMaps. */
 const NO_MAPS_RECHECK = 10;
+/** Executables in library roots smaller than this are not offered to a library that claims
+ *  files without symbols (Go: its smallest TLS program is several MiB). */
+const MIN_EXECUTABLE_BYTES = 512 * 1024;
+/** Longest slice of the event loop a periodic root pass takes at once. */
+const ROOT_SLICE_MS = 5;
+/** A stable layer directory is walked again every this many passes (30 s apart by default). */
+const ROOT_FULL_PASS_EVERY = 10;
 
 export class Discovery {
   /** Attached files, by "dev:inode" (one entry per claiming library). */
@@ -73,8 +140,10 @@ export class Discovery {
   private readonly symbols: string[];
   /** Some library is offered files that define none of the symbols. */
   private readonly anyWithoutSymbols: boolean;
-  /** dev:inode of files that define no SSL_write/SSL_read, or whose attach failed. */
-  private readonly rejected = new Set<string>();
+  /** dev:inode of files that no library claims, or whose attach failed, with their mtime
+   *  then: a file changed since (one being written when it was looked at, as a layer being
+   *  unpacked or a copy in progress) is looked at again. */
+  private readonly rejected = new Map<string, number>();
   private pids = new Set<number>();
   /** Per running process, the mappings (path with the dev and inode its maps line shows)
    *  already settled: attached, known or rejected. A scan skips them: each stat of a mapped
@@ -92,6 +161,21 @@ export class Discovery {
   private sawTraced = false;
   /** Milliseconds the last scan of all processes took (reported with -v). */
   lastScanMs = 0;
+  readonly stats: DiscoveryStats = {
+    notices: 0, noticesAttached: 0, noticesNotTls: 0, noticesMissing: 0, rootPasses: 0, rootAttached: 0, lastRootPassMs: 0,
+  };
+  /** The last pass over the library roots, per pattern. */
+  rootReports: RootReport[] = [];
+  /** Root files already looked at, by path: "dev:ino:mtime". A file is analysed again only
+   *  when it changed. Bounded (cleared past MAX_REMEMBERED). */
+  private readonly rootSeen = new Map<string, string>();
+  private ownMountNamespace: string | null = null;
+  private rootTimer: NodeJS.Timeout | undefined;
+  /** The slice of a root pass scheduled next (scanLibraryRootsInSlices). */
+  private rootSlice: NodeJS.Immediate | undefined;
+  /** Per directory a root pattern named: what its last walk found, and whether two walks in a
+   *  row found the same number of files (a layer unpacked completely). */
+  private readonly rootDirs = new Map<string, { files: number; claimed: string[]; stable: boolean }>();
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -118,7 +202,213 @@ export class Discovery {
         if (real) this.consider(real, real);
       }
     }
+    this.ownMountNamespace = readlinkOrNull(path.join(this.procRoot, String(process.pid), 'ns', 'mnt'));
+    this.scanLibraryRoots();
     this.scanProcesses();
+  }
+
+  /** Searches the library roots again every `intervalMs` (a newly unpacked image layer), in
+   *  slices of at most ROOT_SLICE_MS of the event loop. */
+  startRootRescans(intervalMs: number): void {
+    if ((this.opts.libraryRoots ?? []).length === 0) return;
+    this.rootTimer = setInterval(() => this.scanLibraryRootsInSlices(), intervalMs);
+    this.rootTimer.unref();
+  }
+
+  /** One pass over the library roots, at once (at start, for doctor). */
+  scanLibraryRoots(): RootReport[] {
+    const it = this.rootPass();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** One pass, a slice per turn of the event loop: a pass over 100k files takes about a second
+   *  here, too long to hold the loop (the ring buffer must be drained meanwhile). */
+  private scanLibraryRootsInSlices(): void {
+    if (this.rootSlice !== undefined) return; // the previous pass is still running
+    const it = this.rootPass();
+    const step = () => {
+      const t0 = performance.now();
+      for (;;) {
+        if (it.next().done) {
+          this.rootSlice = undefined;
+          return;
+        }
+        if (performance.now() - t0 > ROOT_SLICE_MS) break;
+      }
+      this.rootSlice = setImmediate(step);
+    };
+    step();
+  }
+
+  /**
+   * One pass over the library roots: every file there that a library may claim (its library
+   * file names, its executables, or any executable ELF file when some library claims files
+   * without symbols) is offered, once per file identity and modification time. A directory a
+   * '*' pattern names (an image layer: written once, when unpacked) is walked again only every
+   * ROOT_FULL_PASS_EVERY passes once two walks found it the same; other roots every pass.
+   * Yields between steps (see scanLibraryRootsInSlices).
+   */
+  private *rootPass(): Generator<void, RootReport[]> {
+    const patterns = this.opts.libraryRoots ?? [];
+    if (patterns.length === 0) return [];
+    const t0 = performance.now();
+    const limits = this.opts.rootLimits ?? ROOT_LIMITS;
+    const budget = { entries: limits.maxEntries };
+    const libNames = this.opts.libraries.flatMap((l) => (l.libraryFileNames ? [l.libraryFileNames] : []));
+    const binNames = new Set(this.opts.libraries.flatMap((l) => l.executableNames ?? []));
+    const full = this.stats.rootPasses % ROOT_FULL_PASS_EVERY === 0;
+    const reports: RootReport[] = [];
+    if (this.rootSeen.size > MAX_REMEMBERED) this.rootSeen.clear();
+    if (this.rootDirs.size > MAX_REMEMBERED) this.rootDirs.clear();
+    // A directory two patterns name (the host's layers, seen directly and through
+    // /proc/1/root on the host itself) is walked once per pass.
+    const walkedNow = new Set<string>();
+    for (const pattern of patterns) {
+      const report: RootReport = { pattern, dirs: 0, files: 0, claimed: [], truncated: false };
+      reports.push(report);
+      for (const dir of expandRoot(pattern)) {
+        const dst = statOrNull(dir);
+        const id = dst ? `${dst.dev}:${dst.ino}` : dir;
+        if (walkedNow.has(id)) continue;
+        walkedNow.add(id);
+        report.dirs++;
+        const before = this.rootDirs.get(dir);
+        if (before?.stable && !full && pattern.includes('*')) {
+          report.files += before.files;
+          report.claimed.push(...before.claimed);
+          continue;
+        }
+        const walked = { files: 0, claimed: [] as string[], stable: false };
+        const steps = walkRootSteps(dir, limits, budget);
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) {
+          if (step.value === undefined) {
+            yield;
+            continue;
+          }
+          const [file, name] = step.value;
+          walked.files++;
+          const byName = libNames.some((re) => re.test(name)) || binNames.has(name);
+          if (!byName && !this.anyWithoutSymbols) continue;
+          const st = statOrNull(file);
+          if (!st || !st.isFile()) continue;
+          const seen = `${st.dev}:${st.ino}:${st.mtimeMs}`;
+          const key = `${st.dev}:${st.ino}`;
+          if (this.rootSeen.get(file) === seen) {
+            if (this.files.has(key)) walked.claimed.push(file);
+            continue;
+          }
+          // Any executable: a Go binary is named anything. ELF only, and not tiny (a script, a
+          // small C tool): Go's smallest TLS program is megabytes.
+          if (!byName && ((st.mode & 0o111) === 0 || st.size < MIN_EXECUTABLE_BYTES || !isElf(file))) {
+            this.rootSeen.set(file, seen);
+            continue;
+          }
+          const had = this.files.has(key);
+          this.consider(file, file, undefined, st);
+          this.rootSeen.set(file, seen);
+          if (this.files.has(key)) {
+            walked.claimed.push(file);
+            if (!had) this.stats.rootAttached++;
+          }
+          yield; // an analysis can take milliseconds
+        }
+        if (!step.value) report.truncated = true;
+        walked.stable = step.value && before !== undefined && before.files === walked.files;
+        this.rootDirs.set(dir, walked);
+        report.files += walked.files;
+        report.claimed.push(...walked.claimed);
+      }
+      if (report.truncated) this.opts.log.warn(`library root ${pattern}: stopped after ${limits.maxEntries} directory entries this pass`);
+    }
+    this.stats.rootPasses++;
+    this.stats.lastRootPassMs = performance.now() - t0;
+    this.rootReports = reports;
+    return reports;
+  }
+
+  /**
+   * Processes exec'd or mapped files not examined yet: each process's mappings are examined
+   * now (once per batch, not at the next rescan), and the files are attached if a library
+   * claims them. The mapping of an mmap notice may not exist yet when the maps are read; the
+   * fd it was mapped from is tried then. One result per notice, in order.
+   */
+  examineNotices(notices: readonly FileNotice[]): NoticeResult[] {
+    // The announced files first: the process is about to call into them. The rest of each
+    // process's mappings (a first process maps many files never examined) after.
+    const maps = new Map<number, Map<string, string>>();
+    for (const n of notices) {
+      const key = `${n.dev}:${n.ino}`;
+      if (this.files.has(key) || this.rejected.has(key)) continue;
+      let mapped = maps.get(n.pid);
+      if (mapped === undefined) maps.set(n.pid, mapped = executableFiles(this.procRoot, n.pid));
+      for (const [file, identity] of mapped) {
+        if (!sameFile(identity, n.dev, n.ino)) continue;
+        const [reachPath, st] = this.reach(n.pid, file, identity);
+        this.consider(file, reachPath, n.pid, st);
+        break;
+      }
+      if (!this.files.has(key) && !this.rejected.has(key) && n.fd >= 0) {
+        // An mmap seen at its syscall's entry: the mapping may not be in the maps yet.
+        const viaFd = path.join(this.procRoot, String(n.pid), 'fd', String(n.fd));
+        const st = statOrNull(viaFd);
+        const shown = readlinkOrNull(viaFd);
+        if (st && st.dev === n.dev && st.ino === n.ino && shown !== null) this.consider(shown, viaFd, n.pid, st);
+      }
+    }
+    for (const pid of new Set(notices.map((n) => n.pid))) {
+      this.examineProcess(pid);
+      this.searchMountNamespace(pid);
+    }
+    return notices.map((n) => {
+      this.stats.notices++;
+      const key = `${n.dev}:${n.ino}`;
+      const result = this.files.has(key) ? NoticeResult.Attached : this.rejected.has(key) ? NoticeResult.NotTls : NoticeResult.Missing;
+      if (result === NoticeResult.Attached) this.stats.noticesAttached++;
+      else if (result === NoticeResult.NotTls) this.stats.noticesNotTls++;
+      else this.stats.noticesMissing++;
+      return result;
+    });
+  }
+
+  /** The mappings of one process, now (as a rescan would). */
+  examineProcess(pid: number): void {
+    if (pid === process.pid) return;
+    const before = this.settled.get(pid);
+    this.sawTraced = false;
+    const after = this.scanPid(pid, before);
+    if (after === null) return;
+    this.settled.set(pid, after);
+    this.pids.add(pid);
+    this.noMaps.delete(pid);
+    if (this.sawTraced && before === undefined) this.opts.onTracedProcess?.(pid);
+  }
+
+  /**
+   * A process with a new file, in a mount namespace other than ours (a container): the
+   * library directories of its root are searched, as the host's are at start, so that the
+   * container's libraries are attached before its programs load them. At every such notice,
+   * not once per namespace: a runtime's first execs there may come before the root is set up
+   * (a notice is rare, and a file examined already costs a stat).
+   */
+  private searchMountNamespace(pid: number): void {
+    const ns = readlinkOrNull(path.join(this.procRoot, String(pid), 'ns', 'mnt'));
+    if (ns === null || ns === this.ownMountNamespace) return;
+    const root = path.join(this.procRoot, String(pid), 'root');
+    const libNames = this.opts.libraries.flatMap((l) => (l.libraryFileNames ? [l.libraryFileNames] : []));
+    for (const dir of this.opts.libDirs ?? DEFAULT_LIB_DIRS) {
+      // Names as the container sees them, without following its links (they point into its
+      // root, which realpath here would resolve in ours): a directory reached through a link
+      // (merged /usr: /lib → usr/lib) is searched under its real name, a linked file
+      // (libssl.so → libssl.so.3) under the file's.
+      if (throughLink(root, dir)) continue;
+      for (const e of listEntries(path.join(root, dir))) {
+        if (e.isFile() && libNames.some((re) => re.test(e.name))) this.consider(path.join(dir, e.name), path.join(root, dir, e.name), pid);
+      }
+    }
   }
 
   /** Rescans /proc every `intervalMs` for new files and exited processes. */
@@ -129,7 +419,11 @@ export class Discovery {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.rootTimer) clearInterval(this.rootTimer);
+    if (this.rootSlice) clearImmediate(this.rootSlice);
+    this.rootSlice = undefined;
     this.timer = undefined;
+    this.rootTimer = undefined;
   }
 
   get attached(): TlsFile[] {
@@ -155,24 +449,12 @@ export class Discovery {
         noMaps.add(pid);
         continue;
       }
-      const files = executableFiles(this.procRoot, pid);
-      if (files.size === 0) {
+      const before = this.settled.get(pid);
+      this.sawTraced = false;
+      const after = this.scanPid(pid, before);
+      if (after === null) {
         noMaps.add(pid);
         continue;
-      }
-      const before = this.settled.get(pid);
-      const after = new Set<string>();
-      this.sawTraced = false;
-      for (const [file, identity] of files) {
-        // Keyed by the file's identity too: a reused pid (another mount namespace, a file
-        // replaced under the same path) is not taken for what that pid mapped before.
-        const key = `${identity} ${file}`;
-        if (before?.has(key)) {
-          after.add(key);
-        } else {
-          const [reachPath, st] = this.reach(pid, file, identity);
-          if (this.consider(file, reachPath, pid, st)) after.add(key);
-        }
       }
       settled.set(pid, after);
       // A process that maps a traced file, seen for the first time: who it is can be read now,
@@ -186,6 +468,26 @@ export class Discovery {
     this.lastScanMs = performance.now() - t0;
     if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
     this.opts.onScan?.(now);
+  }
+
+  /** The mappings of `pid` settled now (those in `before` are not looked at again), or null
+   *  when it maps no file executable (a kernel thread, a zombie, gone). */
+  private scanPid(pid: number, before: Set<string> | undefined): Set<string> | null {
+    const files = executableFiles(this.procRoot, pid);
+    if (files.size === 0) return null;
+    const after = new Set<string>();
+    for (const [file, identity] of files) {
+      // Keyed by the file's identity too: a reused pid (another mount namespace, a file
+      // replaced under the same path) is not taken for what that pid mapped before.
+      const key = `${identity} ${file}`;
+      if (before?.has(key)) {
+        after.add(key);
+      } else {
+        const [reachPath, st] = this.reach(pid, file, identity);
+        if (this.consider(file, reachPath, pid, st)) after.add(key);
+      }
+    }
+    return after;
   }
 
   /**
@@ -222,16 +524,18 @@ export class Discovery {
       this.sawTraced = true;
       return true;
     }
-    if (this.rejected.has(key)) return true;
+    if (this.rejected.get(key) === st.mtimeMs) return true;
     let defined: Set<string>;
+    const t0 = performance.now();
     try {
       defined = definedFunctions(reachPath, this.symbols);
     } catch (e) {
       this.opts.log.debug(`cannot read ${reachPath}: ${(e as Error).message}`);
       return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
+    this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
     if (defined.size === 0 && !this.anyWithoutSymbols) {
-      this.reject(key);
+      this.reject(key, st.mtimeMs);
       return true;
     }
     // Prefer the plain path when it is the same file in our mount namespace: it stays valid
@@ -251,7 +555,9 @@ export class Discovery {
       if (claim === undefined) continue;
       const libId = this.nextId++;
       try {
+        const t1 = performance.now();
         const functions = this.opts.attach(attachPath, libId, claim);
+        this.opts.log.debug(`${displayPath}: analysed in ${(t1 - t0).toFixed(1)} ms, ${claim.probes.length} probes attached in ${(performance.now() - t1).toFixed(1)} ms`);
         const file: TlsFile = { key, libId, library: claim.library, claim, path: attachPath, displayPath, functions };
         attached.push(file);
         this.byId.set(libId, file);
@@ -262,7 +568,7 @@ export class Discovery {
       }
     }
     if (attached.length === 0) {
-      this.reject(key);
+      this.reject(key, st.mtimeMs);
     } else {
       this.files.set(key, attached);
       this.sawTraced = true;
@@ -270,10 +576,18 @@ export class Discovery {
     return true;
   }
 
-  private reject(key: string): void {
+  private reject(key: string, mtimeMs: number): void {
     if (this.rejected.size >= MAX_REMEMBERED) this.rejected.clear();
-    this.rejected.add(key);
+    this.rejected.set(key, mtimeMs);
   }
+}
+
+/** A maps line's "dev inode" ("fd:01 1835092", hex major:minor) names this st_dev and inode. */
+function sameFile(identity: string, dev: number, ino: number): boolean {
+  const sp = identity.indexOf(' ');
+  if (Number(identity.slice(sp + 1)) !== ino) return false;
+  const [major, minor] = identity.slice(0, sp).split(':').map((h) => parseInt(h, 16));
+  return major === devMajor(dev) && minor === devMinor(dev);
 }
 
 // st_dev as glibc encodes it (gnu_dev_major / gnu_dev_minor): what "fd:01" in a maps line says.
@@ -298,6 +612,54 @@ function realpathOrNull(p: string): string | null {
     return realpathSync(p);
   } catch {
     return null; // absent or a dangling link: not a candidate
+  }
+}
+
+function listEntries(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return []; // absent directory, or a process that exited: nothing to find there
+  }
+}
+
+/** Some component of `dir` below `root` is a symbolic link (or cannot be looked at). */
+function throughLink(root: string, dir: string): boolean {
+  let at = root;
+  for (const part of dir.split('/').filter(Boolean)) {
+    at = path.join(at, part);
+    try {
+      if (lstatSync(at).isSymbolicLink()) return true;
+    } catch {
+      return true; // absent: nothing to search
+    }
+  }
+  return false;
+}
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return null; // gone (the process exited, the fd was closed): nothing to name
+  }
+}
+
+/** Starts with the ELF magic. */
+function isElf(p: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(p, 'r');
+  } catch {
+    return false; // unreadable: not a candidate now (looked at again if it changes)
+  }
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
+  } catch {
+    return false; // a read error (a file being written): as unreadable
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -102,6 +102,30 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     description: 'Library and executable files the probes are attached to.',
     points: (s) => one(s.capture.files),
   },
+  // --- Finding new TLS library files (exec and executable mappings announced by BPF) ---
+  {
+    name: 'tlsotel.discovery.new_files',
+    kind: 'counter',
+    unit: '{file}',
+    description: 'Files a process exec\'d or mapped executable before the agent had examined them, by what came of it: attached, not_tls (examined, no TLS library), missing (the process was gone first; the next mapping announces it again), dropped (event ring full; the rescan finds it).',
+    points: (s) => {
+      const d = s.capture.discovery;
+      if (d === undefined) return [];
+      return [
+        { value: d.noticesAttached, attributes: { outcome: 'attached' } },
+        { value: d.noticesNotTls, attributes: { outcome: 'not_tls' } },
+        { value: d.noticesMissing, attributes: { outcome: 'missing' } },
+        { value: Number(d.bpf.TLS_FCNT_DROPS), attributes: { outcome: 'dropped' } },
+      ];
+    },
+  },
+  {
+    name: 'tlsotel.discovery.known_file_mappings',
+    kind: 'counter',
+    unit: '{mapping}',
+    description: 'Execs and executable mappings of files already examined: filtered in BPF, no event, no work.',
+    points: (s) => (s.capture.discovery === undefined ? [] : one(s.capture.discovery.bpf.TLS_FCNT_KNOWN)),
+  },
   // --- Capture and streams ---
   {
     name: 'tlsotel.capture.malformed_records',

@@ -10,6 +10,7 @@ import { readEnvironment, ENV_VARS } from '../../src/config/environment';
 import { UsageError } from '../../src/config/errors';
 import { duration, fromEnv, fromFlag, integer, size } from '../../src/config/values';
 import { PROBE_DEFAULTS } from '../../src/bpf/probes';
+import { DEFAULT_LIBRARY_ROOTS } from '../../src/discovery/library-roots';
 import { AGENT_METRICS_DEFAULTS } from '../../src/telemetry/agent-metrics';
 
 const host: HostView = { processExists: (pid) => pid === 4242 };
@@ -125,5 +126,19 @@ test('sniff and doctor', () => {
   assert.deepEqual(s.binDirs, ['/x', '/usr/bin', '/usr/local/bin']);
   assert.equal(resolveSniffConfig({}, readEnvironment({}), host).config.previewBytes, 96);
   const d = resolveDoctorConfig({ verbose: true }, readEnvironment({ PATH: '/y' })).config;
-  assert.deepEqual(d, { verbose: true, debug: false, binDirs: ['/y', '/usr/bin', '/usr/local/bin'] });
+  assert.deepEqual(d, { verbose: true, debug: false, binDirs: ['/y', '/usr/bin', '/usr/local/bin'], libraryRoots: DEFAULT_LIBRARY_ROOTS });
+});
+
+test('--library-roots and TLSOTEL_LIBRARY_ROOTS: flag over variable over the container runtimes\' layer directories; none for no search', () => {
+  const run = (flags: Record<string, string>, env: Record<string, string>) => resolveRunConfig(flags, readEnvironment(env), host);
+  assert.deepEqual(run({}, {}).config.libraryRoots, DEFAULT_LIBRARY_ROOTS);
+  assert.deepEqual(run({}, { TLSOTEL_LIBRARY_ROOTS: '/a, /b/*/c' }).config.libraryRoots, ['/a', '/b/*/c']);
+  assert.deepEqual(run({ 'library-roots': '/f' }, { TLSOTEL_LIBRARY_ROOTS: '/a' }).config.libraryRoots, ['/f']);
+  assert.deepEqual(run({ 'library-roots': 'none' }, {}).config.libraryRoots, []);
+  assert.deepEqual(resolveSniffConfig({ 'library-roots': '/s' }, readEnvironment({}), host).config.libraryRoots, ['/s']);
+  assert.deepEqual(resolveDoctorConfig({}, readEnvironment({ TLSOTEL_LIBRARY_ROOTS: 'none' })).config.libraryRoots, []);
+  assert.throws(() => run({ 'library-roots': 'relative/dir' }, {}), (e: Error) => e instanceof UsageError && /--library-roots expects absolute directories/.test(e.message));
+  const bad = run({}, { TLSOTEL_LIBRARY_ROOTS: 'x' });
+  assert.deepEqual(bad.config.libraryRoots, DEFAULT_LIBRARY_ROOTS);
+  assert.ok(bad.warnings.some((w) => /TLSOTEL_LIBRARY_ROOTS="x"/.test(w)), bad.warnings.join());
 });
