@@ -30,7 +30,7 @@ import { routeOf } from '../trace/route';
 import { grpcStatusIsError, grpcStatusName, rpcMethod } from '../trace/rpc';
 import { normalizeMethod, parseHostHeader } from '../trace/span-builder';
 import { VERSION } from '../trace/version';
-import { DURATION_BOUNDARIES, HistogramCell, SIZE_BOUNDARIES } from './histogram';
+import { cellSize, clearCell, DURATION_BOUNDARIES, HistogramCell, recordIn, SIZE_BOUNDARIES } from './histogram';
 
 export const RED_METRICS_DEFAULTS = {
   /** Distinct http.route values per service.name. */
@@ -86,9 +86,18 @@ export interface RedMetricsStats {
   processes: number;
 }
 
-/** One series: its attribute set (built once) and its histograms. */
+/** Where a series' histograms are in its store (see histogram.ts). */
+const DURATION_AT = 0;
+const REQUEST_SIZE_AT = cellSize(DURATION_BOUNDARIES);
+const RESPONSE_SIZE_AT = REQUEST_SIZE_AT + cellSize(SIZE_BOUNDARIES);
+const HTTP_STORE_SIZE = RESPONSE_SIZE_AT + cellSize(SIZE_BOUNDARIES);
+const RPC_STORE_SIZE = cellSize(DURATION_BOUNDARIES);
+
+/** One series: its attribute set (built once) and its histograms, which share one store. */
 export class Series {
-  readonly duration = new HistogramCell(DURATION_BOUNDARIES);
+  /** Every number of the series' histograms (one allocation, read together on record). */
+  readonly store: Float64Array;
+  readonly duration: HistogramCell;
   /** HTTP only. */
   readonly requestSize: HistogramCell | undefined;
   readonly responseSize: HistogramCell | undefined;
@@ -113,8 +122,25 @@ export class Series {
     readonly isError: boolean,
   ) {
     const http = family === Family.HttpServer || family === Family.HttpClient;
-    this.requestSize = http ? new HistogramCell(SIZE_BOUNDARIES) : undefined;
-    this.responseSize = http ? new HistogramCell(SIZE_BOUNDARIES) : undefined;
+    const store = (this.store = new Float64Array(http ? HTTP_STORE_SIZE : RPC_STORE_SIZE));
+    clearCell(store, DURATION_AT, DURATION_BOUNDARIES);
+    this.duration = new HistogramCell(DURATION_BOUNDARIES, store, DURATION_AT);
+    if (http) {
+      clearCell(store, REQUEST_SIZE_AT, SIZE_BOUNDARIES);
+      clearCell(store, RESPONSE_SIZE_AT, SIZE_BOUNDARIES);
+    }
+    this.requestSize = http ? new HistogramCell(SIZE_BOUNDARIES, store, REQUEST_SIZE_AT) : undefined;
+    this.responseSize = http ? new HistogramCell(SIZE_BOUNDARIES, store, RESPONSE_SIZE_AT) : undefined;
+  }
+
+  /** One exchange's values (body sizes: HTTP series only; undefined: not known). */
+  record(duration: number, requestSize: number, responseSize: number | undefined): void {
+    const store = this.store;
+    recordIn(store, DURATION_AT, DURATION_BOUNDARIES, duration);
+    if (store.length === HTTP_STORE_SIZE) {
+      recordIn(store, REQUEST_SIZE_AT, SIZE_BOUNDARIES, requestSize);
+      if (responseSize !== undefined) recordIn(store, RESPONSE_SIZE_AT, SIZE_BOUNDARIES, responseSize);
+    }
   }
 }
 
@@ -283,10 +309,8 @@ export class RedMetrics {
         this.seriesCount[family]++;
       }
     }
-    series.duration.record(durationOf(ex));
+    series.record(durationOf(ex), request.bodySize, response?.bodySize);
     if (errorCode !== 0) series.errors++;
-    if (series.requestSize !== undefined) series.requestSize.record(request.bodySize);
-    if (series.responseSize !== undefined && response !== undefined) series.responseSize.record(response.bodySize);
   }
 
   /** server.address/port: the authority the request named (as the span has it), else the
