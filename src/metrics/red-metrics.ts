@@ -106,10 +106,6 @@ export class Series {
   shownSum = 0;
   shownErrors = 0;
   errors = 0;
-  /** Which server.address/port (RedMetrics' server id) the series is for. */
-  serverId = 0;
-  /** The series of the same route and variant for other servers, by server id. */
-  sameButServer: Map<number, Series> | undefined;
 
   constructor(
     readonly family: Family,
@@ -146,8 +142,8 @@ export class Series {
 
 /** Everything kept for one traced process. */
 export class ProcessSeries {
-  /** By route (or RPC method, '' for none), then by the number of the other parts but the
-   *  server (see Series.sameButServer). */
+  /** By route (or RPC method, '' for none), then by one number made of the other parts (see
+   *  RedMetrics.record). */
   readonly series = new Map<string, Map<number, Series>>();
   /** Overflow series per family, created on the first fold. */
   readonly overflow: Array<Series | undefined> = new Array<Series | undefined>(FAMILIES).fill(undefined);
@@ -221,6 +217,11 @@ const VERSION_IDS = new Map([['1.1', 1], ['1.0', 2], ['2', 3], ['3', 4], ['0.9',
 /** Distinct server.address/port pairs remembered (they are part of series keys); beyond, an
  *  exchange folds into the overflow series. */
 const MAX_SERVERS = 4095;
+/** Server ids are below this (MAX_SERVERS + 1; 0 is NO_SERVER's). */
+const SERVER_ID_SPAN = 4096;
+/** Distinct variants (side, method, status, error, version, scheme) remembered over the agent's
+ *  life: variant ids · SERVER_ID_SPAN stay below 2^30 (a Smi); beyond, exchanges fold. */
+const MAX_VARIANTS = 1 << 18;
 
 interface ServerId {
   id: number;
@@ -246,6 +247,8 @@ export class RedMetrics {
   private readonly seriesCount = new Int32Array(FAMILIES);
   /** server.address/port by the authority (or socket) they come from. */
   private readonly servers = new Map<string, ServerId>();
+  /** Small numbers for the variants seen (see record), so that a series key is a Smi. */
+  private readonly variantIds = new Map<number, number>();
   private recorded = 0;
   private readonly folded: Record<FoldReason, number> = { route: 0, series: 0 };
 
@@ -294,18 +297,25 @@ export class RedMetrics {
     const versionId = ex.version === undefined ? 0 : VERSION_IDS.get(ex.version) ?? 6;
     const schemeId = ex.scheme === undefined || ex.scheme === 'https' ? 0 : ex.scheme === 'http' ? 1 : 2;
     // A small integer (< 2^27, a Smi: no allocation, a cheap hash): 4·16·1001·64·8·3 ≈ 9.8e7.
-    // The server is not in it: a route is nearly always served by one server, checked below.
     const variant = (((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 8 + versionId) * 3) + schemeId;
-    let byVariant = proc.series.get(route);
-    let series = byVariant?.get(variant);
-    if (series !== undefined && series.serverId !== server.id) series = series.sameButServer?.get(server.id);
+    // With the server: a Smi too (no allocation, a cheap hash), the variant interned first.
+    let variantId = this.variantIds.get(variant);
+    if (variantId === undefined) {
+      if (this.variantIds.size >= MAX_VARIANTS) {
+        this.fold(proc, family, 'series').duration.record(durationOf(ex));
+        return;
+      }
+      variantId = this.variantIds.size;
+      this.variantIds.set(variant, variantId);
+    }
+    const key = variantId * SERVER_ID_SPAN + server.id;
+    let byKey = proc.series.get(route);
+    let series = byKey?.get(key);
     if (series === undefined) {
       series = this.newSeries(proc, family, route, variant, ex, server, status);
       if (series.key !== '') {
-        if (byVariant === undefined) proc.series.set(route, (byVariant = new Map()));
-        const first = byVariant.get(variant);
-        if (first === undefined) byVariant.set(variant, series);
-        else (first.sameButServer ??= new Map()).set(server.id, series);
+        if (byKey === undefined) proc.series.set(route, (byKey = new Map()));
+        byKey.set(key, series);
         this.seriesCount[family]++;
       }
     }
@@ -389,9 +399,7 @@ export class RedMetrics {
       attrs['server.port'] = server.port;
     }
     if (ex.version !== undefined) attrs['network.protocol.version'] = ex.version;
-    const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
-    series.serverId = server.id;
-    return series;
+    return new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
   }
 
   private processOf(info: ProcessInfo): ProcessSeries {
@@ -461,12 +469,7 @@ export class RedMetrics {
 /** A process's series, the overflow ones included. */
 export function allSeries(proc: ProcessSeries): Series[] {
   const out: Series[] = [];
-  for (const byVariant of proc.series.values()) {
-    for (const s of byVariant.values()) {
-      out.push(s);
-      if (s.sameButServer !== undefined) for (const other of s.sameButServer.values()) out.push(other);
-    }
-  }
+  for (const byKey of proc.series.values()) for (const s of byKey.values()) out.push(s);
   for (const o of proc.overflow) if (o !== undefined) out.push(o);
   return out;
 }
