@@ -31,6 +31,8 @@ import { grpcStatusIsError, grpcStatusName, rpcMethod } from '../trace/rpc';
 import { normalizeMethod, parseHostHeader } from '../trace/span-builder';
 import { VERSION } from '../trace/version';
 import { cellSize, clearCell, DURATION_BOUNDARIES, HistogramCell, recordIn, SIZE_BOUNDARIES } from './histogram';
+import { SeriesIndex } from './series-index';
+import { SeriesSlab } from './series-slab';
 
 export const RED_METRICS_DEFAULTS = {
   /** Distinct http.route values per service.name. */
@@ -86,26 +88,48 @@ export interface RedMetricsStats {
   processes: number;
 }
 
-/** Where a series' histograms are in its store (see histogram.ts). */
+/** Where a series' numbers are in its store (see histogram.ts), RPC series using the first
+ *  histogram only. */
 const DURATION_AT = 0;
 const REQUEST_SIZE_AT = cellSize(DURATION_BOUNDARIES);
 const RESPONSE_SIZE_AT = REQUEST_SIZE_AT + cellSize(SIZE_BOUNDARIES);
-const HTTP_STORE_SIZE = RESPONSE_SIZE_AT + cellSize(SIZE_BOUNDARIES);
-const RPC_STORE_SIZE = cellSize(DURATION_BOUNDARIES);
+const ERRORS_AT = RESPONSE_SIZE_AT + cellSize(SIZE_BOUNDARIES);
+const SLOT_SIZE = ERRORS_AT + 1;
 
-/** One series: its attribute set (built once) and its histograms, which share one store. */
+/** Empties a series' numbers. */
+function clearSlot(store: Float64Array, base: number): void {
+  clearCell(store, base + DURATION_AT, DURATION_BOUNDARIES);
+  clearCell(store, base + REQUEST_SIZE_AT, SIZE_BOUNDARIES);
+  clearCell(store, base + RESPONSE_SIZE_AT, SIZE_BOUNDARIES);
+  store[base + ERRORS_AT] = 0;
+}
+
+/** One exchange in the series whose numbers are at `base` of `store` (body sizes: HTTP series
+ *  only; a response size only with a response). */
+function recordExchange(store: Float64Array, base: number, http: boolean, duration: number, requestSize: number, responseSize: number | undefined, error: boolean): void {
+  recordIn(store, base + DURATION_AT, DURATION_BOUNDARIES, duration);
+  if (http) {
+    recordIn(store, base + REQUEST_SIZE_AT, SIZE_BOUNDARIES, requestSize);
+    if (responseSize !== undefined) recordIn(store, base + RESPONSE_SIZE_AT, SIZE_BOUNDARIES, responseSize);
+  }
+  if (error) store[base + ERRORS_AT]++;
+}
+
+function isHttp(family: Family): boolean {
+  return family === Family.HttpServer || family === Family.HttpClient;
+}
+
+/** One series: its attribute set (built once) and its histograms, which share one store: a
+ *  slot of RedMetrics' slab, or an array of its own (overflow and merged series). */
 export class Series {
-  /** Every number of the series' histograms (one allocation, read together on record). */
   readonly store: Float64Array;
-  readonly duration: HistogramCell;
-  /** HTTP only. */
-  readonly requestSize: HistogramCell | undefined;
-  readonly responseSize: HistogramCell | undefined;
+  readonly base: number;
+  /** The slab slot (-1: its own store). */
+  slot = -1;
   /** What the per-route table printed last (console mode). */
   shownCount = 0;
   shownSum = 0;
   shownErrors = 0;
-  errors = 0;
 
   constructor(
     readonly family: Family,
@@ -116,35 +140,53 @@ export class Series {
     readonly label: string,
     readonly status: string,
     readonly isError: boolean,
+    store?: Float64Array,
+    base = 0,
   ) {
-    const http = family === Family.HttpServer || family === Family.HttpClient;
-    const store = (this.store = new Float64Array(http ? HTTP_STORE_SIZE : RPC_STORE_SIZE));
-    clearCell(store, DURATION_AT, DURATION_BOUNDARIES);
-    this.duration = new HistogramCell(DURATION_BOUNDARIES, store, DURATION_AT);
-    if (http) {
-      clearCell(store, REQUEST_SIZE_AT, SIZE_BOUNDARIES);
-      clearCell(store, RESPONSE_SIZE_AT, SIZE_BOUNDARIES);
+    if (store === undefined) {
+      store = new Float64Array(SLOT_SIZE);
+      clearSlot(store, 0);
+      base = 0;
     }
-    this.requestSize = http ? new HistogramCell(SIZE_BOUNDARIES, store, REQUEST_SIZE_AT) : undefined;
-    this.responseSize = http ? new HistogramCell(SIZE_BOUNDARIES, store, RESPONSE_SIZE_AT) : undefined;
+    this.store = store;
+    this.base = base;
   }
 
-  /** One exchange's values (body sizes: HTTP series only; undefined: not known). */
-  record(duration: number, requestSize: number, responseSize: number | undefined): void {
-    const store = this.store;
-    recordIn(store, DURATION_AT, DURATION_BOUNDARIES, duration);
-    if (store.length === HTTP_STORE_SIZE) {
-      recordIn(store, REQUEST_SIZE_AT, SIZE_BOUNDARIES, requestSize);
-      if (responseSize !== undefined) recordIn(store, RESPONSE_SIZE_AT, SIZE_BOUNDARIES, responseSize);
-    }
+  // Views made when asked (collection, the table): recording does not go through them, and a
+  // series made costs three objects fewer.
+  get duration(): HistogramCell {
+    return new HistogramCell(DURATION_BOUNDARIES, this.store, this.base + DURATION_AT);
+  }
+
+  /** HTTP only. */
+  get requestSize(): HistogramCell | undefined {
+    return isHttp(this.family) ? new HistogramCell(SIZE_BOUNDARIES, this.store, this.base + REQUEST_SIZE_AT) : undefined;
+  }
+
+  /** HTTP only. */
+  get responseSize(): HistogramCell | undefined {
+    return isHttp(this.family) ? new HistogramCell(SIZE_BOUNDARIES, this.store, this.base + RESPONSE_SIZE_AT) : undefined;
+  }
+
+  /** Exchanges recorded with an error.type. */
+  get errors(): number {
+    return this.store[this.base + ERRORS_AT];
+  }
+
+  /** One exchange (see recordExchange). */
+  record(duration: number, requestSize: number, responseSize: number | undefined, error: boolean): void {
+    recordExchange(this.store, this.base, isHttp(this.family), duration, requestSize, responseSize, error);
   }
 }
 
 /** Everything kept for one traced process. */
 export class ProcessSeries {
-  /** By route (or RPC method, '' for none), then by one number made of the other parts (see
-   *  RedMetrics.record). */
-  readonly series = new Map<string, Map<number, Series>>();
+  /** Route (or RPC method, '' for none) → a number of this process, given when the route's
+   *  first series is made: with the process's id and the variant, the key of RedMetrics'
+   *  series index. */
+  readonly routeIds = new Map<string, number>();
+  /** The process's series but the overflow ones. */
+  readonly list: Series[] = [];
   /** Overflow series per family, created on the first fold. */
   readonly overflow: Array<Series | undefined> = new Array<Series | undefined>(FAMILIES).fill(undefined);
   /** Wall-clock ms when the process was seen exited; undefined while it runs. */
@@ -152,7 +194,7 @@ export class ProcessSeries {
   /** Swept: an exchange still carrying its ProcessInfo starts a new entry. */
   forgotten = false;
 
-  constructor(readonly key: string, readonly info: ProcessInfo, readonly resource: Resource) {}
+  constructor(readonly key: string, readonly info: ProcessInfo, readonly resource: Resource, readonly id: number) {}
 }
 
 export const METRICS_SCOPE: InstrumentationScope = { name: 'tlsotel', version: VERSION };
@@ -169,6 +211,16 @@ const DURATION_DESC: Record<Family, [string, string]> = {
 function durationOf(ex: Exchange): number {
   const d = Number(ex.endNs) - Number(ex.startNs);
   return d > 0 ? d / 1e9 : 0;
+}
+
+/**
+ * A flat string of its own with the same text. Route and authority strings are slices of a
+ * message head: kept as they are, a slice keeps the whole head alive, and comparing it with the
+ * next exchange's string reads that head again (another cache line, likely cold).
+ */
+function ownCopy(text: string): string {
+  // JSON round-trips every string exactly (lone surrogates are escaped, then restored).
+  return JSON.parse(JSON.stringify(text)) as string;
 }
 
 function hrTimeOfMs(ms: number): HrTime {
@@ -249,6 +301,13 @@ export class RedMetrics {
   private readonly servers = new Map<string, ServerId>();
   /** Small numbers for the variants seen (see record), so that a series key is a Smi. */
   private readonly variantIds = new Map<number, number>();
+  /** Series by (process id, route id, variant id · SERVER_ID_SPAN + server id) → slab slot. */
+  private readonly index = new SeriesIndex();
+  /** The numbers of every series but the overflow ones. */
+  private readonly slab = new SeriesSlab(SLOT_SIZE, clearSlot);
+  /** Process ids (small numbers, part of index keys) of forgotten processes, to reuse. */
+  private readonly freeProcessIds: number[] = [];
+  private nextProcessId = 0;
   private recorded = 0;
   private readonly folded: Record<FoldReason, number> = { route: 0, series: 0 };
 
@@ -298,29 +357,28 @@ export class RedMetrics {
     const schemeId = ex.scheme === undefined || ex.scheme === 'https' ? 0 : ex.scheme === 'http' ? 1 : 2;
     // A small integer (< 2^27, a Smi: no allocation, a cheap hash): 4·16·1001·64·8·3 ≈ 9.8e7.
     const variant = (((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 8 + versionId) * 3) + schemeId;
-    // With the server: a Smi too (no allocation, a cheap hash), the variant interned first.
+    // With the server, a Smi too: the variant interned first.
     let variantId = this.variantIds.get(variant);
-    if (variantId === undefined) {
-      if (this.variantIds.size >= MAX_VARIANTS) {
-        this.fold(proc, family, 'series').duration.record(durationOf(ex));
-        return;
-      }
+    if (variantId === undefined && this.variantIds.size < MAX_VARIANTS) {
       variantId = this.variantIds.size;
       this.variantIds.set(variant, variantId);
     }
-    const key = variantId * SERVER_ID_SPAN + server.id;
-    let byKey = proc.series.get(route);
-    let series = byKey?.get(key);
-    if (series === undefined) {
-      series = this.newSeries(proc, family, route, variant, ex, server, status);
-      if (series.key !== '') {
-        if (byKey === undefined) proc.series.set(route, (byKey = new Map()));
-        byKey.set(key, series);
-        this.seriesCount[family]++;
+    const http = family === Family.HttpServer || family === Family.HttpClient;
+    const duration = durationOf(ex);
+    const responseSize = response?.bodySize;
+    if (variantId !== undefined) {
+      const key = variantId * SERVER_ID_SPAN + server.id;
+      const routeId = proc.routeIds.get(route);
+      const slot = routeId === undefined ? -1 : this.index.get(proc.id, routeId, key);
+      if (slot >= 0) {
+        const slab = this.slab;
+        recordExchange(slab.chunkOf(slot), slab.baseOf(slot), http, duration, request.bodySize, responseSize, errorCode !== 0);
+        return;
       }
+      this.newSeries(proc, family, route, routeId, variant, key, ex, server, status).record(duration, request.bodySize, responseSize, errorCode !== 0);
+    } else {
+      this.fold(proc, family, 'series').record(duration, request.bodySize, responseSize, errorCode !== 0);
     }
-    series.record(durationOf(ex), request.bodySize, response?.bodySize);
-    if (errorCode !== 0) series.errors++;
   }
 
   /** server.address/port: the authority the request named (as the span has it), else the
@@ -346,8 +404,8 @@ export class RedMetrics {
 
   private newServer(key: string, address: string, port: number): ServerId | undefined {
     if (this.servers.size >= MAX_SERVERS) return undefined;
-    const id: ServerId = { id: this.servers.size + 1, address, port };
-    this.servers.set(key, id);
+    const id: ServerId = { id: this.servers.size + 1, address: ownCopy(address), port };
+    this.servers.set(ownCopy(key), id);
     return id;
   }
 
@@ -362,8 +420,10 @@ export class RedMetrics {
     return over;
   }
 
-  /** A new series, or the overflow series (key '') when a bound is reached. */
-  private newSeries(proc: ProcessSeries, family: Family, route: string, variant: number, ex: Exchange, server: ServerId, status: number): Series {
+  /** A new series in a slot of the slab, found by (process, route, key) from now on; or the
+   *  overflow series (slot -1, key '') when a bound is reached. */
+  private newSeries(proc: ProcessSeries, family: Family, freshRoute: string, routeId: number | undefined, variant: number, key: number, ex: Exchange, server: ServerId, status: number): Series {
+    const route = routeId === undefined ? ownCopy(freshRoute) : freshRoute;
     const isRpc = ex.rpc !== undefined;
     const hasRoute = !isRpc && route !== '';
     let routeSet: Set<string> | undefined;
@@ -399,7 +459,15 @@ export class RedMetrics {
       attrs['server.port'] = server.port;
     }
     if (ex.version !== undefined) attrs['network.protocol.version'] = ex.version;
-    return new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
+    const slot = this.slab.allocate();
+    const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined, this.slab.chunkOf(slot), this.slab.baseOf(slot));
+    series.slot = slot;
+    let id = routeId;
+    if (id === undefined) proc.routeIds.set(route, (id = proc.routeIds.size));
+    this.index.set(proc.id, id, key, slot);
+    proc.list.push(series);
+    this.seriesCount[family]++;
+    return series;
   }
 
   private processOf(info: ProcessInfo): ProcessSeries {
@@ -408,7 +476,8 @@ export class RedMetrics {
     const key = `${info.pid}/${info.startTime ?? ''}`;
     let proc = this.byKey.get(key);
     if (proc === undefined) {
-      proc = new ProcessSeries(key, info, this.resourceFor(info));
+      const id = this.freeProcessIds.length > 0 ? this.freeProcessIds.pop()! : this.nextProcessId++;
+      proc = new ProcessSeries(key, info, this.resourceFor(info), id);
       this.byKey.set(key, proc);
       const svc = this.routes.get(info.serviceName);
       if (svc !== undefined) svc.users++;
@@ -432,15 +501,29 @@ export class RedMetrics {
   /** Forgets the processes that exited more than processTtlMs ago. */
   sweep(): void {
     const now = this.now();
+    let gone: Set<number> | undefined;
     for (const [key, proc] of this.byKey) {
       if (proc.exitedAt === undefined || now - proc.exitedAt < this.ttlMs) continue;
       this.byKey.delete(key);
       this.byInfo.delete(proc.info);
       proc.forgotten = true;
-      for (const s of allSeries(proc)) if (s.key !== '') this.seriesCount[s.family]--;
+      for (const s of proc.list) {
+        this.seriesCount[s.family]--;
+        this.slab.release(s.slot);
+      }
       const svc = this.routes.get(proc.info.serviceName);
       if (svc !== undefined && --svc.users === 0) this.routes.delete(proc.info.serviceName);
+      (gone ??= new Set()).add(proc.id);
     }
+    if (gone === undefined) return;
+    const ids = gone;
+    this.index.removeIf((processId) => ids.has(processId));
+    for (const id of ids) this.freeProcessIds.push(id);
+  }
+
+  /** What the series lookup keeps (tests: bounded memory). */
+  indexStats(): { entries: number; buckets: number; slots: number; slotsAllocated: number; processIds: number } {
+    return { entries: this.index.size, buckets: this.index.capacity, slots: this.slab.live, slotsAllocated: this.slab.allocated, processIds: this.nextProcessId - this.freeProcessIds.length };
   }
 
   /** Every process kept now (after a sweep). */
@@ -468,8 +551,7 @@ export class RedMetrics {
 
 /** A process's series, the overflow ones included. */
 export function allSeries(proc: ProcessSeries): Series[] {
-  const out: Series[] = [];
-  for (const byKey of proc.series.values()) for (const s of byKey.values()) out.push(s);
+  const out: Series[] = proc.list.slice();
   for (const o of proc.overflow) if (o !== undefined) out.push(o);
   return out;
 }
