@@ -185,6 +185,8 @@ export class ProcessSeries {
    *  first series is made: with the process's id and the variant, the key of RedMetrics'
    *  series index. */
   readonly routeIds = new Map<string, number>();
+  /** The routes by their number. */
+  readonly routeNames: string[] = [];
   /** The process's series but the overflow ones. */
   readonly list: Series[] = [];
   /** Overflow series per family, created on the first fold. */
@@ -423,15 +425,16 @@ export class RedMetrics {
   /** A new series in a slot of the slab, found by (process, route, key) from now on; or the
    *  overflow series (slot -1, key '') when a bound is reached. */
   private newSeries(proc: ProcessSeries, family: Family, freshRoute: string, routeId: number | undefined, variant: number, key: number, ex: Exchange, server: ServerId, status: number): Series {
-    const route = routeId === undefined ? ownCopy(freshRoute) : freshRoute;
     const isRpc = ex.rpc !== undefined;
-    const hasRoute = !isRpc && route !== '';
+    const hasRoute = !isRpc && freshRoute !== '';
     let routeSet: Set<string> | undefined;
     if (hasRoute) {
       routeSet = this.routes.get(proc.info.serviceName)!.routes;
-      if (!routeSet.has(route) && routeSet.size >= this.maxRoutes) return this.fold(proc, family, 'route');
+      if (!routeSet.has(freshRoute) && routeSet.size >= this.maxRoutes) return this.fold(proc, family, 'route');
     }
     if (this.seriesCount[family] >= this.maxSeries) return this.fold(proc, family, 'series');
+    // Kept (as a key and in attributes): a copy of its own, made once per route and process.
+    const route = routeId === undefined ? ownCopy(freshRoute) : proc.routeNames[routeId];
     routeSet?.add(route);
     const attrs: Attributes = {};
     let label: string;
@@ -463,7 +466,10 @@ export class RedMetrics {
     const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined, this.slab.chunkOf(slot), this.slab.baseOf(slot));
     series.slot = slot;
     let id = routeId;
-    if (id === undefined) proc.routeIds.set(route, (id = proc.routeIds.size));
+    if (id === undefined) {
+      proc.routeIds.set(route, (id = proc.routeNames.length));
+      proc.routeNames.push(route);
+    }
     this.index.set(proc.id, id, key, slot);
     proc.list.push(series);
     this.seriesCount[family]++;

@@ -45,7 +45,7 @@ export class SeriesIndex {
 
   /** Sets the value of (a, b, c) (replacing the one it had). */
   set(a: number, b: number, c: number, value: number): void {
-    if (!(a >= 0 && b >= 0 && c >= 0 && value >= 0 && a <= 0x7fffffff && b <= 0x7fffffff && c <= 0x7fffffff && value <= 0x7fffffff)) {
+    if (!(isIndexInt(a) && isIndexInt(b) && isIndexInt(c) && isIndexInt(value))) {
       throw new RangeError(`series index keys and values are integers in [0, 2^31): ${a}, ${b}, ${c} → ${value}`);
     }
     if ((this.count + 1) * 2 > this.mask + 1) this.rebuild((this.mask + 1) * 2, () => false);
@@ -54,9 +54,10 @@ export class SeriesIndex {
 
   /** Removes every entry for which `drop` is true; shrinks the table when it is mostly free. */
   removeIf(drop: (a: number, b: number, c: number, value: number) => boolean): void {
+    this.rebuild(this.mask + 1, drop);
     let cap = this.mask + 1;
     while (cap > 1024 && this.count * 8 < cap) cap /= 2;
-    this.rebuild(cap, drop);
+    if (cap !== this.mask + 1) this.rebuild(cap, () => false);
   }
 
   private put(a: number, b: number, c: number, value: number): void {
@@ -89,6 +90,11 @@ export class SeriesIndex {
       this.put(a, oldKeys[k + 1], oldKeys[k + 2], oldValues[i]);
     }
   }
+}
+
+/** An integer in [0, 2^31): what an Int32Array holds without aliasing another. */
+function isIndexInt(x: number): boolean {
+  return (x | 0) === x && x >= 0;
 }
 
 /** A 32-bit mix of the three numbers (multiply-xorshift, as in murmur3's finaliser). */
