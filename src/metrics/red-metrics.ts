@@ -24,7 +24,7 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { ERROR_KINDS, type ErrorKind } from '../exchange/error-kind';
-import type { Exchange, ProcessInfo } from '../exchange/types';
+import type { Exchange, ProcessInfo, RpcInfo } from '../exchange/types';
 import { resourceFor as defaultResourceFor } from '../trace/resource';
 import { routeOf } from '../trace/route';
 import { grpcStatusIsError, grpcStatusName, rpcMethod } from '../trace/rpc';
@@ -216,6 +216,18 @@ function durationOf(ex: Exchange): number {
 }
 
 /**
+ * The key text of an RPC's method: "/package.Service/Method", which is the request's :path as it
+ * came (no string built per call) when the path is exactly that, else built. One text per
+ * method either way, so that its series are found again.
+ */
+function rpcKey(path: string | undefined, rpc: RpcInfo): string {
+  const s = rpc.service;
+  const m = rpc.method;
+  if (path !== undefined && path.length === s.length + m.length + 2 && path.charCodeAt(0) === 47 && path.charCodeAt(s.length + 1) === 47 && path.startsWith(s, 1) && path.endsWith(m)) return path;
+  return `/${s}/${m}`;
+}
+
+/**
  * A flat string of its own with the same text. Route and authority strings are slices of a
  * message head: kept as they are, a slice keeps the whole head alive, and comparing it with the
  * next exchange's string reads that head again (another cache line, likely cold).
@@ -344,7 +356,7 @@ export class RedMetrics {
     let methodId: number;
     let status: number;
     if (rpc !== undefined) {
-      route = rpcMethod(rpc);
+      route = rpcKey(request.url, rpc);
       methodId = 0;
       status = rpc.statusCode !== undefined ? rpc.statusCode : 1000;
     } else {
@@ -434,7 +446,9 @@ export class RedMetrics {
     }
     if (this.seriesCount[family] >= this.maxSeries) return this.fold(proc, family, 'series');
     // Kept (as a key and in attributes): a copy of its own, made once per route and process.
-    const route = routeId === undefined ? ownCopy(freshRoute) : proc.routeNames[routeId];
+    const kept = routeId === undefined ? ownCopy(freshRoute) : proc.routeNames[routeId];
+    // An RPC's key is its :path; the attribute, "package.Service/Method".
+    const route = isRpc ? ownCopy(rpcMethod(ex.rpc!)) : kept;
     routeSet?.add(route);
     const attrs: Attributes = {};
     let label: string;
@@ -467,8 +481,8 @@ export class RedMetrics {
     series.slot = slot;
     let id = routeId;
     if (id === undefined) {
-      proc.routeIds.set(route, (id = proc.routeNames.length));
-      proc.routeNames.push(route);
+      proc.routeIds.set(kept, (id = proc.routeNames.length));
+      proc.routeNames.push(kept);
     }
     this.index.set(proc.id, id, key, slot);
     proc.list.push(series);

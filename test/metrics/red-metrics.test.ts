@@ -331,3 +331,16 @@ test('a process seen again after it was forgotten starts new series (no value ca
   assert.equal(points.length, 1);
   assert.equal(points[0].count, 1);
 });
+
+test('gRPC calls of one method are one series whether or not the request carries its :path', () => {
+  const red = new RedMetrics({ resourceFor });
+  const rpc = { system: 'grpc' as const, service: 'helloworld.Greeter', method: 'SayHello', statusCode: 0 };
+  const call = (url: string | undefined): Exchange => exchange({ side: 'server', process: NGINX, version: '2', rpc, request: { ...request('POST', '/x', [['Host', 'h:50051']]), url } });
+  red.record(call('/helloworld.Greeter/SayHello'));
+  red.record(call(undefined));
+  red.record(call('/helloworld.Greeter/SayHelloAgain'));
+  const points = histograms(red.collect(), 'rpc.server.call.duration');
+  assert.equal(points.length, 1);
+  assert.equal(points[0].count, 3);
+  assert.equal(points[0].attributes['rpc.method'], 'helloworld.Greeter/SayHello');
+});
