@@ -187,6 +187,9 @@ export class ProcessSeries {
   readonly routeIds = new Map<string, number>();
   /** The routes by their number. */
   readonly routeNames: string[] = [];
+  /** By route number: the key (variant·server) and slot of the route's series used last. */
+  readonly lastKey: number[] = [];
+  readonly lastSlot: number[] = [];
   /** The process's series but the overflow ones. */
   readonly list: Series[] = [];
   /** Overflow series per family, created on the first fold. */
@@ -383,7 +386,16 @@ export class RedMetrics {
     if (variantId !== undefined) {
       const key = variantId * SERVER_ID_SPAN + server.id;
       const routeId = proc.routeIds.get(route);
-      const slot = routeId === undefined ? -1 : this.index.get(proc.id, routeId, key);
+      let slot = -1;
+      if (routeId !== undefined) {
+        // The route's last series first (a small array of the process, likely in cache), then
+        // the index.
+        if (proc.lastKey[routeId] === key) slot = proc.lastSlot[routeId];
+        else if ((slot = this.index.get(proc.id, routeId, key)) >= 0) {
+          proc.lastKey[routeId] = key;
+          proc.lastSlot[routeId] = slot;
+        }
+      }
       if (slot >= 0) {
         const slab = this.slab;
         recordExchange(slab.chunkOf(slot), slab.baseOf(slot), http, duration, request.bodySize, responseSize, errorCode !== 0);
@@ -483,7 +495,11 @@ export class RedMetrics {
     if (id === undefined) {
       proc.routeIds.set(kept, (id = proc.routeNames.length));
       proc.routeNames.push(kept);
+      proc.lastKey.push(-1);
+      proc.lastSlot.push(-1);
     }
+    proc.lastKey[id] = key;
+    proc.lastSlot[id] = slot;
     this.index.set(proc.id, id, key, slot);
     proc.list.push(series);
     this.seriesCount[family]++;
