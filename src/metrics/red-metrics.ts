@@ -17,8 +17,10 @@
 // otel.metric.overflow=true (the conventions' overflow attribute), and the fold is counted.
 // A process that exited is forgotten `processTtlMs` after it was seen gone.
 //
-// Recording finds the series by its route, then by one small integer made of the other parts;
-// the attribute set of a series is built once, when the series is created.
+// Recording finds the series by its route's number in the process (one string lookup), then by
+// small integers made of the other parts (the route's last series, else SeriesIndex), and
+// writes its numbers in SeriesSlab; the attribute set of a series is built once, when the series
+// is created. Why this shape: bench/PIPELINE.md, "RED metrics".
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
@@ -339,8 +341,8 @@ export class RedMetrics {
 
   /**
    * One exchange: its duration (and HTTP body sizes) in its series. The series is found by its
-   * route (or RPC method) and then by one number made of the other parts (side, method, status,
-   * error, server, protocol version): no key string is built per exchange.
+   * route (or RPC :path) and then by one number made of the other parts (side, method, status,
+   * error, server, protocol version, scheme): no key string is built per exchange.
    */
   record(ex: Exchange): void {
     this.recorded++;
