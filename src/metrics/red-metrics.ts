@@ -17,20 +17,24 @@
 // otel.metric.overflow=true (the conventions' overflow attribute), and the fold is counted.
 // A process that exited is forgotten `processTtlMs` after it was seen gone.
 //
-// Recording finds the series by its route, then by one small integer made of the other parts;
-// the attribute set of a series is built once, when the series is created.
+// Recording finds the series by its route's number in the process (one string lookup), then by
+// small integers made of the other parts (the route's last series, else SeriesIndex), and
+// writes its numbers in SeriesSlab; the attribute set of a series is built once, when the series
+// is created. Why this shape: bench/PIPELINE.md, "RED metrics".
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { ERROR_KINDS, type ErrorKind } from '../exchange/error-kind';
-import type { Exchange, ProcessInfo } from '../exchange/types';
+import type { Exchange, ProcessInfo, RpcInfo } from '../exchange/types';
 import { resourceFor as defaultResourceFor } from '../trace/resource';
 import { routeOf } from '../trace/route';
 import { grpcStatusIsError, grpcStatusName, rpcMethod } from '../trace/rpc';
 import { normalizeMethod, parseHostHeader } from '../trace/span-builder';
 import { VERSION } from '../trace/version';
-import { DURATION_BOUNDARIES, HistogramCell, SIZE_BOUNDARIES } from './histogram';
+import { cellSize, clearCell, DURATION_BOUNDARIES, HistogramCell, recordIn, SIZE_BOUNDARIES } from './histogram';
+import { SeriesIndex } from './series-index';
+import { SeriesSlab } from './series-slab';
 
 export const RED_METRICS_DEFAULTS = {
   /** Distinct http.route values per service.name. */
@@ -86,21 +90,48 @@ export interface RedMetricsStats {
   processes: number;
 }
 
-/** One series: its attribute set (built once) and its histograms. */
+/** Where a series' numbers are in its store (see histogram.ts), RPC series using the first
+ *  histogram only. */
+const DURATION_AT = 0;
+const REQUEST_SIZE_AT = cellSize(DURATION_BOUNDARIES);
+const RESPONSE_SIZE_AT = REQUEST_SIZE_AT + cellSize(SIZE_BOUNDARIES);
+const ERRORS_AT = RESPONSE_SIZE_AT + cellSize(SIZE_BOUNDARIES);
+const SLOT_SIZE = ERRORS_AT + 1;
+
+/** Empties a series' numbers. */
+function clearSlot(store: Float64Array, base: number): void {
+  clearCell(store, base + DURATION_AT, DURATION_BOUNDARIES);
+  clearCell(store, base + REQUEST_SIZE_AT, SIZE_BOUNDARIES);
+  clearCell(store, base + RESPONSE_SIZE_AT, SIZE_BOUNDARIES);
+  store[base + ERRORS_AT] = 0;
+}
+
+/** One exchange in the series whose numbers are at `base` of `store` (body sizes: HTTP series
+ *  only; a response size only with a response). */
+function recordExchange(store: Float64Array, base: number, http: boolean, duration: number, requestSize: number, responseSize: number | undefined, error: boolean): void {
+  recordIn(store, base + DURATION_AT, DURATION_BOUNDARIES, duration);
+  if (http) {
+    recordIn(store, base + REQUEST_SIZE_AT, SIZE_BOUNDARIES, requestSize);
+    if (responseSize !== undefined) recordIn(store, base + RESPONSE_SIZE_AT, SIZE_BOUNDARIES, responseSize);
+  }
+  if (error) store[base + ERRORS_AT]++;
+}
+
+function isHttp(family: Family): boolean {
+  return family === Family.HttpServer || family === Family.HttpClient;
+}
+
+/** One series: its attribute set (built once) and its histograms, which share one store: a
+ *  slot of RedMetrics' slab, or an array of its own (overflow and merged series). */
 export class Series {
-  readonly duration = new HistogramCell(DURATION_BOUNDARIES);
-  /** HTTP only. */
-  readonly requestSize: HistogramCell | undefined;
-  readonly responseSize: HistogramCell | undefined;
+  readonly store: Float64Array;
+  readonly base: number;
+  /** The slab slot (-1: its own store). */
+  slot = -1;
   /** What the per-route table printed last (console mode). */
   shownCount = 0;
   shownSum = 0;
   shownErrors = 0;
-  errors = 0;
-  /** Which server.address/port (RedMetrics' server id) the series is for. */
-  serverId = 0;
-  /** The series of the same route and variant for other servers, by server id. */
-  sameButServer: Map<number, Series> | undefined;
 
   constructor(
     readonly family: Family,
@@ -111,18 +142,58 @@ export class Series {
     readonly label: string,
     readonly status: string,
     readonly isError: boolean,
+    store?: Float64Array,
+    base = 0,
   ) {
-    const http = family === Family.HttpServer || family === Family.HttpClient;
-    this.requestSize = http ? new HistogramCell(SIZE_BOUNDARIES) : undefined;
-    this.responseSize = http ? new HistogramCell(SIZE_BOUNDARIES) : undefined;
+    if (store === undefined) {
+      store = new Float64Array(SLOT_SIZE);
+      clearSlot(store, 0);
+      base = 0;
+    }
+    this.store = store;
+    this.base = base;
+  }
+
+  // Views made when asked (collection, the table): recording does not go through them, and a
+  // series made costs three objects fewer.
+  get duration(): HistogramCell {
+    return new HistogramCell(DURATION_BOUNDARIES, this.store, this.base + DURATION_AT);
+  }
+
+  /** HTTP only. */
+  get requestSize(): HistogramCell | undefined {
+    return isHttp(this.family) ? new HistogramCell(SIZE_BOUNDARIES, this.store, this.base + REQUEST_SIZE_AT) : undefined;
+  }
+
+  /** HTTP only. */
+  get responseSize(): HistogramCell | undefined {
+    return isHttp(this.family) ? new HistogramCell(SIZE_BOUNDARIES, this.store, this.base + RESPONSE_SIZE_AT) : undefined;
+  }
+
+  /** Exchanges recorded with an error.type. */
+  get errors(): number {
+    return this.store[this.base + ERRORS_AT];
+  }
+
+  /** One exchange (see recordExchange). */
+  record(duration: number, requestSize: number, responseSize: number | undefined, error: boolean): void {
+    recordExchange(this.store, this.base, isHttp(this.family), duration, requestSize, responseSize, error);
   }
 }
 
 /** Everything kept for one traced process. */
 export class ProcessSeries {
-  /** By route (or RPC method, '' for none), then by the number of the other parts but the
-   *  server (see Series.sameButServer). */
-  readonly series = new Map<string, Map<number, Series>>();
+  /** Route (or RPC method, '' for none) → a number of this process, given when the route's
+   *  first series is made: with the process's id and the variant, the key of RedMetrics'
+   *  series index. */
+  readonly routeIds = new Map<string, number>();
+  /** The routes by their number. */
+  readonly routeNames: string[] = [];
+  /** By route number: the key (variant·server) and slot of the route's series used last. */
+  readonly lastKey: number[] = [];
+  readonly lastSlot: number[] = [];
+  /** The process's series but the overflow ones. */
+  readonly list: Series[] = [];
   /** Overflow series per family, created on the first fold. */
   readonly overflow: Array<Series | undefined> = new Array<Series | undefined>(FAMILIES).fill(undefined);
   /** Wall-clock ms when the process was seen exited; undefined while it runs. */
@@ -130,7 +201,7 @@ export class ProcessSeries {
   /** Swept: an exchange still carrying its ProcessInfo starts a new entry. */
   forgotten = false;
 
-  constructor(readonly key: string, readonly info: ProcessInfo, readonly resource: Resource) {}
+  constructor(readonly key: string, readonly info: ProcessInfo, readonly resource: Resource, readonly id: number) {}
 }
 
 export const METRICS_SCOPE: InstrumentationScope = { name: 'tlsotel', version: VERSION };
@@ -147,6 +218,28 @@ const DURATION_DESC: Record<Family, [string, string]> = {
 function durationOf(ex: Exchange): number {
   const d = Number(ex.endNs) - Number(ex.startNs);
   return d > 0 ? d / 1e9 : 0;
+}
+
+/**
+ * The key text of an RPC's method: "/package.Service/Method", which is the request's :path as it
+ * came (no string built per call) when the path is exactly that, else built. One text per
+ * method either way, so that its series are found again.
+ */
+function rpcKey(path: string | undefined, rpc: RpcInfo): string {
+  const s = rpc.service;
+  const m = rpc.method;
+  if (path !== undefined && path.length === s.length + m.length + 2 && path.charCodeAt(0) === 47 && path.charCodeAt(s.length + 1) === 47 && path.startsWith(s, 1) && path.endsWith(m)) return path;
+  return `/${s}/${m}`;
+}
+
+/**
+ * A flat string of its own with the same text. Route and authority strings are slices of a
+ * message head: kept as they are, a slice keeps the whole head alive, and comparing it with the
+ * next exchange's string reads that head again (another cache line, likely cold).
+ */
+function ownCopy(text: string): string {
+  // JSON round-trips every string exactly (lone surrogates are escaped, then restored).
+  return JSON.parse(JSON.stringify(text)) as string;
 }
 
 function hrTimeOfMs(ms: number): HrTime {
@@ -195,6 +288,11 @@ const VERSION_IDS = new Map([['1.1', 1], ['1.0', 2], ['2', 3], ['3', 4], ['0.9',
 /** Distinct server.address/port pairs remembered (they are part of series keys); beyond, an
  *  exchange folds into the overflow series. */
 const MAX_SERVERS = 4095;
+/** Server ids are below this (MAX_SERVERS + 1; 0 is NO_SERVER's). */
+const SERVER_ID_SPAN = 4096;
+/** Distinct variants (side, method, status, error, version, scheme) remembered over the agent's
+ *  life: variant ids · SERVER_ID_SPAN stay below 2^30 (a Smi); beyond, exchanges fold. */
+const MAX_VARIANTS = 1 << 18;
 
 interface ServerId {
   id: number;
@@ -220,6 +318,15 @@ export class RedMetrics {
   private readonly seriesCount = new Int32Array(FAMILIES);
   /** server.address/port by the authority (or socket) they come from. */
   private readonly servers = new Map<string, ServerId>();
+  /** Small numbers for the variants seen (see record), so that a series key is a Smi. */
+  private readonly variantIds = new Map<number, number>();
+  /** Series by (process id, route id, variant id · SERVER_ID_SPAN + server id) → slab slot. */
+  private readonly index = new SeriesIndex();
+  /** The numbers of every series but the overflow ones. */
+  private readonly slab = new SeriesSlab(SLOT_SIZE, clearSlot);
+  /** Process ids (small numbers, part of index keys) of forgotten processes, to reuse. */
+  private readonly freeProcessIds: number[] = [];
+  private nextProcessId = 0;
   private recorded = 0;
   private readonly folded: Record<FoldReason, number> = { route: 0, series: 0 };
 
@@ -234,8 +341,8 @@ export class RedMetrics {
 
   /**
    * One exchange: its duration (and HTTP body sizes) in its series. The series is found by its
-   * route (or RPC method) and then by one number made of the other parts (side, method, status,
-   * error, server, protocol version): no key string is built per exchange.
+   * route (or RPC :path) and then by one number made of the other parts (side, method, status,
+   * error, server, protocol version, scheme): no key string is built per exchange.
    */
   record(ex: Exchange): void {
     this.recorded++;
@@ -254,7 +361,7 @@ export class RedMetrics {
     let methodId: number;
     let status: number;
     if (rpc !== undefined) {
-      route = rpcMethod(rpc);
+      route = rpcKey(request.url, rpc);
       methodId = 0;
       status = rpc.statusCode !== undefined ? rpc.statusCode : 1000;
     } else {
@@ -268,25 +375,38 @@ export class RedMetrics {
     const versionId = ex.version === undefined ? 0 : VERSION_IDS.get(ex.version) ?? 6;
     const schemeId = ex.scheme === undefined || ex.scheme === 'https' ? 0 : ex.scheme === 'http' ? 1 : 2;
     // A small integer (< 2^27, a Smi: no allocation, a cheap hash): 4·16·1001·64·8·3 ≈ 9.8e7.
-    // The server is not in it: a route is nearly always served by one server, checked below.
     const variant = (((((family * 16 + methodId) * 1001 + status) * 64 + errorCode) * 8 + versionId) * 3) + schemeId;
-    let byVariant = proc.series.get(route);
-    let series = byVariant?.get(variant);
-    if (series !== undefined && series.serverId !== server.id) series = series.sameButServer?.get(server.id);
-    if (series === undefined) {
-      series = this.newSeries(proc, family, route, variant, ex, server, status);
-      if (series.key !== '') {
-        if (byVariant === undefined) proc.series.set(route, (byVariant = new Map()));
-        const first = byVariant.get(variant);
-        if (first === undefined) byVariant.set(variant, series);
-        else (first.sameButServer ??= new Map()).set(server.id, series);
-        this.seriesCount[family]++;
-      }
+    // With the server, a Smi too: the variant interned first.
+    let variantId = this.variantIds.get(variant);
+    if (variantId === undefined && this.variantIds.size < MAX_VARIANTS) {
+      variantId = this.variantIds.size;
+      this.variantIds.set(variant, variantId);
     }
-    series.duration.record(durationOf(ex));
-    if (errorCode !== 0) series.errors++;
-    if (series.requestSize !== undefined) series.requestSize.record(request.bodySize);
-    if (series.responseSize !== undefined && response !== undefined) series.responseSize.record(response.bodySize);
+    const http = family === Family.HttpServer || family === Family.HttpClient;
+    const duration = durationOf(ex);
+    const responseSize = response?.bodySize;
+    if (variantId !== undefined) {
+      const key = variantId * SERVER_ID_SPAN + server.id;
+      const routeId = proc.routeIds.get(route);
+      let slot = -1;
+      if (routeId !== undefined) {
+        // The route's last series first (a small array of the process, likely in cache), then
+        // the index.
+        if (proc.lastKey[routeId] === key) slot = proc.lastSlot[routeId];
+        else if ((slot = this.index.get(proc.id, routeId, key)) >= 0) {
+          proc.lastKey[routeId] = key;
+          proc.lastSlot[routeId] = slot;
+        }
+      }
+      if (slot >= 0) {
+        const slab = this.slab;
+        recordExchange(slab.chunkOf(slot), slab.baseOf(slot), http, duration, request.bodySize, responseSize, errorCode !== 0);
+        return;
+      }
+      this.newSeries(proc, family, route, routeId, variant, key, ex, server, status).record(duration, request.bodySize, responseSize, errorCode !== 0);
+    } else {
+      this.fold(proc, family, 'series').record(duration, request.bodySize, responseSize, errorCode !== 0);
+    }
   }
 
   /** server.address/port: the authority the request named (as the span has it), else the
@@ -312,8 +432,8 @@ export class RedMetrics {
 
   private newServer(key: string, address: string, port: number): ServerId | undefined {
     if (this.servers.size >= MAX_SERVERS) return undefined;
-    const id: ServerId = { id: this.servers.size + 1, address, port };
-    this.servers.set(key, id);
+    const id: ServerId = { id: this.servers.size + 1, address: ownCopy(address), port };
+    this.servers.set(ownCopy(key), id);
     return id;
   }
 
@@ -328,16 +448,21 @@ export class RedMetrics {
     return over;
   }
 
-  /** A new series, or the overflow series (key '') when a bound is reached. */
-  private newSeries(proc: ProcessSeries, family: Family, route: string, variant: number, ex: Exchange, server: ServerId, status: number): Series {
+  /** A new series in a slot of the slab, found by (process, route, key) from now on; or the
+   *  overflow series (slot -1, key '') when a bound is reached. */
+  private newSeries(proc: ProcessSeries, family: Family, freshRoute: string, routeId: number | undefined, variant: number, key: number, ex: Exchange, server: ServerId, status: number): Series {
     const isRpc = ex.rpc !== undefined;
-    const hasRoute = !isRpc && route !== '';
+    const hasRoute = !isRpc && freshRoute !== '';
     let routeSet: Set<string> | undefined;
     if (hasRoute) {
       routeSet = this.routes.get(proc.info.serviceName)!.routes;
-      if (!routeSet.has(route) && routeSet.size >= this.maxRoutes) return this.fold(proc, family, 'route');
+      if (!routeSet.has(freshRoute) && routeSet.size >= this.maxRoutes) return this.fold(proc, family, 'route');
     }
     if (this.seriesCount[family] >= this.maxSeries) return this.fold(proc, family, 'series');
+    // Kept (as a key and in attributes): a copy of its own, made once per route and process.
+    const kept = routeId === undefined ? ownCopy(freshRoute) : proc.routeNames[routeId];
+    // An RPC's key is its :path; the attribute, "package.Service/Method".
+    const route = isRpc ? ownCopy(rpcMethod(ex.rpc!)) : kept;
     routeSet?.add(route);
     const attrs: Attributes = {};
     let label: string;
@@ -365,8 +490,21 @@ export class RedMetrics {
       attrs['server.port'] = server.port;
     }
     if (ex.version !== undefined) attrs['network.protocol.version'] = ex.version;
-    const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined);
-    series.serverId = server.id;
+    const slot = this.slab.allocate();
+    const series = new Series(family, `${route}#${variant}#${server.id}`, Object.freeze(attrs), hrTimeOfMs(this.now()), label, statusText, errorType !== undefined, this.slab.chunkOf(slot), this.slab.baseOf(slot));
+    series.slot = slot;
+    let id = routeId;
+    if (id === undefined) {
+      proc.routeIds.set(kept, (id = proc.routeNames.length));
+      proc.routeNames.push(kept);
+      proc.lastKey.push(-1);
+      proc.lastSlot.push(-1);
+    }
+    proc.lastKey[id] = key;
+    proc.lastSlot[id] = slot;
+    this.index.set(proc.id, id, key, slot);
+    proc.list.push(series);
+    this.seriesCount[family]++;
     return series;
   }
 
@@ -376,7 +514,8 @@ export class RedMetrics {
     const key = `${info.pid}/${info.startTime ?? ''}`;
     let proc = this.byKey.get(key);
     if (proc === undefined) {
-      proc = new ProcessSeries(key, info, this.resourceFor(info));
+      const id = this.freeProcessIds.length > 0 ? this.freeProcessIds.pop()! : this.nextProcessId++;
+      proc = new ProcessSeries(key, info, this.resourceFor(info), id);
       this.byKey.set(key, proc);
       const svc = this.routes.get(info.serviceName);
       if (svc !== undefined) svc.users++;
@@ -400,15 +539,29 @@ export class RedMetrics {
   /** Forgets the processes that exited more than processTtlMs ago. */
   sweep(): void {
     const now = this.now();
+    let gone: Set<number> | undefined;
     for (const [key, proc] of this.byKey) {
       if (proc.exitedAt === undefined || now - proc.exitedAt < this.ttlMs) continue;
       this.byKey.delete(key);
       this.byInfo.delete(proc.info);
       proc.forgotten = true;
-      for (const s of allSeries(proc)) if (s.key !== '') this.seriesCount[s.family]--;
+      for (const s of proc.list) {
+        this.seriesCount[s.family]--;
+        this.slab.release(s.slot);
+      }
       const svc = this.routes.get(proc.info.serviceName);
       if (svc !== undefined && --svc.users === 0) this.routes.delete(proc.info.serviceName);
+      (gone ??= new Set()).add(proc.id);
     }
+    if (gone === undefined) return;
+    const ids = gone;
+    this.index.removeIf((processId) => ids.has(processId));
+    for (const id of ids) this.freeProcessIds.push(id);
+  }
+
+  /** What the series lookup keeps (tests: bounded memory). */
+  indexStats(): { entries: number; buckets: number; slots: number; slotsAllocated: number; processIds: number } {
+    return { entries: this.index.size, buckets: this.index.capacity, slots: this.slab.live, slotsAllocated: this.slab.allocated, processIds: this.nextProcessId - this.freeProcessIds.length };
   }
 
   /** Every process kept now (after a sweep). */
@@ -436,13 +589,7 @@ export class RedMetrics {
 
 /** A process's series, the overflow ones included. */
 export function allSeries(proc: ProcessSeries): Series[] {
-  const out: Series[] = [];
-  for (const byVariant of proc.series.values()) {
-    for (const s of byVariant.values()) {
-      out.push(s);
-      if (s.sameButServer !== undefined) for (const other of s.sameButServer.values()) out.push(other);
-    }
-  }
+  const out: Series[] = proc.list.slice();
   for (const o of proc.overflow) if (o !== undefined) out.push(o);
   return out;
 }

@@ -226,3 +226,121 @@ test('one route served by several servers: one series per server.address/port', 
   assert.deepEqual(byServer, { 'a.example.com:443': 2, 'b.example.com:443': 2, 'c.example.com:8443': 1 });
   assert.equal(red.stats().series, 3);
 });
+
+test('every exchange lands in the series of its own attributes (random mix against a count by attribute set)', () => {
+  // Processes, sides, methods, routes, statuses, servers and versions drawn at random: each
+  // exchange must count once, in the one point whose attributes are its own, with its sizes.
+  let seed = 12345;
+  const pick = <T>(xs: readonly T[]): T => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return xs[seed % xs.length];
+  };
+  const procs: ProcessInfo[] = [1, 2, 3].map((pid) => ({ pid, comm: 'p', exeName: 'p', serviceName: pid === 3 ? 'other' : 'svc' }));
+  const want = new Map<string, { count: number; requestBytes: number; responseBytes: number }>();
+  const red = new RedMetrics({ resourceFor });
+  const n = 5000;
+  for (let i = 0; i < n; i++) {
+    const proc = pick(procs);
+    const side = pick(['client', 'server'] as const);
+    const method = pick(['GET', 'POST', 'DELETE']);
+    const route = pick(['/a', '/b', '/orders/{id}', '/']);
+    const status = pick([200, 201, 404, 503]);
+    const host = pick(['a.example', 'b.example:8443', 'c.example']);
+    const version = pick(['1.1', '2']);
+    const path = route.replace('{id}', String(1000 + (i % 50)));
+    const reqBytes = pick([0, 10, 5000]);
+    const respBytes = pick([0, 100, 70000]);
+    red.record(exchange({
+      side, process: proc, version,
+      request: request(method, `${path}?q=${i}`, [['Host', host]], reqBytes),
+      response: response(status, [], respBytes),
+    }));
+    const [address, port] = host.includes(':') ? [host.split(':')[0], Number(host.split(':')[1])] : [host, 443];
+    const attrs: Attributes = {
+      'http.request.method': method, 'http.route': route, 'http.response.status_code': status, 'url.scheme': 'https',
+      'server.address': address, 'server.port': port, 'network.protocol.version': version,
+    };
+    if (status >= 500 || (side === 'client' && status >= 400)) attrs['error.type'] = String(status);
+    const key = `${proc.pid} ${side} ${JSON.stringify(Object.entries(attrs).sort())}`;
+    const w = want.get(key) ?? { count: 0, requestBytes: 0, responseBytes: 0 };
+    w.count++;
+    w.requestBytes += reqBytes;
+    w.responseBytes += respBytes;
+    want.set(key, w);
+  }
+  const got = new Map<string, { count: number; requestBytes: number; responseBytes: number }>();
+  for (const rm of red.collect()) {
+    const pid = rm.resource.attributes['process.pid'];
+    for (const m of rm.scopeMetrics[0].metrics) {
+      const side = m.descriptor.name.startsWith('http.server.') ? 'server' : 'client';
+      for (const p of (m as HistogramMetricData).dataPoints) {
+        const key = `${String(pid)} ${side} ${JSON.stringify(Object.entries(p.attributes).sort())}`;
+        const g = got.get(key) ?? { count: 0, requestBytes: 0, responseBytes: 0 };
+        if (m.descriptor.name.endsWith('.duration')) g.count += p.value.count;
+        else if (m.descriptor.name.endsWith('.request.body.size')) {
+          assert.equal(p.value.count, g.count || p.value.count);
+          g.requestBytes += p.value.sum ?? 0;
+        } else g.responseBytes += p.value.sum ?? 0;
+        got.set(key, g);
+      }
+    }
+  }
+  assert.deepEqual(got, want);
+  assert.equal(red.stats().recorded, n);
+  assert.equal(red.stats().folded.route + red.stats().folded.series, 0);
+});
+
+test('forgetting exited processes frees their series\' memory: index entries, slots and process ids stay bounded over churn', () => {
+  let now = 0;
+  const red = new RedMetrics({ resourceFor, processTtlMs: 1000, now: () => now });
+  let peak = 0;
+  for (let generation = 0; generation < 50; generation++) {
+    const procs: ProcessInfo[] = [0, 1, 2].map((k) => ({ pid: 1000 + generation * 3 + k, comm: 'w', exeName: 'w', serviceName: 'worker', startTime: generation }));
+    for (const p of procs) {
+      for (let r = 0; r < 20; r++) red.record(serverEx(`/r${r}`, r % 2 === 0 ? 200 : 404, { process: p }));
+    }
+    const s = red.indexStats();
+    peak = Math.max(peak, s.slots);
+    assert.equal(s.entries, 60, `generation ${generation}: only the live processes' series are indexed`);
+    // Every series starts from zero, even in a slot an earlier process used.
+    for (const rm of red.collect()) {
+      for (const m of rm.scopeMetrics[0].metrics) for (const p of (m as HistogramMetricData).dataPoints) assert.equal(p.value.count, 1);
+    }
+    red.processesExited(procs.map((p) => p.pid));
+    now += 1001;
+    red.sweep();
+    assert.equal(red.indexStats().entries, 0);
+    assert.equal(red.stats().series, 0);
+  }
+  const s = red.indexStats();
+  assert.equal(s.slots, 0);
+  assert.ok(s.slotsAllocated <= peak, `slots allocated ${s.slotsAllocated}, most alive at once ${peak}`);
+  assert.ok(s.processIds === 0, 'process ids given back');
+  assert.ok(s.buckets <= 1024, `index buckets ${s.buckets}`);
+});
+
+test('a process seen again after it was forgotten starts new series (no value carried over)', () => {
+  let now = 0;
+  const red = new RedMetrics({ resourceFor, processTtlMs: 10, now: () => now });
+  for (let i = 0; i < 5; i++) red.record(serverEx('/a', 200));
+  red.processesExited([NGINX.pid]);
+  now += 11;
+  red.sweep();
+  red.record(serverEx('/a', 200));
+  const points = histograms(red.collect(), 'http.server.request.duration');
+  assert.equal(points.length, 1);
+  assert.equal(points[0].count, 1);
+});
+
+test('gRPC calls of one method are one series whether or not the request carries its :path', () => {
+  const red = new RedMetrics({ resourceFor });
+  const rpc = { system: 'grpc' as const, service: 'helloworld.Greeter', method: 'SayHello', statusCode: 0 };
+  const call = (url: string | undefined): Exchange => exchange({ side: 'server', process: NGINX, version: '2', rpc, request: { ...request('POST', '/x', [['Host', 'h:50051']]), url } });
+  red.record(call('/helloworld.Greeter/SayHello'));
+  red.record(call(undefined));
+  red.record(call('/helloworld.Greeter/SayHelloAgain'));
+  const points = histograms(red.collect(), 'rpc.server.call.duration');
+  assert.equal(points.length, 1);
+  assert.equal(points[0].count, 3);
+  assert.equal(points[0].attributes['rpc.method'], 'helloworld.Greeter/SayHello');
+});
