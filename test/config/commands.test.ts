@@ -11,6 +11,7 @@ import { UsageError } from '../../src/config/errors';
 import { duration, fromEnv, fromFlag, integer, size } from '../../src/config/values';
 import { PROBE_DEFAULTS } from '../../src/bpf/probes';
 import { AGENT_METRICS_DEFAULTS } from '../../src/telemetry/agent-metrics';
+import { DEFAULT_NICE } from '../../src/util/process-priority';
 
 const host: HostView = { processExists: (pid) => pid === 4242 };
 const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
@@ -68,6 +69,16 @@ test('run: defaults, fully resolved', () => {
   assert.equal(config.verbose, false);
   assert.equal(config.debug, false);
   assert.equal(config.cpuProfile, undefined);
+  assert.equal(config.nice, DEFAULT_NICE, 'the agent yields the CPU to the traced programs by default');
+});
+
+test('run --nice: 0 (unchanged) to 19, anything else is a usage error naming the flag', () => {
+  const env = readEnvironment({});
+  assert.equal(resolveRunConfig({ nice: '0' }, env, host).config.nice, 0);
+  assert.equal(resolveRunConfig({ nice: '19' }, env, host).config.nice, 19);
+  for (const bad of ['20', '-1', '5.5', 'low', '']) {
+    assert.throws(() => resolveRunConfig({ nice: bad }, env, host), usage(/^--nice expects an integer from 0 to 19, got '/), bad);
+  }
 });
 
 test('run: flags and variables of every stage', () => {

@@ -3,6 +3,7 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { startOtlpReceiver, getFreePort, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { makeCert, python, requireRoot, run, sleep, start, startHttpsServer, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
@@ -185,5 +186,31 @@ test('TLSOTEL_CPU_PROFILE: the agent writes a V8 CPU profile of its run when it 
   } finally {
     await a3.stop('SIGKILL');
     fs.rmSync(file, { force: true });
+  }
+});
+
+/** The nice value of every thread of process `pid` (field 19 of /proc/PID/task/TID/stat). */
+function threadNice(pid: number): number[] {
+  return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('the agent runs at nice 10 by default, every thread of it, and --nice 0 leaves it at 0', async () => {
+  assert.equal(os.getPriority(agent.pid), 10, 'the main thread');
+  const nice = threadNice(agent.pid);
+  assert.ok(nice.length >= 5, `node's threads: ${nice.length}`);
+  assert.deepEqual(nice, nice.map(() => 10), 'V8 and libuv threads started before the flag was applied too');
+  const a0 = await startAgent(['--otlp-endpoint', receiver.url, '--nice', '0']);
+  try {
+    assert.equal(os.getPriority(a0.pid), 0);
+    assert.deepEqual(threadNice(a0.pid), threadNice(a0.pid).map(() => 0));
+    // Still traces: the flag changes when it runs, not what it sees.
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/nice0/${tag}`]);
+    assert.equal((await curl.exited).code, 0);
+    await receiver.waitFor((spans) => spans.some((s) => s.attributes['url.path'] === `/nice0/${tag}` && s.kind === 'SERVER'), 15_000);
+  } finally {
+    await a0.stop('SIGKILL');
   }
 });
