@@ -23,6 +23,8 @@ const CACHE = '/var/cache/tlsotel-bench';
 /** Node flags for the agent only, e.g. BENCH_AGENT_NODE_ARGS='--max-semi-space-size=32' (not
  *  --cpu-prof: its signals fail the BPF load; TLSOTEL_CPU_PROFILE=FILE profiles the agent). */
 const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+/** Flags for `tlsotel run`, e.g. BENCH_AGENT_ARGS='--nice 0' (to compare a setting with its default). */
+const AGENT_ARGS = (process.env.BENCH_AGENT_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -73,6 +75,8 @@ interface Options {
   loads: Load[];
   peer: 'sslsniff' | 'bpftrace';
   out?: string;
+  /** Spans per repetition of the stock-SDK reference (bench/pipeline.ts --only sdk); 0: none. */
+  sdkSpans: number;
 }
 
 function usage(): string {
@@ -92,13 +96,15 @@ function usage(): string {
   --wait-quiet S before each repetition wait up to S seconds for other tracers to go away and
                  for other processes to use less than 30% of a core (default 60; quick 5)
   --out DIR      where to write results.json, table.md and logs (default: a new /tmp/tlsotel-bench-*)
+  --sdk-spans N  spans per repetition of the stock OpenTelemetry JS reference run after the loads
+                 (bench/pipeline.ts --only sdk, 3 repetitions; default 20000, quick 10000; 0: none)
   --report FILE  print the table of an earlier run (its results.json) again, and exit`;
 }
 
 function parseOptions(argv: string[]): Options {
   const o: Options = {
     quick: false, reps: 5, extraReps: 2, durationS: 6, gapS: 1, waitQuietS: 60, budgetMin: 15,
-    rows: [...DEFAULT_ROWS], loads: [...LOADS], peer: 'sslsniff',
+    rows: [...DEFAULT_ROWS], loads: [...LOADS], peer: 'sslsniff', sdkSpans: 20_000,
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -121,6 +127,7 @@ function parseOptions(argv: string[]): Options {
       case '--wait-quiet': o.waitQuietS = num(0); explicit.add('quiet'); break;
       case '--budget': o.budgetMin = num(1); explicit.add('budget'); break;
       case '--out': o.out = path.resolve(val()); break;
+      case '--sdk-spans': o.sdkSpans = Math.floor(num(0)); explicit.add('sdk'); break;
       case '--peer': {
         const p = val();
         if (p !== 'sslsniff' && p !== 'bpftrace') throw new Error('--peer expects sslsniff or bpftrace');
@@ -148,6 +155,7 @@ function parseOptions(argv: string[]): Options {
     if (!explicit.has('extra')) o.extraReps = 1;
     if (!explicit.has('quiet')) o.waitQuietS = 5;
     if (!explicit.has('budget')) o.budgetMin = 4;
+    if (!explicit.has('sdk')) o.sdkSpans = 10_000;
     o.gapS = 0.5;
   }
   return o;
@@ -699,7 +707,7 @@ async function startAgent(env: Env, row: Exclude<RowId, 'baseline'>, tag: string
     name = row === 'floor' ? 'empty probes' : 'empty probes on the exported functions';
     ready = /ready/;
   } else if (row === 'tlsotel') {
-    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`], { logFile });
+    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`, ...AGENT_ARGS], { logFile });
     name = 'tlsotel run';
     ready = /ready/;
   } else {
@@ -1083,6 +1091,44 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The stock OpenTelemetry JS path, for the agent's CPU per span
+
+/** What the stock SDK path costs per span on this host, from the pipeline bench's `sdk` stage. */
+interface SdkReference {
+  /** CPU µs per span, one per repetition. */
+  usPerSpan: number[];
+  note: string;
+}
+
+/**
+ * Runs the pipeline bench's `sdk` stage (bench/pipeline.ts, bench/sdk-baseline.ts) in a child:
+ * spans like tlsotel's made and exported by Tracer.startSpan/setAttributes/end →
+ * BatchSpanProcessor → OTLPTraceExporter (gRPC) → a receiver child, with no capture and no
+ * parsing; its process CPU (every thread, the receiver left out as the load bench leaves out
+ * its own) per span. The same machine, right after the loads: the agent's µs/span over this is
+ * what tlsotel costs per span, capture and parsing included, against the stock span path alone.
+ */
+function measureSdkReference(spans: number, dir: string): SdkReference | { failure: string } {
+  const script = path.join(ROOT, 'dist', 'bench', 'pipeline.js');
+  const args = ['--expose-gc', script, '--only', 'sdk', '--protocol', 'h1', '--exchanges', String(spans), '--reps', '3', '--json'];
+  try {
+    const out = execFileSync(process.execPath, args, { maxBuffer: 64 << 20, timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    fs.writeFileSync(path.join(dir, 'sdk-reference.json'), out);
+    const j = JSON.parse(out) as { protocols: { h1: { corpus: { spans: number }; stages: { sdk?: { ok: boolean; samples: Array<{ cpuMs: number; ok: boolean }> } } } } };
+    const h1 = j.protocols.h1;
+    const sdk = h1.stages.sdk;
+    if (!sdk || !sdk.samples.length) return { failure: 'the pipeline bench returned no sdk samples' };
+    if (!sdk.ok) return { failure: 'the stock SDK path lost or failed spans (see sdk-reference.json)' };
+    return {
+      usPerSpan: sdk.samples.map((x) => x.cpuMs * 1000 / h1.corpus.spans),
+      note: `stock OpenTelemetry JS path (node ${args.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}): ${h1.corpus.spans} spans × 3 repetitions, after the loads`,
+    };
+  } catch (e) {
+    return { failure: `the pipeline bench's sdk stage failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table
 
 const fmtK = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
@@ -1108,21 +1154,37 @@ function disturbance(s: Sample, gapS: number): string | undefined {
   return undefined;
 }
 
+/** Whether tlsotel's row meets issue #15's goals: p99 within 2× the floor's and at most the
+ *  peer's, in-app CPU (nginx and the load client) within 1.1× the floor's. */
+function goalLine(label: string, ss: Sample[], other: (s: Sample, r: RowId) => Sample | undefined, nginxDelta: (s: Sample) => number, wrkDelta: (s: Sample) => number): string {
+  const med = (f: (s: Sample, o: Sample) => number, r: RowId): number => median(ss.map((s) => { const o = other(s, r); return o ? f(s, o) : NaN; }).filter(Number.isFinite));
+  const parts: string[] = [];
+  const check = (name: string, v: number, limit: number): void => {
+    if (Number.isFinite(v)) parts.push(`${name} ${v.toFixed(2)} ${v <= limit ? '✓' : '✗'} (≤ ${limit})`);
+  };
+  check('p99 ÷ floor', med((s, o) => s.p99Us / o.p99Us, 'floor'), 2);
+  check('p99 ÷ sslsniff', med((s, o) => s.p99Us / o.p99Us, 'sslsniff'), 1);
+  check('nginx Δ ÷ floor Δ', med((s, o) => nginxDelta(s) / nginxDelta(o), 'floor'), 1.1);
+  check('client Δ ÷ floor Δ', med((s, o) => wrkDelta(s) / wrkDelta(o), 'floor'), 1.1);
+  return `${label}: ${parts.join(', ') || 'no floor or peer row'}`;
+}
+
 function report(env: Saved, samples: Sample[]): Report {
   const notes: string[] = [];
   const byKey = new Map<string, Sample>();
   for (const s of samples) byKey.set(`${s.rep}/${s.row}/${s.load}`, s);
   const reps = [...new Set(samples.map((s) => s.rep))].sort((a, b) => a - b);
   const gapS = env.options.gapS;
-  const header = ['load', 'row', 'req/s ×', 'p50 ×', 'p99 ×', 'agent CPU s/1k req', 'agent CPU µs/span', 'agent peak RSS MiB', 'spans/req (S+C) · events', 'nginx worker CPU µs/req (Δ)', 'wrk/h2load CPU µs/req (Δ)', 'BPF ns/hit uprobes', 'uprobe hits/req', 'BPF ns/hit sys_enter', 'reps'];
+  const header = ['load', 'row', 'req/s ×', 'p50 ×', 'p99 ×', 'p99 ÷ floor', 'p99 ÷ sslsniff', 'agent CPU s/1k req', 'agent CPU µs/span', 'µs/span ÷ stock SDK', 'agent peak RSS MiB', 'spans/req (S+C) · events', 'nginx worker CPU µs/req (Δ)', 'nginx Δ ÷ floor Δ', 'wrk/h2load CPU µs/req (Δ)', 'wrk Δ ÷ floor Δ', 'BPF ns/hit uprobes', 'uprobe hits/req', 'BPF ns/hit sys_enter', 'reps'];
   const lines: string[][] = [];
+  const goals: string[] = [];
   let marked = 0;
   for (const load of env.options.loads) {
     for (const row of env.options.rows) {
       const base = (s: Sample): Sample | undefined => byKey.get(`${s.rep}/baseline/${load.id}`);
       const all = reps.map((r) => byKey.get(`${r}/${row}/${load.id}`)).filter((s): s is Sample => !!s);
       if (row === 'sslsniff' && !env.peer) {
-        lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, '', '', '', '', '', '', '', '', '', '', '', '']);
+        lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, ...header.slice(3).map(() => '')]);
         continue;
       }
       if (!all.length) continue;
@@ -1139,6 +1201,17 @@ function report(env: Saved, samples: Sample[]): Report {
       const isBase = row === 'baseline';
       const rowName = row === 'sslsniff' && env.peer?.kind === 'bpftrace' ? (env.options.peer === 'bpftrace' ? 'bpftrace peer' : 'bpftrace peer (sslsniff cannot run)')
         : row === 'floor' ? 'floor (empty probes)' : row === 'floor-exported' ? 'floor on exported SSL_*' : row === 'baseline' ? 'baseline (no agent)' : row;
+      // Against another row of the same repetition (the floor, the peer), then the median.
+      const other = (s: Sample, r: RowId): Sample | undefined => byKey.get(`${s.rep}/${r}/${load.id}`);
+      const vsRow = (r: RowId, f: (s: Sample) => number) => row === r || row === 'baseline' || !env.options.rows.includes(r)
+        ? '–'
+        : cell(ss.map((s) => { const o = other(s, r); return o ? f(s) / f(o) : NaN; }), (x) => x.toFixed(2));
+      const delta = (us: (s: Sample) => number) => (s: Sample): number => { const b = base(s); return b ? us(s) - us(b) : NaN; };
+      const deltaVsFloor = (us: (s: Sample) => number) => row === 'floor' || row === 'baseline' || !env.options.rows.includes('floor')
+        ? '–'
+        : cell(ss.map((s) => { const f = other(s, 'floor'); return f ? delta(us)(s) / delta(us)(f) : NaN; }), (x) => x.toFixed(2));
+      const sdkUs = env.sdk ? median(env.sdk.usPerSpan) : NaN;
+      const agentUsPerSpan = (s: Sample): number => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN;
       const uprobeHits = (s: Sample) => s.bpf ? s.bpf.enter.cnt + s.bpf.ret.cnt + s.bpf.free.cnt : NaN;
       const uprobeNs = (s: Sample) => s.bpf ? s.bpf.enter.ns + s.bpf.ret.ns + s.bpf.free.ns : NaN;
       let spans = '–';
@@ -1146,18 +1219,24 @@ function report(env: Saved, samples: Sample[]): Report {
       else if (row === 'sslsniff' && ss.some((s) => s.events)) {
         spans = `${cell(ss.map((s) => s.events ? s.events.events / Math.max(1, s.requests) : NaN), (x) => x.toFixed(2))} ev/req, lost ${cell(ss.map((s) => s.events ? 100 * s.events.lost / Math.max(1, s.events.events + s.events.lost) : NaN), (x) => `${x.toFixed(1)}%`)}`;
       }
+      if (row === 'tlsotel') goals.push(goalLine(load.label, ss, other, delta(nginxUs), delta(wrkUs)));
       lines.push([
         load.label,
         rowName,
         isBase ? `1.00 (${cell(ss.map((s) => s.rps), fmtK)}/s)` : cell(ratio((s) => s.rps), (x) => x.toFixed(2)),
         isBase ? `1.00 (${cell(ss.map((s) => s.p50Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p50Us), (x) => x.toFixed(2)),
         isBase ? `1.00 (${cell(ss.map((s) => s.p99Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p99Us), (x) => x.toFixed(2)),
+        vsRow('floor', (s) => s.p99Us),
+        vsRow('sslsniff', (s) => s.p99Us),
         isBase ? '–' : cell(ss.map((s) => (s.agentCpuS ?? NaN) / Math.max(1, s.requests) * 1000), (x) => x.toFixed(3)),
-        row === 'tlsotel' ? cell(ss.map((s) => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN), (x) => x.toFixed(1)) : '–',
+        row === 'tlsotel' ? cell(ss.map(agentUsPerSpan), (x) => x.toFixed(1)) : '–',
+        row === 'tlsotel' && env.sdk ? cell(ss.map((s) => agentUsPerSpan(s) / sdkUs), (x) => x.toFixed(2)) : '–',
         isBase ? '–' : cell(ss.map((s) => (s.agentPeakRssKb ?? NaN) / 1024), (x) => x.toFixed(0)),
         spans,
-        isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map((s) => { const b = base(s); return b ? nginxUs(s) - nginxUs(b) : NaN; }), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
-        isBase ? cell(ss.map(wrkUs), (x) => x.toFixed(1)) : cell(ss.map((s) => { const b = base(s); return b ? wrkUs(s) - wrkUs(b) : NaN; }), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
+        isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map(delta(nginxUs)), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
+        deltaVsFloor(nginxUs),
+        isBase ? cell(ss.map(wrkUs), (x) => x.toFixed(1)) : cell(ss.map(delta(wrkUs)), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
+        deltaVsFloor(wrkUs),
         isBase ? '–' : cell(ss.map((s) => uprobeNs(s) / uprobeHits(s)), (x) => x.toFixed(0)),
         isBase ? '–' : cell(ss.map((s) => uprobeHits(s) / Math.max(1, s.requests)), (x) => x.toFixed(2)),
         isBase ? '–' : cell(ss.map((s) => s.bpf && s.bpf.sys.cnt ? s.bpf.sys.ns / s.bpf.sys.cnt : NaN), (x) => x.toFixed(0)),
@@ -1190,6 +1269,7 @@ function report(env: Saved, samples: Sample[]): Report {
     if (!ss.length) continue;
     notes.push(`tlsotel spans at ${load.label}: ${ss.map((s) => `rep ${s.rep}: S ${s.spans!.server}/${s.requests} C ${s.spans!.client}/${s.requests}`).join('; ')}`);
   }
+  if (goals.length) notes.push(`issue #15's goals for tlsotel (medians of per-repetition ratios): ${goals.join('; ')}`);
   const disturbed = samples.filter((s) => disturbance(s, gapS));
   if (disturbed.length) {
     const why = new Map<string, number>();
@@ -1218,6 +1298,9 @@ interface Saved {
   disturbedReps: number[];
   agentReports?: typeof agentReports;
   samples: Sample[];
+  /** The stock SDK path's CPU per span (measureSdkReference), when it ran. */
+  sdk?: SdkReference;
+  sdkFailure?: string;
 }
 
 function render(saved: Saved): string {
@@ -1227,6 +1310,7 @@ function render(saved: Saved): string {
   const preface = [
     `tlsotel load bench — ${saved.when} — ${saved.release}, ${saved.cpus} CPUs${opts.quick ? ' — quick mode' : ''}`,
     `Each cell: median [min–max] over the interleaved repetitions (reps: how many of the ${repsRun} run) of ${opts.durationS}s loads; ×: ratio to the baseline of the same repetition.`,
+    '÷ floor, ÷ sslsniff: the ratio to that row\'s figure in the same repetition, then the median (nginx Δ ÷ floor Δ: the in-app cost over the empty probes\' cost).',
     'Δ: CPU per request minus the baseline\'s in the same repetition (the in-app cost of the probes). BPF ns/hit: run_time_ns/run_cnt of the row\'s programs (kernel.bpf_stats_enabled); it excludes the uprobe trap itself.',
     `spans/req: spans at the OTLP receiver (SERVER from the nginx worker + CLIENT from wrk or h2load) per request nginx handled — 2.000 when nothing is lost. events: the peer's own count of captured calls, and the share it reports lost.`,
   ];
@@ -1234,6 +1318,8 @@ function render(saved: Saved): string {
     notes.push(`tlsotel's own account at exit (each repetition, all its loads): ${saved.agentReports.map((r) => `rep ${r.rep}: ${r.stopped ?? '?'}${r.losses ? ` — losses: ${r.losses}` : ''}`).join('; ')}`);
   }
   for (const [row, plan] of Object.entries(saved.floorPlans)) notes.push(`${row}: empty programs on ${plan.describe}`);
+  if (saved.sdk) notes.push(`µs/span ÷ stock SDK: the agent's CPU per span over the ${cell(saved.sdk.usPerSpan, (x) => x.toFixed(1))} µs per span of the ${saved.sdk.note}`);
+  else if (saved.sdkFailure) notes.push(`µs/span ÷ stock SDK: not measured: ${saved.sdkFailure}`);
   if (saved.peer) notes.push(`peer: ${saved.peer.note}`);
   else if (opts.rows.includes('sslsniff')) notes.push(`peer: cannot run: ${saved.peerFailure}`);
   notes.push(`wrk: 1 thread, keep-alive; saturation loads use ${LOADS[0].conns} connections; fixed rates are paced by bench/load/wrk.lua (latency is measured from each request's send, not its scheduled time). wrk ${saved.wrkSsl ? `uses ${saved.wrkSsl}, so its requests give CLIENT spans` : 'does not use libssl'}.`);
@@ -1367,7 +1453,16 @@ async function main(): Promise<void> {
         clean.push(rep);
       }
     }
+    let sdk: SdkReference | undefined;
+    let sdkFailure: string | undefined;
+    if (opts.sdkSpans > 0 && opts.rows.includes('tlsotel')) {
+      log(`stock OpenTelemetry JS reference: the pipeline bench's sdk stage, ${opts.sdkSpans} spans × 3`);
+      const r = measureSdkReference(opts.sdkSpans, dir);
+      if ('failure' in r) sdkFailure = r.failure;
+      else sdk = r;
+    }
     const saved: Saved = {
+      sdk, sdkFailure,
       when: new Date().toISOString(), release: os.release(), cpus: os.cpus().length, options: opts, libssl, wrkSsl,
       floorPlans: env.floorPlans, peer: env.peer ? { kind: env.peer.kind, note: env.peer.note } : undefined,
       peerFailure: env.peerFailure, cleanReps: clean, disturbedReps: contaminated, agentReports, samples,
