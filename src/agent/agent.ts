@@ -26,6 +26,7 @@ import { ProcessInfoReader } from '../trace/resource';
 import type { RedactionOptions } from '../trace/redact';
 import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
+import { DrainSlicer } from './drain-slicer';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
 
 export interface CaptureOptions {
@@ -45,6 +46,9 @@ export interface CaptureOptions {
    *  ring brings it back to pollIntervalMs; the ring (8 MiB by default) must not fill within
    *  this time of traffic growing that fast. */
   idlePollMaxMs?: number;
+  /** Longest turn of the event loop spent draining the ring (see drain-slicer.ts): a drain
+   *  continues on later turns, with the loop's I/O in between. */
+  drainSliceMs?: number;
   /** How often /proc is rescanned for new TLS files and exited processes. */
   rescanIntervalMs?: number;
   maxConnections?: number;
@@ -99,7 +103,7 @@ export interface CaptureStats {
   ringPendingBytes: number;
 }
 
-/** Records handled per turn of the event loop (a few ms of work). */
+/** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
 
 export const CAPTURE_DEFAULTS = {
@@ -107,6 +111,7 @@ export const CAPTURE_DEFAULTS = {
   ...STREAM_DEFAULTS,
   pollIntervalMs: 10,
   idlePollMaxMs: 40,
+  drainSliceMs: 2,
   rescanIntervalMs: 1000,
 };
 
@@ -124,8 +129,8 @@ export class Agent {
   private readonly busyPollMs: number;
   private readonly idlePollMaxMs: number;
   private stopped = false;
-  /** A continuation of a large drain is scheduled. */
-  private continuing = false;
+  /** Drains the ring in slices (drain-slicer.ts). */
+  private readonly slicer: DrainSlicer;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
   private finalCounters: Counters | undefined;
   private sink: SpanSink | undefined;
@@ -164,6 +169,10 @@ export class Agent {
       log: opts.log,
     });
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
+    this.slicer = new DrainSlicer((limit) => this.drainSome(limit), {
+      maxRecords: POLL_BATCH,
+      budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
+    });
     this.busyBytes = probes.ringBufferBytes / 16;
     this.busyPollMs = c.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
     this.idlePollMaxMs = Math.max(this.busyPollMs, c.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
@@ -273,31 +282,24 @@ export class Agent {
       if (this.stopped) return;
       const backlog = this.reader.pending();
       this.poll();
-      const busy = backlog >= this.busyBytes || this.continuing;
+      const busy = backlog >= this.busyBytes || this.slicer.continuing;
       this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
     }, delayMs);
   }
 
   /**
-   * Drains the ring buffer: at most POLL_BATCH records now, the rest in later turns of the event
-   * loop (setImmediate), so that a burst does not starve the exporter's network I/O (HTTP/2
-   * flow control only moves when the loop turns). Returns the number of records read now.
+   * Drains the ring buffer: one slice now (at most POLL_BATCH records or drainSliceMs), the rest
+   * in later turns of the event loop, so that a burst does not starve the exporter's network
+   * I/O (HTTP/2 flow control only moves when the loop turns). Returns the number of records
+   * read now.
    */
   poll(): number {
-    const n = this.drainSome(POLL_BATCH);
-    if (n >= POLL_BATCH && !this.continuing) {
-      this.continuing = true;
-      setImmediate(() => {
-        this.continuing = false;
-        this.poll();
-      });
-    }
-    return n;
+    return this.slicer.run();
   }
 
   /** Drains everything there is now (before acting on a process exit, and at stop). */
   private pollAll(): void {
-    while (this.drainSome(POLL_BATCH) >= POLL_BATCH);
+    this.slicer.drainAll();
   }
 
   private drainSome(limit: number): number {
@@ -348,6 +350,7 @@ export class Agent {
     this.discovery.stop();
     this.probes.stopEmitting(); // no new records from here on
     this.pollAll();
+    this.slicer.cancel();
     this.stopped = true;
     this.pipeline.closeAll(process.hrtime.bigint());
     this.reader.close();
