@@ -25,12 +25,17 @@ const CACHE = '/var/cache/tlsotel-bench';
 const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
 /** Flags for `tlsotel run`, e.g. BENCH_AGENT_ARGS='--nice 0' (to compare a setting with its default). */
 const AGENT_ARGS = (process.env.BENCH_AGENT_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+const ALT_AGENT_ARGS = (process.env.BENCH_ALT_AGENT_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+const ALT_AGENT_NODE_ARGS = (process.env.BENCH_ALT_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'sslsniff';
-const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'sslsniff'];
+type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'tlsotel-alt' | 'sslsniff';
+const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'tlsotel-alt', 'sslsniff'];
+/** A row that runs `tlsotel run` (tlsotel-alt: with BENCH_ALT_AGENT_ARGS / BENCH_ALT_AGENT_NODE_ARGS
+ *  instead, to compare a setting with the default in one run, interleaved). */
+const isTlsotel = (row: RowId): boolean => row === 'tlsotel' || row === 'tlsotel-alt';
 const DEFAULT_ROWS: RowId[] = ['baseline', 'floor', 'tlsotel', 'sslsniff'];
 
 interface Load {
@@ -89,7 +94,9 @@ function usage(): string {
   --duration S   seconds of load per measurement (whole seconds: wrk's unit)
   --rows LIST    rows to run, of ${ALL_ROWS.join(',')} (baseline is always run;
                  default ${DEFAULT_ROWS.join(',')}; floor-exported: empty probes on the exported
-                 SSL_write/SSL_read/_ex, for comparison with tlsotel's placement)
+                 SSL_write/SSL_read/_ex, for comparison with tlsotel's placement; tlsotel-alt:
+                 tlsotel again with BENCH_ALT_AGENT_ARGS / BENCH_ALT_AGENT_NODE_ARGS, e.g.
+                 '--nice 0', to compare a setting with the default in the same run)
   --loads LIST   loads to run, of ${LOADS.map((l) => l.id).join(',')}
                  (h2r5k: HTTP/2, nginx's http2 port loaded by h2load from nghttp2-client)
   --peer P       force the peer: sslsniff (default; bpftrace if sslsniff cannot run) or bpftrace
@@ -691,6 +698,7 @@ const PROG_NAMES: Record<Exclude<RowId, 'baseline'>, RegExp> = {
   floor: /^empty_/,
   'floor-exported': /^empty_/,
   tlsotel: /^tls_/,
+  'tlsotel-alt': /^tls_/,
   sslsniff: /^(probe_SSL|SSL_)/, // sslsniff-bpfcc; the bpftrace peer names programs after the function
 };
 
@@ -706,9 +714,10 @@ async function startAgent(env: Env, row: Exclude<RowId, 'baseline'>, tag: string
     p = spawnLogged(env.emptyProbes!.bin, [env.emptyProbes!.obj, ...env.floorPlans[row]!.specs], { logFile });
     name = row === 'floor' ? 'empty probes' : 'empty probes on the exported functions';
     ready = /ready/;
-  } else if (row === 'tlsotel') {
-    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`, ...AGENT_ARGS], { logFile });
-    name = 'tlsotel run';
+  } else if (isTlsotel(row)) {
+    const alt = row === 'tlsotel-alt';
+    p = spawnLogged(process.execPath, [...(alt ? ALT_AGENT_NODE_ARGS : AGENT_NODE_ARGS), AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`, ...(alt ? ALT_AGENT_ARGS : AGENT_ARGS)], { logFile });
+    name = alt ? `tlsotel run ${[...ALT_AGENT_NODE_ARGS, ...ALT_AGENT_ARGS].join(' ')}` : 'tlsotel run';
     ready = /ready/;
   } else {
     const peer = env.peer!;
@@ -1030,7 +1039,7 @@ async function waitQuiet(env: Env, nginx: Nginx, limitS: number): Promise<{ fore
 /** The agent running now, for the clean-up of an interrupted run. */
 let currentAgent: Spawned | undefined;
 /** What tlsotel said about its losses when it stopped, per repetition. */
-const agentReports: Array<{ rep: number; stopped?: string; losses?: string }> = [];
+const agentReports: Array<{ rep: number; row?: RowId; stopped?: string; losses?: string }> = [];
 
 async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
   const samples: Sample[] = [];
@@ -1061,15 +1070,15 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       }
       // wrk exits with requests in flight; the agent completes those exchanges (error spans)
       // when it sees the process gone, which takes it up to about a second: let it.
-      if (row === 'tlsotel') await sleep(2000);
+      if (isTlsotel(row)) await sleep(2000);
     } finally {
       if (agent) {
         const code = await stopProcess(agent.p, 'SIGINT', 20_000);
         currentAgent = undefined;
-        if (code !== 0 && row === 'tlsotel') log(`${tag}: tlsotel exited ${code}`);
+        if (code !== 0 && isTlsotel(row)) log(`${tag}: tlsotel exited ${code}`);
       }
     }
-    if (row === 'tlsotel') {
+    if (isTlsotel(row)) {
       // Spans of this repetition, now that the agent has flushed and exited.
       const pids = [nginx.worker, ...mine.map((s) => s.wrkPid)];
       const windows = mine.map((s) => ({ fromMs: s.window.fromMs - 200, toMs: s.window.toMs + 200 }));
@@ -1082,7 +1091,7 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       const said = agent!.p.stderr();
       const stopped = /stopped: (.*)/.exec(said)?.[1]?.trim();
       const losses = [...said.matchAll(/losses so far: (.*)/g)].pop()?.[1]?.trim();
-      agentReports.push({ rep, stopped, losses });
+      agentReports.push({ rep, row, stopped, losses });
       log(`${tag}: tlsotel: ${stopped ?? 'no "stopped" line'}${losses ? `; losses: ${losses}` : ''}`);
     }
     samples.push(...mine);
@@ -1200,6 +1209,7 @@ function report(env: Saved, samples: Sample[]): Report {
       const wrkUs = perReq((s) => s.wrkCpuS);
       const isBase = row === 'baseline';
       const rowName = row === 'sslsniff' && env.peer?.kind === 'bpftrace' ? (env.options.peer === 'bpftrace' ? 'bpftrace peer' : 'bpftrace peer (sslsniff cannot run)')
+        : row === 'tlsotel-alt' ? `tlsotel ${env.altArgs ?? '(alt)'}`
         : row === 'floor' ? 'floor (empty probes)' : row === 'floor-exported' ? 'floor on exported SSL_*' : row === 'baseline' ? 'baseline (no agent)' : row;
       // Against another row of the same repetition (the floor, the peer), then the median.
       const other = (s: Sample, r: RowId): Sample | undefined => byKey.get(`${s.rep}/${r}/${load.id}`);
@@ -1215,11 +1225,11 @@ function report(env: Saved, samples: Sample[]): Report {
       const uprobeHits = (s: Sample) => s.bpf ? s.bpf.enter.cnt + s.bpf.ret.cnt + s.bpf.free.cnt : NaN;
       const uprobeNs = (s: Sample) => s.bpf ? s.bpf.enter.ns + s.bpf.ret.ns + s.bpf.free.ns : NaN;
       let spans = '–';
-      if (row === 'tlsotel') spans = cell(ss.map((s) => s.spans ? (s.spans.server + s.spans.client) / Math.max(1, s.requests) : NaN), (x) => x.toFixed(3));
+      if (isTlsotel(row)) spans = cell(ss.map((s) => s.spans ? (s.spans.server + s.spans.client) / Math.max(1, s.requests) : NaN), (x) => x.toFixed(3));
       else if (row === 'sslsniff' && ss.some((s) => s.events)) {
         spans = `${cell(ss.map((s) => s.events ? s.events.events / Math.max(1, s.requests) : NaN), (x) => x.toFixed(2))} ev/req, lost ${cell(ss.map((s) => s.events ? 100 * s.events.lost / Math.max(1, s.events.events + s.events.lost) : NaN), (x) => `${x.toFixed(1)}%`)}`;
       }
-      if (row === 'tlsotel') goals.push(goalLine(load.label, ss, other, delta(nginxUs), delta(wrkUs)));
+      if (isTlsotel(row)) goals.push(goalLine(`${row}, ${load.label}`, ss, other, delta(nginxUs), delta(wrkUs)));
       lines.push([
         load.label,
         rowName,
@@ -1229,8 +1239,8 @@ function report(env: Saved, samples: Sample[]): Report {
         vsRow('floor', (s) => s.p99Us),
         vsRow('sslsniff', (s) => s.p99Us),
         isBase ? '–' : cell(ss.map((s) => (s.agentCpuS ?? NaN) / Math.max(1, s.requests) * 1000), (x) => x.toFixed(3)),
-        row === 'tlsotel' ? cell(ss.map(agentUsPerSpan), (x) => x.toFixed(1)) : '–',
-        row === 'tlsotel' && env.sdk ? cell(ss.map((s) => agentUsPerSpan(s) / sdkUs), (x) => x.toFixed(2)) : '–',
+        isTlsotel(row) ? cell(ss.map(agentUsPerSpan), (x) => x.toFixed(1)) : '–',
+        isTlsotel(row) && env.sdk ? cell(ss.map((s) => agentUsPerSpan(s) / sdkUs), (x) => x.toFixed(2)) : '–',
         isBase ? '–' : cell(ss.map((s) => (s.agentPeakRssKb ?? NaN) / 1024), (x) => x.toFixed(0)),
         spans,
         isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map(delta(nginxUs)), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
@@ -1253,8 +1263,8 @@ function report(env: Saved, samples: Sample[]): Report {
 
   // Span accounting at the fixed rates: every request must give a SERVER span (nginx) and a
   // CLIENT span (wrk, through libssl).
-  for (const load of env.options.loads.filter((l) => l.rate > 0)) {
-    const ss = samples.filter((s) => s.row === 'tlsotel' && s.load === load.id);
+  for (const load of env.options.loads.filter((l) => l.rate > 0)) for (const row of env.options.rows.filter(isTlsotel)) {
+    const ss = samples.filter((s) => s.row === row && s.load === load.id);
     if (!ss.length) continue;
     const equal = (s: Sample): boolean => !!s.spans && s.spans.server === s.requests && s.spans.client === s.requests;
     const parts = ss.map((s) => `rep ${s.rep}${disturbance(s, gapS) ? ' (disturbed)' : ''}: S ${s.spans?.server}/${s.requests} C ${s.spans?.client}/${s.requests}${equal(s) ? ' ✓' : ' ✗'}`);
@@ -1262,12 +1272,12 @@ function report(env: Saved, samples: Sample[]): Report {
     const verdict = ss.every(equal) ? 'equal to requests in every repetition'
       : calm.length && calm.every(equal) ? 'equal to requests in every undisturbed repetition, NOT in some disturbed one'
       : 'NOT equal to requests';
-    notes.push(`tlsotel spans at ${load.label}: ${verdict} (${parts.join('; ')})`);
+    notes.push(`${row} spans at ${load.label}: ${verdict} (${parts.join('; ')})`);
   }
-  for (const load of env.options.loads.filter((l) => l.rate === 0)) {
-    const ss = samples.filter((s) => s.row === 'tlsotel' && s.load === load.id && s.spans);
+  for (const load of env.options.loads.filter((l) => l.rate === 0)) for (const row of env.options.rows.filter(isTlsotel)) {
+    const ss = samples.filter((s) => s.row === row && s.load === load.id && s.spans);
     if (!ss.length) continue;
-    notes.push(`tlsotel spans at ${load.label}: ${ss.map((s) => `rep ${s.rep}: S ${s.spans!.server}/${s.requests} C ${s.spans!.client}/${s.requests}`).join('; ')}`);
+    notes.push(`${row} spans at ${load.label}: ${ss.map((s) => `rep ${s.rep}: S ${s.spans!.server}/${s.requests} C ${s.spans!.client}/${s.requests}`).join('; ')}`);
   }
   if (goals.length) notes.push(`issue #15's goals for tlsotel (medians of per-repetition ratios): ${goals.join('; ')}`);
   const disturbed = samples.filter((s) => disturbance(s, gapS));
@@ -1301,6 +1311,8 @@ interface Saved {
   /** The stock SDK path's CPU per span (measureSdkReference), when it ran. */
   sdk?: SdkReference;
   sdkFailure?: string;
+  /** What the tlsotel-alt row ran with. */
+  altArgs?: string;
 }
 
 function render(saved: Saved): string {
@@ -1315,7 +1327,7 @@ function render(saved: Saved): string {
     `spans/req: spans at the OTLP receiver (SERVER from the nginx worker + CLIENT from wrk or h2load) per request nginx handled — 2.000 when nothing is lost. events: the peer's own count of captured calls, and the share it reports lost.`,
   ];
   if (saved.agentReports?.length) {
-    notes.push(`tlsotel's own account at exit (each repetition, all its loads): ${saved.agentReports.map((r) => `rep ${r.rep}: ${r.stopped ?? '?'}${r.losses ? ` — losses: ${r.losses}` : ''}`).join('; ')}`);
+    notes.push(`tlsotel's own account at exit (each repetition, all its loads): ${saved.agentReports.map((r) => `rep ${r.rep}${r.row === 'tlsotel-alt' ? ' alt' : ''}: ${r.stopped ?? '?'}${r.losses ? ` — losses: ${r.losses}` : ''}`).join('; ')}`);
   }
   for (const [row, plan] of Object.entries(saved.floorPlans)) notes.push(`${row}: empty programs on ${plan.describe}`);
   if (saved.sdk) notes.push(`µs/span ÷ stock SDK: the agent's CPU per span over the ${cell(saved.sdk.usPerSpan, (x) => x.toFixed(1))} µs per span of the ${saved.sdk.note}`);
@@ -1455,7 +1467,7 @@ async function main(): Promise<void> {
     }
     let sdk: SdkReference | undefined;
     let sdkFailure: string | undefined;
-    if (opts.sdkSpans > 0 && opts.rows.includes('tlsotel')) {
+    if (opts.sdkSpans > 0 && opts.rows.some(isTlsotel)) {
       log(`stock OpenTelemetry JS reference: the pipeline bench's sdk stage, ${opts.sdkSpans} spans × 3`);
       const r = measureSdkReference(opts.sdkSpans, dir);
       if ('failure' in r) sdkFailure = r.failure;
@@ -1463,6 +1475,7 @@ async function main(): Promise<void> {
     }
     const saved: Saved = {
       sdk, sdkFailure,
+      ...(opts.rows.includes('tlsotel-alt') ? { altArgs: [...ALT_AGENT_NODE_ARGS, ...ALT_AGENT_ARGS].join(' ') } : {}),
       when: new Date().toISOString(), release: os.release(), cpus: os.cpus().length, options: opts, libssl, wrkSsl,
       floorPlans: env.floorPlans, peer: env.peer ? { kind: env.peer.kind, note: env.peer.note } : undefined,
       peerFailure: env.peerFailure, cleanReps: clean, disturbedReps: contaminated, agentReports, samples,
