@@ -27,6 +27,7 @@ import type { RedactionOptions } from '../trace/redact';
 import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
 import { DrainSlicer } from './drain-slicer';
+import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
 
 export interface CaptureOptions {
@@ -49,6 +50,9 @@ export interface CaptureOptions {
   /** Longest turn of the event loop spent draining the ring (see drain-slicer.ts): a drain
    *  continues on later turns, with the loop's I/O in between. */
   drainSliceMs?: number;
+  /** The agent's nice value while its ring backlog is small (priority-governor.ts); 0 or
+   *  unset: its priority is left as it is. */
+  nice?: number;
   /** How often /proc is rescanned for new TLS files and exited processes. */
   rescanIntervalMs?: number;
   maxConnections?: number;
@@ -131,6 +135,8 @@ export class Agent {
   private stopped = false;
   /** Drains the ring in slices (drain-slicer.ts). */
   private readonly slicer: DrainSlicer;
+  /** The agent's CPU priority, following the ring's backlog. */
+  private readonly priority: PriorityGovernor;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
   private finalCounters: Counters | undefined;
   private sink: SpanSink | undefined;
@@ -173,6 +179,7 @@ export class Agent {
       maxRecords: POLL_BATCH,
       budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
     });
+    this.priority = new PriorityGovernor({ nice: c.nice ?? 0, log: opts.log });
     this.busyBytes = probes.ringBufferBytes / 16;
     this.busyPollMs = c.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
     this.idlePollMaxMs = Math.max(this.busyPollMs, c.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
@@ -225,7 +232,11 @@ export class Agent {
     let agent: Agent;
     try {
       agent = new Agent(probes, opts, sink);
+      // Before the scan and the attaches, so that threads started from here inherit it; and
+      // again after, for those started already (V8's, libuv's, start-up's).
+      agent.priority.apply();
       agent.discovery.initialScan();
+      agent.priority.apply();
     } catch (e) {
       probes.close();
       void sink?.shutdown();
@@ -281,6 +292,7 @@ export class Agent {
       this.pollTimer = undefined;
       if (this.stopped) return;
       const backlog = this.reader.pending();
+      this.priority.update(backlog / this.reader.size);
       this.poll();
       const busy = backlog >= this.busyBytes || this.slicer.continuing;
       this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));

@@ -2,7 +2,6 @@
 // detaches every probe, and exits 0.
 import { Agent } from '../agent/agent';
 import type { RunConfig } from '../config';
-import { setProcessNice } from '../util/process-priority';
 import { startCpuProfiler, writeProfile } from '../util/profiler';
 import type { Logger } from '../util/log';
 import { untilSignal } from './signals';
@@ -15,8 +14,6 @@ export async function run(opts: RunOptions): Promise<number> {
   const stopped = untilSignal(); // before anything slow: a signal during start-up still stops cleanly
   const log = opts.log;
   const config = opts.export;
-  // Before the agent starts its work, so that what it starts inherits the value too.
-  setProcessNice(opts.nice);
   const agent = Agent.start({
     capture: opts,
     tracing: {
@@ -34,9 +31,6 @@ export async function run(opts: RunOptions): Promise<number> {
     },
     log,
   });
-  // Threads that start-up started (koffi, libbpf) get it too.
-  const threads = setProcessNice(opts.nice);
-  if (opts.nice !== 0) log.debug(`nice ${opts.nice} on the agent's ${threads} threads`);
   const where = config.mode === 'otlp' ? `spans to ${config.endpoint} (OTLP/gRPC)` : config.mode === 'console' ? 'spans to stdout' : 'spans discarded (OTEL_TRACES_EXPORTER=none)';
   const libs = [...new Set(agent.files.map((f) => f.library))].join(', ') || 'none yet';
   log.info(`ready: tracing ${agent.files.length} file(s) (${libs}); ${where}`);

@@ -16,7 +16,7 @@ import os from 'node:os';
 
 /** The nice value `run` takes by default: see README.md (Performance) for the measurements. */
 export const DEFAULT_NICE = 10;
-/** Linux's range for an unprivileged-looking, lower-only priority: 0 (unchanged) to 19. */
+/** The values `--nice` takes: 0 (the agent's priority left as it is) to 19, Linux's lowest. */
 export const NICE_RANGE = [0, 19] as const;
 
 /** Node's SystemError for ESRCH (the thread ended between the listing and the call). */
@@ -30,15 +30,14 @@ function threadIds(): number[] {
 }
 
 /**
- * Gives every thread of this process nice value `nice` (0: leaves them as they are). Returns
- * the number of threads set. A thread that exited between the listing and the call is skipped;
+ * Gives every thread of this process nice value `nice`. Returns the number of threads set.
+ * Raising the priority (a lower value than now) needs CAP_SYS_NICE: without it this throws. A thread that exited between the listing and the call is skipped;
  * any other failure throws, naming the operation.
  */
 export function setProcessNice(nice: number): number {
   if (!Number.isSafeInteger(nice) || nice < NICE_RANGE[0] || nice > NICE_RANGE[1]) {
     throw new RangeError(`nice value ${nice}: expected an integer from ${NICE_RANGE[0]} to ${NICE_RANGE[1]}`);
   }
-  if (nice === 0) return 0;
   let set = 0;
   for (const tid of threadIds()) {
     try {
