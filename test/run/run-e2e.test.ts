@@ -214,3 +214,33 @@ test('the agent runs at nice 10 by default, every thread of it, and --nice 0 lea
     await a0.stop('SIGKILL');
   }
 });
+
+test('a backlog of a quarter of the ring gives the agent normal priority until it has drained, then nice 10 again', async () => {
+  // A 64 KiB ring and the agent stopped while a 48 KiB POST crosses it: when it resumes, its
+  // first poll finds the ring well past a quarter full. (Other programs on this host use TLS
+  // too and may boost it before: only what it logs after the resume counts.)
+  const a = await startAgent(['--otlp-endpoint', receiver.url, '--ring-buffer-size', '64k', '-v']);
+  const after = async (from: number, re: RegExp): Promise<number> => {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+      const m = re.exec(a.stderr().slice(from));
+      if (m) return from + m.index + m[0].length;
+    }
+    throw new Error(`no ${re} in the agent's log after offset ${from}:\n${a.stderr().slice(from)}`);
+  };
+  try {
+    process.kill(a.pid, 'SIGSTOP');
+    const stoppedAt = a.stderr().length;
+    const curl = start('curl', ['-sk', '--http1.1', '-o', '/dev/null', '--data-binary', '@-', `https://127.0.0.1:${nginx.port}/backlog/${tag}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    curl.child.stdin?.end(Buffer.alloc(48 * 1024, 0x61));
+    await curl.exited;
+    process.kill(a.pid, 'SIGCONT');
+    const boosted = await after(stoppedAt, /ring \d+% full: nice 0 until it drains/);
+    await after(boosted, /ring drained: nice 10 again/);
+    const nice = threadNice(a.pid);
+    // Unless the host's other TLS traffic boosted it again in between.
+    if (!/nice 0 until it drains/.test(a.stderr().slice(boosted))) assert.deepEqual(nice, nice.map(() => 10), 'every thread back at 10');
+  } finally {
+    process.kill(a.pid, 'SIGCONT');
+    await a.stop('SIGKILL');
+  }
+});
