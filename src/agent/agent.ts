@@ -292,11 +292,19 @@ export class Agent {
       this.pollTimer = undefined;
       if (this.stopped) return;
       const backlog = this.reader.pending();
-      this.priority.update(backlog / this.reader.size);
+      this.priority.update(Math.max(backlog / this.reader.size, this.exportBacklog()));
       this.poll();
       const busy = backlog >= this.busyBytes || this.slicer.continuing;
       this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
     }, delayMs);
+  }
+
+  /** How full the export queue is (0..1): spans wait there while the exporter is behind, and
+   *  an agent kept at a low priority by a busy host must catch up on them too. */
+  private exportBacklog(): number {
+    const t = this.opts.tracing;
+    if (this.sink === undefined || t === undefined || !(t.export.maxQueueSize > 0)) return 0;
+    return this.sink.stats().queued / t.export.maxQueueSize;
   }
 
   /**

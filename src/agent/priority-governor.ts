@@ -4,10 +4,11 @@
 // its bursts (a drain turn, a batch serialized, a garbage collection) stop landing in their
 // tail latency. But on a host busy for longer than the ring buffer can hold (measured: with
 // other work on both cores an agent at nice 10 got a tenth of a core and the 8 MiB ring
-// overflowed within a second at 20k requests/s), a low priority alone would lose records. So
-// the agent takes back normal priority (nice 0) when the ring is a quarter full, and lowers it
-// again once the ring is nearly empty (a sixteenth): hysteresis, so that it does not flip at
-// every poll. Raising one's priority needs CAP_SYS_NICE (root has it); without it the agent
+// overflowed within a second at 20k requests/s), a low priority alone would lose records; and
+// once the ring was watched, the export queue overflowed instead (the exporter's I/O and
+// serialization run at the agent's priority too). So the agent takes back normal priority
+// (nice 0) when the ring or the export queue is a quarter full, and lowers it again once both
+// are nearly empty (a sixteenth): hysteresis, so that it does not flip at every poll. Raising one's priority needs CAP_SYS_NICE (root has it); without it the agent
 // says so once and stays at N.
 import type { Logger } from '../util/log';
 import { setProcessNice } from '../util/process-priority';
@@ -57,7 +58,8 @@ export class PriorityGovernor {
     return this.boosted ? 0 : this.nice;
   }
 
-  /** Called at each timed poll with the ring's backlog before the poll (0..1 of the ring). */
+  /** Called at each timed poll with the backlog before the poll: the fuller of the ring and
+   *  the export queue (0..1). */
   update(backlog: number): void {
     if (this.nice === 0 || this.cannotBoost) return;
     if (!this.boosted && backlog >= this.boostAt) {
@@ -65,16 +67,16 @@ export class PriorityGovernor {
         this.setNice(0);
       } catch (e) {
         this.cannotBoost = true;
-        this.log.warn(`the ring buffer is ${Math.round(backlog * 100)}% full and the agent cannot take back normal priority (${(e as Error).message}; needs CAP_SYS_NICE): it stays at nice ${this.nice}, and records may be lost (counted) while the host is busy; --nice 0 avoids this`);
+        this.log.warn(`the ring buffer or the export queue is ${Math.round(backlog * 100)}% full and the agent cannot take back normal priority (${(e as Error).message}; needs CAP_SYS_NICE): it stays at nice ${this.nice}, and records may be lost (counted) while the host is busy; --nice 0 avoids this`);
         return;
       }
       this.boosted = true;
       this.boosts++;
-      this.log.debug(`ring ${Math.round(backlog * 100)}% full: nice 0 until it drains`);
+      this.log.debug(`backlog ${Math.round(backlog * 100)}% full (ring or export queue): nice 0 until it drains`);
     } else if (this.boosted && backlog <= this.relaxAt) {
       this.setNice(this.nice);
       this.boosted = false;
-      this.log.debug(`ring drained: nice ${this.nice} again`);
+      this.log.debug(`backlog drained: nice ${this.nice} again`);
     }
   }
 }
