@@ -205,7 +205,8 @@ test('the agent runs at nice 10 by default, every thread of it, and --nice 0 lea
   const a0 = await startAgent(['--otlp-endpoint', receiver.url, '--nice', '0']);
   try {
     assert.equal(os.getPriority(a0.pid), 0);
-    assert.deepEqual(threadNice(a0.pid), threadNice(a0.pid).map(() => 0));
+    const nice0 = threadNice(a0.pid);
+    assert.deepEqual(nice0, nice0.map(() => 0));
     // Still traces: the flag changes when it runs, not what it sees.
     const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/nice0/${tag}`]);
     assert.equal((await curl.exited).code, 0);
