@@ -109,6 +109,8 @@ export interface CaptureStats {
 
 /** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
+/** How full the export queue may be for the ring to be drained further (see the slicer). */
+const EXPORT_PAUSE_AT = 3 / 4;
 
 export const CAPTURE_DEFAULTS = {
   ...PROBE_DEFAULTS,
@@ -175,7 +177,12 @@ export class Agent {
       log: opts.log,
     });
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
-    this.slicer = new DrainSlicer((limit) => this.drainSome(limit), {
+    // Backpressure: while the export queue is three quarters full, records wait in the ring
+    // instead of becoming spans the full queue would drop. A drain that had fallen behind (the
+    // agent at a low priority on a busy host) otherwise builds spans many times faster than any
+    // exporter sends them. What waits in the ring is bounded by the ring, and counted if it
+    // overflows; the next timed poll tries again.
+    this.slicer = new DrainSlicer((limit) => (this.exportBacklog() < EXPORT_PAUSE_AT ? this.drainSome(limit) : 0), {
       maxRecords: POLL_BATCH,
       budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
     });
@@ -317,9 +324,10 @@ export class Agent {
     return this.slicer.run();
   }
 
-  /** Drains everything there is now (before acting on a process exit, and at stop). */
+  /** Drains everything there is now (before acting on a process exit, and at stop), whatever
+   *  the export queue holds: what it cannot take it counts as dropped. */
   private pollAll(): void {
-    this.slicer.drainAll();
+    while (this.drainSome(POLL_BATCH) >= POLL_BATCH);
   }
 
   private drainSome(limit: number): number {

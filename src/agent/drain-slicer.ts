@@ -71,16 +71,6 @@ export class DrainSlicer {
     return read;
   }
 
-  /** Reads everything there is now, in one go (before acting on a process exit, and at stop). */
-  drainAll(): number {
-    let n = 0;
-    for (;;) {
-      const got = this.drain(this.maxRecords);
-      n += got;
-      if (got < this.maxRecords) return n;
-    }
-  }
-
   /** No further slice runs (stop). */
   cancel(): void {
     this.cancelled = true;

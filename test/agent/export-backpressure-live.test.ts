@@ -1,0 +1,78 @@
+// Backpressure from the export queue to the ring drain, against a real curl over real TLS: while
+// the sink's queue is three quarters full the agent leaves records in the ring (no span is built
+// only to be dropped); once the queue has room, the same records become the spans.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { Agent } from '../../src/agent/agent';
+import { EXPORT_DEFAULTS } from '../../src/export/config';
+import type { SinkStats, SpanSink } from '../../src/export/types';
+import { silentLogger } from '../../src/util/log';
+import { makeCert, requireRoot, sleep, start, startHttpsServer, type Proc } from '../helpers/procs';
+
+const QUEUE = 100;
+
+class HeldSink implements SpanSink {
+  readonly spans: ReadableSpan[] = [];
+  /** What stats() says is waiting: the test decides. */
+  queued = 0;
+  export(span: ReadableSpan): void {
+    this.spans.push(span);
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  stats(): SinkStats {
+    return { exported: this.spans.length, dropped: 0, discarded: 0, failed: 0, queued: this.queued, retries: 0 };
+  }
+}
+
+let agent: Agent;
+let sink: HeldSink;
+let server: Proc & { port: number };
+
+before(async () => {
+  requireRoot();
+  server = await startHttpsServer(makeCert());
+  sink = new HeldSink();
+  agent = Agent.start({
+    capture: {},
+    tracing: {
+      export: { mode: 'otlp', ...EXPORT_DEFAULTS, maxQueueSize: QUEUE },
+      redaction: { allowSensitive: false, redactUrls: true },
+      stitch: true,
+      statsIntervalMs: 60_000,
+      verbose: false,
+      sink,
+    },
+    log: silentLogger,
+  });
+});
+
+after(async () => {
+  await agent?.stop();
+  await server?.stop();
+});
+
+const ofPid = (pid: number) => (s: ReadableSpan) => s.resource.attributes['process.pid'] === pid;
+
+test('export queue 3/4 full: records wait in the ring; room again: they become the spans', async () => {
+  sink.queued = Math.ceil(QUEUE * 0.75);
+  const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/held-${process.pid}`]);
+  assert.equal((await curl.exited).code, 0, curl.stderr());
+  // Several timed polls (10–40 ms apart) pass while the queue stays full.
+  await sleep(400);
+  assert.equal(sink.spans.filter(ofPid(curl.pid)).length, 0, 'no span built while the queue is full');
+  assert.ok(agent.captureStats().ringPendingBytes > 0, 'the records wait in the ring');
+  sink.queued = 0;
+  const t0 = Date.now();
+  while (!sink.spans.some(ofPid(curl.pid))) {
+    if (Date.now() - t0 > 10_000) throw new Error('no span from curl after the queue had room again');
+    await sleep(20);
+  }
+  const span = sink.spans.find(ofPid(curl.pid))!;
+  assert.equal(span.attributes['url.path'], `/held-${process.pid}`);
+});
