@@ -301,7 +301,9 @@ export class Agent {
       const backlog = this.reader.pending();
       this.priority.update(Math.max(backlog / this.reader.size, this.exportBacklog()));
       this.poll();
-      const busy = backlog >= this.busyBytes || this.slicer.continuing;
+      // A slice cut short by its time budget on a slow turn (a busy host, a first call that
+      // compiles) is no sign of a fast-filling ring; one that read its full count is.
+      const busy = backlog >= this.busyBytes || (this.slicer.continuing && this.slicer.lastSliceFull);
       this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
     }, delayMs);
   }

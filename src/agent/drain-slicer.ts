@@ -38,6 +38,7 @@ export class DrainSlicer {
   /** Slices run and records read, for the tests and the debug log. */
   slices = 0;
   records = 0;
+  private lastRead = 0;
 
   constructor(private readonly drain: DrainFn, opts: DrainSlicerOptions) {
     if (!(opts.maxRecords >= 1) || !(opts.budgetMs > 0)) throw new RangeError('a drain slice needs maxRecords ≥ 1 and budgetMs > 0');
@@ -46,6 +47,12 @@ export class DrainSlicer {
     this.checkEvery = Math.max(1, Math.min(opts.checkEvery ?? 64, opts.maxRecords));
     this.now = opts.now ?? (() => performance.now());
     this.defer = opts.defer ?? ((fn) => setImmediate(fn));
+  }
+
+  /** The last slice stopped at maxRecords (not at its time budget nor at an empty ring): a
+   *  backlog of at least that many records. */
+  get lastSliceFull(): boolean {
+    return this.lastRead >= this.maxRecords;
   }
 
   /** A later slice is scheduled (the ring had more than the last slice took). */
@@ -96,6 +103,7 @@ export class DrainSlicer {
   }
 
   private account(read: number): void {
+    this.lastRead = read;
     this.slices++;
     this.records += read;
   }

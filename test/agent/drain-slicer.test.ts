@@ -35,6 +35,7 @@ test('a slice stops at its time budget (checked every checkEvery records), the r
   const first = s.run();
   assert.ok(first >= 100 && first <= 100 + 16, `first slice: ${first} records (budget 1 ms = 100 records, checked every 16)`);
   assert.equal(s.continuing, true);
+  assert.equal(s.lastSliceFull, false, 'cut by time, not by count');
   assert.equal(turns.length, 1, 'one continuation scheduled');
   const sizes = [first];
   while (turns.length > 0) {
@@ -58,6 +59,7 @@ test('a slice stops at maxRecords when records are cheap; an emptied ring schedu
   const s = new DrainSlicer((l) => f.drain(l), { maxRecords: 100, budgetMs: 5, checkEvery: 64, now: f.now, defer: (fn) => turns.push(fn) });
   f.push(250);
   assert.equal(s.run(), 100);
+  assert.equal(s.lastSliceFull, true);
   assert.equal(turns.length, 1);
   // Records that arrive while a continuation waits are read too.
   f.push(30);
