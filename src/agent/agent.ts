@@ -203,7 +203,9 @@ export class Agent {
         // them first. A pid reused within one scan interval is taken for the same process.
         const gone = this.pipeline.streams.pids().filter((pid) => !running.has(pid));
         if (gone.length === 0) return;
-        this.pollAll();
+        // While the export queue is full the ring waits (see the slicer): so do the exits, until
+        // a later scan (they are still gone then).
+        if (!this.pollAll(false)) return;
         this.pipeline.processesExited(gone, process.hrtime.bigint());
         this.red?.processesExited(gone);
       },
@@ -326,10 +328,16 @@ export class Agent {
     return this.slicer.run();
   }
 
-  /** Drains everything there is now (before acting on a process exit, and at stop), whatever
-   *  the export queue holds: what it cannot take it counts as dropped. */
-  private pollAll(): void {
-    while (this.drainSome(POLL_BATCH) >= POLL_BATCH);
+  /** Drains everything there is now (before acting on a process exit, and at stop). Unless
+   *  `force` (stop: what the export queue cannot take it counts as dropped), it stops while the
+   *  export queue is three quarters full, and returns false if records are left. */
+  private pollAll(force: boolean): boolean {
+    // Checked every 64 records, as the slicer does: a chunk of 64 makes at most a few dozen spans.
+    const chunk = force ? POLL_BATCH : 64;
+    for (;;) {
+      if (!force && this.exportBacklog() >= EXPORT_PAUSE_AT) return this.reader.pending() === 0;
+      if (this.drainSome(chunk) < chunk) return true;
+    }
   }
 
   private drainSome(limit: number): number {
@@ -379,7 +387,7 @@ export class Agent {
     this.pollTimer = undefined;
     this.discovery.stop();
     this.probes.stopEmitting(); // no new records from here on
-    this.pollAll();
+    this.pollAll(true);
     this.slicer.cancel();
     this.stopped = true;
     this.pipeline.closeAll(process.hrtime.bigint());

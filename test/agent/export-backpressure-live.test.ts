@@ -1,6 +1,7 @@
 // Backpressure from the export queue to the ring drain, against a real curl over real TLS: while
 // the sink's queue is three quarters full the agent leaves records in the ring (no span is built
-// only to be dropped); once the queue has room, the same records become the spans.
+// only to be dropped), and a process exit seen meanwhile waits for them; once the queue has
+// room, the same records become the spans.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -63,16 +64,18 @@ test('export queue 3/4 full: records wait in the ring; room again: they become t
   sink.queued = Math.ceil(QUEUE * 0.75);
   const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/held-${process.pid}`]);
   assert.equal((await curl.exited).code, 0, curl.stderr());
-  // Several timed polls (10–40 ms apart) pass while the queue stays full.
-  await sleep(400);
+  // Several timed polls (10–40 ms apart) and at least one /proc rescan (every second: curl has
+  // exited) pass while the queue stays full: the exit must wait for curl's records too.
+  await sleep(1500);
   assert.equal(sink.spans.filter(ofPid(curl.pid)).length, 0, 'no span built while the queue is full');
   assert.ok(agent.captureStats().ringPendingBytes > 0, 'the records wait in the ring');
   sink.queued = 0;
   const t0 = Date.now();
   while (!sink.spans.some(ofPid(curl.pid))) {
-    if (Date.now() - t0 > 10_000) throw new Error('no span from curl after the queue had room again');
+    if (Date.now() - t0 > 20_000) throw new Error('no span from curl after the queue had room again');
     await sleep(20);
   }
   const span = sink.spans.find(ofPid(curl.pid))!;
   assert.equal(span.attributes['url.path'], `/held-${process.pid}`);
+  assert.equal(span.attributes['http.response.status_code'], 200, 'the whole exchange, not one cut short by the exit');
 });
