@@ -197,22 +197,20 @@ function threadNice(pid: number): number[] {
   });
 }
 
-test('the agent runs at nice 10 by default, every thread of it, and --nice 0 leaves it at 0', async () => {
-  assert.equal(os.getPriority(agent.pid), 10, 'the main thread');
-  const nice = threadNice(agent.pid);
-  assert.ok(nice.length >= 5, `node's threads: ${nice.length}`);
-  assert.deepEqual(nice, nice.map(() => 10), 'V8 and libuv threads started before the flag was applied too');
-  const a0 = await startAgent(['--otlp-endpoint', receiver.url, '--nice', '0']);
+test('--nice 10 puts every thread of the agent at nice 10; by default its priority is left as it is', async () => {
+  assert.equal(os.getPriority(agent.pid), os.getPriority(process.pid), 'default: the priority it was started with');
+  const a10 = await startAgent(['--otlp-endpoint', receiver.url, '--nice', '10']);
   try {
-    assert.equal(os.getPriority(a0.pid), 0);
-    const nice0 = threadNice(a0.pid);
-    assert.deepEqual(nice0, nice0.map(() => 0));
+    assert.equal(os.getPriority(a10.pid), 10, 'the main thread');
+    const nice = threadNice(a10.pid);
+    assert.ok(nice.length >= 5, `node's threads: ${nice.length}`);
+    assert.deepEqual(nice, nice.map(() => 10), 'V8 and libuv threads started before the flag was applied too');
     // Still traces: the flag changes when it runs, not what it sees.
-    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/nice0/${tag}`]);
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/nice10/${tag}`]);
     assert.equal((await curl.exited).code, 0);
-    await receiver.waitFor((spans) => spans.some((s) => s.attributes['url.path'] === `/nice0/${tag}` && s.kind === 'SERVER'), 15_000);
+    await receiver.waitFor((spans) => spans.some((s) => s.attributes['url.path'] === `/nice10/${tag}` && s.kind === 'SERVER'), 15_000);
   } finally {
-    await a0.stop('SIGKILL');
+    await a10.stop('SIGKILL');
   }
 });
 
@@ -220,7 +218,7 @@ test('a backlog of a quarter of the ring gives the agent normal priority until i
   // A 64 KiB ring and the agent stopped while a 48 KiB POST crosses it: when it resumes, its
   // first poll finds the ring well past a quarter full. (Other programs on this host use TLS
   // too and may boost it before: only what it logs after the resume counts.)
-  const a = await startAgent(['--otlp-endpoint', receiver.url, '--ring-buffer-size', '64k', '-v']);
+  const a = await startAgent(['--otlp-endpoint', receiver.url, '--ring-buffer-size', '64k', '--nice', '10', '-v']);
   const after = async (from: number, re: RegExp): Promise<number> => {
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
       const m = re.exec(a.stderr().slice(from));
