@@ -27,6 +27,7 @@ import type { RedactionOptions } from '../trace/redact';
 import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
 import { DrainSlicer } from './drain-slicer';
+import { mayDrain } from './export-backpressure';
 import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
 
@@ -109,8 +110,6 @@ export interface CaptureStats {
 
 /** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
-/** How full the export queue may be for the ring to be drained further (see the slicer). */
-const EXPORT_PAUSE_AT = 3 / 4;
 
 export const CAPTURE_DEFAULTS = {
   ...PROBE_DEFAULTS,
@@ -177,12 +176,9 @@ export class Agent {
       log: opts.log,
     });
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
-    // Backpressure: while the export queue is three quarters full, records wait in the ring
-    // instead of becoming spans the full queue would drop. A drain that had fallen behind (the
-    // agent at a low priority on a busy host) otherwise builds spans many times faster than any
-    // exporter sends them. What waits in the ring is bounded by the ring, and counted if it
-    // overflows; the next timed poll tries again.
-    this.slicer = new DrainSlicer((limit) => (this.exportBacklog() < EXPORT_PAUSE_AT ? this.drainSome(limit) : 0), {
+    // Backpressure (export-backpressure.ts): while the export queue is three quarters full and
+    // the ring less than half, records wait in the ring; the next timed poll tries again.
+    this.slicer = new DrainSlicer((limit) => (this.mayDrain() ? this.drainSome(limit) : 0), {
       maxRecords: POLL_BATCH,
       budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
     });
@@ -318,6 +314,11 @@ export class Agent {
     return this.sink.stats().queued / t.export.maxQueueSize;
   }
 
+  /** Whether the exporter has room for more spans, or the ring too little for more waiting. */
+  private mayDrain(): boolean {
+    return mayDrain(this.exportBacklog(), this.reader.pending() / this.reader.size);
+  }
+
   /**
    * Drains the ring buffer: one slice now (at most POLL_BATCH records or drainSliceMs), the rest
    * in later turns of the event loop, so that a burst does not starve the exporter's network
@@ -330,12 +331,13 @@ export class Agent {
 
   /** Drains everything there is now (before acting on a process exit, and at stop). Unless
    *  `force` (stop: what the export queue cannot take it counts as dropped), it stops while the
-   *  export queue is three quarters full, and returns false if records are left. */
+   *  drain must wait for the exporter (export-backpressure.ts), and returns false if records
+   *  are left. */
   private pollAll(force: boolean): boolean {
     // Checked every 64 records, as the slicer does: a chunk of 64 makes at most a few dozen spans.
     const chunk = force ? POLL_BATCH : 64;
     for (;;) {
-      if (!force && this.exportBacklog() >= EXPORT_PAUSE_AT) return this.reader.pending() === 0;
+      if (!force && !this.mayDrain()) return this.reader.pending() === 0;
       if (this.drainSome(chunk) < chunk) return true;
     }
   }

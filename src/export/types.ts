@@ -23,8 +23,8 @@ export interface SinkStats {
 /**
  * A span destination. export() never blocks and never throws: a slow or dead backend shows up
  * as `dropped`/`failed` counts. The agent reads `stats().queued` between drain slices and leaves
- * records in the ring while the queue is three quarters full (src/agent/agent.ts): bounded by
- * the ring, whose overflow the BPF side counts. forceFlush()/shutdown() never reject; they
+ * records in the ring while the queue is three quarters full and the ring less than half
+ * (src/agent/export-backpressure.ts). forceFlush()/shutdown() never reject; they
  * resolve when done or when their deadline passes.
  */
 export interface SpanSink {
