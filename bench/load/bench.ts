@@ -23,12 +23,19 @@ const CACHE = '/var/cache/tlsotel-bench';
 /** Node flags for the agent only, e.g. BENCH_AGENT_NODE_ARGS='--max-semi-space-size=32' (not
  *  --cpu-prof: its signals fail the BPF load; TLSOTEL_CPU_PROFILE=FILE profiles the agent). */
 const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+/** Flags for `tlsotel run`, e.g. BENCH_AGENT_ARGS='--nice 0' (to compare a setting with its default). */
+const AGENT_ARGS = (process.env.BENCH_AGENT_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+const ALT_AGENT_ARGS = (process.env.BENCH_ALT_AGENT_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+const ALT_AGENT_NODE_ARGS = (process.env.BENCH_ALT_AGENT_NODE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'sslsniff';
-const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'sslsniff'];
+type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'tlsotel-alt' | 'sslsniff';
+const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'tlsotel-alt', 'sslsniff'];
+/** A row that runs `tlsotel run` (tlsotel-alt: with BENCH_ALT_AGENT_ARGS / BENCH_ALT_AGENT_NODE_ARGS
+ *  instead, to compare a setting with the default in one run, interleaved). */
+const isTlsotel = (row: RowId): boolean => row === 'tlsotel' || row === 'tlsotel-alt';
 const DEFAULT_ROWS: RowId[] = ['baseline', 'floor', 'tlsotel', 'sslsniff'];
 
 interface Load {
@@ -84,6 +91,8 @@ interface Options {
   loads: Load[];
   peer: 'sslsniff' | 'bpftrace';
   out?: string;
+  /** Spans per repetition of the stock-SDK reference (bench/pipeline.ts --only sdk); 0: none. */
+  sdkSpans: number;
 }
 
 function usage(): string {
@@ -96,7 +105,9 @@ function usage(): string {
   --duration S   seconds of load per measurement (whole seconds: wrk's unit)
   --rows LIST    rows to run, of ${ALL_ROWS.join(',')} (baseline is always run;
                  default ${DEFAULT_ROWS.join(',')}; floor-exported: empty probes on the exported
-                 SSL_write/SSL_read/_ex, for comparison with tlsotel's placement)
+                 SSL_write/SSL_read/_ex, for comparison with tlsotel's placement; tlsotel-alt:
+                 tlsotel again with BENCH_ALT_AGENT_ARGS / BENCH_ALT_AGENT_NODE_ARGS, e.g.
+                 '--nice 0', to compare a setting with the default in the same run)
   --loads LIST   loads to run, of ${LOADS.map((l) => l.id).join(',')}
                  (default ${LOADS.filter((l) => !l.optIn).map((l) => l.id).join(',')};
                  h2r5k: HTTP/2, nginx's http2 port loaded by h2load from nghttp2-client;
@@ -105,13 +116,15 @@ function usage(): string {
   --wait-quiet S before each repetition wait up to S seconds for other tracers to go away and
                  for other processes to use less than 30% of a core (default 60; quick 5)
   --out DIR      where to write results.json, table.md and logs (default: a new /tmp/tlsotel-bench-*)
+  --sdk-spans N  spans per repetition of the stock OpenTelemetry JS reference run after the loads
+                 (bench/pipeline.ts --only sdk, 3 repetitions; default 20000, quick 10000; 0: none)
   --report FILE  print the table of an earlier run (its results.json) again, and exit`;
 }
 
 function parseOptions(argv: string[]): Options {
   const o: Options = {
     quick: false, reps: 5, extraReps: 2, durationS: 6, gapS: 1, waitQuietS: 60, budgetMin: 15,
-    rows: [...DEFAULT_ROWS], loads: LOADS.filter((l) => !l.optIn), peer: 'sslsniff',
+    rows: [...DEFAULT_ROWS], loads: LOADS.filter((l) => !l.optIn), peer: 'sslsniff', sdkSpans: 20_000,
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -134,6 +147,7 @@ function parseOptions(argv: string[]): Options {
       case '--wait-quiet': o.waitQuietS = num(0); explicit.add('quiet'); break;
       case '--budget': o.budgetMin = num(1); explicit.add('budget'); break;
       case '--out': o.out = path.resolve(val()); break;
+      case '--sdk-spans': o.sdkSpans = Math.floor(num(0)); explicit.add('sdk'); break;
       case '--peer': {
         const p = val();
         if (p !== 'sslsniff' && p !== 'bpftrace') throw new Error('--peer expects sslsniff or bpftrace');
@@ -161,6 +175,7 @@ function parseOptions(argv: string[]): Options {
     if (!explicit.has('extra')) o.extraReps = 1;
     if (!explicit.has('quiet')) o.waitQuietS = 5;
     if (!explicit.has('budget')) o.budgetMin = 4;
+    if (!explicit.has('sdk')) o.sdkSpans = 10_000;
     o.gapS = 0.5;
   }
   return o;
@@ -766,6 +781,7 @@ const PROG_NAMES: Record<Exclude<RowId, 'baseline'>, RegExp> = {
   floor: /^empty_/,
   'floor-exported': /^empty_/,
   tlsotel: /^tls_/,
+  'tlsotel-alt': /^tls_/,
   sslsniff: /^(probe_SSL|SSL_)/, // sslsniff-bpfcc; the bpftrace peer names programs after the function
 };
 
@@ -781,9 +797,10 @@ async function startAgent(env: Env, row: Exclude<RowId, 'baseline'>, tag: string
     p = spawnLogged(env.emptyProbes!.bin, [env.emptyProbes!.obj, ...env.floorPlans[row]!.specs], { logFile });
     name = row === 'floor' ? 'empty probes' : 'empty probes on the exported functions';
     ready = /ready/;
-  } else if (row === 'tlsotel') {
-    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`], { logFile });
-    name = 'tlsotel run';
+  } else if (isTlsotel(row)) {
+    const alt = row === 'tlsotel-alt';
+    p = spawnLogged(process.execPath, [...(alt ? ALT_AGENT_NODE_ARGS : AGENT_NODE_ARGS), AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`, ...(alt ? ALT_AGENT_ARGS : AGENT_ARGS)], { logFile });
+    name = alt ? `tlsotel run ${[...ALT_AGENT_NODE_ARGS, ...ALT_AGENT_ARGS].join(' ')}` : 'tlsotel run';
     ready = /ready/;
   } else {
     const peer = env.peer!;
@@ -1105,7 +1122,7 @@ async function waitQuiet(env: Env, nginx: Nginx, limitS: number): Promise<{ fore
 /** The agent running now, for the clean-up of an interrupted run. */
 let currentAgent: Spawned | undefined;
 /** What tlsotel said about its losses when it stopped, per repetition. */
-const agentReports: Array<{ rep: number; stopped?: string; losses?: string }> = [];
+const agentReports: Array<{ rep: number; row?: RowId; stopped?: string; losses?: string }> = [];
 
 async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
   const samples: Sample[] = [];
@@ -1139,15 +1156,15 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       }
       // wrk exits with requests in flight; the agent completes those exchanges (error spans)
       // when it sees the process gone, which takes it up to about a second: let it.
-      if (row === 'tlsotel') await sleep(2000);
+      if (isTlsotel(row)) await sleep(2000);
     } finally {
       if (agent) {
         const code = await stopProcess(agent.p, 'SIGINT', 20_000);
         currentAgent = undefined;
-        if (code !== 0 && row === 'tlsotel') log(`${tag}: tlsotel exited ${code}`);
+        if (code !== 0 && isTlsotel(row)) log(`${tag}: tlsotel exited ${code}`);
       }
     }
-    if (row === 'tlsotel') {
+    if (isTlsotel(row)) {
       // Spans of this repetition, now that the agent has flushed and exited.
       const pids = [nginx.worker, ...mine.map((s) => s.wrkPid)];
       const windows = mine.map((s) => ({ fromMs: s.window.fromMs - 200, toMs: s.window.toMs + 200 }));
@@ -1160,12 +1177,50 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       const said = agent!.p.stderr();
       const stopped = /stopped: (.*)/.exec(said)?.[1]?.trim();
       const losses = [...said.matchAll(/losses so far: (.*)/g)].pop()?.[1]?.trim();
-      agentReports.push({ rep, stopped, losses });
+      agentReports.push({ rep, row, stopped, losses });
       log(`${tag}: tlsotel: ${stopped ?? 'no "stopped" line'}${losses ? `; losses: ${losses}` : ''}`);
     }
     samples.push(...mine);
   }
   return samples;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stock OpenTelemetry JS path, for the agent's CPU per span
+
+/** What the stock SDK path costs per span on this host, from the pipeline bench's `sdk` stage. */
+interface SdkReference {
+  /** CPU µs per span, one per repetition. */
+  usPerSpan: number[];
+  note: string;
+}
+
+/**
+ * Runs the pipeline bench's `sdk` stage (bench/pipeline.ts, bench/sdk-baseline.ts) in a child:
+ * spans like tlsotel's made and exported by Tracer.startSpan/setAttributes/end →
+ * BatchSpanProcessor → OTLPTraceExporter (gRPC) → a receiver child, with no capture and no
+ * parsing; its process CPU (every thread, the receiver left out as the load bench leaves out
+ * its own) per span. The same machine, right after the loads: the agent's µs/span over this is
+ * what tlsotel costs per span, capture and parsing included, against the stock span path alone.
+ */
+function measureSdkReference(spans: number, dir: string): SdkReference | { failure: string } {
+  const script = path.join(ROOT, 'dist', 'bench', 'pipeline.js');
+  const args = ['--expose-gc', script, '--only', 'sdk', '--protocol', 'h1', '--exchanges', String(spans), '--reps', '3', '--json'];
+  try {
+    const out = execFileSync(process.execPath, args, { maxBuffer: 64 << 20, timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    fs.writeFileSync(path.join(dir, 'sdk-reference.json'), out);
+    const j = JSON.parse(out) as { protocols: { h1: { corpus: { spans: number }; stages: { sdk?: { ok: boolean; samples: Array<{ cpuMs: number; ok: boolean }> } } } } };
+    const h1 = j.protocols.h1;
+    const sdk = h1.stages.sdk;
+    if (!sdk || !sdk.samples.length) return { failure: 'the pipeline bench returned no sdk samples' };
+    if (!sdk.ok) return { failure: 'the stock SDK path lost or failed spans (see sdk-reference.json)' };
+    return {
+      usPerSpan: sdk.samples.map((x) => x.cpuMs * 1000 / h1.corpus.spans),
+      note: `stock OpenTelemetry JS path (node ${args.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}): ${h1.corpus.spans} spans × 3 repetitions, after the loads`,
+    };
+  } catch (e) {
+    return { failure: `the pipeline bench's sdk stage failed: ${(e as Error).message.split('\n')[0]}` };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1194,21 +1249,37 @@ function disturbance(s: Sample, gapS: number): string | undefined {
   return undefined;
 }
 
+/** Whether tlsotel's row meets issue #15's goals: p99 within 2× the floor's and at most the
+ *  peer's, in-app CPU (nginx and the load client) within 1.1× the floor's. */
+function goalLine(label: string, ss: Sample[], other: (s: Sample, r: RowId) => Sample | undefined, nginxDelta: (s: Sample) => number, wrkDelta: (s: Sample) => number): string {
+  const med = (f: (s: Sample, o: Sample) => number, r: RowId): number => median(ss.map((s) => { const o = other(s, r); return o ? f(s, o) : NaN; }).filter(Number.isFinite));
+  const parts: string[] = [];
+  const check = (name: string, v: number, limit: number): void => {
+    if (Number.isFinite(v)) parts.push(`${name} ${v.toFixed(2)} ${v <= limit ? '✓' : '✗'} (≤ ${limit})`);
+  };
+  check('p99 ÷ floor', med((s, o) => s.p99Us / o.p99Us, 'floor'), 2);
+  check('p99 ÷ sslsniff', med((s, o) => s.p99Us / o.p99Us, 'sslsniff'), 1);
+  check('nginx Δ ÷ floor Δ', med((s, o) => nginxDelta(s) / nginxDelta(o), 'floor'), 1.1);
+  check('client Δ ÷ floor Δ', med((s, o) => wrkDelta(s) / wrkDelta(o), 'floor'), 1.1);
+  return `${label}: ${parts.join(', ') || 'no floor or peer row'}`;
+}
+
 function report(env: Saved, samples: Sample[]): Report {
   const notes: string[] = [];
   const byKey = new Map<string, Sample>();
   for (const s of samples) byKey.set(`${s.rep}/${s.row}/${s.load}`, s);
   const reps = [...new Set(samples.map((s) => s.rep))].sort((a, b) => a - b);
   const gapS = env.options.gapS;
-  const header = ['load', 'row', 'req/s ×', 'p50 ×', 'p99 ×', 'agent CPU s/1k req', 'agent CPU µs/span', 'agent peak RSS MiB', 'spans/req (S+C) · events', 'nginx worker CPU µs/req (Δ)', 'wrk/h2load CPU µs/req (Δ)', 'BPF ns/hit uprobes', 'uprobe hits/req', 'BPF ns/hit sys_enter', 'reps'];
+  const header = ['load', 'row', 'req/s ×', 'p50 ×', 'p99 ×', 'p99 ÷ floor', 'p99 ÷ sslsniff', 'agent CPU s/1k req', 'agent CPU µs/span', 'µs/span ÷ stock SDK', 'agent peak RSS MiB', 'spans/req (S+C) · events', 'nginx worker CPU µs/req (Δ)', 'nginx Δ ÷ floor Δ', 'wrk/h2load CPU µs/req (Δ)', 'wrk Δ ÷ floor Δ', 'BPF ns/hit uprobes', 'uprobe hits/req', 'BPF ns/hit sys_enter', 'reps'];
   const lines: string[][] = [];
+  const goals: string[] = [];
   let marked = 0;
   for (const load of env.options.loads) {
     for (const row of env.options.rows) {
       const base = (s: Sample): Sample | undefined => byKey.get(`${s.rep}/baseline/${load.id}`);
       const all = reps.map((r) => byKey.get(`${r}/${row}/${load.id}`)).filter((s): s is Sample => !!s);
       if (row === 'sslsniff' && !env.peer) {
-        lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, '', '', '', '', '', '', '', '', '', '', '', '']);
+        lines.push([load.label, 'sslsniff', `cannot run: ${env.peerFailure ?? ''}`, ...header.slice(3).map(() => '')]);
         continue;
       }
       const na = notMeasured(row, load);
@@ -1229,26 +1300,44 @@ function report(env: Saved, samples: Sample[]): Report {
       const wrkUs = perReq((s) => s.wrkCpuS);
       const isBase = row === 'baseline';
       const rowName = row === 'sslsniff' && env.peer?.kind === 'bpftrace' ? (env.options.peer === 'bpftrace' ? 'bpftrace peer' : 'bpftrace peer (sslsniff cannot run)')
+        : row === 'tlsotel-alt' ? `tlsotel ${env.altArgs ?? '(alt)'}`
         : row === 'floor' ? 'floor (empty probes)' : row === 'floor-exported' ? 'floor on exported SSL_*' : row === 'baseline' ? 'baseline (no agent)' : row;
+      // Against another row of the same repetition (the floor, the peer), then the median.
+      const other = (s: Sample, r: RowId): Sample | undefined => byKey.get(`${s.rep}/${r}/${load.id}`);
+      const vsRow = (r: RowId, f: (s: Sample) => number) => row === r || row === 'baseline' || !env.options.rows.includes(r)
+        ? '–'
+        : cell(ss.map((s) => { const o = other(s, r); return o ? f(s) / f(o) : NaN; }), (x) => x.toFixed(2));
+      const delta = (us: (s: Sample) => number) => (s: Sample): number => { const b = base(s); return b ? us(s) - us(b) : NaN; };
+      const deltaVsFloor = (us: (s: Sample) => number) => row === 'floor' || row === 'baseline' || !env.options.rows.includes('floor')
+        ? '–'
+        : cell(ss.map((s) => { const f = other(s, 'floor'); return f ? delta(us)(s) / delta(us)(f) : NaN; }), (x) => x.toFixed(2));
+      const sdkUs = env.sdk ? median(env.sdk.usPerSpan) : NaN;
+      const agentUsPerSpan = (s: Sample): number => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN;
       const uprobeHits = (s: Sample) => s.bpf ? s.bpf.enter.cnt + s.bpf.ret.cnt + s.bpf.free.cnt : NaN;
       const uprobeNs = (s: Sample) => s.bpf ? s.bpf.enter.ns + s.bpf.ret.ns + s.bpf.free.ns : NaN;
       let spans = '–';
-      if (row === 'tlsotel') spans = cell(ss.map((s) => s.spans ? (s.spans.server + s.spans.client) / Math.max(1, s.requests) : NaN), (x) => x.toFixed(3));
+      if (isTlsotel(row)) spans = cell(ss.map((s) => s.spans ? (s.spans.server + s.spans.client) / Math.max(1, s.requests) : NaN), (x) => x.toFixed(3));
       else if (row === 'sslsniff' && ss.some((s) => s.events)) {
         spans = `${cell(ss.map((s) => s.events ? s.events.events / Math.max(1, s.requests) : NaN), (x) => x.toFixed(2))} ev/req, lost ${cell(ss.map((s) => s.events ? 100 * s.events.lost / Math.max(1, s.events.events + s.events.lost) : NaN), (x) => `${x.toFixed(1)}%`)}`;
       }
+      if (isTlsotel(row)) goals.push(goalLine(`${row}, ${load.label}`, ss, other, delta(nginxUs), delta(wrkUs)));
       lines.push([
         load.label,
         rowName,
         isBase ? `1.00 (${cell(ss.map((s) => s.rps), fmtK)}/s)` : cell(ratio((s) => s.rps), (x) => x.toFixed(2)),
         isBase ? `1.00 (${cell(ss.map((s) => s.p50Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p50Us), (x) => x.toFixed(2)),
         isBase ? `1.00 (${cell(ss.map((s) => s.p99Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p99Us), (x) => x.toFixed(2)),
+        vsRow('floor', (s) => s.p99Us),
+        vsRow('sslsniff', (s) => s.p99Us),
         isBase ? '–' : cell(ss.map((s) => (s.agentCpuS ?? NaN) / Math.max(1, s.requests) * 1000), (x) => x.toFixed(3)),
-        row === 'tlsotel' ? cell(ss.map((s) => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN), (x) => x.toFixed(1)) : '–',
+        isTlsotel(row) ? cell(ss.map(agentUsPerSpan), (x) => x.toFixed(1)) : '–',
+        isTlsotel(row) && env.sdk ? cell(ss.map((s) => agentUsPerSpan(s) / sdkUs), (x) => x.toFixed(2)) : '–',
         isBase ? '–' : cell(ss.map((s) => (s.agentPeakRssKb ?? NaN) / 1024), (x) => x.toFixed(0)),
         spans,
-        isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map((s) => { const b = base(s); return b ? nginxUs(s) - nginxUs(b) : NaN; }), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
-        isBase ? cell(ss.map(wrkUs), (x) => x.toFixed(1)) : cell(ss.map((s) => { const b = base(s); return b ? wrkUs(s) - wrkUs(b) : NaN; }), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
+        isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map(delta(nginxUs)), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
+        deltaVsFloor(nginxUs),
+        isBase ? cell(ss.map(wrkUs), (x) => x.toFixed(1)) : cell(ss.map(delta(wrkUs)), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),
+        deltaVsFloor(wrkUs),
         isBase ? '–' : cell(ss.map((s) => uprobeNs(s) / uprobeHits(s)), (x) => x.toFixed(0)),
         isBase ? '–' : cell(ss.map((s) => uprobeHits(s) / Math.max(1, s.requests)), (x) => x.toFixed(2)),
         isBase ? '–' : cell(ss.map((s) => s.bpf && s.bpf.sys.cnt ? s.bpf.sys.ns / s.bpf.sys.cnt : NaN), (x) => x.toFixed(0)),
@@ -1265,8 +1354,8 @@ function report(env: Saved, samples: Sample[]): Report {
 
   // Span accounting at the fixed rates: every request must give a SERVER span (nginx) and a
   // CLIENT span (wrk, through libssl).
-  for (const load of env.options.loads.filter((l) => l.rate > 0)) {
-    const ss = samples.filter((s) => s.row === 'tlsotel' && s.load === load.id);
+  for (const load of env.options.loads.filter((l) => l.rate > 0)) for (const row of env.options.rows.filter(isTlsotel)) {
+    const ss = samples.filter((s) => s.row === row && s.load === load.id);
     if (!ss.length) continue;
     const equal = (s: Sample): boolean => !!s.spans && s.spans.server === s.requests && s.spans.client === s.requests;
     const parts = ss.map((s) => `rep ${s.rep}${disturbance(s, gapS) ? ' (disturbed)' : ''}: S ${s.spans?.server}/${s.requests} C ${s.spans?.client}/${s.requests}${equal(s) ? ' ✓' : ' ✗'}`);
@@ -1274,13 +1363,14 @@ function report(env: Saved, samples: Sample[]): Report {
     const verdict = ss.every(equal) ? 'equal to requests in every repetition'
       : calm.length && calm.every(equal) ? 'equal to requests in every undisturbed repetition, NOT in some disturbed one'
       : 'NOT equal to requests';
-    notes.push(`tlsotel spans at ${load.label}: ${verdict} (${parts.join('; ')})`);
+    notes.push(`${row} spans at ${load.label}: ${verdict} (${parts.join('; ')})`);
   }
-  for (const load of env.options.loads.filter((l) => l.rate === 0)) {
-    const ss = samples.filter((s) => s.row === 'tlsotel' && s.load === load.id && s.spans);
+  for (const load of env.options.loads.filter((l) => l.rate === 0)) for (const row of env.options.rows.filter(isTlsotel)) {
+    const ss = samples.filter((s) => s.row === row && s.load === load.id && s.spans);
     if (!ss.length) continue;
-    notes.push(`tlsotel spans at ${load.label}: ${ss.map((s) => `rep ${s.rep}: S ${s.spans!.server}/${s.requests} C ${s.spans!.client}/${s.requests}`).join('; ')}`);
+    notes.push(`${row} spans at ${load.label}: ${ss.map((s) => `rep ${s.rep}: S ${s.spans!.server}/${s.requests} C ${s.spans!.client}/${s.requests}`).join('; ')}`);
   }
+  if (goals.length) notes.push(`issue #15's goals for tlsotel (medians of per-repetition ratios): ${goals.join('; ')}`);
   const disturbed = samples.filter((s) => disturbance(s, gapS));
   if (disturbed.length) {
     const why = new Map<string, number>();
@@ -1311,6 +1401,11 @@ interface Saved {
   disturbedReps: number[];
   agentReports?: typeof agentReports;
   samples: Sample[];
+  /** The stock SDK path's CPU per span (measureSdkReference), when it ran. */
+  sdk?: SdkReference;
+  sdkFailure?: string;
+  /** What the tlsotel-alt row ran with. */
+  altArgs?: string;
 }
 
 /** Below the table, for the Go loads: how the client ran, where its in-app cost is, and whether every request succeeded. */
@@ -1334,13 +1429,16 @@ function render(saved: Saved): string {
   const preface = [
     `tlsotel load bench — ${saved.when} — ${saved.release}, ${saved.cpus} CPUs${opts.quick ? ' — quick mode' : ''}`,
     `Each cell: median [min–max] over the interleaved repetitions (reps: how many of the ${repsRun} run) of ${opts.durationS}s loads; ×: ratio to the baseline of the same repetition.`,
+    '÷ floor, ÷ sslsniff: the ratio to that row\'s figure in the same repetition, then the median (nginx Δ ÷ floor Δ: the in-app cost over the empty probes\' cost).',
     'Δ: CPU per request minus the baseline\'s in the same repetition (the in-app cost of the probes). BPF ns/hit: run_time_ns/run_cnt of the row\'s programs (kernel.bpf_stats_enabled); it excludes the uprobe trap itself.',
     `spans/req: spans at the OTLP receiver (SERVER from the nginx worker + CLIENT from wrk or h2load) per request nginx handled — 2.000 when nothing is lost. events: the peer's own count of captured calls, and the share it reports lost.`,
   ];
   if (saved.agentReports?.length) {
-    notes.push(`tlsotel's own account at exit (each repetition, all its loads): ${saved.agentReports.map((r) => `rep ${r.rep}: ${r.stopped ?? '?'}${r.losses ? ` — losses: ${r.losses}` : ''}`).join('; ')}`);
+    notes.push(`tlsotel's own account at exit (each repetition, all its loads): ${saved.agentReports.map((r) => `rep ${r.rep}${r.row === 'tlsotel-alt' ? ' alt' : ''}: ${r.stopped ?? '?'}${r.losses ? ` — losses: ${r.losses}` : ''}`).join('; ')}`);
   }
   for (const [row, plan] of Object.entries(saved.floorPlans)) notes.push(`${row}: empty programs on ${plan.describe}`);
+  if (saved.sdk) notes.push(`µs/span ÷ stock SDK: the agent's CPU per span over the ${cell(saved.sdk.usPerSpan, (x) => x.toFixed(1))} µs per span of the ${saved.sdk.note}`);
+  else if (saved.sdkFailure) notes.push(`µs/span ÷ stock SDK: not measured: ${saved.sdkFailure}`);
   if (saved.peer) notes.push(`peer: ${saved.peer.note}`);
   else if (opts.rows.includes('sslsniff')) notes.push(`peer: cannot run: ${saved.peerFailure}`);
   notes.push(`wrk: 1 thread, keep-alive; saturation loads use ${LOADS[0].conns} connections; fixed rates are paced by bench/load/wrk.lua (latency is measured from each request's send, not its scheduled time). wrk ${saved.wrkSsl ? `uses ${saved.wrkSsl}, so its requests give CLIENT spans` : 'does not use libssl'}.`);
@@ -1485,7 +1583,17 @@ async function main(): Promise<void> {
         clean.push(rep);
       }
     }
+    let sdk: SdkReference | undefined;
+    let sdkFailure: string | undefined;
+    if (opts.sdkSpans > 0 && opts.rows.some(isTlsotel)) {
+      log(`stock OpenTelemetry JS reference: the pipeline bench's sdk stage, ${opts.sdkSpans} spans × 3`);
+      const r = measureSdkReference(opts.sdkSpans, dir);
+      if ('failure' in r) sdkFailure = r.failure;
+      else sdk = r;
+    }
     const saved: Saved = {
+      sdk, sdkFailure,
+      ...(opts.rows.includes('tlsotel-alt') ? { altArgs: [...ALT_AGENT_NODE_ARGS, ...ALT_AGENT_ARGS].join(' ') } : {}),
       when: new Date().toISOString(), release: os.release(), cpus: os.cpus().length, options: opts, libssl, wrkSsl,
       goClient: goClient ? { goVersion: goClient.goVersion } : undefined,
       floorPlans: env.floorPlans, peer: env.peer ? { kind: env.peer.kind, note: env.peer.note } : undefined,

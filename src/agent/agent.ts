@@ -28,6 +28,9 @@ import type { RedactionOptions } from '../trace/redact';
 import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
+import { DrainSlicer } from './drain-slicer';
+import { mayDrain } from './export-backpressure';
+import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
 
 export type { RootReport };
@@ -49,6 +52,12 @@ export interface CaptureOptions {
    *  ring brings it back to pollIntervalMs; the ring (8 MiB by default) must not fill within
    *  this time of traffic growing that fast. */
   idlePollMaxMs?: number;
+  /** Longest turn of the event loop spent draining the ring (see drain-slicer.ts): a drain
+   *  continues on later turns, with the loop's I/O in between. */
+  drainSliceMs?: number;
+  /** The agent's nice value while its ring backlog is small (priority-governor.ts); 0 or
+   *  unset: its priority is left as it is. */
+  nice?: number;
   /** How often /proc is rescanned for new TLS files and exited processes. */
   rescanIntervalMs?: number;
   maxConnections?: number;
@@ -123,7 +132,7 @@ export interface NewFileStats extends DiscoveryStats {
 /** Reaction latencies kept for stats (a bounded window). */
 const NOTICE_LATENCIES = 256;
 
-/** Records handled per turn of the event loop (a few ms of work). */
+/** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
 
 export const CAPTURE_DEFAULTS = {
@@ -131,6 +140,7 @@ export const CAPTURE_DEFAULTS = {
   ...STREAM_DEFAULTS,
   pollIntervalMs: 10,
   idlePollMaxMs: 40,
+  drainSliceMs: 2,
   rescanIntervalMs: 1000,
   rootRescanIntervalMs: 30_000,
 };
@@ -149,8 +159,10 @@ export class Agent {
   private readonly busyPollMs: number;
   private readonly idlePollMaxMs: number;
   private stopped = false;
-  /** A continuation of a large drain is scheduled. */
-  private continuing = false;
+  /** Drains the ring in slices (drain-slicer.ts). */
+  private readonly slicer: DrainSlicer;
+  /** The agent's CPU priority, following the ring's backlog. */
+  private readonly priority: PriorityGovernor;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
   private finalCounters: Counters | undefined;
   private finalFileCounters: FileCounters | undefined;
@@ -192,6 +204,13 @@ export class Agent {
       log: opts.log,
     });
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
+    // Backpressure (export-backpressure.ts): while the export queue is three quarters full and
+    // the ring less than half, records wait in the ring; the next timed poll tries again.
+    this.slicer = new DrainSlicer((limit) => (this.mayDrain() ? this.drainSome(limit) : 0), {
+      maxRecords: POLL_BATCH,
+      budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
+    });
+    this.priority = new PriorityGovernor({ nice: c.nice ?? 0, log: opts.log });
     this.busyBytes = probes.ringBufferBytes / 16;
     this.busyPollMs = c.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
     this.idlePollMaxMs = Math.max(this.busyPollMs, c.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
@@ -210,7 +229,9 @@ export class Agent {
         // them first. A pid reused within one scan interval is taken for the same process.
         const gone = this.pipeline.streams.pids().filter((pid) => !running.has(pid));
         if (gone.length === 0) return;
-        this.pollAll();
+        // While the export queue is full the ring waits (see the slicer): so do the exits, until
+        // a later scan (they are still gone then).
+        if (!this.pollAll(false)) return;
         this.pipeline.processesExited(gone, process.hrtime.bigint());
         this.red?.processesExited(gone);
       },
@@ -246,7 +267,11 @@ export class Agent {
     let agent: Agent;
     try {
       agent = new Agent(probes, opts, sink);
+      // Before the scan and the attaches, so that threads started from here inherit it; and
+      // again after, for those started already (V8's, libuv's, start-up's).
+      agent.priority.apply();
       agent.discovery.initialScan();
+      agent.priority.apply();
     } catch (e) {
       probes.close();
       void sink?.shutdown();
@@ -346,32 +371,49 @@ export class Agent {
       this.pollTimer = undefined;
       if (this.stopped) return;
       const backlog = this.reader.pending();
+      this.priority.update(Math.max(backlog / this.reader.size, this.exportBacklog()));
       this.poll();
-      const busy = backlog >= this.busyBytes || this.continuing;
+      // A slice cut short by its time budget on a slow turn (a busy host, a first call that
+      // compiles) is no sign of a fast-filling ring; one that read its full count is.
+      const busy = backlog >= this.busyBytes || (this.slicer.continuing && this.slicer.lastSliceFull);
       this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
     }, delayMs);
   }
 
-  /**
-   * Drains the ring buffer: at most POLL_BATCH records now, the rest in later turns of the event
-   * loop (setImmediate), so that a burst does not starve the exporter's network I/O (HTTP/2
-   * flow control only moves when the loop turns). Returns the number of records read now.
-   */
-  poll(): number {
-    const n = this.drainSome(POLL_BATCH);
-    if (n >= POLL_BATCH && !this.continuing) {
-      this.continuing = true;
-      setImmediate(() => {
-        this.continuing = false;
-        this.poll();
-      });
-    }
-    return n;
+  /** How full the export queue is (0..1): spans wait there while the exporter is behind, and
+   *  an agent kept at a low priority by a busy host must catch up on them too. */
+  private exportBacklog(): number {
+    const t = this.opts.tracing;
+    if (this.sink === undefined || t === undefined || !(t.export.maxQueueSize > 0)) return 0;
+    return this.sink.stats().queued / t.export.maxQueueSize;
   }
 
-  /** Drains everything there is now (before acting on a process exit, and at stop). */
-  private pollAll(): void {
-    while (this.drainSome(POLL_BATCH) >= POLL_BATCH);
+  /** Whether the exporter has room for more spans, or the ring too little for more waiting. */
+  private mayDrain(): boolean {
+    return mayDrain(this.exportBacklog(), this.reader.pending() / this.reader.size);
+  }
+
+  /**
+   * Drains the ring buffer: one slice now (at most POLL_BATCH records or drainSliceMs), the rest
+   * in later turns of the event loop, so that a burst does not starve the exporter's network
+   * I/O (HTTP/2 flow control only moves when the loop turns). Returns the number of records
+   * read now.
+   */
+  poll(): number {
+    return this.slicer.run();
+  }
+
+  /** Drains everything there is now (before acting on a process exit, and at stop). Unless
+   *  `force` (stop: what the export queue cannot take it counts as dropped), it stops while the
+   *  drain must wait for the exporter (export-backpressure.ts), and returns false if records
+   *  are left. */
+  private pollAll(force: boolean): boolean {
+    // Checked every 64 records, as the slicer does: a chunk of 64 makes at most a few dozen spans.
+    const chunk = force ? POLL_BATCH : 64;
+    for (;;) {
+      if (!force && !this.mayDrain()) return this.reader.pending() === 0;
+      if (this.drainSome(chunk) < chunk) return true;
+    }
   }
 
   private drainSome(limit: number): number {
@@ -427,7 +469,8 @@ export class Agent {
     this.discovery.stop();
     const fileEventsStopped = this.fileEvents?.stop();
     this.probes.stopEmitting(); // no new records from here on
-    this.pollAll();
+    this.pollAll(true);
+    this.slicer.cancel();
     this.stopped = true;
     this.pipeline.closeAll(process.hrtime.bigint());
     this.reader.close();

@@ -31,6 +31,10 @@ What spans contain (run):
   --no-stitch                 do not link the CLIENT and SERVER spans of one exchange when both
                               ends are on this host (default: the client span is the parent)
   --stats-interval DUR        how often losses are logged when they change (default 10s)
+  --nice N                    the agent's scheduling priority, 0..19 (default 0: unchanged):
+                              the traced programs win a contended CPU and the agent catches up
+                              in their gaps; it takes back normal priority while its ring or
+                              export queue is a quarter full (overflow is counted)
 
 Which spans are kept (run): OTEL_TRACES_SAMPLER = always_on, always_off, traceidratio,
   parentbased_always_on, parentbased_always_off, parentbased_traceidratio, with

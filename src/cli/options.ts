@@ -37,6 +37,7 @@ export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
     'no-stitch': { type: 'boolean' },
     'response-timeout': { type: 'string' },
     'stats-interval': { type: 'string' },
+    nice: { type: 'string' },
     'prometheus-port': { type: 'string' },
     'metrics-max-routes': { type: 'string' },
     'metrics-max-series': { type: 'string' },

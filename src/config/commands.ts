@@ -17,6 +17,7 @@ import { resolveMetricsConfig, resolveRedMetricsConfig } from './metrics';
 import { resolveSamplingConfig } from './sampling';
 import type { MetricsSettings } from '../metrics/metrics-stage';
 import type { SamplingConfig } from '../trace/sampler';
+import { DEFAULT_NICE, NICE_RANGE } from '../util/process-priority';
 import { duration, fromEnv, fromFlag, integer, size, text, type ValueKind } from './values';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 
@@ -69,6 +70,9 @@ export interface RunConfig extends CommonConfig, CaptureConfig {
    *  process says of itself and what /proc says (e.g. k8s.node.name from the downward API). */
   resourceAttributes: Record<string, string>;
   statsIntervalMs: number;
+  /** --nice: the agent's threads get this nice value at start (0: unchanged), so that the
+   *  traced programs win a contended core (src/util/process-priority.ts). */
+  nice: number;
   /** TLSOTEL_CPU_PROFILE: write a V8 CPU profile of the agent from ready to stop to this file. */
   cpuProfile?: string;
 }
@@ -199,6 +203,7 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
     stitch: flags['no-stitch'] !== true,
     resourceAttributes: env.OTEL_RESOURCE_ATTRIBUTES !== undefined ? parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES) : {},
     statsIntervalMs,
+    nice: fromFlag(integer(...NICE_RANGE), 'nice', flags.nice) ?? DEFAULT_NICE,
   };
   if (metrics !== undefined) config.metrics = metrics;
   if (red !== undefined) config.red = red;

@@ -22,8 +22,10 @@ export interface SinkStats {
 
 /**
  * A span destination. export() never blocks and never throws: a slow or dead backend shows up
- * as `dropped`/`failed` counts, not as back-pressure on capture. forceFlush()/shutdown() never
- * reject; they resolve when done or when their deadline passes.
+ * as `dropped`/`failed` counts. The agent reads `stats().queued` between drain slices and leaves
+ * records in the ring while the queue is three quarters full and the ring less than half
+ * (src/agent/export-backpressure.ts). forceFlush()/shutdown() never reject; they
+ * resolve when done or when their deadline passes.
  */
 export interface SpanSink {
   export(span: ReadableSpan): void;

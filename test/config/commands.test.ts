@@ -12,6 +12,7 @@ import { duration, fromEnv, fromFlag, integer, size } from '../../src/config/val
 import { PROBE_DEFAULTS } from '../../src/bpf/probes';
 import { DEFAULT_LIBRARY_ROOTS } from '../../src/discovery/library-roots';
 import { AGENT_METRICS_DEFAULTS } from '../../src/telemetry/agent-metrics';
+import { DEFAULT_NICE } from '../../src/util/process-priority';
 
 const host: HostView = { processExists: (pid) => pid === 4242 };
 const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
@@ -69,6 +70,17 @@ test('run: defaults, fully resolved', () => {
   assert.equal(config.verbose, false);
   assert.equal(config.debug, false);
   assert.equal(config.cpuProfile, undefined);
+  assert.equal(config.nice, DEFAULT_NICE);
+  assert.equal(DEFAULT_NICE, 0, 'the priority is left as it is unless asked (bench/README.md: what was tried)');
+});
+
+test('run --nice: 0 (unchanged) to 19, anything else is a usage error naming the flag', () => {
+  const env = readEnvironment({});
+  assert.equal(resolveRunConfig({ nice: '0' }, env, host).config.nice, 0);
+  assert.equal(resolveRunConfig({ nice: '19' }, env, host).config.nice, 19);
+  for (const bad of ['20', '-1', '5.5', 'low', '']) {
+    assert.throws(() => resolveRunConfig({ nice: bad }, env, host), usage(/^--nice expects an integer from 0 to 19, got '/), bad);
+  }
 });
 
 test('run: flags and variables of every stage', () => {

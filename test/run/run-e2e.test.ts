@@ -3,6 +3,7 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { startOtlpReceiver, getFreePort, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { makeCert, python, requireRoot, run, sleep, start, startHttpsServer, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
@@ -185,5 +186,60 @@ test('TLSOTEL_CPU_PROFILE: the agent writes a V8 CPU profile of its run when it 
   } finally {
     await a3.stop('SIGKILL');
     fs.rmSync(file, { force: true });
+  }
+});
+
+/** The nice value of every thread of process `pid` (field 19 of /proc/PID/task/TID/stat). */
+function threadNice(pid: number): number[] {
+  return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('--nice 10 puts every thread of the agent at nice 10; by default its priority is left as it is', async () => {
+  assert.equal(os.getPriority(agent.pid), os.getPriority(process.pid), 'default: the priority it was started with');
+  const a10 = await startAgent(['--otlp-endpoint', receiver.url, '--nice', '10']);
+  try {
+    assert.equal(os.getPriority(a10.pid), 10, 'the main thread');
+    const nice = threadNice(a10.pid);
+    assert.ok(nice.length >= 5, `node's threads: ${nice.length}`);
+    assert.deepEqual(nice, nice.map(() => 10), 'V8 and libuv threads started before the flag was applied too');
+    // Still traces: the flag changes when it runs, not what it sees.
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${nginx.port}/nice10/${tag}`]);
+    assert.equal((await curl.exited).code, 0);
+    await receiver.waitFor((spans) => spans.some((s) => s.attributes['url.path'] === `/nice10/${tag}` && s.kind === 'SERVER'), 15_000);
+  } finally {
+    await a10.stop('SIGKILL');
+  }
+});
+
+test('a backlog of a quarter of the ring gives the agent normal priority until it has drained, then nice 10 again', async () => {
+  // A 64 KiB ring and the agent stopped while a 48 KiB POST crosses it: when it resumes, its
+  // first poll finds the ring well past a quarter full. (Other programs on this host use TLS
+  // too and may boost it before: only what it logs after the resume counts.)
+  const a = await startAgent(['--otlp-endpoint', receiver.url, '--ring-buffer-size', '64k', '--nice', '10', '-v']);
+  const after = async (from: number, re: RegExp): Promise<number> => {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+      const m = re.exec(a.stderr().slice(from));
+      if (m) return from + m.index + m[0].length;
+    }
+    throw new Error(`no ${re} in the agent's log after offset ${from}:\n${a.stderr().slice(from)}`);
+  };
+  try {
+    process.kill(a.pid, 'SIGSTOP');
+    const stoppedAt = a.stderr().length;
+    const curl = start('curl', ['-sk', '--http1.1', '-o', '/dev/null', '--data-binary', '@-', `https://127.0.0.1:${nginx.port}/backlog/${tag}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    curl.child.stdin?.end(Buffer.alloc(48 * 1024, 0x61));
+    await curl.exited;
+    process.kill(a.pid, 'SIGCONT');
+    const boosted = await after(stoppedAt, /backlog \d+% full \(ring or export queue\): nice 0 until it drains/);
+    await after(boosted, /backlog drained: nice 10 again/);
+    const nice = threadNice(a.pid);
+    // Unless the host's other TLS traffic boosted it again in between.
+    if (!/nice 0 until it drains/.test(a.stderr().slice(boosted))) assert.deepEqual(nice, nice.map(() => 10), 'every thread back at 10');
+  } finally {
+    process.kill(a.pid, 'SIGCONT');
+    await a.stop('SIGKILL');
   }
 });
