@@ -27,8 +27,11 @@ const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(/\s+/).f
 // ---------------------------------------------------------------------------------------------
 // Options
 
-type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'sslsniff';
-const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'sslsniff'];
+type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'tlsotel-keep-bodies' | 'sslsniff';
+const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'tlsotel-keep-bodies', 'sslsniff'];
+/** tlsotel-keep-bodies (on request): `tlsotel run --keep-bodies`, every body byte copied
+ *  through the ring as before body skipping, to compare within one run. */
+const isTlsotel = (row: RowId): boolean => row === 'tlsotel' || row === 'tlsotel-keep-bodies';
 const DEFAULT_ROWS: RowId[] = ['baseline', 'floor', 'tlsotel', 'sslsniff'];
 
 interface Load {
@@ -683,6 +686,7 @@ const PROG_NAMES: Record<Exclude<RowId, 'baseline'>, RegExp> = {
   floor: /^empty_/,
   'floor-exported': /^empty_/,
   tlsotel: /^tls_/,
+  'tlsotel-keep-bodies': /^tls_/,
   sslsniff: /^(probe_SSL|SSL_)/, // sslsniff-bpfcc; the bpftrace peer names programs after the function
 };
 
@@ -698,8 +702,9 @@ async function startAgent(env: Env, row: Exclude<RowId, 'baseline'>, tag: string
     p = spawnLogged(env.emptyProbes!.bin, [env.emptyProbes!.obj, ...env.floorPlans[row]!.specs], { logFile });
     name = row === 'floor' ? 'empty probes' : 'empty probes on the exported functions';
     ready = /ready/;
-  } else if (row === 'tlsotel') {
-    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`], { logFile });
+  } else if (isTlsotel(row)) {
+    const keep = row === 'tlsotel-keep-bodies' ? ['--keep-bodies'] : [];
+    p = spawnLogged(process.execPath, [...AGENT_NODE_ARGS, AGENT, 'run', ...keep, '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`], { logFile });
     name = 'tlsotel run';
     ready = /ready/;
   } else {
@@ -1053,15 +1058,15 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
       }
       // wrk exits with requests in flight; the agent completes those exchanges (error spans)
       // when it sees the process gone, which takes it up to about a second: let it.
-      if (row === 'tlsotel') await sleep(2000);
+      if (isTlsotel(row)) await sleep(2000);
     } finally {
       if (agent) {
         const code = await stopProcess(agent.p, 'SIGINT', 20_000);
         currentAgent = undefined;
-        if (code !== 0 && row === 'tlsotel') log(`${tag}: tlsotel exited ${code}`);
+        if (code !== 0 && isTlsotel(row)) log(`${tag}: tlsotel exited ${code}`);
       }
     }
-    if (row === 'tlsotel') {
+    if (isTlsotel(row)) {
       // Spans of this repetition, now that the agent has flushed and exited.
       const pids = [nginx.worker, ...mine.map((s) => s.wrkPid)];
       const windows = mine.map((s) => ({ fromMs: s.window.fromMs - 200, toMs: s.window.toMs + 200 }));
@@ -1142,7 +1147,7 @@ function report(env: Saved, samples: Sample[]): Report {
       const uprobeHits = (s: Sample) => s.bpf ? s.bpf.enter.cnt + s.bpf.ret.cnt + s.bpf.free.cnt : NaN;
       const uprobeNs = (s: Sample) => s.bpf ? s.bpf.enter.ns + s.bpf.ret.ns + s.bpf.free.ns : NaN;
       let spans = '–';
-      if (row === 'tlsotel') spans = cell(ss.map((s) => s.spans ? (s.spans.server + s.spans.client) / Math.max(1, s.requests) : NaN), (x) => x.toFixed(3));
+      if (isTlsotel(row)) spans = cell(ss.map((s) => s.spans ? (s.spans.server + s.spans.client) / Math.max(1, s.requests) : NaN), (x) => x.toFixed(3));
       else if (row === 'sslsniff' && ss.some((s) => s.events)) {
         spans = `${cell(ss.map((s) => s.events ? s.events.events / Math.max(1, s.requests) : NaN), (x) => x.toFixed(2))} ev/req, lost ${cell(ss.map((s) => s.events ? 100 * s.events.lost / Math.max(1, s.events.events + s.events.lost) : NaN), (x) => `${x.toFixed(1)}%`)}`;
       }
@@ -1153,7 +1158,7 @@ function report(env: Saved, samples: Sample[]): Report {
         isBase ? `1.00 (${cell(ss.map((s) => s.p50Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p50Us), (x) => x.toFixed(2)),
         isBase ? `1.00 (${cell(ss.map((s) => s.p99Us), (x) => x.toFixed(0))} µs)` : cell(ratio((s) => s.p99Us), (x) => x.toFixed(2)),
         isBase ? '–' : cell(ss.map((s) => (s.agentCpuS ?? NaN) / Math.max(1, s.requests) * 1000), (x) => x.toFixed(3)),
-        row === 'tlsotel' ? cell(ss.map((s) => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN), (x) => x.toFixed(1)) : '–',
+        isTlsotel(row) ? cell(ss.map((s) => s.spans && s.agentCpuS !== undefined ? s.agentCpuS * 1e6 / Math.max(1, s.spans.server + s.spans.client) : NaN), (x) => x.toFixed(1)) : '–',
         isBase ? '–' : cell(ss.map((s) => (s.agentPeakRssKb ?? NaN) / 1024), (x) => x.toFixed(0)),
         spans,
         isBase ? cell(ss.map(nginxUs), (x) => x.toFixed(1)) : cell(ss.map((s) => { const b = base(s); return b ? nginxUs(s) - nginxUs(b) : NaN; }), (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`),

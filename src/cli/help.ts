@@ -56,6 +56,9 @@ Capture options (run, sniff):
   --capture-segments N        records per SSL call, 1..16 (default 4); the rest of a larger
                               call is reported as a gap of known size, never silently cut
   --ring-buffer-size SIZE     BPF ring buffer size, a power of two from 4k to 1G (default 8M)
+  --keep-bodies               copy HTTP/1 bodies too (default: a body of known length in a call
+                              of 1 KiB or more is counted in BPF, not copied: spans need its
+                              size only)
   -v, --verbose               debug log, including libbpf's and the OpenTelemetry SDK's
   -h, --help                  this text
 

@@ -21,6 +21,7 @@ export const CAPTURE_FLAGS: FlagSpec = {
   'capture-bytes': { type: 'string' },
   'capture-segments': { type: 'string' },
   'ring-buffer-size': { type: 'string' },
+  'keep-bodies': { type: 'boolean' },
 };
 
 export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
