@@ -606,25 +606,35 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	}
 
 	/* 2. A message may begin here: search a large enough rest of the call for a head whose body
-	 * can be counted. The bytes read for it are sent either way. */
+	 * can be counted. Only the bytes searched are read first: a skipped body is never read;
+	 * otherwise the rest of the record is read, and it is sent as any other. */
 	if (cfg.skip_min && len - off >= cfg.skip_min) {
 		__u32 n = len - off;
 		if (n > cap)
 			n = cap;
-		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
+		__u32 first = n < TLSOTEL_HEAD_SCAN ? n : TLSOTEL_HEAD_SCAN;
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(first) : [max] "i"(TLSOTEL_HEAD_SCAN));
 		__u32 skip = 0;
-		if (bpf_probe_read_user(s->data, n, (void *)(a->buf + off)) != 0) {
+		if (bpf_probe_read_user(s->data, first, (void *)(a->buf + off)) != 0) {
 			count(TLS_CNT_READ_ERRORS, 1);
 			n = 0;
 		} else {
 			__u64 cl = 0;
-			__u32 head = skippable_head(s, n, &cl);
+			__u32 head = skippable_head(s, first, &cl);
 			__u32 after = len - off - head;
-			if (head && cl > 0 && after > 0 && !response_at(s, head, n)) {
+			if (head && cl > 0 && after > 0 && !response_at(s, head, first)) {
 				skip = cl < after ? (__u32)cl : after;
 				left = cl - skip;
 				n = head;
 				count(TLS_CNT_SKIP_HEADS, 1);
+			} else if (n > first) {
+				/* first == TLSOTEL_HEAD_SCAN here */
+				__u32 rest = n - first;
+				asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(rest) : [max] "i"(TLSOTEL_MAX_PAYLOAD - TLSOTEL_HEAD_SCAN));
+				if (bpf_probe_read_user(s->data + TLSOTEL_HEAD_SCAN, rest, (void *)(a->buf + off + TLSOTEL_HEAD_SCAN)) != 0) {
+					count(TLS_CNT_READ_ERRORS, 1);
+					n = 0;
+				}
 			}
 		}
 		bool last = off + n + skip >= len || used + 1 >= segs;

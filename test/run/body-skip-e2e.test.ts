@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedMetricPoint, type ReceivedSpan } from '../helpers/otlp-receiver';
-import { makeCert, python, requireRoot, start, type Proc } from '../helpers/procs';
+import { CLI, makeCert, python, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
 
@@ -144,4 +144,20 @@ test('a wrong skip (a body sent after a HEAD response) is caught as a gap: the s
   // Both ends skipped what the BPF side took for a body: two mismatches at least.
   await receiver.waitForMetrics(() => counter('tlsotel.http.skip_mismatches') >= before + 2, 10_000)
     .catch(() => assert.fail(`skip mismatches ${counter('tlsotel.http.skip_mismatches') - before}, want 2`));
+});
+
+test('sniff shows skipped body bytes as such, and copies them with --keep-bodies', async () => {
+  for (const keep of [false, true]) {
+    const sniff = start(process.execPath, [CLI, 'sniff', '--comm', COMM, '--preview-bytes', '20', ...(keep ? ['--keep-bodies'] : [])]);
+    procs.push(sniff);
+    await sniff.waitFor(/ready/, 'stderr', 30_000);
+    const got = await curl(['--http1.1'], [`/files/1m?${tag}-sniff-${keep}`]);
+    assert.equal(got[0].size, SIZES['1m']);
+    // curl's first read of the answer: the head copied, the rest of the call counted.
+    const line = new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 read +\\d+ B .*HTTP/1\\.1 200 OK.* \\+(\\d+) B body skipped \\(counted, not copied\\)$`, 'm');
+    if (!keep) await sniff.waitFor(line, 'stdout', 15_000);
+    else await sniff.waitFor(new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 read +\\d+ B .*HTTP/1\\.1 200 OK`, 'm'), 'stdout', 15_000);
+    await sniff.stop('SIGINT');
+    assert.equal(line.test(sniff.stdout()), !keep, keep ? 'nothing skipped with --keep-bodies' : 'skipped bytes shown');
+  }
 });
