@@ -363,6 +363,10 @@ static long head_byte(__u32 i, struct head_ctx *ctx)
 	struct head_scan *h = &s->hs;
 	__u8 c = s->data[i & (TLSOTEL_MAX_PAYLOAD - 1)];
 	__u32 f = h->flags;
+	/* Most bytes: in a line already known not to matter (the start line, a value, another
+	 * field). Only CR and LF count there; the line's first byte always takes the long way. */
+	if (c > '\r' && !(f & (HS_CL | HS_TE | HS_IN_CL | HS_CR)))
+		return 0;
 	if (c == '\n') {
 		if (!(f & HS_CR)) {
 			h->flags = f | HS_BAD; /* the user-space parser wants CRLF (llhttp strict) */
@@ -389,7 +393,7 @@ static long head_byte(__u32 i, struct head_ctx *ctx)
 		return 0;
 	}
 	if (h->line == 0) { /* the start line, judged before the scan */
-		h->flags = f;
+		h->flags = f & ~(HS_CL | HS_TE);
 		return 0;
 	}
 	if (f & HS_IN_CL) {
