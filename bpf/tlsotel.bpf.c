@@ -24,6 +24,7 @@ const volatile struct tls_config cfg = {
 	.filter_tgid = 0,
 	.capture_bytes = 16384,
 	.max_segments = 4,
+	.skip_min = 0,
 	.pidns_dev = 0,
 	.pidns_ino = 0,
 };
@@ -157,6 +158,17 @@ struct {
  * hook return before any map lookup. */
 __u32 identity_pending = 0;
 
+/* The state of a search for the end of an HTTP/1 head (see head_byte). */
+struct head_scan {
+	__u64 cl;       /* the Content-Length value */
+	__u32 line;     /* lines ended so far */
+	__u32 pos;      /* bytes of the current line so far */
+	__u32 flags;    /* enum head_scan_flags */
+	__u32 n_cl;     /* Content-Length fields seen */
+	__u32 n_digits;
+	__u32 head_len; /* set at the empty line: bytes of the head, its CRLFs included */
+};
+
 /* A record is built here: too large for the 512-byte BPF stack. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
@@ -168,6 +180,9 @@ struct scratch {
 		 * object's BTF, where scripts/gen-layout.mjs reads its layout. */
 		struct tls_conn conn;
 	};
+	/* In map memory, not on the stack: the verifier tracks stack values exactly, and a
+	 * bpf_loop callback whose state changes at every byte would never converge. */
+	struct head_scan hs;
 };
 #pragma clang diagnostic pop
 
@@ -265,7 +280,263 @@ static __always_inline void left_call(__u64 pid_tgid, struct call_args *a)
 	}
 }
 
-/* Emit one call's plaintext as up to cfg.max_segments records of up to cfg.capture_bytes. */
+/* ---- Body skipping (cfg.skip_min): a span needs a body's length, not its bytes. ----
+ *
+ * User space cannot tell the BPF side in time which bytes are a body: nginx writes a head and
+ * the first 16 KiB of its body in one SSL_write, and a client reads them microseconds later,
+ * while user space drains the ring every few milliseconds. So the BPF side finds bodies itself,
+ * without following a connection's messages: a call of at least cfg.skip_min bytes that begins
+ * with an HTTP/1 head is searched (its first TLSOTEL_HEAD_SCAN bytes) for the end of the head
+ * and a Content-Length; the head is copied, the body bytes after it are counted
+ * (tls_event.skipped), and the rest of the body, when the call ends inside it, is counted in
+ * the next calls of that direction (skip_left). Small calls cost one comparison more.
+ * Anything unsure copies everything: no Transfer-Encoding, one Content-Length, a final status
+ * that has a body (not 1xx/204/304), a request that is not CONNECT, a head whose lines end in
+ * CRLF, and (a HEAD response, which has a Content-Length but no body) never when the bytes
+ * after the head begin another response. This is a guess about framing that only user space
+ * knows for sure: it accepts skipped bytes only where its own parser expects body bytes
+ * (src/capture/streams.ts, the parsers' skip()), and takes them for a gap otherwise. */
+struct skip_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 read;
+};
+
+/* Body bytes still to be counted, per connection and direction. Inserted when a call ends
+ * inside a body that is being skipped, deleted when the body is done. LRU: an evicted entry
+ * only means the rest of that body is copied. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct skip_key);
+	__type(value, __u64);
+} skip_left SEC(".maps");
+
+/* Non-zero while `skip_left` may hold entries: spares the lookup on every call otherwise
+ * (approximately: LRU evictions are not subtracted). */
+__u32 skip_pending = 0;
+
+/* The field names searched for, lower case, 8 bytes a word (little-endian): immediates, so that
+ * .rodata keeps holding struct tls_config alone. */
+#define W8(a, b, c, d, e, f, g, h)                                                              \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |   \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+#define CL_NAME_LEN 15 /* "content-length:" */
+#define TE_NAME_LEN 18 /* "transfer-encoding:" */
+
+static __always_inline __u8 cl_char(__u32 pos)
+{
+	__u64 w = pos < 8 ? W8('c', 'o', 'n', 't', 'e', 'n', 't', '-') : W8('l', 'e', 'n', 'g', 't', 'h', ':', 0);
+	return (w >> ((pos & 7) * 8)) & 0xff;
+}
+
+static __always_inline __u8 te_char(__u32 pos)
+{
+	__u64 w = pos < 8 ? W8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r') :
+		  pos < 16 ? W8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n') : W8('g', ':', 0, 0, 0, 0, 0, 0);
+	return (w >> ((pos & 7) * 8)) & 0xff;
+}
+
+enum head_scan_flags {
+	HS_CL = 1 << 0,      /* the line so far matches "content-length:" */
+	HS_TE = 1 << 1,      /* the line so far matches "transfer-encoding:" */
+	HS_IN_CL = 1 << 2,   /* in a Content-Length value */
+	HS_CL_WS = 1 << 3,   /* white space after its digits */
+	HS_BAD = 1 << 4,     /* give up: not a head we are sure of */
+	HS_CR = 1 << 5,      /* the previous byte was CR */
+};
+
+/* The bpf_loop context: the scratch value, whose `hs` holds the search's state. */
+struct head_ctx {
+	struct scratch *s;
+};
+
+static __always_inline __u8 lower(__u8 c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* bpf_loop callback: one byte of the head. Returns 1 to stop (end of head, or unsure). */
+static long head_byte(__u32 i, struct head_ctx *ctx)
+{
+	struct scratch *s = ctx->s;
+	struct head_scan *h = &s->hs;
+	__u8 c = s->data[i & (TLSOTEL_MAX_PAYLOAD - 1)];
+	__u32 f = h->flags;
+	/* Most bytes: in a line already known not to matter (the start line, a value, another
+	 * field). Only CR and LF count there; the line's first byte always takes the long way. */
+	if (c > '\r' && !(f & (HS_CL | HS_TE | HS_IN_CL | HS_CR)))
+		return 0;
+	if (c == '\n') {
+		if (!(f & HS_CR)) {
+			h->flags = f | HS_BAD; /* the user-space parser wants CRLF (llhttp strict) */
+			return 1;
+		}
+		if (h->pos == 1) { /* "\r\n": the empty line ends the head */
+			h->head_len = i + 1;
+			return 1;
+		}
+		if ((f & HS_IN_CL) && h->n_digits == 0) {
+			h->flags = f | HS_BAD;
+			return 1;
+		}
+		h->line++;
+		h->pos = 0;
+		h->flags = HS_CL | HS_TE;
+		return 0;
+	}
+	__u32 pos = h->pos;
+	h->pos = pos + 1;
+	f &= ~HS_CR;
+	if (c == '\r') {
+		h->flags = f | HS_CR;
+		return 0;
+	}
+	if (h->line == 0) { /* the start line, judged before the scan */
+		h->flags = f & ~(HS_CL | HS_TE);
+		return 0;
+	}
+	if (f & HS_IN_CL) {
+		if (c >= '0' && c <= '9') {
+			if ((f & HS_CL_WS) || h->cl > (1ULL << 40)) {
+				h->flags = f | HS_BAD;
+				return 1;
+			}
+			h->cl = h->cl * 10 + (c - '0');
+			h->n_digits++;
+		} else if (c == ' ' || c == '\t') {
+			if (h->n_digits)
+				f |= HS_CL_WS;
+		} else {
+			h->flags = f | HS_BAD; /* a list, a sign, anything else */
+			return 1;
+		}
+		h->flags = f;
+		return 0;
+	}
+	c = lower(c);
+	if ((f & HS_CL) && (pos >= CL_NAME_LEN || c != cl_char(pos)))
+		f &= ~HS_CL;
+	if ((f & HS_TE) && (pos >= TE_NAME_LEN || c != te_char(pos)))
+		f &= ~HS_TE;
+	if ((f & HS_TE) && pos == TE_NAME_LEN - 1) {
+		h->flags = f | HS_BAD; /* the body is chunked or ends with the connection */
+		return 1;
+	}
+	if ((f & HS_CL) && pos == CL_NAME_LEN - 1) {
+		if (++h->n_cl > 1) {
+			h->flags = f | HS_BAD;
+			return 1;
+		}
+		f = HS_IN_CL;
+	}
+	h->flags = f;
+	return 0;
+}
+
+/* Whether data[0..n) begins an HTTP/1 message whose body may be skipped, judged from its start
+ * line: a response with a final status that has a body, or a request other than CONNECT (and
+ * not the HTTP/2 preface). */
+static __always_inline bool skippable_start(const __u8 *d, __u32 n)
+{
+	if (n < 16)
+		return false;
+	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' && d[5] == '1' &&
+	    d[6] == '.' && d[8] == ' ') {
+		if (d[9] < '2' || d[9] > '5' || d[10] < '0' || d[10] > '9' || d[11] < '0' || d[11] > '9' || d[12] != ' ')
+			return false;
+		__u32 status = (d[9] - '0') * 100 + (d[10] - '0') * 10 + (d[11] - '0');
+		return status != 204 && status != 304;
+	}
+	/* A request: an upper-case method and a space. */
+	if (d[0] == 'C' && d[1] == 'O' && d[2] == 'N' && d[3] == 'N')
+		return false;
+	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')
+		return false;
+	for (int i = 0; i < 8; i++) {
+		if (d[i] == ' ')
+			return i > 0;
+		if (d[i] < 'A' || d[i] > 'Z')
+			return false;
+	}
+	return false;
+}
+
+/* The head at the start of s->data (n bytes read): its length, and in *cl the body's length;
+ * 0 when its body must not be skipped. */
+static __always_inline __u32 skippable_head(struct scratch *s, __u32 n, __u64 *cl)
+{
+	if (!skippable_start(s->data, n))
+		return 0;
+	struct head_scan *h = &s->hs;
+	__builtin_memset(h, 0, sizeof(*h));
+	h->flags = HS_CL | HS_TE;
+	struct head_ctx ctx = { .s = s };
+	__u32 scan = n < TLSOTEL_HEAD_SCAN ? n : TLSOTEL_HEAD_SCAN;
+	bpf_loop(scan, head_byte, &ctx, 0);
+	if (!h->head_len || (h->flags & HS_BAD) || h->n_cl != 1)
+		return 0;
+	*cl = h->cl;
+	return h->head_len;
+}
+
+/* "HTTP/1." at data[at]: another response right after a head (a HEAD response has no body). */
+static __always_inline bool response_at(struct scratch *s, __u32 at, __u32 n)
+{
+	if (at + 7 > n || at > TLSOTEL_MAX_PAYLOAD - 8)
+		return false;
+	const __u8 *d = &s->data[at & (TLSOTEL_MAX_PAYLOAD - 1)];
+	if ((at & (TLSOTEL_MAX_PAYLOAD - 1)) > TLSOTEL_MAX_PAYLOAD - 8)
+		return false;
+	return d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' && d[5] == '1' && d[6] == '.';
+}
+
+/* Writes the record built in s (payload n bytes, then `skip` counted bytes) to the ring. On
+ * failure, counts the loss; when it was the call's first record, the whole call is lost, and
+ * the next record of the connection says so (see `lost`). */
+static __always_inline bool send(struct scratch *s, struct lost_key *lk, struct lost_val *carried,
+				 __u32 len, __u32 off, __u32 n, __u32 skip, __u32 flags, bool first)
+{
+	struct tls_event *ev = &s->ev;
+	ev->offset = off;
+	ev->flags = flags;
+	ev->cap_len = n;
+	ev->skipped = skip;
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
+	if (bpf_ringbuf_output(&events, s, sizeof(struct tls_event) + n, BPF_RB_NO_WAKEUP) == 0) {
+		count(TLS_CNT_EVENTS, 1);
+		if (skip)
+			count(TLS_CNT_SKIP_BYTES, skip);
+		return true;
+	}
+	count(TLS_CNT_RB_DROPS, 1);
+	count(TLS_CNT_RB_DROP_BYTES, len - off);
+	if (first) {
+		/* The whole call is lost, with what this record was to carry: the next record of this
+		 * connection says so. A later record lost is visible to user space as a call cut
+		 * short (and skipped bytes after it as a gap). */
+		if (flags & TLS_FLAG_READ)
+			carried->read += len;
+		else
+			carried->written += len;
+		if (bpf_map_update_elem(&lost, lk, carried, BPF_NOEXIST) == 0) {
+			__sync_fetch_and_add(&lost_pending, 1);
+		} else {
+			struct lost_val *old = bpf_map_lookup_elem(&lost, lk);
+			if (old) {
+				__sync_fetch_and_add(&old->read, carried->read);
+				__sync_fetch_and_add(&old->written, carried->written);
+			}
+		}
+	}
+	return false;
+}
+
+/* Emit one call's plaintext as up to cfg.max_segments records of up to cfg.capture_bytes, the
+ * bytes of a body being skipped counted instead (see skip_left). In three straight steps, not
+ * one loop that may do any of them at every turn (the verifier would walk every mix): the rest
+ * of a body skipped since an earlier call; a head at that point, searched once; the rest copied
+ * as before. */
 static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct call_args *a,
 				 __u32 len, __u32 read)
 {
@@ -291,6 +562,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	ev->lib_id = (__u32)bpf_get_attach_cookie(ctx);
 	ev->lost_bytes = 0;
 	ev->lost_other = 0;
+	ev->_pad = 0;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 
 	__u32 loss_flag = 0;
@@ -307,20 +579,88 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 				__sync_fetch_and_add(&lost_pending, -1);
 		}
 	}
+	__u32 dir = read ? TLS_FLAG_READ : 0;
 
+	struct skip_key sk = { .conn = a->ssl, .pid = ev->pid, .read = read };
+	__u64 *left_ptr = 0;
+	__u64 left = 0;
+	if (skip_pending) {
+		left_ptr = bpf_map_lookup_elem(&skip_left, &sk);
+		if (left_ptr)
+			left = *left_ptr;
+	}
+	__u64 left_before = left;
+	__u32 off = 0;
+	__u32 used = 0; /* records written (or lost) so far */
+
+	/* 1. The call begins inside a body skipped since an earlier call: count what is in it. */
+	if (left > 0) {
+		__u32 skip = left < len ? (__u32)left : len;
+		left -= skip;
+		bool last = skip >= len || segs <= 1;
+		if (!send(s, &lk, &carried, len, 0, 0, skip, dir | (last ? TLS_FLAG_LAST : 0) | loss_flag, true))
+			goto save;
+		off = skip;
+		used = 1;
+		if (last) {
+			if (off < len)
+				count(TLS_CNT_TRUNC_BYTES, len - off);
+			goto save;
+		}
+	}
+
+	/* 2. A message may begin here: search a large enough rest of the call for a head whose body
+	 * can be counted. Only the bytes searched are read first: a skipped body is never read;
+	 * otherwise the rest of the record is read, and it is sent as any other. */
+	if (cfg.skip_min && len - off >= cfg.skip_min) {
+		__u32 n = len - off;
+		if (n > cap)
+			n = cap;
+		__u32 first = n < TLSOTEL_HEAD_SCAN ? n : TLSOTEL_HEAD_SCAN;
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(first) : [max] "i"(TLSOTEL_HEAD_SCAN));
+		__u32 skip = 0;
+		if (bpf_probe_read_user(s->data, first, (void *)(a->buf + off)) != 0) {
+			count(TLS_CNT_READ_ERRORS, 1);
+			n = 0;
+		} else {
+			__u64 cl = 0;
+			__u32 head = skippable_head(s, first, &cl);
+			__u32 after = len - off - head;
+			if (head && cl > 0 && after > 0 && !response_at(s, head, first)) {
+				skip = cl < after ? (__u32)cl : after;
+				left = cl - skip;
+				n = head;
+				count(TLS_CNT_SKIP_HEADS, 1);
+			} else if (n > first) {
+				/* first == TLSOTEL_HEAD_SCAN here */
+				__u32 rest = n - first;
+				asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(rest) : [max] "i"(TLSOTEL_MAX_PAYLOAD - TLSOTEL_HEAD_SCAN));
+				if (bpf_probe_read_user(s->data + TLSOTEL_HEAD_SCAN, rest, (void *)(a->buf + off + TLSOTEL_HEAD_SCAN)) != 0) {
+					count(TLS_CNT_READ_ERRORS, 1);
+					n = 0;
+				}
+			}
+		}
+		bool last = off + n + skip >= len || used + 1 >= segs;
+		if (!send(s, &lk, &carried, len, off, n, skip, dir | (last ? TLS_FLAG_LAST : 0) | (used == 0 ? loss_flag : 0), used == 0))
+			goto save;
+		off += n + skip;
+		used++;
+		if (last) {
+			if (off < len)
+				count(TLS_CNT_TRUNC_BYTES, len - off);
+			goto save;
+		}
+	}
+
+	/* 3. The rest, copied. */
 	for (__u32 i = 0; i < TLSOTEL_MAX_SEGMENTS; i++) {
-		if (i >= segs)
-			break;
-		__u32 off = i * cap;
-		if (off >= len)
+		if (used + i >= segs || off >= len)
 			break;
 		__u32 n = len - off;
 		if (n > cap)
 			n = cap;
-		bool last = off + n >= len || i + 1 >= segs;
-
-		ev->offset = off;
-		ev->flags = (read ? TLS_FLAG_READ : 0) | (last ? TLS_FLAG_LAST : 0) | (i == 0 ? loss_flag : 0);
+		bool last = off + n >= len || used + i + 1 >= segs;
 		/* Already true (cap <= TLSOTEL_MAX_PAYLOAD), but the verifier must see it here. */
 		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
 		if (bpf_probe_read_user(s->data, n, (void *)(a->buf + off)) != 0) {
@@ -329,36 +669,31 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 			count(TLS_CNT_READ_ERRORS, 1);
 			n = 0;
 		}
-		ev->cap_len = n;
-		if (bpf_ringbuf_output(&events, s, sizeof(struct tls_event) + n, BPF_RB_NO_WAKEUP) != 0) {
-			count(TLS_CNT_RB_DROPS, 1);
-			count(TLS_CNT_RB_DROP_BYTES, len - off);
-			if (i == 0) {
-				/* The whole call is lost, with what this record was to carry: the next
-				 * record of this connection says so. A later segment lost is visible to
-				 * user space as a call cut short. */
-				if (read)
-					carried.read += len;
-				else
-					carried.written += len;
-				if (bpf_map_update_elem(&lost, &lk, &carried, BPF_NOEXIST) == 0) {
-					__sync_fetch_and_add(&lost_pending, 1);
-				} else {
-					struct lost_val *old = bpf_map_lookup_elem(&lost, &lk);
-					if (old) {
-						__sync_fetch_and_add(&old->read, carried.read);
-						__sync_fetch_and_add(&old->written, carried.written);
-					}
-				}
-			}
-			return;
-		}
-		count(TLS_CNT_EVENTS, 1);
+		bool first = used + i == 0;
+		if (!send(s, &lk, &carried, len, off, n, 0, dir | (last ? TLS_FLAG_LAST : 0) | (first ? loss_flag : 0), first))
+			break;
 		if (last) {
-			if (off + n < len)
-				count(TLS_CNT_TRUNC_BYTES, len - off - n);
-			return;
+			/* off + cap, not off + n: a short (unreadable) record covers its whole segment. */
+			__u32 end = off + (len - off < cap ? len - off : cap);
+			if (end < len)
+				count(TLS_CNT_TRUNC_BYTES, len - end);
+			break;
 		}
+		off += cap;
+	}
+
+save:
+	if (left == left_before)
+		return;
+	if (left_ptr) {
+		if (left > 0) {
+			*left_ptr = left;
+		} else if (bpf_map_delete_elem(&skip_left, &sk) == 0) {
+			__sync_fetch_and_add(&skip_pending, -1);
+		}
+	} else if (left > 0) {
+		if (bpf_map_update_elem(&skip_left, &sk, &left, BPF_ANY) == 0)
+			__sync_fetch_and_add(&skip_pending, 1);
 	}
 }
 

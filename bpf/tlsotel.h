@@ -15,6 +15,8 @@
  * per-CPU scratch value that builds a record is limited to 32 KiB); the per-record cap
  * (tls_config.capture_bytes) may be set lower at load time. */
 #define TLSOTEL_MAX_PAYLOAD 16384
+/* Most bytes at the start of a call searched for the end of an HTTP/1 head (body skipping). */
+#define TLSOTEL_HEAD_SCAN 2048
 /* Most records one SSL call is split into before the rest is reported as truncated. */
 #define TLSOTEL_MAX_SEGMENTS 16
 #define TLSOTEL_COMM_LEN 16
@@ -49,6 +51,11 @@ struct tls_event {
 	__u64 lost_bytes;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls in this direction lost just before */
 	__u64 lost_other;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls in the other direction lost since
 	                    * its last record (reported here so a lost request is known before its response) */
+	__u32 skipped;     /* bytes of the call right after this record's payload (at offset + cap_len)
+	                    * that the BPF side took for HTTP/1 body bytes and counted instead of copying
+	                    * (see tls_config.skip_min); user space checks that its parser expects body
+	                    * bytes there, else they are a gap */
+	__u32 _pad;
 	__u8 comm[TLSOTEL_COMM_LEN];
 	__u8 data[];       /* cap_len bytes */
 };
@@ -71,6 +78,11 @@ struct tls_config {
 	__u32 filter_tgid;    /* when non-zero, trace only this process */
 	__u32 capture_bytes;  /* payload cap per record, 1..TLSOTEL_MAX_PAYLOAD */
 	__u32 max_segments;   /* records per call, 1..TLSOTEL_MAX_SEGMENTS */
+	/* Body skipping: a call of at least this many bytes that begins with an HTTP/1 head giving
+	 * a Content-Length has the body bytes that follow the head (in it and in the next calls of
+	 * that direction) counted, not copied (struct tls_event.skipped). 0: every byte is copied. */
+	__u32 skip_min;
+	__u32 _pad;
 	/* The agent's PID namespace when it is not the host's (a sidecar with shareProcessNamespace,
 	 * a container): device and inode of /proc/self/ns/pid. Every pid the BPF side reports or
 	 * compares (agent_tgid, filter_tgid, records) is then as seen from that namespace, and
@@ -90,6 +102,8 @@ enum tls_counter {
 	TLS_CNT_CLOSE_DROPS = 6,   /* close records lost: ring buffer full */
 	TLS_CNT_CONNS = 7,         /* connection identities found (one socket walk each) */
 	TLS_CNT_CONN_DROPS = 8,    /* connection records lost: ring buffer full */
+	TLS_CNT_SKIP_BYTES = 9,    /* body bytes counted instead of copied (tls_event.skipped) */
+	TLS_CNT_SKIP_HEADS = 10,   /* HTTP/1 heads whose body was skipped */
 	TLS_CNT__MAX = 12,
 };
 

@@ -31,11 +31,12 @@ const ALT_AGENT_NODE_ARGS = (process.env.BENCH_ALT_AGENT_NODE_ARGS ?? '').split(
 // ---------------------------------------------------------------------------------------------
 // Options
 
-type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'tlsotel-alt' | 'sslsniff';
-const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'tlsotel-alt', 'sslsniff'];
+type RowId = 'baseline' | 'floor' | 'floor-exported' | 'tlsotel' | 'tlsotel-alt' | 'tlsotel-keep-bodies' | 'sslsniff';
+const ALL_ROWS: RowId[] = ['baseline', 'floor', 'floor-exported', 'tlsotel', 'tlsotel-alt', 'tlsotel-keep-bodies', 'sslsniff'];
 /** A row that runs `tlsotel run` (tlsotel-alt: with BENCH_ALT_AGENT_ARGS / BENCH_ALT_AGENT_NODE_ARGS
- *  instead, to compare a setting with the default in one run, interleaved). */
-const isTlsotel = (row: RowId): boolean => row === 'tlsotel' || row === 'tlsotel-alt';
+ *  instead, to compare a setting with the default in one run, interleaved; tlsotel-keep-bodies:
+ *  `tlsotel run --keep-bodies`, every body byte copied through the ring as before body skipping). */
+const isTlsotel = (row: RowId): boolean => row === 'tlsotel' || row === 'tlsotel-alt' || row === 'tlsotel-keep-bodies';
 const DEFAULT_ROWS: RowId[] = ['baseline', 'floor', 'tlsotel', 'sslsniff'];
 
 interface Load {
@@ -782,6 +783,7 @@ const PROG_NAMES: Record<Exclude<RowId, 'baseline'>, RegExp> = {
   'floor-exported': /^empty_/,
   tlsotel: /^tls_/,
   'tlsotel-alt': /^tls_/,
+  'tlsotel-keep-bodies': /^tls_/,
   sslsniff: /^(probe_SSL|SSL_)/, // sslsniff-bpfcc; the bpftrace peer names programs after the function
 };
 
@@ -799,8 +801,9 @@ async function startAgent(env: Env, row: Exclude<RowId, 'baseline'>, tag: string
     ready = /ready/;
   } else if (isTlsotel(row)) {
     const alt = row === 'tlsotel-alt';
-    p = spawnLogged(process.execPath, [...(alt ? ALT_AGENT_NODE_ARGS : AGENT_NODE_ARGS), AGENT, 'run', '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`, ...(alt ? ALT_AGENT_ARGS : AGENT_ARGS)], { logFile });
-    name = alt ? `tlsotel run ${[...ALT_AGENT_NODE_ARGS, ...ALT_AGENT_ARGS].join(' ')}` : 'tlsotel run';
+    const keep = row === 'tlsotel-keep-bodies' ? ['--keep-bodies'] : [];
+    p = spawnLogged(process.execPath, [...(alt ? ALT_AGENT_NODE_ARGS : AGENT_NODE_ARGS), AGENT, 'run', ...keep, '--otlp-endpoint', `http://127.0.0.1:${env.receiver.port}`, ...(alt ? ALT_AGENT_ARGS : AGENT_ARGS)], { logFile });
+    name = alt ? `tlsotel run ${[...ALT_AGENT_NODE_ARGS, ...ALT_AGENT_ARGS].join(' ')}` : keep.length ? 'tlsotel run --keep-bodies' : 'tlsotel run';
     ready = /ready/;
   } else {
     const peer = env.peer!;

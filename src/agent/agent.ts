@@ -43,6 +43,8 @@ export interface CaptureOptions {
   captureBytes?: number;
   maxSegments?: number;
   ringBufferBytes?: number;
+  /** See ProbeOptions.skipBodiesFrom (0: off). */
+  skipBodiesFrom?: number;
   /** How often the ring buffer is drained while it fills fast (a sixteenth of it or more
    *  between two polls). */
   pollIntervalMs?: number;
@@ -257,6 +259,7 @@ export class Agent {
         captureBytes: c.captureBytes,
         maxSegments: c.maxSegments,
         ringBufferBytes: c.ringBufferBytes,
+        skipBodiesFrom: c.skipBodiesFrom,
         objectPath: c.objectPath,
         log,
       });

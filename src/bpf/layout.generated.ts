@@ -2,6 +2,7 @@
 // Do not edit: change bpf/tlsotel.h and run `npm run build:bpf`.
 
 export const TLSOTEL_MAX_PAYLOAD = 16384;
+export const TLSOTEL_HEAD_SCAN = 2048;
 export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
 export const TLS_MASK = 9223372036854775808n;
@@ -28,6 +29,8 @@ export const TlsCounter = {
   TLS_CNT_CLOSE_DROPS: 6,
   TLS_CNT_CONNS: 7,
   TLS_CNT_CONN_DROPS: 8,
+  TLS_CNT_SKIP_BYTES: 9,
+  TLS_CNT_SKIP_HEADS: 10,
   TLS_CNT__MAX: 12,
 } as const;
 
@@ -44,7 +47,7 @@ export const TlsFileCounter = {
   TLS_FCNT__MAX: 4,
 } as const;
 
-/** struct tls_event: byte offsets of its fields; size 80. */
+/** struct tls_event: byte offsets of its fields; size 88. */
 export const TlsEventLayout = {
   type: 0,
   flags: 4,
@@ -58,20 +61,24 @@ export const TlsEventLayout = {
   lib_id: 44,
   lost_bytes: 48,
   lost_other: 56,
-  comm: 64,
-  data: 80,
-  SIZE: 80,
+  skipped: 64,
+  _pad: 68,
+  comm: 72,
+  data: 88,
+  SIZE: 88,
 } as const;
 
-/** struct tls_config: byte offsets of its fields; size 32. */
+/** struct tls_config: byte offsets of its fields; size 40. */
 export const TlsConfigLayout = {
   agent_tgid: 0,
   filter_tgid: 4,
   capture_bytes: 8,
   max_segments: 12,
-  pidns_dev: 16,
-  pidns_ino: 24,
-  SIZE: 32,
+  skip_min: 16,
+  _pad: 20,
+  pidns_dev: 24,
+  pidns_ino: 32,
+  SIZE: 40,
 } as const;
 
 /** struct tls_conn: byte offsets of its fields; size 48. */

@@ -21,6 +21,9 @@ export interface ProbeOptions {
   maxSegments?: number;
   /** Ring buffer size in bytes: a power of two, at least one page. */
   ringBufferBytes?: number;
+  /** Body skipping (struct tls_config.skip_min): calls of at least this many bytes that begin
+   *  with an HTTP/1 head have their Content-Length body counted, not copied; 0: off. */
+  skipBodiesFrom?: number;
   /** Pids as seen from this PID namespace (default: the agent's own, when not the host's). */
   pidNamespace?: PidNamespace | null;
   objectPath?: string;
@@ -34,6 +37,8 @@ export const PROBE_DEFAULTS = {
   captureBytes: 16384,
   maxSegments: 4,
   ringBufferBytes: 8 * 1024 * 1024,
+  /** A head with a body of a few hundred bytes is not worth a search; a 1 KiB call is. */
+  skipBodiesFrom: 1024,
 };
 
 export interface AttachedFile {
@@ -136,6 +141,7 @@ export class TlsProbes {
       cfg.writeUInt32LE(opts.filterTgid ?? 0, TlsConfigLayout.filter_tgid);
       cfg.writeUInt32LE(captureBytes, TlsConfigLayout.capture_bytes);
       cfg.writeUInt32LE(maxSegments, TlsConfigLayout.max_segments);
+      cfg.writeUInt32LE(opts.skipBodiesFrom ?? PROBE_DEFAULTS.skipBodiesFrom, TlsConfigLayout.skip_min);
       const ns = opts.pidNamespace === undefined ? ownPidNamespace() : opts.pidNamespace ?? undefined;
       if (ns !== undefined) {
         cfg.writeBigUInt64LE(BigInt(ns.dev), TlsConfigLayout.pidns_dev);

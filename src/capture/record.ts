@@ -41,6 +41,13 @@ export interface DataRecord extends RecordHeader {
   /** Bytes of whole calls in the other direction lost since that direction's last record. */
   lostOther: number;
   /**
+   * Bytes of the call right after `data` (at offset + data.length) that the BPF side took for
+   * HTTP/1 body bytes and counted instead of copying (bpf/tlsotel.bpf.c, body skipping). A
+   * claim about framing, not a fact: the stream's consumer accepts them only where its parser
+   * expects body bytes (see StreamSink.onSkip).
+   */
+  skipped: number;
+  /**
    * Captured bytes: a view into the buffer given to decodeRecord. From Capture, a copy safe to
    * keep, unless the sink said it keeps no payload (CaptureSink.keepsPayloads = false): then a
    * view of the ring, valid only while the call runs. Shorter than the segment when user
@@ -198,6 +205,7 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     last: (flags & TlsEventFlags.TLS_FLAG_LAST) !== 0,
     lostBefore: loss ? u64Number(buf, L.lost_bytes) : 0,
     lostOther: loss ? u64Number(buf, L.lost_other) : 0,
+    skipped: u32(buf, L.skipped),
     data: buf.subarray(L.data, L.data + capLen),
   };
 }
@@ -213,7 +221,10 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
  * family when it differs from its addresses': an IPv6 socket connected to an IPv4 peer holds
  * IPv4-mapped addresses (::ffff:a.b.c.d), which decode as plain IPv4.
  */
-export type EncodableRecord = DataRecord | CloseRecord | (ConnRecord & { socketFamily?: 'ipv4' | 'ipv6' });
+export type EncodableRecord =
+  | (Omit<DataRecord, 'skipped'> & { skipped?: number })
+  | CloseRecord
+  | (ConnRecord & { socketFamily?: 'ipv4' | 'ipv6' });
 
 /** Bytes encodeRecord writes for `rec` (before the ring's 8-byte alignment). */
 export function encodedSize(rec: EncodableRecord): number {
@@ -287,6 +298,7 @@ export function encodeRecord(rec: EncodableRecord, into?: Buffer, at = 0): Buffe
     checkInt('offset', rec.offset, U32_MAX);
     checkInt('lostBefore', rec.lostBefore, Number.MAX_SAFE_INTEGER);
     checkInt('lostOther', rec.lostOther, Number.MAX_SAFE_INTEGER);
+    checkInt('skipped', rec.skipped ?? 0, U32_MAX);
     capLen = rec.data.length;
     if (rec.dir === 'read') flags |= TlsEventFlags.TLS_FLAG_READ;
     if (rec.last) flags |= TlsEventFlags.TLS_FLAG_LAST;
@@ -297,6 +309,7 @@ export function encodeRecord(rec: EncodableRecord, into?: Buffer, at = 0): Buffe
     }
     buf.writeUInt32LE(rec.callLen, at + L.call_len);
     buf.writeUInt32LE(rec.offset, at + L.offset);
+    buf.writeUInt32LE(rec.skipped ?? 0, at + L.skipped);
     rec.data.copy(buf, at + L.data);
   } else if (rec.type === 'conn') {
     type = TlsEventType.TLS_EVENT_CONN;

@@ -5,14 +5,17 @@
 //   - whole calls lost because the ring was full (the BPF side reports them on the next record),
 //   - the tail of a call beyond the capture cap (the record flagged last ends before call_len),
 //   - segments lost or unreadable in the middle of a call.
-// Each becomes an explicit gap of a known size, never bytes glued together.
+// Each becomes an explicit gap of a known size, never bytes glued together. Bytes the BPF side
+// counted instead of copying (body skipping: DataRecord.skipped) are handed on as such: the
+// sink decides whether they are the body bytes it expects, or a gap.
 //
 // Memory is bounded: no payload is buffered here (data is passed on as it arrives, possibly as a
 // view into the ring: see CaptureSink.keepsPayloads), the number of connections is capped, idle
 // ones are evicted, and a process's connections go when it exits.
 import type { ConnectionAddresses, DataRecord, Direction, TlsRecord } from './record';
 
-export type GapReason = 'ring-full' | 'truncated' | 'not-captured';
+/** 'skipped': body bytes counted, not copied, by the BPF side, for a sink that takes no skips. */
+export type GapReason = 'ring-full' | 'truncated' | 'not-captured' | 'skipped';
 export type CloseReason = 'closed' | 'process-exited' | 'idle' | 'evicted' | 'agent-stopped';
 
 export interface Connection {
@@ -38,6 +41,13 @@ export interface StreamSink {
    *  declared keepsPayloads: false (a view of the ring buffer). */
   onData(c: Connection, dir: Direction, data: Buffer, tsNs: bigint): void;
   onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void;
+  /**
+   * `bytes` of the stream, right after the last onData, were counted by the BPF side as HTTP/1
+   * body bytes instead of being copied. Only a parser knows whether a body is due there: the
+   * sink accepts them as body bytes or takes them for a gap. A sink without onSkip gets them
+   * as a gap ('skipped').
+   */
+  onSkip?(c: Connection, dir: Direction, bytes: number, tsNs: bigint): void;
   onClose(c: Connection, reason: CloseReason, tsNs: bigint): void;
   /** The connection's addresses became known (c.addresses). */
   onAddresses?(c: Connection): void;
@@ -58,6 +68,9 @@ export interface StreamStats {
   gapBytes: Record<GapReason, number>;
   records: number;
   bytes: number;
+  /** Bytes the BPF side counted instead of copying (body skipping), and in how many records. */
+  skippedBytes: number;
+  skips: number;
 }
 
 interface CallState {
@@ -88,10 +101,12 @@ export class StreamTable {
     connections: 0,
     opened: 0,
     closed: { closed: 0, 'process-exited': 0, idle: 0, evicted: 0, 'agent-stopped': 0 },
-    gaps: { 'ring-full': 0, truncated: 0, 'not-captured': 0 },
-    gapBytes: { 'ring-full': 0, truncated: 0, 'not-captured': 0 },
+    gaps: { 'ring-full': 0, truncated: 0, 'not-captured': 0, skipped: 0 },
+    gapBytes: { 'ring-full': 0, truncated: 0, 'not-captured': 0, skipped: 0 },
     records: 0,
     bytes: 0,
+    skippedBytes: 0,
+    skips: 0,
   };
 
   constructor(private readonly sink: StreamSink, opts: StreamOptions = {}) {
@@ -221,7 +236,15 @@ export class StreamTable {
       this.s.bytes += rec.data.length;
       this.sink.onData(c, dir, rec.data, rec.tsNs);
     }
-    call.covered = Math.max(call.covered, rec.offset + rec.data.length);
+    // Skipped bytes past the call's end would be a malformed record: never more than it holds.
+    const skipped = rec.skipped > 0 ? Math.max(0, Math.min(rec.skipped, call.callLen - rec.offset - rec.data.length)) : 0;
+    if (skipped > 0) {
+      this.s.skippedBytes += skipped;
+      this.s.skips++;
+      if (this.sink.onSkip !== undefined) this.sink.onSkip(c, dir, skipped, rec.tsNs);
+      else this.gap(c, dir, skipped, rec.tsNs, 'skipped');
+    }
+    call.covered = Math.max(call.covered, rec.offset + rec.data.length + skipped);
     if (rec.last) {
       if (call.covered < call.callLen) {
         // A tail past the cap was never copied; a short record means unreadable memory.

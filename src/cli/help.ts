@@ -65,6 +65,9 @@ Capture options (run, sniff):
                               path component; 'none': no search); default: container
                               runtimes' image layers (containerd, Docker, CRI-O/Podman).
                               Environment: TLSOTEL_LIBRARY_ROOTS
+  --keep-bodies               copy HTTP/1 bodies too (default: a body of known length in a call
+                              of 1 KiB or more is counted in BPF, not copied: spans need its
+                              size only)
   -v, --verbose               debug log, including libbpf's and the OpenTelemetry SDK's
   -h, --help                  this text
 

@@ -22,6 +22,7 @@ export const CAPTURE_FLAGS: FlagSpec = {
   'capture-segments': { type: 'string' },
   'ring-buffer-size': { type: 'string' },
   'library-roots': { type: 'string' },
+  'keep-bodies': { type: 'boolean' },
 };
 
 export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {

@@ -13,6 +13,7 @@ export interface SniffOptions {
   captureBytes?: number;
   maxSegments?: number;
   ringBufferBytes?: number;
+  skipBodiesFrom?: number;
   /** Where node binaries are looked for at start (src/config: PATH, /usr/bin, /usr/local/bin). */
   binDirs?: string[];
   /** Directories searched for TLS library files before any process maps them. */
@@ -59,15 +60,20 @@ export async function sniff(opts: SniffOptions): Promise<number> {
       if (rec.type !== 'data') return;
       const seg = rec.offset > 0 || rec.data.length < rec.callLen ? ` [${rec.offset}+${rec.data.length} of ${rec.callLen}]` : '';
       const head = `${time(rec.tsNs)} ${who(rec.pid, rec.comm)} ${lib(rec.libId)} ${rec.dir === 'write' ? 'write' : 'read '} ${rec.callLen} B${seg}`;
-      const h2 = printerOf(rec.pid, rec.conn, rec.dir, rec.data);
+      // Body bytes the BPF side counted instead of copying (see --keep-bodies).
+      const skipped = rec.skipped > 0 ? ` +${rec.skipped} B body skipped (counted, not copied)` : '';
+      const h2 = rec.data.length > 0 ? printerOf(rec.pid, rec.conn, rec.dir, rec.data) : printers.get(`${rec.pid}:${rec.conn}`) ?? null;
       if (h2 === null) {
-        out(`${head} ${preview(rec.data, opts.previewBytes)}`);
+        out(`${head} ${preview(rec.data, opts.previewBytes)}${skipped}`);
         return;
       }
-      out(`${head} HTTP/2`);
+      out(`${head} HTTP/2${skipped}`);
       for (const line of h2.data(rec.dir, rec.data)) out(`    ${line}`);
+      if (rec.skipped > 0) h2.gap(rec.dir, rec.skipped);
     },
     onData() {},
+    // Shown with their record (onRecord); not gaps.
+    onSkip() {},
     onGap(c, dir, bytes, tsNs, reason) {
       out(`${time(tsNs)} ${who(c.pid, c.comm)} ${lib(c.libId)} ${dir === 'write' ? 'write' : 'read '} GAP ${bytes} B not captured (${reason})`);
       printers.get(`${c.pid}:${c.conn}`)?.gap(dir, bytes);

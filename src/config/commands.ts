@@ -40,6 +40,9 @@ export interface CaptureConfig {
   captureBytes: number;
   maxSegments: number;
   ringBufferBytes: number;
+  /** Body skipping: calls of at least this many bytes beginning with an HTTP/1 head have their
+   *  body counted, not copied, in BPF; 0 (--keep-bodies): every byte is copied. */
+  skipBodiesFrom: number;
   /** Directories searched at start for programs that carry OpenSSL inside (node): PATH, then
    *  /usr/bin and /usr/local/bin. */
   binDirs: string[];
@@ -138,6 +141,7 @@ function capture(flags: Flags, env: Environment, host: HostView, warnings: strin
       'ring-buffer-size',
       flags['ring-buffer-size'],
     ) ?? PROBE_DEFAULTS.ringBufferBytes,
+    skipBodiesFrom: flags['keep-bodies'] === true ? 0 : PROBE_DEFAULTS.skipBodiesFrom,
     binDirs: binDirs(env),
     libraryRoots: libraryRoots(flags, env, warnings),
   };

@@ -42,6 +42,8 @@ export interface ExchangeStats {
   parseErrors: { invalid: number; 'too-large': number; gap: number; truncated: number };
   /** Header blocks (or fields of them) that could not be decoded (HTTP/2 joined mid-way). */
   undecodableHeaders: number;
+  /** Skipped (counted, not captured) bytes where no body was due: taken for gaps. */
+  skipMismatches: number;
   /** Requests pending when the agent stopped: not reported. */
   droppedAtStop: number;
 }
@@ -59,9 +61,10 @@ const CLOSE_KINDS: Record<CloseReason, ErrorKind> = {
 /** Bytes seen before the protocol was known, replayed to the session once it is. */
 interface Early {
   dir: Direction;
-  /** A copy of the bytes, or the size of a gap. */
+  /** A copy of the bytes, or the size of a gap (or of skipped bytes: `skip`). */
   data: Buffer | number;
   tsNs: bigint;
+  skip: boolean;
 }
 
 const enum Phase {
@@ -117,6 +120,7 @@ export class ExchangeTracker implements StreamSink {
     otherProtocolConnections: 0,
     parseErrors: { invalid: 0, 'too-large': 0, gap: 0, truncated: 0 },
     undecodableHeaders: 0,
+    skipMismatches: 0,
     droppedAtStop: 0,
   };
 
@@ -141,8 +145,15 @@ export class ExchangeTracker implements StreamSink {
   onGap(c: Connection, dir: Direction, bytes: number, tsNs: bigint, _reason: GapReason): void {
     const st = this.state(c);
     if (st.phase === Phase.Active) st.session!.gap(dir, bytes, tsNs);
-    else if (st.phase === Phase.Detecting && st.early.length > 0) st.early.push({ dir, data: bytes, tsNs });
+    else if (st.phase === Phase.Detecting && st.early.length > 0) st.early.push({ dir, data: bytes, tsNs, skip: false });
     // A gap before any byte: the connection is joined mid-way; detection starts after it.
+  }
+
+  onSkip(c: Connection, dir: Direction, bytes: number, tsNs: bigint): void {
+    const st = this.state(c);
+    if (st.phase === Phase.Active) st.session!.skip(dir, bytes, tsNs);
+    else if (st.phase === Phase.Detecting && st.early.length > 0) st.early.push({ dir, data: bytes, tsNs, skip: true });
+    // Before any byte: as a gap there, nothing to frame them by.
   }
 
   onClose(c: Connection, reason: CloseReason, tsNs: bigint): void {
@@ -201,6 +212,7 @@ export class ExchangeTracker implements StreamSink {
       case ProtocolCounter.Truncated: s.parseErrors.truncated += n; break;
       case ProtocolCounter.UnpairedResponses: s.unpairedResponses += n; break;
       case ProtocolCounter.UndecodableHeaders: s.undecodableHeaders += n; break;
+      case ProtocolCounter.SkipMismatches: s.skipMismatches += n; break;
     }
   }
 
@@ -235,12 +247,12 @@ export class ExchangeTracker implements StreamSink {
     if (found === Verdict.Maybe) {
       // Kept until more bytes come: copies (the caller's buffer may be the ring's).
       st.heads[dir] = Buffer.from(head);
-      st.early.push({ dir, data: Buffer.from(data), tsNs });
+      st.early.push({ dir, data: Buffer.from(data), tsNs, skip: false });
       this.bound(st);
       return;
     }
     // Replayed at once, within this call: no copy needed.
-    st.early.push({ dir, data, tsNs });
+    st.early.push({ dir, data, tsNs, skip: false });
     this.decide(st, found === Verdict.No ? undefined : found);
   }
 
@@ -267,8 +279,9 @@ export class ExchangeTracker implements StreamSink {
     st.phase = Phase.Active;
     for (const e of early) {
       if (st.phase !== Phase.Active) break; // the session gave the connection up
-      if (typeof e.data === 'number') session.gap(e.dir, e.data, e.tsNs);
-      else session.data(e.dir, e.data, e.tsNs);
+      if (typeof e.data !== 'number') session.data(e.dir, e.data, e.tsNs);
+      else if (e.skip) session.skip(e.dir, e.data, e.tsNs);
+      else session.gap(e.dir, e.data, e.tsNs);
     }
   }
 

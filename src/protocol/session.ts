@@ -102,6 +102,9 @@ export const enum ProtocolCounter {
   UnpairedResponses,
   /** HTTP/2 header blocks (or fields) that could not be decoded (unknown HPACK entries). */
   UndecodableHeaders,
+  /** Bytes the capture counted as body bytes (skip) where the parser expected no body bytes:
+   *  taken for a gap instead. */
+  SkipMismatches,
 }
 
 /** Where a session sends what it finds. */
@@ -118,6 +121,13 @@ export interface ProtocolSession {
   data(dir: Direction, bytes: Buffer, tsNs: bigint): void;
   /** `bytes` of one direction were not captured here. */
   gap(dir: Direction, bytes: number, tsNs: bigint): void;
+  /**
+   * `bytes` of one direction were counted instead of captured, by a capture that took them for
+   * message body bytes. The session accepts them only where its own framing expects that many
+   * body bytes (they then count in the body's size, exactly as captured bytes would); anywhere
+   * else they are a gap, counted as a SkipMismatches. Never a wrong size either way.
+   */
+  skip(dir: Direction, bytes: number, tsNs: bigint): void;
   /** Gives up requests that have waited for a response since before `deadlineNs`. */
   expire(deadlineNs: bigint, nowNs: bigint): void;
   /** The connection is gone: complete what the end of the stream completes; report the rest

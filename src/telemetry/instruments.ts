@@ -28,7 +28,7 @@ export interface MetricSpec {
   points(s: AgentStats): MetricPoint[];
 }
 
-const GAP_REASONS = ['ring-full', 'truncated', 'not-captured'] as const;
+const GAP_REASONS = ['ring-full', 'truncated', 'not-captured', 'skipped'] as const;
 /** 'not-http' is not an error (the connection is simply not HTTP/1.x): see tlsotel.connections.not_http. */
 const PARSE_ERROR_REASONS = ['invalid', 'too-large', 'gap', 'truncated'] as const;
 
@@ -87,6 +87,13 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     description: 'Payloads whose user memory could not be read at return.',
     lossCounter: 'unreadable payloads',
     points: (s) => one(s.capture.bpf.TLS_CNT_READ_ERRORS),
+  },
+  {
+    name: 'tlsotel.bpf.skipped_bytes',
+    kind: 'counter',
+    unit: 'By',
+    description: 'HTTP/1 body bytes the probes counted instead of copying into the ring buffer (--keep-bodies turns this off).',
+    points: (s) => one(s.capture.bpf.TLS_CNT_SKIP_BYTES),
   },
   {
     name: 'tlsotel.bpf.ring_buffer.pending',
@@ -154,7 +161,7 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     name: 'tlsotel.streams.gaps',
     kind: 'counter',
     unit: '{gap}',
-    description: 'Gaps in connection byte streams, by reason (ring-full, truncated, not-captured).',
+    description: 'Gaps in connection byte streams, by reason (ring-full, truncated, not-captured, skipped: body bytes counted, not copied, for a consumer that takes none).',
     lossCounter: 'stream gaps',
     points: (s) => byReason(GAP_REASONS, s.capture.streams.gaps),
   },
@@ -208,6 +215,14 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     description: 'Header blocks (or fields) that could not be decoded (HTTP/2 joined mid-connection): reported as unknown.',
     lossCounter: 'undecodable header blocks',
     points: (s) => one(s.exchanges.undecodableHeaders),
+  },
+  {
+    name: 'tlsotel.http.skip_mismatches',
+    kind: 'counter',
+    unit: '{skip}',
+    description: 'Body bytes counted (not copied) by the probes where the parser expected no body bytes: taken for capture gaps.',
+    lossCounter: 'skipped bytes where no body was due',
+    points: (s) => one(s.exchanges.skipMismatches),
   },
   // --- HTTP and exchanges ---
   {

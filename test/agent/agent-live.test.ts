@@ -165,7 +165,8 @@ test('1 MiB response: true lengths reported, what was not captured is marked, me
 });
 
 test('a small capture cap: the rest of each call is a gap flagged truncated, with its true size', async () => {
-  const small = observe({ log: silentLogger, captureBytes: 512, maxSegments: 2, pid: undefined }, {
+  // Bodies copied (no body skipping): the cap is what cuts them here.
+  const small = observe({ log: silentLogger, captureBytes: 512, maxSegments: 2, pid: undefined, skipBodiesFrom: 0 }, {
     onData: (c, dir, data) => { if (c.comm === 'curl') seen(-c.pid).data.push({ conn: c.id, dir, data }); },
     onGap: (c, dir, bytes, _ts, reason) => { if (c.comm === 'curl') seen(-c.pid).gaps.push({ conn: c.id, dir, bytes, reason }); },
     onClose: () => {},
@@ -230,7 +231,8 @@ test('the poll timer: every 40 ms while little comes, every 10 ms while the ring
     'c.request("GET", "/big?bytes=2000000"); r = c.getresponse(); print(len(r.read()))',
   ].join('\n')]);
   const delays = new Set<number>();
-  const own = observe({ log: silentLogger, pid: client.child.pid, ringBufferBytes: 1 << 20 }, {
+  // Bodies copied (no body skipping), so that the 2 MB body fills the ring fast.
+  const own = observe({ log: silentLogger, pid: client.child.pid, ringBufferBytes: 1 << 20, skipBodiesFrom: 0 }, {
     // Runs inside a poll; the next delay is chosen when the poll returns.
     onRecord: () => { setImmediate(() => delays.add(own.pollDelayNowMs)); },
     onData() {}, onGap() {}, onClose() {},

@@ -161,8 +161,8 @@ test('agent records through the ring decode to what was encoded', () => {
     const head = { tsNs: 123_456_789n, conn: 0x55d0_0000_1000n, pid: 4242, tid: 4243, comm: 'python3', libId: 1 };
     const records: EncodableRecord[] = [
       { type: 'conn', ...head, fd: 5, addresses: { localAddress: '10.0.0.1', localPort: 40000, remoteAddress: '2001:db8::1', remotePort: 443, family: 'ipv6' } },
-      { type: 'data', ...head, dir: 'write', callLen: 18, offset: 0, last: true, lostBefore: 0, lostOther: 0, data: Buffer.from('GET / HTTP/1.1\r\n\r\n') },
-      { type: 'data', ...head, dir: 'read', callLen: 5000, offset: 0, last: false, lostBefore: 77, lostOther: 5, data: Buffer.alloc(1500, 0x61) },
+      { type: 'data', ...head, dir: 'write', callLen: 18, offset: 0, last: true, lostBefore: 0, lostOther: 0, skipped: 0, data: Buffer.from('GET / HTTP/1.1\r\n\r\n') },
+      { type: 'data', ...head, dir: 'read', callLen: 5000, offset: 0, last: false, lostBefore: 77, lostOther: 5, skipped: 0, data: Buffer.alloc(1500, 0x61) },
       { type: 'close', ...head },
     ];
     const source = Buffer.concat(records.map((r) => encodeRecord(r)));

@@ -14,7 +14,7 @@ function dataRec(over: Partial<DataRecord> = {}): DataRecord {
   const data = over.data ?? Buffer.alloc(0);
   return {
     type: 'data', tsNs: 1_000n, conn: 0x5555_0000_1234n, pid: 4242, tid: 4243, comm: 'curl', libId: 3,
-    dir: 'write', callLen: data.length, offset: 0, last: false, lostBefore: 0, lostOther: 0, data, ...over,
+    dir: 'write', callLen: data.length, offset: 0, last: false, lostBefore: 0, lostOther: 0, skipped: 0, data, ...over,
   };
 }
 
@@ -46,7 +46,7 @@ function roundTrip(rec: EncodableRecord): void {
 }
 
 test('layout: header fields sit where bpf/tlsotel.h puts them', () => {
-  assert.equal(L.SIZE, 80);
+  assert.equal(L.SIZE, 88);
   assert.equal(L.data, L.SIZE);
   assert.equal(L.comm + TLSOTEL_COMM_LEN, L.data);
   assert.equal(C.SIZE, 48);
@@ -302,6 +302,7 @@ const dataArb = fc.record({
   type: fc.constant('data' as const), ...header,
   dir: fc.constantFrom('read' as const, 'write' as const), callLen: u32, offset: u32, last: fc.boolean(),
   lostBefore: fc.oneof(fc.constant(0), fc.maxSafeNat()), lostOther: fc.oneof(fc.constant(0), fc.maxSafeNat()),
+  skipped: fc.oneof(fc.constant(0), u32),
   data: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
 });
 const closeArb = fc.record({ type: fc.constant('close' as const), ...header });

@@ -63,6 +63,7 @@ function rec(p: Partial<Omit<DataRecord, 'data' | 'type'>> & { data?: string | B
     last: p.last ?? true,
     lostBefore: p.lostBefore ?? 0,
     lostOther: p.lostOther ?? 0,
+    skipped: p.skipped ?? 0,
     data,
   };
 }
@@ -456,10 +457,12 @@ test('stats() counts records, bytes, gaps and gap bytes by reason, closes by rea
     connections: 0,
     opened: 3,
     closed: { closed: 1, 'process-exited': 1, idle: 0, evicted: 1, 'agent-stopped': 0 },
-    gaps: { 'ring-full': 1, truncated: 1, 'not-captured': 1 },
-    gapBytes: { 'ring-full': 100, truncated: 8, 'not-captured': 7 },
+    gaps: { 'ring-full': 1, truncated: 1, 'not-captured': 1, skipped: 0 },
+    gapBytes: { 'ring-full': 100, truncated: 8, 'not-captured': 7, skipped: 0 },
     records: 8,
     bytes: 11,
+    skippedBytes: 0,
+    skips: 0,
   });
 });
 
@@ -530,6 +533,7 @@ function simulate(rnd: () => number) {
             type: 'data', tsNs, conn, pid, tid: pid, comm: 'x', libId: 1, dir, callLen: len, offset: off, last,
             lostBefore: i === 0 ? carried : 0,
             lostOther: 0,
+            skipped: 0,
             data: unreadable ? Buffer.alloc(0) : Buffer.from(text.slice(off, off + n), 'latin1'),
           });
           delivered++;

@@ -91,13 +91,15 @@ test('run: flags and variables of every stage', () => {
   const { config } = resolveRunConfig({
     pid: '4242', comm: 'curl', 'capture-bytes': '4096', 'capture-segments': '2', 'ring-buffer-size': '1M', 'max-queue-size': '64',
     'response-timeout': '5s', 'stats-interval': '250ms', 'no-stitch': true, 'no-redaction': true,
-    'capture-request-headers': 'X-A, x-b,', verbose: true,
+    'capture-request-headers': 'X-A, x-b,', verbose: true, 'keep-bodies': true,
   }, env, host);
   assert.equal(config.pid, 4242);
   assert.equal(config.comm, 'curl');
   assert.equal(config.captureBytes, 4096);
   assert.equal(config.maxSegments, 2);
   assert.equal(config.ringBufferBytes, 1024 * 1024);
+  assert.equal(config.skipBodiesFrom, 0, '--keep-bodies: nothing skipped');
+  assert.equal(resolveRunConfig({}, env, host).config.skipBodiesFrom, PROBE_DEFAULTS.skipBodiesFrom);
   assert.equal(config.export.maxQueueSize, 64);
   assert.equal(config.export.endpoint, 'http://traces:4317');
   assert.deepEqual(config.metrics, { endpoint: 'http://traces:4317', endpointUrl: 'http://traces:4317', intervalMs: 500, exportTimeoutMs: AGENT_METRICS_DEFAULTS.exportTimeoutMs, callTimeoutMs: 700 });

@@ -12,8 +12,10 @@ export interface Nginx extends Proc {
 }
 
 /** A private nginx with TLS on a free loopback port; `http2` offers h2 by ALPN (curl then uses
- *  it unless told --http1.1). */
-export async function startNginx(cert: { dir: string; cert: string; key: string }, opts: { http2?: boolean } = {}): Promise<Nginx> {
+ *  it unless told --http1.1); `files` serves that directory at /files/ (Content-Length) and at
+ *  /gz/ (gzip for clients that accept it: chunked over HTTP/1.1); `binary` runs nginx under
+ *  another path (a symlink: another process name for --comm). */
+export async function startNginx(cert: { dir: string; cert: string; key: string }, opts: { http2?: boolean; files?: string; binary?: string } = {}): Promise<Nginx> {
   const port = await getFreePort();
   const dir = path.join(cert.dir, `nginx-${port}`);
   mkdirSync(dir, { recursive: true });
@@ -42,11 +44,13 @@ http {
     location = /status/404 { return 404 "not found\\n"; }
     location = /status/500 { return 500 "boom\\n"; }
     location = /status/201 { return 201 "created\\n"; }
-    location / { return 200 "ok\\n"; }
+${opts.files === undefined ? '' : `    location /files/ { alias ${opts.files}/; }
+    location /gz/ { alias ${opts.files}/; gzip on; gzip_types *; gzip_min_length 1; }
+`}    location / { return 200 "ok\\n"; }
   }
 }
 `);
-  const p = start('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', `${dir}/error.log`]);
+  const p = start(opts.binary ?? '/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', `${dir}/error.log`]);
   // Ready when it accepts TLS connections.
   const t0 = Date.now();
   for (;;) {

@@ -5,6 +5,8 @@
 #     MODE http10     answers with an HTTP/1.0 200 (Content-Length) and closes
 #     MODE bigheader  answers with a 200 whose header block is 70 KiB, and closes
 #     MODE silent     reads and never answers (a text protocol's server), closes on EOF
+#     MODE headbody   answers any request, HEAD included, with a 200 and a 20000-byte body in one
+#                     write, and closes (a server that lies to HEAD)
 #   raw-tls.py client PORT FILE [READ]   sends the file's bytes, reads until EOF (or READ bytes of
 #     answer, when given), prints the answer's first line
 import socket, ssl, sys
@@ -37,6 +39,9 @@ def server(cert, key, mode):
                         c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
                     elif mode == 'http10':
                         c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok')
+                        raise EOFError
+                    elif mode == 'headbody':
+                        c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n' + b'z' * 20000)
                         raise EOFError
                     elif mode == 'bigheader':
                         c.sendall(b'HTTP/1.1 200 OK\r\nX-Big: ' + b'b' * 70000 + b'\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')

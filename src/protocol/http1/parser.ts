@@ -248,6 +248,38 @@ export class Http1Parser {
   }
 
   /**
+   * `length` bytes here were counted instead of captured, by a capture that took them for body
+   * bytes. Accepted (true) only where this parser's own framing expects at least that many body
+   * bytes (a Content-Length body, chunk data, a body delimited by the close): they then count in
+   * the body's size exactly as captured bytes would. Anywhere else (a head, a chunk-size line,
+   * between messages, past the end of a body) false: the caller takes them for a gap.
+   */
+  skip(length: number, tsNs: bigint): boolean {
+    if (!(length > 0) || this.state === State.Ignore) return true;
+    switch (this.state) {
+      case State.BodyFixed:
+      case State.ChunkData:
+        if (length > this.remaining) return false;
+        this.ts = tsNs;
+        this.msg!.bodySize += length;
+        this.remaining -= length;
+        this.lastNs = tsNs;
+        if (this.remaining === 0) {
+          if (this.state === State.ChunkData) this.state = State.ChunkDataCr;
+          else this.completeMessage();
+        }
+        return true;
+      case State.BodyUntilClose:
+        this.ts = tsNs;
+        this.msg!.bodySize += length;
+        this.lastNs = tsNs;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /**
    * End of stream. Completes a body delimited by the close; any other message in progress is
    * reported as 'truncated'. Nothing is parsed after this.
    */

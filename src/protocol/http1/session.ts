@@ -75,6 +75,12 @@ export class Http1Session implements ProtocolSession {
     if (tsNs > this.gapNs[dir]) this.gapNs[dir] = tsNs;
   }
 
+  skip(dir: Direction, bytes: number, tsNs: bigint): void {
+    if (this.ignored || this.parsers[dir].skip(bytes, tsNs)) return;
+    this.out.count(ProtocolCounter.SkipMismatches);
+    this.gap(dir, bytes, tsNs);
+  }
+
   expire(deadlineNs: bigint, nowNs: bigint): void {
     const pending = this.pending;
     while (pending.length > 0 && pending[0].headNs < deadlineNs) {

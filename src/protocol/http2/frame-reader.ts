@@ -177,6 +177,21 @@ export class FrameReader {
     if (this.state !== State.Resync) this.loseSync(SyncLoss.Gap);
   }
 
+  /**
+   * `bytes` here were counted instead of captured (see ProtocolSession.skip). Accepted (true)
+   * only inside a DATA frame's payload, past its pad length byte, with at least that many bytes
+   * of it to go: they count exactly as captured DATA bytes would. Otherwise false: the caller
+   * takes them for a gap.
+   */
+  skip(bytes: number, tsNs: bigint): boolean {
+    if (!(bytes > 0)) return true;
+    if (this.state !== State.Payload || this.head.type !== FrameType.Data || this.padPending || bytes > this.remaining) return false;
+    this.ts = tsNs;
+    this.remaining -= bytes;
+    if (this.remaining === 0) this.finishFrame();
+    return true;
+  }
+
   private loseSync(why: SyncLoss): void {
     this.state = State.Resync;
     this.payBuf = undefined;

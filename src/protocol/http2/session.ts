@@ -241,6 +241,14 @@ export class Http2Session implements ProtocolSession {
     side.reader.gap(bytes, tsNs);
   }
 
+  skip(dir: Direction, bytes: number, tsNs: bigint): void {
+    if (this.dead || !(bytes > 0)) return;
+    const side = dir === 'write' ? this.write : this.read;
+    if (side.preface >= CLIENT_PREFACE.length && side.reader.skip(bytes, tsNs)) return;
+    this.out.count(ProtocolCounter.SkipMismatches);
+    this.gap(dir, bytes, tsNs);
+  }
+
   expire(deadlineNs: bigint, nowNs: bigint): void {
     for (const st of this.streams.values()) {
       if (st.respDone) {

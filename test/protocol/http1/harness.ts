@@ -9,8 +9,9 @@ import type { HttpMessage, ParseError } from '../../../src/protocol/http1/index'
 /** What the parser reported, in order. */
 export type ParserEvent = { message: HttpMessage } | { error: ParseError };
 
-/** One step of a captured stream: bytes, or a capture gap of `gap` bytes. */
-export type Step = Buffer | { gap: number };
+/** One step of a captured stream: bytes, a capture gap of `gap` bytes, or `skip` bytes counted
+ *  instead of captured (body skipping: refused skips become gaps, as the session does). */
+export type Step = Buffer | { gap: number } | { skip: number };
 
 export interface RunOptions {
   maxHeaderBytes?: number;
@@ -29,6 +30,8 @@ export interface RunResult {
   atFinish: ParserEvent[];
   /** Largest parser.bufferedBytes seen after any step. */
   maxBuffered: number;
+  /** Skip steps the parser refused (fed as gaps then). */
+  refusedSkips: number;
 }
 
 export function run(steps: Step[], options: RunOptions = {}): RunResult {
@@ -43,14 +46,20 @@ export function run(steps: Step[], options: RunOptions = {}): RunResult {
   );
   const tsOf = options.tsOf ?? (() => 1n);
   let maxBuffered = 0;
+  let refusedSkips = 0;
   steps.forEach((step, i) => {
     if (Buffer.isBuffer(step)) parser.execute(step, tsOf(i));
-    else parser.gap(step.gap, tsOf(i));
+    else if ('skip' in step) {
+      if (!parser.skip(step.skip, tsOf(i))) {
+        refusedSkips++;
+        parser.gap(step.skip, tsOf(i));
+      }
+    } else parser.gap(step.gap, tsOf(i));
     maxBuffered = Math.max(maxBuffered, parser.bufferedBytes);
   });
   const fed = events.length;
   if (options.finish !== false) parser.finish(tsOf(steps.length));
-  return { events: events.slice(0, fed), atFinish: events.slice(fed), maxBuffered };
+  return { events: events.slice(0, fed), atFinish: events.slice(fed), maxBuffered, refusedSkips };
 }
 
 /** The input whole, cut in two at every offset, and byte by byte. */

@@ -40,7 +40,7 @@ function feedChecked(steps: Step[], rand: () => number, label: string): ParserEv
     for (const step of steps) {
       ts += 1n;
       if (!Buffer.isBuffer(step)) {
-        parser.gap(step.gap, ts);
+        parser.gap('gap' in step ? step.gap : step.skip, ts);
         check();
         continue;
       }
