@@ -451,15 +451,22 @@ int BPF_KRETPROBE(tls_read_ex_ret)
  * SSL_write_ex2 and (through SSL_write_ex2) SSL_write_ex call in those releases: the byte count
  * goes through the fifth argument (r8), not the fourth. Return value and count as SSL_write_ex
  * (ret_ex). See src/tls/openssl/internals.ts. */
-static __always_inline void stash_at(struct pt_regs *ctx, __u64 pid_tgid, __u64 key, __u64 len_ptr)
+static __always_inline void stash_at(struct call_args *a, __u64 pid_tgid, __u64 key)
+{
+	find_socket(pid_tgid, a);
+	bpf_map_update_elem(&active_calls, &key, a, BPF_ANY);
+}
+
+/* The arguments of a call whose count pointer is the fifth, read up front: the verifier refuses
+ * a context read at an offset the compiler computes on two paths. */
+static __always_inline struct call_args args5(struct pt_regs *ctx)
 {
 	struct call_args a = {
 		.ssl = (__u64)PT_REGS_PARM1(ctx),
 		.buf = (__u64)PT_REGS_PARM2(ctx),
-		.len_ptr = len_ptr,
+		.len_ptr = (__u64)PT_REGS_PARM5(ctx),
 	};
-	find_socket(pid_tgid, &a);
-	bpf_map_update_elem(&active_calls, &key, &a, BPF_ANY);
+	return a;
 }
 
 /* The internal write function of OpenSSL >= 3.3 (nothing else probed around it): as tls_enter,
@@ -470,7 +477,8 @@ int BPF_KPROBE(tls_enter_arg5)
 	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return 0;
-	stash_at(ctx, pid_tgid, pid_tgid | TLS_MASK, (__u64)PT_REGS_PARM5(ctx));
+	struct call_args a = args5(ctx);
+	stash_at(&a, pid_tgid, pid_tgid | TLS_MASK);
 	return 0;
 }
 
@@ -487,11 +495,12 @@ int BPF_KPROBE(tls_enter_ex2)
 	__u64 pid_tgid = current_pid_tgid();
 	if (!traced(pid_tgid >> 32))
 		return 0;
+	struct call_args a = args5(ctx);
 	__u64 outer_key = pid_tgid | TLS_MASK;
 	struct call_args *outer = bpf_map_lookup_elem(&active_calls, &outer_key);
-	if (outer && outer->ssl == (__u64)PT_REGS_PARM1(ctx))
+	if (outer && outer->ssl == a.ssl)
 		return 0;
-	stash_at(ctx, pid_tgid, pid_tgid | TLS_MASK | TLS_EX2_MASK, (__u64)PT_REGS_PARM5(ctx));
+	stash_at(&a, pid_tgid, pid_tgid | TLS_MASK | TLS_EX2_MASK);
 	return 0;
 }
 
