@@ -3,6 +3,7 @@
 // functions, and bpf/tlsotel.bpf.c for the programs.
 import type { CandidateFile, Claim, ProbeSpec, TlsLibrary } from '../library';
 import { findInternals } from './internals';
+import { opensslVersion } from './version';
 
 /** Entry/return programs per exported function. SSL_read/SSL_write return the byte count;
  *  the _ex variants return 1 and write the count through their fourth argument. */
@@ -38,7 +39,7 @@ export const openssl: TlsLibrary = {
         const label = `${internal.name}@0x${internal.offset.toString(16)}`;
         probes.push({ program: INTERNAL_ENTER[internal.countArg], retprobe: false, offset: internal.offset, label });
         probes.push({ program: INTERNAL_RET[dir], retprobe: true, offset: internal.offset, label });
-        notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')})`);
+        notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')}${internal.countArg === 5 ? '; SSL_write_ex through SSL_write_ex2' : ''})`);
         continue;
       }
       for (const e of EXPORTED) {
@@ -49,6 +50,8 @@ export const openssl: TlsLibrary = {
       notes.push(`${dir}s on the exported functions`);
     }
     if (file.defined.has('SSL_free')) probes.push({ program: 'tls_free', retprobe: false, symbol: 'SSL_free', label: 'SSL_free' });
-    return { library: 'openssl', probes, notes };
+    const { version, note } = opensslVersion(file.path);
+    if (note !== undefined) notes.push(note);
+    return { library: 'openssl', version, probes, notes };
   },
 };
