@@ -23,6 +23,15 @@ const INTERNAL_ENTER: Record<4 | 5, string> = { 4: 'tls_enter', 5: 'tls_enter_ar
 
 const REQUIRED = ['SSL_write', 'SSL_read'];
 
+/** The probes on the exported functions of one direction that the file defines: where the
+ *  internal function is not found (and for tests of that placement). */
+export function exportedProbes(dir: 'write' | 'read', defined: ReadonlySet<string>): ProbeSpec[] {
+  return EXPORTED.filter((e) => e.dir === dir && defined.has(e.fn)).flatMap((e) => [
+    { program: e.enter, retprobe: false, symbol: e.fn, label: e.fn },
+    { program: e.ret, retprobe: true, symbol: e.fn, label: e.fn },
+  ]);
+}
+
 export const openssl: TlsLibrary = {
   name: 'openssl',
   symbols: [...EXPORTED.map((e) => e.fn), 'SSL_free'],
@@ -42,11 +51,7 @@ export const openssl: TlsLibrary = {
         notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')}${internal.countArg === 5 ? '; SSL_write_ex through SSL_write_ex2' : ''})`);
         continue;
       }
-      for (const e of EXPORTED) {
-        if (e.dir !== dir || !file.defined.has(e.fn)) continue;
-        probes.push({ program: e.enter, retprobe: false, symbol: e.fn, label: e.fn });
-        probes.push({ program: e.ret, retprobe: true, symbol: e.fn, label: e.fn });
-      }
+      probes.push(...exportedProbes(dir, file.defined));
       notes.push(`${dir}s on the exported functions`);
     }
     if (file.defined.has('SSL_free')) probes.push({ program: 'tls_free', retprobe: false, symbol: 'SSL_free', label: 'SSL_free' });
