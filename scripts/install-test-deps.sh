@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond `npm ci`, from Debian's packages: the BPF toolchain (CI
 # rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace; then builds
-# Jaeger and helm (needs Go) and a Debian root, cached outside the clone.
+# Jaeger and helm (needs Go) and the Debian roots (bookworm with node, trixie with its curl and
+# OpenSSL 3.5), cached outside the clone.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
 PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap)
