@@ -1,7 +1,7 @@
 // Finding OpenSSL's internal read/write functions from the exported wrappers' code.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { functionCode, readCode } from '../../src/discovery/elf';
@@ -118,4 +118,24 @@ test("libssl 3.5 whose SSL_write_ex2 call goes elsewhere: writes fall back to th
     'SSL_free tls_free',
   ]);
   assert.match(claim.notes.join('; '), /writes on the exported functions/);
+});
+
+test('an internal function that begins with `sub $imm,%rsp` (OpenSSL 3.6 as Debian sid builds it) is probed there; one that begins otherwise is not', () => {
+  const lib = inTrixie('/usr/lib/x86_64-linux-gnu/libssl.so.3');
+  const found = findInternals(lib);
+  const dir = mkdtempSync(path.join(tmpdir(), 'tlsotel-int-'));
+  const copy = path.join(dir, 'libssl.so.3');
+  // The write side's first instruction (a push, after endbr64) becomes `sub $0x68,%rsp`.
+  const buf = readFileSync(lib);
+  Buffer.from([0x48, 0x83, 0xec, 0x68]).copy(buf, found.write!.offset);
+  writeFileSync(copy, buf);
+  const sub = findInternals(copy);
+  assert.equal(sub.write?.offset, found.write!.offset);
+  assert.equal(sub.write?.countArg, 5);
+  // ... and then `mov %rdi,%rbx`: no probe there, the exported functions instead.
+  Buffer.from([0x48, 0x89, 0xfb, 0x90]).copy(buf, found.write!.offset);
+  writeFileSync(copy, buf);
+  assert.equal(findInternals(copy).write, undefined);
+  assert.deepEqual(findInternals(copy).read, found.read);
+  rmSync(dir, { recursive: true, force: true });
 });

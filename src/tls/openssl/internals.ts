@@ -11,7 +11,8 @@
 //   - also sees programs that use SSL BIOs (openssl s_server -www, BIO_new_ssl_connect).
 // The internal functions are not exported, so they are found from the wrappers' code: the
 // first instruction of SSL_write_ex after a plain prologue must be `call rel32`, and SSL_write
-// must call the same target, which must itself begin with a push. Anything else — another
+// must call the same target, which must itself begin with a push (or a `sub` from %rsp: see
+// probeEntry). Anything else — another
 // build, another compiler, LTO inlining — falls back to the exported functions. No struct
 // layout is involved, only where a call goes.
 //
@@ -67,7 +68,7 @@ export function findInternals(path: string): OpensslInternals {
     if (!plain) continue;
     const target = firstCallTarget(ex.offset, ex.code);
     if (target === undefined || !calls(plain.offset, plain.code, target)) continue;
-    const entry = cheapEntry(path, target);
+    const entry = probeEntry(path, target);
     if (entry === undefined) continue;
     out[p.dir] = { offset: entry, name: p.name, calledBy: [p.plain, p.ex], countArg: p.countArg };
   }
@@ -105,13 +106,16 @@ function calls(fnOffset: number, c: Buffer, target: number): boolean {
   return false;
 }
 
-/** Where to probe a function so the first probed instruction is a push (emulated, cheap),
- *  with the return address still on top of the stack for the return probe. */
-function cheapEntry(path: string, offset: number): number | undefined {
-  const c = readCode(path, offset, 8);
-  if (!c || c.length < 6) return undefined;
+/** Where to probe a function: its first instruction after an endbr64, with the return address
+ *  still on top of the stack for the return probe. Preferably a push (emulated by the kernel,
+ *  cheap); a `sub $imm,%rsp` (OpenSSL 3.6 as Debian builds it) is single-stepped, as the
+ *  exported functions' first instructions are, but one probe then sees every call where the
+ *  exported ones need up to two (SSL_write_ex tail-calls SSL_write_ex2). Anything else: none. */
+function probeEntry(path: string, offset: number): number | undefined {
+  const c = readCode(path, offset, 12);
+  if (!c || c.length < 8) return undefined;
+  const at = c[0] === 0xf3 && c[1] === 0x0f && c[2] === 0x1e && c[3] === 0xfa ? 4 : 0; // endbr64
   const isPush = (i: number) => (c[i] >= 0x50 && c[i] <= 0x57) || (c[i] === 0x41 && c[i + 1] >= 0x50 && c[i + 1] <= 0x57);
-  if (isPush(0)) return offset;
-  if (c[0] === 0xf3 && c[1] === 0x0f && c[2] === 0x1e && c[3] === 0xfa && isPush(4)) return offset + 4; // after endbr64
-  return undefined;
+  const isSubRsp = (i: number) => c[i] === 0x48 && (c[i + 1] === 0x83 || c[i + 1] === 0x81) && c[i + 2] === 0xec;
+  return isPush(at) || isSubRsp(at) ? offset + at : undefined;
 }
