@@ -781,6 +781,88 @@ int BPF_KRETPROBE(tls_read_ex_ret)
 	return ret_ex(ctx, 1);
 }
 
+/* OpenSSL >= 3.3's SSL_write_ex2(SSL *s, const void *buf, size_t num, uint64_t flags,
+ * size_t *written), and the internal ssl_write_internal with the same arguments that SSL_write,
+ * SSL_write_ex2 and (through SSL_write_ex2) SSL_write_ex call in those releases: the byte count
+ * goes through the fifth argument (r8), not the fourth. Return value and count as SSL_write_ex
+ * (ret_ex). See src/tls/openssl/internals.ts. */
+static __always_inline void stash_at(struct call_args *a, __u64 pid_tgid, __u64 key)
+{
+	find_socket(pid_tgid, a);
+	bpf_map_update_elem(&active_calls, &key, a, BPF_ANY);
+}
+
+/* The arguments of a call whose count pointer is the fifth, read up front: the verifier refuses
+ * a context read at an offset the compiler computes on two paths. */
+static __always_inline struct call_args args5(struct pt_regs *ctx)
+{
+	struct call_args a = {
+		.ssl = (__u64)PT_REGS_PARM1(ctx),
+		.buf = (__u64)PT_REGS_PARM2(ctx),
+		.len_ptr = (__u64)PT_REGS_PARM5(ctx),
+	};
+	return a;
+}
+
+/* The internal write function of OpenSSL >= 3.3 (nothing else probed around it): as tls_enter,
+ * with the count pointer from the fifth argument. */
+SEC("uprobe")
+int BPF_KPROBE(tls_enter_arg5)
+{
+	__u64 pid_tgid = current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	struct call_args a = args5(ctx);
+	stash_at(&a, pid_tgid, pid_tgid | TLS_MASK);
+	return 0;
+}
+
+/* The exported SSL_write_ex2, probed beside SSL_write_ex when the internal function is not
+ * found. SSL_write_ex may reach it by a tail call (3.5 does: `jmp SSL_write_ex2@plt`), and then
+ * both return probes fire on the one return, SSL_write_ex2's first. Such a nested call (an
+ * SSL_write_ex of the same SSL* in flight on this thread) is left to the outer probe; a direct
+ * call is kept under its own key, so the two cannot take each other's arguments. */
+#define TLS_EX2_MASK (1ULL << 62)
+
+SEC("uprobe")
+int BPF_KPROBE(tls_enter_ex2)
+{
+	__u64 pid_tgid = current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	struct call_args a = args5(ctx);
+	__u64 outer_key = pid_tgid | TLS_MASK;
+	struct call_args *outer = bpf_map_lookup_elem(&active_calls, &outer_key);
+	if (outer && outer->ssl == a.ssl)
+		return 0;
+	stash_at(&a, pid_tgid, pid_tgid | TLS_MASK | TLS_EX2_MASK);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_write_ex2_ret)
+{
+	__u64 pid_tgid = current_pid_tgid();
+	__u64 key = pid_tgid | TLS_MASK | TLS_EX2_MASK;
+	struct call_args *a = bpf_map_lookup_elem(&active_calls, &key);
+	if (!a) {
+		/* Nested (the outer probe, still in flight, reports the call), or the entry is gone. */
+		__u64 outer_key = pid_tgid | TLS_MASK;
+		if (traced(pid_tgid >> 32) && !bpf_map_lookup_elem(&active_calls, &outer_key))
+			count(TLS_CNT_NO_ENTRY, 1);
+		return 0;
+	}
+	int ret = (int)PT_REGS_RC(ctx);
+	__u64 done = 0;
+	struct call_args copy = *a;
+	if (ret > 0 && copy.len_ptr &&
+	    bpf_probe_read_user(&done, sizeof(done), (void *)copy.len_ptr) == 0 && done > 0)
+		emit(ctx, pid_tgid, &copy, done > 0x7fffffff ? 0x7fffffff : (__u32)done, 0);
+	left_call(pid_tgid, &copy);
+	bpf_map_delete_elem(&active_calls, &key);
+	return 0;
+}
+
 /* A connection is gone (SSL_free, gnutls_deinit, Go's (*Conn).Close): user space flushes and
  * frees its state, and its socket is forgotten. */
 static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u64 conn)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond `npm ci`, from Debian's packages: the BPF toolchain (CI
 # rebuilds bpf/tlsotel.bpf.o from source), and the real TLS programs the tests trace; then builds
-# Jaeger and helm (needs Go) and a Debian root, cached outside the clone.
+# Jaeger and helm (needs Go) and the Debian roots (bookworm with node, trixie with its curl and
+# OpenSSL 3.5), cached outside the clone.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
 PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap)
@@ -29,4 +30,7 @@ bash "$(dirname "$0")/build-jaeger.sh" >/dev/null
 # and the Debian root that test/deploy/dockerfile.test.ts replays the Dockerfile in (~1.5 min).
 bash "$(dirname "$0")/build-helm.sh" >/dev/null
 bash "$(dirname "$0")/build-debian-root.sh" >/dev/null
+# Debian 13 (trixie) with its own curl and OpenSSL 3.5, for the tests of programs in another root
+# (~1 min; bookworm's debootstrap and keyring know trixie).
+bash "$(dirname "$0")/build-debian-trixie-root.sh" >/dev/null
 echo "install-test-deps: all test dependencies present"

@@ -2,6 +2,7 @@
 // and shutdown on a signal.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startNginx } from '../helpers/nginx';
@@ -74,8 +75,12 @@ test('doctor as root: every check passes and the TLS libraries are listed', asyn
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^\[ ok \] load and attach: BPF program loaded and attached/m);
   // Debian's libssl: probes on the internal functions both wrappers call (cheap entry, BIO_f_ssl seen too).
-  assert.match(r.stdout, /libssl\.so\.3 .*: openssl; writes on ssl_write_internal .*: ssl_write_internal@0x[0-9a-f]+, ssl_read_internal@0x[0-9a-f]+, SSL_free$/m);
-  assert.match(r.stdout, /\/node .*SSL_write/);
+  // With its version: its libcrypto's (the one `openssl version` reports), as libssl has none.
+  const ssl = /^OpenSSL (\S+) /.exec(execFileSync('openssl', ['version'], { encoding: 'utf8' }))![1].replace(/\./g, '\\.');
+  assert.match(r.stdout, new RegExp(`libssl\\.so\\.3 .*: openssl ${ssl}; writes on ssl_write_internal .*; version from libcrypto\\.so\\.3 beside it: ssl_write_internal@0x[0-9a-f]+, ssl_read_internal@0x[0-9a-f]+, SSL_free$`, 'm'));
+  assert.match(r.stdout, new RegExp(`/node .*: openssl ${process.versions.openssl.replace(/\+.*$/, '').replace(/\./g, '\\.')}; .*SSL_write`));
+  const gnutlsVersion = /gnutls-cli (\S+)/.exec(execFileSync('gnutls-cli', ['--version'], { encoding: 'utf8' }))![1];
+  assert.match(r.stdout, new RegExp(`libgnutls\\.so\\.30[.\\d]* .*: gnutls ${gnutlsVersion.replace(/\./g, '\\.')}; writes on gnutls_record_send2`));
 });
 
 test('sniff shows HTTP/2 frame by frame: type, stream, flags and the decoded fields', async () => {

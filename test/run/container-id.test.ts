@@ -4,25 +4,16 @@
 // uses; spans checked at a real OTLP/gRPC receiver.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver';
 import { makeCert, requireRoot, start, startHttpsServer, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
-
-/** A cgroup hierarchy we may make directories in (cgroup v2, else v1's pids controller). */
-function hierarchy(): string {
-  for (const dir of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/pids', '/sys/fs/cgroup']) {
-    if (fs.existsSync(path.join(dir, 'cgroup.procs'))) return dir;
-  }
-  throw new Error('no writable cgroup hierarchy found under /sys/fs/cgroup');
-}
+import { TestCgroups } from '../helpers/cgroups';
 
 let cert: ReturnType<typeof makeCert>;
 let receiver: OtlpReceiver;
 let agent: Proc;
-const made: string[] = [];
+const cgroups = new TestCgroups();
 const tag = `cg${process.pid}`;
 
 before(async () => {
@@ -35,32 +26,10 @@ before(async () => {
 after(async () => {
   await agent?.stop('SIGKILL');
   await receiver?.stop();
-  // A cgroup is removed with rmdir once empty (its processes were killed above).
-  for (const dir of made.reverse()) {
-    for (let i = 0; i < 50; i++) {
-      try {
-        fs.rmdirSync(dir);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
+  await cgroups.remove();
 });
 
-/** Makes the cgroup `rel` (each level), moves `pid` into it. */
-function enter(rel: string, pid: number): void {
-  let dir = hierarchy();
-  for (const part of rel.split('/')) {
-    dir = path.join(dir, part);
-    if (!fs.existsSync(dir)) {
-      fs.mkdirSync(dir);
-      made.push(dir);
-    }
-  }
-  fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
-}
+const enter = (rel: string, pid: number) => cgroups.enter(rel, pid);
 
 async function serverSpan(server: Proc & { port: number }, p: string) {
   const curl = start('curl', ['-sk', '--http1.1', '-o', '/dev/null', `https://127.0.0.1:${server.port}${p}`]);

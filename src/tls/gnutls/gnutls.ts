@@ -5,6 +5,7 @@
 // pointer names the connection, and gnutls_deinit frees it as SSL_free does. The socket is
 // found the same offset-free way (GnuTLS does its own socket I/O inside the call).
 import type { CandidateFile, Claim, ProbeSpec, TlsLibrary } from '../library';
+import { gnutlsVersion } from './version';
 
 /** gnutls_record_send is a tail call into gnutls_record_send2 (GnuTLS ≥ 3.6.3): probing the
  *  latter sees both, once; older builds have only the former. */
@@ -27,6 +28,6 @@ export const gnutls: TlsLibrary = {
     ];
     if (file.defined.has(FREE)) probes.push({ program: 'tls_free', retprobe: false, symbol: FREE, label: FREE });
     const notes = [write === 'gnutls_record_send2' ? 'writes on gnutls_record_send2 (gnutls_record_send calls it)' : 'writes on gnutls_record_send', 'reads on gnutls_record_recv'];
-    return { library: 'gnutls', probes, notes };
+    return { library: 'gnutls', version: gnutlsVersion(file.path), probes, notes };
   },
 };

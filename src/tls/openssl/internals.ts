@@ -11,9 +11,20 @@
 //   - also sees programs that use SSL BIOs (openssl s_server -www, BIO_new_ssl_connect).
 // The internal functions are not exported, so they are found from the wrappers' code: the
 // first instruction of SSL_write_ex after a plain prologue must be `call rel32`, and SSL_write
-// must call the same target, which must itself begin with a push. Anything else — another
+// must call the same target, which must itself begin with a push (or a `sub` from %rsp: see
+// probeEntry). Anything else — another
 // build, another compiler, LTO inlining — falls back to the exported functions. No struct
 // layout is involved, only where a call goes.
+//
+// OpenSSL 3.3 added SSL_write_ex2(SSL *s, const void *buf, size_t num, uint64_t flags,
+// size_t *written) and gave ssl_write_internal its arguments (the count pointer is the fifth,
+// r8); SSL_write_ex became SSL_write_ex2 with flags 0 (in Debian 13's 3.5: `mov %rcx,%r8;
+// xor %ecx,%ecx; jmp SSL_write_ex2@plt`, which no longer matches). Where SSL_write_ex2 is
+// exported it is the write side's wrapper instead: the same test (a plain prologue, then a call
+// that SSL_write makes too) proves its callee takes its arguments, so the count pointer is the
+// fifth. Every write reaches that callee: SSL_write and SSL_write_ex2 call it, SSL_write_ex goes
+// through SSL_write_ex2. Where SSL_write_ex2 is exported but does not match, SSL_write_ex is not
+// tried: a callee found from it could be bypassed by direct SSL_write_ex2 calls.
 import { functionCode, readCode } from '../../discovery/elf';
 
 export interface InternalProbe {
@@ -23,6 +34,9 @@ export interface InternalProbe {
   name: string;
   /** The exported functions found to call it. */
   calledBy: string[];
+  /** Which argument (1-based) points to the byte count: 4 as in SSL_write_ex/SSL_read_ex, 5 as
+   *  in SSL_write_ex2. */
+  countArg: 4 | 5;
 }
 
 export interface OpensslInternals {
@@ -30,28 +44,33 @@ export interface OpensslInternals {
   read?: InternalProbe;
 }
 
+/** Per direction, the wrappers tried in order: the first one the file exports is the one. */
 const PAIRS = [
-  { dir: 'write', ex: 'SSL_write_ex', plain: 'SSL_write', name: 'ssl_write_internal' },
-  { dir: 'read', ex: 'SSL_read_ex', plain: 'SSL_read', name: 'ssl_read_internal' },
+  { dir: 'write', ex: 'SSL_write_ex2', countArg: 5, plain: 'SSL_write', name: 'ssl_write_internal' },
+  { dir: 'write', ex: 'SSL_write_ex', countArg: 4, plain: 'SSL_write', name: 'ssl_write_internal' },
+  { dir: 'read', ex: 'SSL_read_ex', countArg: 4, plain: 'SSL_read', name: 'ssl_read_internal' },
 ] as const;
 
 export function findInternals(path: string): OpensslInternals {
   const out: OpensslInternals = {};
   let code: Map<string, { offset: number; code: Buffer }>;
   try {
-    code = functionCode(path, PAIRS.flatMap((p) => [p.ex, p.plain]));
+    code = functionCode(path, [...new Set(PAIRS.flatMap((p) => [p.ex, p.plain]))]);
   } catch {
     return out; // unreadable: the exported functions will do
   }
+  const decided = new Set<string>();
   for (const p of PAIRS) {
     const ex = code.get(p.ex);
+    if (decided.has(p.dir) || !ex) continue;
+    decided.add(p.dir);
     const plain = code.get(p.plain);
-    if (!ex || !plain) continue;
+    if (!plain) continue;
     const target = firstCallTarget(ex.offset, ex.code);
     if (target === undefined || !calls(plain.offset, plain.code, target)) continue;
-    const entry = cheapEntry(path, target);
+    const entry = probeEntry(path, target);
     if (entry === undefined) continue;
-    out[p.dir] = { offset: entry, name: p.name, calledBy: [p.plain, p.ex] };
+    out[p.dir] = { offset: entry, name: p.name, calledBy: [p.plain, p.ex], countArg: p.countArg };
   }
   return out;
 }
@@ -87,13 +106,16 @@ function calls(fnOffset: number, c: Buffer, target: number): boolean {
   return false;
 }
 
-/** Where to probe a function so the first probed instruction is a push (emulated, cheap),
- *  with the return address still on top of the stack for the return probe. */
-function cheapEntry(path: string, offset: number): number | undefined {
-  const c = readCode(path, offset, 8);
-  if (!c || c.length < 6) return undefined;
+/** Where to probe a function: its first instruction after an endbr64, with the return address
+ *  still on top of the stack for the return probe. Preferably a push (emulated by the kernel,
+ *  cheap); a `sub $imm,%rsp` (OpenSSL 3.6 as Debian builds it) is single-stepped, as the
+ *  exported functions' first instructions are, but one probe then sees every call where the
+ *  exported ones need up to two (SSL_write_ex tail-calls SSL_write_ex2). Anything else: none. */
+function probeEntry(path: string, offset: number): number | undefined {
+  const c = readCode(path, offset, 12);
+  if (!c || c.length < 8) return undefined;
+  const at = c[0] === 0xf3 && c[1] === 0x0f && c[2] === 0x1e && c[3] === 0xfa ? 4 : 0; // endbr64
   const isPush = (i: number) => (c[i] >= 0x50 && c[i] <= 0x57) || (c[i] === 0x41 && c[i + 1] >= 0x50 && c[i + 1] <= 0x57);
-  if (isPush(0)) return offset;
-  if (c[0] === 0xf3 && c[1] === 0x0f && c[2] === 0x1e && c[3] === 0xfa && isPush(4)) return offset + 4; // after endbr64
-  return undefined;
+  const isSubRsp = (i: number) => c[i] === 0x48 && (c[i + 1] === 0x83 || c[i + 1] === 0x81) && c[i + 2] === 0xec;
+  return isPush(at) || isSubRsp(at) ? offset + at : undefined;
 }

@@ -3,20 +3,34 @@
 // functions, and bpf/tlsotel.bpf.c for the programs.
 import type { CandidateFile, Claim, ProbeSpec, TlsLibrary } from '../library';
 import { findInternals } from './internals';
+import { opensslVersion } from './version';
 
 /** Entry/return programs per exported function. SSL_read/SSL_write return the byte count;
  *  the _ex variants return 1 and write the count through their fourth argument. */
-const EXPORTED: Array<{ fn: string; dir: 'write' | 'read'; ret: string }> = [
-  { fn: 'SSL_write', dir: 'write', ret: 'tls_write_ret' },
-  { fn: 'SSL_read', dir: 'read', ret: 'tls_read_ret' },
-  { fn: 'SSL_write_ex', dir: 'write', ret: 'tls_write_ex_ret' },
-  { fn: 'SSL_read_ex', dir: 'read', ret: 'tls_read_ex_ret' },
+const EXPORTED: Array<{ fn: string; dir: 'write' | 'read'; enter: string; ret: string }> = [
+  { fn: 'SSL_write', dir: 'write', enter: 'tls_enter', ret: 'tls_write_ret' },
+  { fn: 'SSL_read', dir: 'read', enter: 'tls_enter', ret: 'tls_read_ret' },
+  { fn: 'SSL_write_ex', dir: 'write', enter: 'tls_enter', ret: 'tls_write_ex_ret' },
+  { fn: 'SSL_read_ex', dir: 'read', enter: 'tls_enter', ret: 'tls_read_ex_ret' },
+  // OpenSSL >= 3.3: the count pointer is the fifth argument. SSL_write_ex may tail-call it; the
+  // BPF programs leave such a nested call to SSL_write_ex's probes (see tls_enter_ex2).
+  { fn: 'SSL_write_ex2', dir: 'write', enter: 'tls_enter_ex2', ret: 'tls_write_ex2_ret' },
 ];
 
-/** The internal functions have the _ex variants' arguments. */
+/** The internal functions have the _ex variants' arguments (SSL_write_ex2's from 3.3 on). */
 const INTERNAL_RET: Record<'write' | 'read', string> = { write: 'tls_write_ex_ret', read: 'tls_read_ex_ret' };
+const INTERNAL_ENTER: Record<4 | 5, string> = { 4: 'tls_enter', 5: 'tls_enter_arg5' };
 
 const REQUIRED = ['SSL_write', 'SSL_read'];
+
+/** The probes on the exported functions of one direction that the file defines: where the
+ *  internal function is not found (and for tests of that placement). */
+export function exportedProbes(dir: 'write' | 'read', defined: ReadonlySet<string>): ProbeSpec[] {
+  return EXPORTED.filter((e) => e.dir === dir && defined.has(e.fn)).flatMap((e) => [
+    { program: e.enter, retprobe: false, symbol: e.fn, label: e.fn },
+    { program: e.ret, retprobe: true, symbol: e.fn, label: e.fn },
+  ]);
+}
 
 export const openssl: TlsLibrary = {
   name: 'openssl',
@@ -32,19 +46,17 @@ export const openssl: TlsLibrary = {
       const internal = internals[dir];
       if (internal !== undefined) {
         const label = `${internal.name}@0x${internal.offset.toString(16)}`;
-        probes.push({ program: 'tls_enter', retprobe: false, offset: internal.offset, label });
+        probes.push({ program: INTERNAL_ENTER[internal.countArg], retprobe: false, offset: internal.offset, label });
         probes.push({ program: INTERNAL_RET[dir], retprobe: true, offset: internal.offset, label });
-        notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')})`);
+        notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')}${internal.countArg === 5 ? '; SSL_write_ex through SSL_write_ex2' : ''})`);
         continue;
       }
-      for (const e of EXPORTED) {
-        if (e.dir !== dir || !file.defined.has(e.fn)) continue;
-        probes.push({ program: 'tls_enter', retprobe: false, symbol: e.fn, label: e.fn });
-        probes.push({ program: e.ret, retprobe: true, symbol: e.fn, label: e.fn });
-      }
+      probes.push(...exportedProbes(dir, file.defined));
       notes.push(`${dir}s on the exported functions`);
     }
     if (file.defined.has('SSL_free')) probes.push({ program: 'tls_free', retprobe: false, symbol: 'SSL_free', label: 'SSL_free' });
-    return { library: 'openssl', probes, notes };
+    const { version, note } = opensslVersion(file.path);
+    if (note !== undefined) notes.push(note);
+    return { library: 'openssl', version, probes, notes };
   },
 };
