@@ -14,11 +14,10 @@
 // (its process attributes may be unknown: it can be gone before the agent reads its /proc).
 import test, { after, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
-import { CLI, makeCert, requireRoot, start, type Proc } from '../helpers/procs';
+import { makeCert, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
 import { TestCgroups } from '../helpers/cgroups';
@@ -34,14 +33,6 @@ let nginx: Nginx;
 let silent: net.Server;
 let silentPort: number;
 const cgroups = new TestCgroups();
-
-/**
- * Whether `tlsotel run` can be told to attach the library files under a directory before any
- * process maps them (--library-roots, branch `exec`). Without it, a library file the host does
- * not use is found by the once-a-second /proc rescan, so a client that lives < 100 ms is traced
- * only when another process has mapped the same file before it (warmUp).
- */
-const PREATTACH = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }).includes('--library-roots');
 
 before(async () => {
   requireRoot();
@@ -92,38 +83,47 @@ function runInRoot(entry: Entry, script: string, service: string, cgroup?: strin
   return { proc, go: () => proc.child.stdin!.end('go\n') };
 }
 
+/**
+ * How the root's libssl is found. 'discovered': the agent is not told of the root; the file is
+ * found in a running process's maps (through /proc/PID/root, or by device and inode under its
+ * host path) — a curl of the root waiting in a TLS handshake with `silent` maps it first, since a
+ * client living < 100 ms may come and go between two /proc rescans. 'library-root': the root is
+ * a library root (--library-roots), its libssl attached before any process maps it, no warm-up.
+ */
+type Found = 'discovered' | 'library-root';
+
 /** A curl of the root waiting in a TLS handshake with `silent`, its libssl mapped; killed when
- *  the script ends. Empty once the agent attaches library roots before processes map them. */
-function warmUp(): string {
-  return PREATTACH ? '' : `curl -sk --max-time 60 -o /dev/null https://127.0.0.1:${silentPort}/warm & W=$!; `;
+ *  the script ends. */
+function warmUp(found: Found): string {
+  return found === 'library-root' ? '' : `curl -sk --max-time 60 -o /dev/null https://127.0.0.1:${silentPort}/warm & W=$!; `;
 }
 
 /** The script: (warm-up), wait for `go`, one curl making three requests on one keep-alive
  *  connection (spread over half a second: the agent reads a process's environment while it
  *  lives), then a curl making one request, timed. */
-function clientScript(prefix: string, query: string): string {
+function clientScript(prefix: string, query: string, found: Found): string {
   const url = (p: string) => `https://127.0.0.1:${nginx.port}${p}`;
-  return `${warmUp()}read go; `
+  return `${warmUp(found)}read go; `
     + `curl -sk --http1.1 --rate 6/s -o /dev/null ${url(`${prefix}/1`)} -o /dev/null ${url(`/status/404?${query}`)} -o /dev/null ${url(`${prefix}/3`)} || exit 3; `
     + `s=$(date +%s%N); curl -sk --http1.1 -o /dev/null ${url(`${prefix}/short`)} || exit 4; e=$(date +%s%N); `
     + `echo "short-lived curl: $(( (e - s) / 1000000 )) ms"; `
-    + `${PREATTACH ? '' : 'kill $W; '}exit 0`;
+    + `${found === 'library-root' ? '' : 'kill $W; '}exit 0`;
 }
 
 /** Runs the client script entered as `entry` under a fresh agent (each entry must find the file
  *  on its own: an agent that attached it once would not look again) and checks the spans. */
-async function traceFromRoot(t: TestContext, entry: Entry, attachLog: RegExp, cgroup?: { rel: string; id: string }) {
-  const prefix = `/foreign/${tag}/${entry}`;
-  const query = `${tag}-${entry}`;
-  const service = `trixie-${entry}-${tag}`;
+async function traceFromRoot(t: TestContext, entry: Entry, found: Found, attachLog: RegExp, cgroup?: { rel: string; id: string }) {
+  const prefix = `/foreign/${tag}/${entry}-${found}`;
+  const query = `${tag}-${entry}-${found}`;
+  const service = `trixie-${entry}-${found}-${tag}`;
   // Only curl is traced: other programs on this host (load tests) could fill the agent's export
   // queue, and the spans checked here would be dropped with theirs.
-  const agent = await startAgent(['--otlp-endpoint', receiver.url, '--comm', 'curl', ...(PREATTACH ? ['--library-roots', root] : [])]);
+  const agent = await startAgent(['--otlp-endpoint', receiver.url, '--comm', 'curl', ...(found === 'library-root' ? ['--library-roots', root] : ['--library-roots', 'none'])]);
   const mine = () => receiver.spans.filter((s) => s.kind === 'CLIENT' && s.attributes['server.port'] === nginx.port
     && (String(s.attributes['url.path']).startsWith(`${prefix}/`) || s.attributes['url.query'] === query));
   const key = (s: ReceivedSpan) => `${s.attributes['url.path']}${s.attributes['url.query'] !== undefined ? `?${s.attributes['url.query']}` : ''}`;
   try {
-    const run = runInRoot(entry, clientScript(prefix, query), service, cgroup?.rel);
+    const run = runInRoot(entry, clientScript(prefix, query, found), service, cgroup?.rel);
     // Without pre-attach, the warm-up curl maps the root's libssl and the rescan attaches it.
     await agent.waitFor(attachLog, 'stderr', 15_000);
     run.go();
@@ -178,14 +178,23 @@ async function traceFromRoot(t: TestContext, entry: Entry, attachLog: RegExp, cg
 const INTERNALS = 'ssl_write_internal@0x[0-9a-f]+, ssl_read_internal@0x[0-9a-f]+, SSL_free';
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-test('curl of Debian 13 (libssl 3.5) in a container (own mount and PID namespaces, pivot_root): its libssl reached through /proc/PID/root, a span per request, container.id from its cgroup', async (t) => {
-  const id = randomBytes(32).toString('hex');
-  const attach = PREATTACH
-    ? new RegExp(`attached to ${escape(root)}${escape(LIBSSL)} \\(openssl[^)]*\\)`)
-    : new RegExp(`attached to ${escape(LIBSSL)} \\(openssl[^)]*\\) \\(pid \\d+, via /proc/\\d+/root${escape(LIBSSL)}\\): ${INTERNALS}`);
-  await traceFromRoot(t, 'container', attach, { rel: `kubepods-${tag}/besteffort/pod${randomUUID()}/${id}`, id });
-});
+for (const found of ['discovered', 'library-root'] as const) {
+  const how = found === 'library-root' ? 'attached before it runs (its root a library root)' : 'found in its maps';
+  test(`curl of Debian 13 (libssl 3.5) in a container (own mount and PID namespaces, pivot_root), libssl ${how}: a span per request, container.id from its cgroup`, async (t) => {
+    const id = randomBytes(32).toString('hex');
+    const attach = found === 'library-root'
+      ? new RegExp(`attached to ${escape(root)}${escape(LIBSSL)} \\(openssl[^)]*\\): ${INTERNALS}`)
+      : new RegExp(`attached to ${escape(LIBSSL)} \\(openssl[^)]*\\) \\(pid \\d+, via /proc/\\d+/root${escape(LIBSSL)}\\): ${INTERNALS}`);
+    await traceFromRoot(t, 'container', found, attach, { rel: `kubepods-${tag}/besteffort/pod${randomUUID()}/${id}`, id });
+  });
 
-test('curl of Debian 13 (libssl 3.5) chroot()ed in a copy of the host\'s mount tree: its libssl found by device and inode under its host path, a span per request', async (t) => {
-  await traceFromRoot(t, 'chroot', new RegExp(`attached to ${escape(root)}${escape(LIBSSL)} \\(openssl[^)]*\\): ${INTERNALS}`));
-});
+  test(`curl of Debian 13 (libssl 3.5) chroot()ed in a copy of the host's mount tree, libssl ${how} (by device and inode under its host path): a span per request`, async (t) => {
+    // Found in its maps by device and inode under its host path, or, first, by the search of a
+    // new mount namespace's library directories (through /proc/PID/root: the chroot's root).
+    const byRoot = `${escape(LIBSSL)} \\(openssl[^)]*\\) \\(pid \\d+, via /proc/\\d+/root${escape(LIBSSL)}\\)`;
+    const attach = found === 'library-root'
+      ? new RegExp(`attached to ${escape(root)}${escape(LIBSSL)} \\(openssl[^)]*\\): ${INTERNALS}`)
+      : new RegExp(`attached to (?:${escape(root)}${escape(LIBSSL)} \\(openssl[^)]*\\)|${byRoot}): ${INTERNALS}`);
+    await traceFromRoot(t, 'chroot', found, attach);
+  });
+}
