@@ -29,7 +29,7 @@ import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 import { DrainSlicer } from './drain-slicer';
-import { mayDrain } from './export-backpressure';
+import { EXPORT_PAUSE_AT, ExportProgress, mayDrain } from './export-backpressure';
 import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
 
@@ -163,6 +163,8 @@ export class Agent {
   private stopped = false;
   /** Drains the ring in slices (drain-slicer.ts). */
   private readonly slicer: DrainSlicer;
+  /** Whether the exporter still completes exports (see export-backpressure.ts). */
+  private readonly exportProgress = new ExportProgress();
   /** The agent's CPU priority, following the ring's backlog. */
   private readonly priority: PriorityGovernor;
   /** The BPF counters as they were when the probes were closed (the maps are gone after). */
@@ -393,7 +395,10 @@ export class Agent {
 
   /** Whether the exporter has room for more spans, or the ring too little for more waiting. */
   private mayDrain(): boolean {
-    return mayDrain(this.exportBacklog(), this.reader.pending() / this.reader.size);
+    const fill = this.exportBacklog();
+    if (fill < EXPORT_PAUSE_AT) return true;
+    const st = this.sink!.stats();
+    return mayDrain(fill, this.reader.pending() / this.reader.size, this.exportProgress.stalled(st.exported + st.failed, Date.now()));
   }
 
   /**

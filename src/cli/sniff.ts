@@ -31,7 +31,11 @@ export async function sniff(opts: SniffOptions): Promise<number> {
   const offsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   const time = (tsNs: bigint) => new Date(Number((tsNs + offsetNs) / 1_000_000n)).toISOString().slice(11, 23);
   let agent: Agent | undefined;
-  const lib = (id: number) => agent?.fileName(id) ?? `lib#${id}`;
+  // The probed file and the TLS library that claimed it: "libssl.so.3 (openssl)".
+  const lib = (id: number) => {
+    const library = agent?.libraryName(id);
+    return `${agent?.fileName(id) ?? `lib#${id}`}${library !== undefined ? ` (${library})` : ''}`;
+  };
   const who = (pid: number, comm: string) => `${comm}[${pid}]`;
   // HTTP/2 connections are shown frame by frame (type, stream, flags, decoded fields) instead
   // of as escaped bytes: one printer per connection, decided from its first record.

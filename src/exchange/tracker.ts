@@ -86,7 +86,7 @@ class ConnState implements SessionOutput {
   /** onConnection was called. */
   announced = false;
 
-  constructor(readonly tracker: ExchangeTracker, readonly c: Connection, readonly info: ProcessInfo, readonly library: string | undefined) {}
+  constructor(readonly tracker: ExchangeTracker, readonly c: Connection, readonly info: ProcessInfo, public library: string | undefined) {}
 
   exchange(ex: ProtocolExchange): void {
     this.tracker.emit(this, ex);
@@ -195,7 +195,9 @@ export class ExchangeTracker implements StreamSink {
     const ex = p as Exchange;
     ex.process = st.info;
     ex.connectionId = c.id;
-    ex.library = st.library;
+    // A connection first seen by its socket (a conn record, from the syscall hook) learns its
+    // library with its first data record.
+    ex.library = st.library ??= c.libId ? this.opts.libraryOf?.(c.libId) : undefined;
     ex.addresses = c.addresses;
     // Without addresses yet, wait a little (in order) unless nothing could bring them any more.
     if ((c.addresses === undefined && this.addressWaitNs > 0n && c.state === st) || st.held.length > 0) st.held.push(ex);

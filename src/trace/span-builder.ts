@@ -35,6 +35,9 @@ const ATTR_RPC_METHOD = 'rpc.method';
 const ATTR_RPC_STATUS_CODE = 'rpc.status_code';
 /** Why an exchange that did get a response is incomplete (e.g. capture_gap); ours, not semconv. */
 export const ATTR_TLSOTEL_EXCHANGE_ERROR = 'tlsotel.exchange.error';
+/** The TLS library whose calls carried the exchange ("openssl", "gnutls", "go"); ours, not
+ *  semconv (which names the TLS protocol, not its implementation). */
+export const ATTR_TLSOTEL_TLS_LIBRARY = 'tlsotel.tls.library';
 
 /** One scope object for every span: the OTLP serializer groups spans by scope identity. */
 export const INSTRUMENTATION_SCOPE: InstrumentationScope = { name: 'tlsotel', version: VERSION };
@@ -341,6 +344,7 @@ export class SpanBuilder {
       attrs[ATTR_NETWORK_TYPE] = addr.family;
     }
     if (exchange.version !== undefined) attrs[ATTR_NETWORK_PROTOCOL_VERSION] = exchange.version;
+    if (exchange.library !== undefined) attrs[ATTR_TLSOTEL_TLS_LIBRARY] = exchange.library;
     const ua = headers.userAgent;
     if (ua !== undefined) attrs[ATTR_USER_AGENT_ORIGINAL] = cut(ua, max);
     attrs[ATTR_HTTP_REQUEST_BODY_SIZE] = request.bodySize;

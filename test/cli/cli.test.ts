@@ -92,7 +92,7 @@ test('sniff shows HTTP/2 frame by frame: type, stream, flags and the decoded fie
     await sniff.waitFor(/ready/, 'stderr', 20_000);
     const curl = start('curl', ['-sk', '--http2', '-o', '/dev/null', `https://127.0.0.1:${nginx.port}/sniffed-h2-${process.pid}`]);
     assert.equal((await curl.exited).code, 0);
-    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 write \\d+ B HTTP/2$`, 'm'));
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) write \\d+ B HTTP/2$`, 'm'));
     await sniff.waitFor(/^ {4}write PREFACE$/m);
     await sniff.waitFor(/^ {4}write HEADERS stream=1 flags=END_STREAM\|END_HEADERS/m);
     await sniff.waitFor(new RegExp(`^ {4}.*:path: /sniffed-h2-${process.pid}`, 'm'));
@@ -113,10 +113,10 @@ test('sniff prints each chunk with time, pid, process, library, direction, lengt
     await sniff.waitFor(/ready/, 'stderr', 20_000);
     const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/sniffed-${process.pid}`]);
     assert.equal((await curl.exited).code, 0);
-    const line = await sniff.waitFor(new RegExp(`^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) curl\\[${curl.pid}\\] libssl\\.so\\.3 write (\\d+) B "GET /sniffed-${process.pid} HTTP/1\\.1\\\\r\\\\nHost: `, 'm'));
+    const line = await sniff.waitFor(new RegExp(`^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) write (\\d+) B "GET /sniffed-${process.pid} HTTP/1\\.1\\\\r\\\\nHost: `, 'm'));
     assert.ok(Number(line[2]) > 40);
-    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 read +\\d+ B "HTTP/1\\.1 200 OK\\\\r\\\\n`, 'm'));
-    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 close \\(closed\\)`, 'm'));
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) read +\\d+ B "HTTP/1\\.1 200 OK\\\\r\\\\n`, 'm'));
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) close \\(closed\\)`, 'm'));
     assert.ok(!sniff.stdout().includes('node['), '--comm filters other processes');
     const t0 = Date.now();
     const { code } = await sniff.stop('SIGINT');

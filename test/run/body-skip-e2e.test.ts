@@ -154,9 +154,9 @@ test('sniff shows skipped body bytes as such, and copies them with --keep-bodies
     const got = await curl(['--http1.1'], [`/files/1m?${tag}-sniff-${keep}`]);
     assert.equal(got[0].size, SIZES['1m']);
     // curl's first read of the answer: the head copied, the rest of the call counted.
-    const line = new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 read +\\d+ B .*HTTP/1\\.1 200 OK.* \\+(\\d+) B body skipped \\(counted, not copied\\)$`, 'm');
+    const line = new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 \\(openssl\\) read +\\d+ B .*HTTP/1\\.1 200 OK.* \\+(\\d+) B body skipped \\(counted, not copied\\)$`, 'm');
     if (!keep) await sniff.waitFor(line, 'stdout', 15_000);
-    else await sniff.waitFor(new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 read +\\d+ B .*HTTP/1\\.1 200 OK`, 'm'), 'stdout', 15_000);
+    else await sniff.waitFor(new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 \\(openssl\\) read +\\d+ B .*HTTP/1\\.1 200 OK`, 'm'), 'stdout', 15_000);
     await sniff.stop('SIGINT');
     assert.equal(line.test(sniff.stdout()), !keep, keep ? 'nothing skipped with --keep-bodies' : 'skipped bytes shown');
   }

@@ -32,6 +32,7 @@ let nginx: Nginx;
  *  handshake, its libssl mapped (see warmUp). */
 let silent: net.Server;
 let silentPort: number;
+const silentSockets = new Set<net.Socket>();
 const cgroups = new TestCgroups();
 
 before(async () => {
@@ -39,14 +40,20 @@ before(async () => {
   root = trixieRoot();
   receiver = await startOtlpReceiver();
   nginx = await startNginx(makeCert());
-  silent = net.createServer((s) => s.on('error', () => s.destroy()));
+  // Never answers; reads (and drops) what comes, so that a client's close is seen and the
+  // socket closed: an unread socket would stay in CLOSE-WAIT and keep this file running.
+  silent = net.createServer((s) => {
+    silentSockets.add(s);
+    s.on('error', () => s.destroy()).on('close', () => silentSockets.delete(s)).resume();
+  });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   silentPort = (silent.address() as net.AddressInfo).port;
 });
 
 after(async () => {
-  await nginx?.stop('SIGKILL');
+  await nginx?.stop('SIGTERM'); // not SIGKILL: its worker would outlive it, holding this process's pipes
   await receiver?.stop();
+  for (const s of silentSockets) s.destroy();
   silent?.close();
   await cgroups.remove();
 });

@@ -45,6 +45,7 @@ test('wget (GnuTLS) → nginx: CLIENT spans with method, path, status and the so
   const a = spans.find((s) => s.attributes['url.path'] === `/wget/${tag}/a`)!;
   const nf = spans.find((s) => s.attributes['url.path'] === '/status/404')!;
   assert.equal(a.attributes['http.request.method'], 'GET');
+  assert.equal(a.attributes['tlsotel.tls.library'], 'gnutls', JSON.stringify(a.attributes));
   assert.equal(a.attributes['http.response.status_code'], 200);
   assert.equal(a.attributes['network.peer.address'], '127.0.0.1');
   assert.equal(a.attributes['network.peer.port'], nginx.port);

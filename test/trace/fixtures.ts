@@ -68,6 +68,7 @@ export const CLIENT_ATTRIBUTES = {
   'client.address': '10.0.0.5',
   'client.port': 51000,
   'network.protocol.version': '1.1',
+  'tlsotel.tls.library': 'openssl',
   'user_agent.original': 'curl/8.5.0',
   'http.request.body.size': 0,
   'http.response.body.size': 321,

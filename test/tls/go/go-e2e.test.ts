@@ -119,6 +119,7 @@ for (const bin of ['go1.26-stripped-pie', 'go1.19-normal'] as const) {
     await receiver.waitFor((spans) => spans.filter(ofPid(client.pid)).length >= 3 && spans.filter((s) => s.kind === 'SERVER' && String(s.attributes['url.path']).startsWith(`/${who}/`)).length >= 2, 15_000);
     const clients = receiver.spans.filter(ofPid(client.pid));
     checkSide(clients, 'CLIENT', who, nginx.port);
+    assert.ok(clients.every((s) => s.attributes['tlsotel.tls.library'] === 'go'), 'the spans name the TLS library');
     checkStitched(clients, receiver.spans.filter((s) => s.kind === 'SERVER' && mine(s)));
   });
 }
