@@ -582,13 +582,11 @@ function runLoadClient(client: string, env: NodeJS.ProcessEnv): Promise<{ code: 
   });
 }
 
-function runWrk(load: Load, port: number, durationS: number): Promise<WrkResult> {
-  const lua = path.join(SRC, 'wrk.lua');
-  const url = `https://127.0.0.1:${port}${load.path}`;
-  const client = `wrk -t1 -c${load.conns} -d${durationS}s --timeout 5s -s '${lua}' '${url}'`;
-  return runLoadClient(client, { ...process.env, BENCH_RATE: String(load.rate), BENCH_THREADS: '1' }).then(({ code, out, err, pid, cpuS }) => {
+/** Runs a load client that ends with wrk.lua's BENCH_JSON line (wrk with wrk.lua, go-load). */
+function runBenchJsonClient(name: string, client: string, env: NodeJS.ProcessEnv): Promise<WrkResult> {
+  return runLoadClient(client, env).then(({ code, out, err, pid, cpuS }) => {
     const json = /BENCH_JSON (\{.*\})/.exec(out)?.[1];
-    if (code !== 0 || !json || cpuS === undefined) throw new Error(`wrk failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`);
+    if (code !== 0 || !json || cpuS === undefined) throw new Error(`${name} failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`);
     const j = JSON.parse(json) as { requests: number; duration_us: number; errors: Record<string, number>; lat_p50_us: number; lat_p99_us: number };
     return {
       pid,
@@ -600,6 +598,13 @@ function runWrk(load: Load, port: number, durationS: number): Promise<WrkResult>
       cpuS,
     };
   });
+}
+
+function runWrk(load: Load, port: number, durationS: number): Promise<WrkResult> {
+  const lua = path.join(SRC, 'wrk.lua');
+  const url = `https://127.0.0.1:${port}${load.path}`;
+  const client = `wrk -t1 -c${load.conns} -d${durationS}s --timeout 5s -s '${lua}' '${url}'`;
+  return runBenchJsonClient('wrk', client, { ...process.env, BENCH_RATE: String(load.rate), BENCH_THREADS: '1' });
 }
 
 /**
@@ -671,20 +676,7 @@ function buildGoClient(dir: string): { bin: string; goVersion: string } {
 function runGoLoad(load: Load, port: number, durationS: number, dir: string): Promise<WrkResult> {
   const url = `https://127.0.0.1:${port}${load.path}`;
   const client = `'${path.join(dir, 'go-load')}' -c ${load.conns} -rate ${load.rate} -d ${durationS} '${url}'`;
-  return runLoadClient(client, { ...process.env, GOMAXPROCS: '1' }).then(({ code, out, err, pid, cpuS }) => {
-    const json = /BENCH_JSON (\{.*\})/.exec(out)?.[1];
-    if (code !== 0 || !json || cpuS === undefined) throw new Error(`go-load failed (exit ${code}): ${out.slice(-500)} ${err.slice(-500)}`);
-    const j = JSON.parse(json) as { requests: number; duration_us: number; errors: Record<string, number>; lat_p50_us: number; lat_p99_us: number };
-    return {
-      pid,
-      requests: j.requests,
-      durationUs: j.duration_us,
-      errors: Object.values(j.errors).reduce((x, y) => x + y, 0),
-      p50Us: j.lat_p50_us,
-      p99Us: j.lat_p99_us,
-      cpuS,
-    };
-  });
+  return runBenchJsonClient('go-load', client, { ...process.env, GOMAXPROCS: '1' });
 }
 
 interface GoProbeSpec { offset: number; label: string }
