@@ -533,9 +533,9 @@ export class Discovery {
       this.opts.log.debug(`cannot read ${reachPath}: ${(e as Error).message}`);
       return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
-    this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
     if (defined.size === 0 && !this.anyWithoutSymbols) {
       this.reject(key, st.mtimeMs);
+      this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
       return true;
     }
     // Prefer the plain path when it is the same file in our mount namespace: it stays valid
@@ -543,12 +543,25 @@ export class Discovery {
     const plain = statOrNull(displayPath);
     const attachPath = plain && `${plain.dev}:${plain.ino}` === key ? displayPath : reachPath;
     const attached: TlsFile[] = [];
+    // The path stopped leading to the file while it was judged or attached (the process that
+    // showed it exited, or its root changed under it, as a container runtime's pivot_root
+    // does): not a verdict on the file, which a later sighting tries again.
+    let vanished = false;
+    const gone = () => {
+      const now = statOrNull(attachPath);
+      return now === null || `${now.dev}:${now.ino}` !== key;
+    };
     for (const library of this.opts.libraries) {
       if (defined.size === 0 && library.claimsWithoutSymbols !== true) continue;
       let claim: Claim | undefined;
       try {
         claim = library.claim({ path: attachPath, defined });
       } catch (e) {
+        if (gone()) {
+          vanished = true;
+          this.opts.log.debug(`cannot judge ${displayPath} as ${library.name} now (${attachPath} is gone): ${(e as Error).message}`);
+          break;
+        }
         this.opts.log.warn(`cannot judge ${displayPath} as ${library.name}: ${(e as Error).message}`);
         continue;
       }
@@ -564,9 +577,16 @@ export class Discovery {
         this.opts.log.info(`attached to ${displayPath} (${claim.library})${pid && attachPath !== displayPath ? ` (pid ${pid}, via ${attachPath})` : ''}: ${functions.join(', ')}`);
         this.opts.onAttached?.(file);
       } catch (e) {
+        if (gone()) {
+          vanished = true;
+          this.opts.log.debug(`cannot trace ${displayPath} (${claim.library}) now (${attachPath} is gone): ${(e as Error).message}`);
+          break;
+        }
         this.opts.log.warn(`cannot trace ${displayPath} (${claim.library}): ${(e as Error).message}`);
       }
     }
+    if (vanished && attached.length === 0) return false; // not examined: looked at again when next seen
+    this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
     if (attached.length === 0) {
       this.reject(key, st.mtimeMs);
     } else {

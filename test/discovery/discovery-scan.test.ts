@@ -112,3 +112,67 @@ test('a process with no executable mapping (a kernel thread) is read again only 
     (fs as { readFileSync: unknown }).readFileSync = readFileSync;
   }
 });
+
+// What CI once saw: a container runtime's short-lived helper (after its pivot_root) showed the
+// container's libssl through /proc/PID/root and exited while the file was attached. A path that
+// stops leading to the file is no verdict on the file: it is neither examined nor rejected, and
+// the next process that maps it gets it attached. A failure while the path still leads to the
+// file is a verdict (warned once, not retried).
+test('a file whose path vanished during its attach (its process exited) is attached when next seen; a failure on a path that still holds is final', () => {
+  const procDir = path.join(root, 'proc3');
+  const examined: string[] = [];
+  const attached: string[] = [];
+  let failNext: 'exit' | undefined = 'exit';
+  const warnings: string[] = [];
+  const d = new Discovery({
+    procRoot: procDir,
+    libDirs: [],
+    binDirs: [],
+    log: { ...silentLogger, warn: (m: string) => warnings.push(m) },
+    libraries: TLS_LIBRARIES,
+    onFileExamined: (f) => examined.push(`${f.dev}:${f.ino}`),
+    attach: (file) => {
+      const how = failNext;
+      failNext = undefined;
+      if (how === 'exit') {
+        fs.rmSync(path.join(procDir, '5001'), { recursive: true, force: true }); // the process exits
+        throw new Error(`attach uprobe ${file}:SSL_write: No such file or directory (ENOENT)`);
+      }
+      attached.push(file);
+      return ['SSL_write', 'SSL_read'];
+    },
+  });
+  const ssl = fileSystem('vanish', LIBSSL);
+  proc(procDir, 5001, 44, ssl);
+  d.scanProcesses();
+  assert.deepEqual(attached, []);
+  assert.equal(examined.length, 0, 'not marked examined: the next mapping of the file announces it again');
+  assert.equal(warnings.length, 0, `a process that exited is no failure to warn of: ${warnings.join('\n')}`);
+
+  proc(procDir, 5002, 44, ssl);
+  d.scanProcesses();
+  assert.deepEqual(attached, [path.join(procDir, '5002', 'root', 'lib', 'x.so')], 'attached through the next process that maps it');
+  assert.equal(examined.length, 1);
+
+  // Another Discovery: a refusal while the path still leads to the file is final.
+  const procDir2 = path.join(root, 'proc4');
+  const d2 = new Discovery({
+    procRoot: procDir2,
+    libDirs: [],
+    binDirs: [],
+    log: { ...silentLogger, warn: (m: string) => warnings.push(m) },
+    libraries: TLS_LIBRARIES,
+    onFileExamined: (f) => examined.push(`${f.dev}:${f.ino}`),
+    attach: () => {
+      throw new Error('attach uprobe: Invalid argument (EINVAL)');
+    },
+  });
+  proc(procDir2, 6001, 55, ssl);
+  d2.scanProcesses();
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0]!, /cannot trace .*EINVAL/);
+  assert.equal(examined.length, 2, 'examined: the BPF side stops announcing it');
+  proc(procDir2, 6002, 55, ssl);
+  d2.scanProcesses();
+  assert.equal(warnings.length, 1, 'not tried again');
+});

@@ -74,6 +74,8 @@ interface RootRun {
   proc: Proc;
   /** Lets the script go on past its `read go`. */
   go(): void;
+  /** Kills every process of the run (its process group). */
+  kill(): Promise<void>;
 }
 
 /** Starts `script` in the root, in the cgroup `cgroup` (relative to the hierarchy) when given,
@@ -83,11 +85,25 @@ function runInRoot(entry: Entry, script: string, service: string, cgroup?: strin
   // The shell moves itself into the cgroup before it becomes the entering command: everything
   // the root runs is in it from its first instruction.
   const argv = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroups.make(cgroup), ...cmd] : cmd;
+  // Its own process group: a failed test kills everything the root runs (see kill), which
+  // would otherwise wait for `go` and keep this file running.
   const proc = start(argv[0], argv.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OTEL_SERVICE_NAME: service },
   });
-  return { proc, go: () => proc.child.stdin!.end('go\n') };
+  return {
+    proc,
+    go: () => proc.child.stdin!.end('go\n'),
+    kill: async () => {
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+      await proc.exited;
+    },
+  };
 }
 
 /**
@@ -129,8 +145,9 @@ async function traceFromRoot(t: TestContext, entry: Entry, found: Found, attachL
   const mine = () => receiver.spans.filter((s) => s.kind === 'CLIENT' && s.attributes['server.port'] === nginx.port
     && (String(s.attributes['url.path']).startsWith(`${prefix}/`) || s.attributes['url.query'] === query));
   const key = (s: ReceivedSpan) => `${s.attributes['url.path']}${s.attributes['url.query'] !== undefined ? `?${s.attributes['url.query']}` : ''}`;
+  let run: RootRun | undefined;
   try {
-    const run = runInRoot(entry, clientScript(prefix, query, found), service, cgroup?.rel);
+    run = runInRoot(entry, clientScript(prefix, query, found), service, cgroup?.rel);
     // Without pre-attach, the warm-up curl maps the root's libssl and the rescan attaches it.
     await agent.waitFor(attachLog, 'stderr', 15_000);
     run.go();
@@ -176,6 +193,7 @@ async function traceFromRoot(t: TestContext, entry: Entry, found: Found, attachL
     // rescan interval (1 s), so no rescan could have found it.
     assert.ok(life < 1000, `the short-lived curl lived ${life} ms`);
   } finally {
+    await run?.kill();
     await agent.stop('SIGKILL');
   }
 }
