@@ -56,15 +56,40 @@ struct call_args {
 	__u64 searching; /* this connection's socket is not known yet (see want_fd) */
 };
 
-/* Arguments of SSL calls in flight, keyed by pid_tgid | TLS_MASK. Inserted by the entry probe,
- * deleted by the return probe. LRU so that a thread that dies inside SSL_read (no return)
- * cannot fill the map: its entry is evicted eventually. */
+#define KNOWN_CACHE_SLOTS 16
+
+/* Arguments of SSL calls in flight: the entry probe stashes them in the calling thread's own
+ * storage, the return probe takes them back. Task storage, not a hash keyed by pid_tgid: its
+ * lookup is a pointer chase from the task (no hashing, no LRU list lock), it needs no insert
+ * and delete per call (a flag says whether a call is in flight), and it goes with the thread,
+ * so a thread that dies inside SSL_read (no return) leaves nothing behind. Two slots: `call`
+ * for every probed function, `ex2` for a direct call of the exported SSL_write_ex2 (see
+ * tls_enter_ex2). */
+struct task_calls {
+	struct call_args call;
+	struct call_args ex2;
+	__u32 in_call; /* `call` holds a call in flight */
+	__u32 in_ex2;  /* `ex2` holds a call in flight */
+	/* SSL*s this thread found in `known` while known_gen was known_cache_gen, one per slot
+	 * (slot: a hash of the pointer): a thread serving a few connections in turn (an nginx
+	 * worker, a wrk thread) skips the hash lookup at most of its calls. */
+	__u64 known_cache[KNOWN_CACHE_SLOTS];
+	__u64 known_cache_gen;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct call_args);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_calls);
 } active_calls SEC(".maps");
+
+/* The current thread's slots: created on a call's entry, only looked up at its return. */
+static __always_inline struct task_calls *task_calls(bool create)
+{
+	return bpf_task_storage_get(&active_calls, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 struct lost_key {
 	__u64 conn;
@@ -158,6 +183,10 @@ struct {
  * hook return before any map lookup. */
 __u32 identity_pending = 0;
 
+/* Changed whenever an SSL* leaves `known` (conn_closed): every thread's known_cache
+ * is stale then (the address may come back as another connection). */
+__u64 known_gen = 0;
+
 /* The state of a search for the end of an HTTP/1 head (see head_byte). */
 struct head_scan {
 	__u64 cl;       /* the Content-Length value */
@@ -238,12 +267,26 @@ static __always_inline bool traced(__u32 tgid)
 }
 
 /* At the entry of a call on a connection whose socket is not known yet: the thread looks for it
- * (see want_fd). */
-static __always_inline void find_socket(__u64 pid_tgid, struct call_args *a)
+ * (see want_fd). `tc`, the thread's storage (may be null), remembers a connection found known. */
+static __always_inline void find_socket(__u64 pid_tgid, struct call_args *a, struct task_calls *tc)
 {
+	__u64 gen = known_gen;
+	__u32 slot = ((a->ssl * 0x9E3779B97F4A7C15ULL) >> 60) & (KNOWN_CACHE_SLOTS - 1);
+	if (tc) {
+		if (tc->known_cache_gen != gen) {
+			for (__u32 i = 0; i < KNOWN_CACHE_SLOTS; i++)
+				tc->known_cache[i] = 0;
+			tc->known_cache_gen = gen;
+		} else if (tc->known_cache[slot] == a->ssl) {
+			return;
+		}
+	}
 	struct conn_key ck = { .ssl = a->ssl, .pid = pid_tgid >> 32 };
-	if (bpf_map_lookup_elem(&known, &ck))
+	if (bpf_map_lookup_elem(&known, &ck)) {
+		if (tc)
+			tc->known_cache[slot] = a->ssl;
 		return;
+	}
 	struct want w = { .ssl = a->ssl, .ts = bpf_ktime_get_ns(), .in_call = 1 };
 	if (bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_NOEXIST) == 0)
 		__sync_fetch_and_add(&identity_pending, 1);
@@ -262,9 +305,12 @@ static __always_inline void stash(struct pt_regs *ctx)
 		.buf = (__u64)PT_REGS_PARM2(ctx),
 		.len_ptr = (__u64)PT_REGS_PARM4(ctx),
 	};
-	find_socket(pid_tgid, &a);
-	__u64 key = pid_tgid | TLS_MASK;
-	bpf_map_update_elem(&active_calls, &key, &a, BPF_ANY);
+	struct task_calls *tc = task_calls(true);
+	if (!tc)
+		return;
+	find_socket(pid_tgid, &a, tc);
+	tc->call = a;
+	tc->in_call = 1;
 }
 
 /* At return of a call whose socket is still unknown: from now on only a write right after it
@@ -697,19 +743,19 @@ save:
 	}
 }
 
-static __always_inline struct call_args *take_args(__u64 pid_tgid)
+/* The arguments the entry probe stashed for the call returning now (taken: the slot is free
+ * again), into *out; false when there are none. */
+static __always_inline bool take_args(__u64 pid_tgid, struct call_args *out)
 {
-	__u64 key = pid_tgid | TLS_MASK;
-	struct call_args *a = bpf_map_lookup_elem(&active_calls, &key);
-	if (!a && traced(pid_tgid >> 32))
-		count(TLS_CNT_NO_ENTRY, 1);
-	return a;
-}
-
-static __always_inline void done_args(__u64 pid_tgid)
-{
-	__u64 key = pid_tgid | TLS_MASK;
-	bpf_map_delete_elem(&active_calls, &key);
+	struct task_calls *tc = task_calls(false);
+	if (!tc || !tc->in_call) {
+		if (traced(pid_tgid >> 32))
+			count(TLS_CNT_NO_ENTRY, 1);
+		return false;
+	}
+	*out = tc->call;
+	tc->in_call = 0;
+	return true;
 }
 
 /* Entry of SSL_read, SSL_write, SSL_read_ex and SSL_write_ex: (SSL *s, void *buf, int/size_t
@@ -725,15 +771,13 @@ int BPF_KPROBE(tls_enter)
 static __always_inline int ret_int(struct pt_regs *ctx, __u32 read)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	struct call_args *a = take_args(pid_tgid);
-	if (!a)
+	struct call_args a;
+	if (!take_args(pid_tgid, &a))
 		return 0;
 	int ret = (int)PT_REGS_RC(ctx);
-	struct call_args copy = *a;
 	if (ret > 0)
-		emit(ctx, pid_tgid, &copy, (__u32)ret, read);
-	left_call(pid_tgid, &copy);
-	done_args(pid_tgid);
+		emit(ctx, pid_tgid, &a, (__u32)ret, read);
+	left_call(pid_tgid, &a);
 	return 0;
 }
 
@@ -743,17 +787,15 @@ static __always_inline int ret_int(struct pt_regs *ctx, __u32 read)
 static __always_inline int ret_ex(struct pt_regs *ctx, __u32 read)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	struct call_args *a = take_args(pid_tgid);
-	if (!a)
+	struct call_args a;
+	if (!take_args(pid_tgid, &a))
 		return 0;
 	int ret = (int)PT_REGS_RC(ctx);
 	__u64 done = 0;
-	struct call_args copy = *a;
-	if (ret > 0 && copy.len_ptr &&
-	    bpf_probe_read_user(&done, sizeof(done), (void *)copy.len_ptr) == 0 && done > 0)
-		emit(ctx, pid_tgid, &copy, done > 0x7fffffff ? 0x7fffffff : (__u32)done, read);
-	left_call(pid_tgid, &copy);
-	done_args(pid_tgid);
+	if (ret > 0 && a.len_ptr &&
+	    bpf_probe_read_user(&done, sizeof(done), (void *)a.len_ptr) == 0 && done > 0)
+		emit(ctx, pid_tgid, &a, done > 0x7fffffff ? 0x7fffffff : (__u32)done, read);
+	left_call(pid_tgid, &a);
 	return 0;
 }
 
@@ -786,10 +828,19 @@ int BPF_KRETPROBE(tls_read_ex_ret)
  * SSL_write_ex2 and (through SSL_write_ex2) SSL_write_ex call in those releases: the byte count
  * goes through the fifth argument (r8), not the fourth. Return value and count as SSL_write_ex
  * (ret_ex). See src/tls/openssl/internals.ts. */
-static __always_inline void stash_at(struct call_args *a, __u64 pid_tgid, __u64 key)
+static __always_inline void stash_at(struct call_args *a, __u64 pid_tgid, bool ex2)
 {
-	find_socket(pid_tgid, a);
-	bpf_map_update_elem(&active_calls, &key, a, BPF_ANY);
+	struct task_calls *tc = task_calls(true);
+	if (!tc)
+		return;
+	find_socket(pid_tgid, a, tc);
+	if (ex2) {
+		tc->ex2 = *a;
+		tc->in_ex2 = 1;
+	} else {
+		tc->call = *a;
+		tc->in_call = 1;
+	}
 }
 
 /* The arguments of a call whose count pointer is the fifth, read up front: the verifier refuses
@@ -813,7 +864,7 @@ int BPF_KPROBE(tls_enter_arg5)
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	struct call_args a = args5(ctx);
-	stash_at(&a, pid_tgid, pid_tgid | TLS_MASK);
+	stash_at(&a, pid_tgid, false);
 	return 0;
 }
 
@@ -831,11 +882,10 @@ int BPF_KPROBE(tls_enter_ex2)
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	struct call_args a = args5(ctx);
-	__u64 outer_key = pid_tgid | TLS_MASK;
-	struct call_args *outer = bpf_map_lookup_elem(&active_calls, &outer_key);
-	if (outer && outer->ssl == a.ssl)
+	struct task_calls *tc = task_calls(false);
+	if (tc && tc->in_call && tc->call.ssl == a.ssl)
 		return 0;
-	stash_at(&a, pid_tgid, pid_tgid | TLS_MASK | TLS_EX2_MASK);
+	stash_at(&a, pid_tgid, true);
 	return 0;
 }
 
@@ -843,23 +893,21 @@ SEC("uretprobe")
 int BPF_KRETPROBE(tls_write_ex2_ret)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	__u64 key = pid_tgid | TLS_MASK | TLS_EX2_MASK;
-	struct call_args *a = bpf_map_lookup_elem(&active_calls, &key);
-	if (!a) {
+	struct task_calls *tc = task_calls(false);
+	if (!tc || !tc->in_ex2) {
 		/* Nested (the outer probe, still in flight, reports the call), or the entry is gone. */
-		__u64 outer_key = pid_tgid | TLS_MASK;
-		if (traced(pid_tgid >> 32) && !bpf_map_lookup_elem(&active_calls, &outer_key))
+		if (traced(pid_tgid >> 32) && !(tc && tc->in_call))
 			count(TLS_CNT_NO_ENTRY, 1);
 		return 0;
 	}
+	struct call_args a = tc->ex2;
+	tc->in_ex2 = 0;
 	int ret = (int)PT_REGS_RC(ctx);
 	__u64 done = 0;
-	struct call_args copy = *a;
-	if (ret > 0 && copy.len_ptr &&
-	    bpf_probe_read_user(&done, sizeof(done), (void *)copy.len_ptr) == 0 && done > 0)
-		emit(ctx, pid_tgid, &copy, done > 0x7fffffff ? 0x7fffffff : (__u32)done, 0);
-	left_call(pid_tgid, &copy);
-	bpf_map_delete_elem(&active_calls, &key);
+	if (ret > 0 && a.len_ptr &&
+	    bpf_probe_read_user(&done, sizeof(done), (void *)a.len_ptr) == 0 && done > 0)
+		emit(ctx, pid_tgid, &a, done > 0x7fffffff ? 0x7fffffff : (__u32)done, 0);
+	left_call(pid_tgid, &a);
 	return 0;
 }
 
@@ -886,6 +934,7 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 		struct fd_key fk = { .pid = ev.pid, .fd = *fd };
 		bpf_map_delete_elem(&known_fd, &fk);
 		bpf_map_delete_elem(&known, &ck);
+		__sync_fetch_and_add(&known_gen, 1);
 	}
 	return 0;
 }
@@ -1174,7 +1223,7 @@ static __always_inline struct go_call go_enter(struct pt_regs *ctx, __u64 pid_tg
 		.args = { .ssl = ctx->ax, .buf = ctx->bx },
 		.pid_tgid = pid_tgid,
 	};
-	find_socket(pid_tgid, &c.args);
+	find_socket(pid_tgid, &c.args, task_calls(true));
 	struct go_key k = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
 	bpf_map_update_elem(&go_calls, &k, &c, BPF_ANY);
 	return c;

@@ -21,10 +21,6 @@
 #define TLSOTEL_MAX_SEGMENTS 16
 #define TLSOTEL_COMM_LEN 16
 
-/* Entry/return pairs are keyed by pid_tgid | TLS_MASK, so that another entry/return pair of
- * the same thread in the same map (e.g. a syscall made inside SSL_read) cannot collide. */
-#define TLS_MASK (1ULL << 63)
-
 enum tls_event_type {
 	TLS_EVENT_DATA = 1,  /* plaintext of one SSL_read/SSL_write call (or one segment of it) */
 	TLS_EVENT_CLOSE = 2, /* SSL_free: the connection's state can go */

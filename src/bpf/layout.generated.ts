@@ -5,7 +5,6 @@ export const TLSOTEL_MAX_PAYLOAD = 16384;
 export const TLSOTEL_HEAD_SCAN = 2048;
 export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
-export const TLS_MASK = 9223372036854775808n;
 
 export const TlsEventType = {
   TLS_EVENT_DATA: 1,

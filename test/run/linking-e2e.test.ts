@@ -158,3 +158,34 @@ print('\\n'.join(out))
     }
   }
 });
+
+// One thread, one connection after another, each freed before the next is made: the allocator
+// hands the next SSL object the address of the last (the connection's identity in BPF), so a
+// connection's socket must be looked up anew each time — never the freed one's remembered.
+test('30 connections one after another on one thread (SSL objects reused at one address): each span has its own connection\'s client port', async () => {
+  const p = `/seq/${tag}`;
+  const script = `
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+for i in range(30):
+    with socket.create_connection(('127.0.0.1', ${nginx.port})) as raw:
+        with ctx.wrap_socket(raw, server_hostname='localhost') as s:
+            port = s.getsockname()[1]
+            s.sendall(f'GET ${p}/{i} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n'.encode())
+            while s.recv(65536): pass
+            print(i, port, flush=True)
+`;
+  const py = start(python(), ['-c', script]);
+  assert.equal((await py.exited).code, 0, py.stderr());
+  const ports = new Map(py.stdout().trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]));
+  assert.equal(ports.size, 30);
+  await receiver.waitFor((spans) => spans.filter((s) => path(s).startsWith(`${p}/`)).length >= 60, 15_000).catch((e) => {
+    throw new Error(`${(e as Error).message}: ${receiver.spans.filter((s) => path(s).startsWith(`${p}/`)).map((s) => `${s.kind} ${path(s)}`).join(', ')}`);
+  });
+  for (const [i, port] of ports) {
+    const { client, server } = pair(receiver.spans, `${p}/${i}`);
+    assert.equal(client.attributes['client.port'], port, `request ${i}: the CLIENT span's own connection`);
+    assert.equal(server.attributes['client.port'], port, `request ${i}: the SERVER span's own connection`);
+    assertLinked(client, server);
+  }
+});
