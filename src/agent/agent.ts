@@ -29,6 +29,7 @@ import type { SamplingConfig } from '../trace/sampler';
 import type { Logger } from '../util/log';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 import { DrainSlicer } from './drain-slicer';
+import { DEFAULT_CPU_YIELD_US, yieldCpu } from '../util/cpu-yield';
 import { EXPORT_PAUSE_AT, ExportProgress, mayDrain } from './export-backpressure';
 import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
@@ -57,6 +58,9 @@ export interface CaptureOptions {
   /** Longest turn of the event loop spent draining the ring (see drain-slicer.ts): a drain
    *  continues on later turns, with the loop's I/O in between. */
   drainSliceMs?: number;
+  /** Within a drain, the core is offered to other threads (sched_yield) every this many µs of
+   *  work (cpu-yield.ts); 0: never. */
+  cpuYieldUs?: number;
   /** The agent's nice value while its ring backlog is small (priority-governor.ts); 0 or
    *  unset: its priority is left as it is. */
   nice?: number;
@@ -143,6 +147,7 @@ export const CAPTURE_DEFAULTS = {
   pollIntervalMs: 10,
   idlePollMaxMs: 40,
   drainSliceMs: 2,
+  cpuYieldUs: DEFAULT_CPU_YIELD_US,
   rescanIntervalMs: 1000,
   rootRescanIntervalMs: 30_000,
 };
@@ -208,11 +213,13 @@ export class Agent {
       log: opts.log,
     });
     this.reader = new RingReader(probes.ringFd, probes.ringBufferBytes);
+    const yieldEveryMs = (c.cpuYieldUs ?? CAPTURE_DEFAULTS.cpuYieldUs) / 1000;
     // Backpressure (export-backpressure.ts): while the export queue is three quarters full and
     // the ring less than half, records wait in the ring; the next timed poll tries again.
     this.slicer = new DrainSlicer((limit) => (this.mayDrain() ? this.drainSome(limit) : 0), {
       maxRecords: POLL_BATCH,
       budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
+      ...(yieldEveryMs > 0 ? { yieldCpu, yieldEveryMs } : {}),
     });
     this.priority = new PriorityGovernor({ nice: c.nice ?? 0, log: opts.log });
     this.busyBytes = probes.ringBufferBytes / 16;

@@ -22,6 +22,10 @@ export interface DrainSlicerOptions {
   now?: () => number;
   /** Runs `fn` on a later turn of the event loop (tests). */
   defer?: (fn: () => void) => void;
+  /** Gives the core to a waiting thread (sched_yield); called at most every `yieldEveryMs` of
+   *  a slice (see cpu-yield.ts). Unset: never. */
+  yieldCpu?: () => void;
+  yieldEveryMs?: number;
 }
 
 /** Reads at most `limit` records; returns how many it read (fewer: the ring is empty now). */
@@ -33,11 +37,15 @@ export class DrainSlicer {
   private readonly checkEvery: number;
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
+  private readonly yieldCpu: (() => void) | undefined;
+  private readonly yieldEveryMs: number;
   private scheduled = false;
   private cancelled = false;
   /** Slices run and records read, for the tests and the debug log. */
   slices = 0;
   records = 0;
+  /** Times the core was offered to others in a slice. */
+  yields = 0;
   private lastRead = 0;
 
   constructor(private readonly drain: DrainFn, opts: DrainSlicerOptions) {
@@ -47,6 +55,8 @@ export class DrainSlicer {
     this.checkEvery = Math.max(1, Math.min(opts.checkEvery ?? 64, opts.maxRecords));
     this.now = opts.now ?? (() => performance.now());
     this.defer = opts.defer ?? ((fn) => setImmediate(fn));
+    this.yieldCpu = opts.yieldCpu;
+    this.yieldEveryMs = opts.yieldEveryMs ?? Infinity;
   }
 
   /** The last slice stopped at maxRecords (not at its time budget nor at an empty ring): a
@@ -86,6 +96,7 @@ export class DrainSlicer {
   /** Reads until the ring is empty, maxRecords are read, or the budget is spent. */
   private slice(): { read: number; empty: boolean } {
     const start = this.now();
+    let lastYield = start;
     let read = 0;
     for (;;) {
       const want = Math.min(this.checkEvery, this.maxRecords - read);
@@ -95,9 +106,15 @@ export class DrainSlicer {
         this.account(read);
         return { read, empty: true };
       }
-      if (read >= this.maxRecords || this.now() - start >= this.budgetMs) {
+      const now = this.now();
+      if (read >= this.maxRecords || now - start >= this.budgetMs) {
         this.account(read);
         return { read, empty: false };
+      }
+      if (this.yieldCpu !== undefined && now - lastYield >= this.yieldEveryMs) {
+        this.yieldCpu();
+        this.yields++;
+        lastYield = this.now();
       }
     }
   }

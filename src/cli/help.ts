@@ -35,6 +35,10 @@ What spans contain (run):
                               the traced programs win a contended CPU and the agent catches up
                               in their gaps; it takes back normal priority while its ring or
                               export queue is a quarter full (overflow is counted)
+  --cpu-yield DUR             while draining, offer the core to other threads (sched_yield)
+                              every DUR of work, 50us..10ms, or "off" (default 200us): a traced
+                              program waking on a busy host gets the core at once instead of
+                              at the kernel's next tick; no cost when nothing else waits
 
 Which spans are kept (run): OTEL_TRACES_SAMPLER = always_on, always_off, traceidratio,
   parentbased_always_on, parentbased_always_off, parentbased_traceidratio, with
@@ -86,6 +90,8 @@ detach every probe and exit 0. run warns at start when another tlsotel agent run
 
 Flags win over environment variables, variables over defaults. A blank variable counts as unset;
 an invalid number in a variable warns and falls back to the default.
+TLSOTEL_SINGLE_THREADED_GC=0: run keeps V8's garbage-collection helper threads (default: it
+restarts itself, same pid, with node --single-threaded-gc).
 Development: TLSOTEL_DEBUG=1 adds a stack trace to a fatal error; TLSOTEL_CPU_PROFILE=FILE writes
 a V8 CPU profile of run from ready to stop.
 

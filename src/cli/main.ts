@@ -7,6 +7,7 @@ import { otherAgentPrograms } from '../bpf/other-agents';
 import { bpfPermissionProblem } from '../util/caps';
 import { createLogger, type Logger } from '../util/log';
 import { suppressWarning } from '../util/warnings';
+import { restartWithV8Flags, RUN_V8_FLAGS } from '../util/v8-flags';
 import { parseFlags } from './options';
 import { sniff } from './sniff';
 import { doctor } from './doctor';
@@ -42,7 +43,10 @@ async function main(argv: string[]): Promise<number> {
       const flags = parseFlags('run', rest);
       if (flags.help) return help();
       const { config, warnings, notes } = resolveRunConfig(flags, env);
+      // Before anything is opened or said: the process may be replaced by one with V8's flags.
+      const notRestarted = config.v8Flags ? restartWithV8Flags(RUN_V8_FLAGS) : undefined;
       const log = createLogger(config.verbose ? 'debug' : 'info');
+      if (notRestarted !== undefined) log.warn(`running without ${RUN_V8_FLAGS.join(' ')} (${notRestarted}): garbage collection uses helper threads`);
       for (const w of warnings) log.warn(w);
       for (const n of notes) log.info(n);
       requirePermission();

@@ -39,6 +39,7 @@ export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {
     'response-timeout': { type: 'string' },
     'stats-interval': { type: 'string' },
     nice: { type: 'string' },
+    'cpu-yield': { type: 'string' },
     'prometheus-port': { type: 'string' },
     'metrics-max-routes': { type: 'string' },
     'metrics-max-series': { type: 'string' },

@@ -18,8 +18,9 @@ import { resolveSamplingConfig } from './sampling';
 import type { MetricsSettings } from '../metrics/metrics-stage';
 import type { SamplingConfig } from '../trace/sampler';
 import { DEFAULT_NICE, NICE_RANGE } from '../util/process-priority';
-import { duration, fromEnv, fromFlag, integer, size, text, type ValueKind } from './values';
+import { duration, fromEnv, fromFlag, integer, shortDuration, size, text, type ValueKind } from './values';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
+import { DEFAULT_CPU_YIELD_US } from '../util/cpu-yield';
 
 /** Flag values as the command line gave them (text, or true for a boolean flag). */
 export type Flags = Readonly<Record<string, string | boolean | undefined>>;
@@ -76,6 +77,11 @@ export interface RunConfig extends CommonConfig, CaptureConfig {
   /** --nice: the agent's threads get this nice value at start (0: unchanged), so that the
    *  traced programs win a contended core (src/util/process-priority.ts). */
   nice: number;
+  /** Whether `run` starts V8 with --single-threaded-gc (TLSOTEL_SINGLE_THREADED_GC, default
+   *  1; src/util/v8-flags.ts). */
+  v8Flags: boolean;
+  /** --cpu-yield: µs of drain work between two offers of the core to other threads; 0: off. */
+  cpuYieldUs: number;
   /** TLSOTEL_CPU_PROFILE: write a V8 CPU profile of the agent from ready to stop to this file. */
   cpuProfile?: string;
 }
@@ -94,6 +100,16 @@ const realHost: HostView = { processExists: (pid) => existsSync(`/proc/${pid}`) 
 
 /** The kernel keeps a task's name (comm) in 16 bytes: 15 characters and a NUL. */
 export const COMM_MAX = 15;
+/** --cpu-yield: "off" (0) or 50us..10ms, in µs. */
+const cpuYield: ValueKind<number> = {
+  expected: '"off" or a duration from 50us to 10ms, like 200us',
+  parse(raw) {
+    if (raw.trim() === 'off') return 0;
+    const ns = shortDuration.parse(raw);
+    return ns !== undefined && ns >= 50_000 && ns <= 10_000_000 ? ns / 1000 : undefined;
+  },
+};
+
 /** Linux's PID_MAX_LIMIT. */
 const PID_MAX = 2 ** 22;
 /** What the BPF side accepts (src/bpf/probes.ts checks the same bounds at load). */
@@ -208,6 +224,8 @@ export function resolveRunConfig(flags: Flags, env: Environment, host: HostView 
     resourceAttributes: env.OTEL_RESOURCE_ATTRIBUTES !== undefined ? parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES) : {},
     statsIntervalMs,
     nice: fromFlag(integer(...NICE_RANGE), 'nice', flags.nice) ?? DEFAULT_NICE,
+    cpuYieldUs: fromFlag(cpuYield, 'cpu-yield', flags['cpu-yield']) ?? DEFAULT_CPU_YIELD_US,
+    v8Flags: (fromEnv(integer(0, 1), 'TLSOTEL_SINGLE_THREADED_GC', env.TLSOTEL_SINGLE_THREADED_GC, warnings, 1) ?? 1) === 1,
   };
   if (metrics !== undefined) config.metrics = metrics;
   if (red !== undefined) config.red = red;

@@ -39,6 +39,8 @@ export const ENV_VARS = [
   'PATH',
   // Capture: directories searched for TLS library files before any program maps them.
   'TLSOTEL_LIBRARY_ROOTS',
+  // The agent's process: 0 keeps V8's garbage-collection helper threads (src/util/v8-flags.ts).
+  'TLSOTEL_SINGLE_THREADED_GC',
   // Development.
   'TLSOTEL_DEBUG',
   'TLSOTEL_CPU_PROFILE',

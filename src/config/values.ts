@@ -41,6 +41,17 @@ export const duration: ValueKind<number> = {
   },
 };
 
+/** "100us", "250µs", "1.5ms" → nanoseconds (more than 0): the scale of a scheduler slice. */
+export const shortDuration: ValueKind<number> = {
+  expected: 'a duration like 100us or 1ms',
+  parse(raw) {
+    const m = /^(\d+(?:\.\d+)?)(us|µs|ms)$/.exec(raw.trim());
+    if (!m) return undefined;
+    const ns = Math.round(Number(m[1]) * (m[2] === 'ms' ? 1e6 : 1e3));
+    return ns > 0 && Number.isSafeInteger(ns) ? ns : undefined;
+  },
+};
+
 /** "8M", "64k", "1MiB", "65536" → bytes; a power of two from min to max when asked. */
 export function size(opts: { min: number; max: number; powerOfTwo?: boolean }): ValueKind<number> {
   const range = `${formatSize(opts.min)} to ${formatSize(opts.max)}`;

@@ -141,3 +141,25 @@ test('a drain that reads nothing (the agent pauses while the export queue is ful
   while (turns.length) turns.shift()!();
   assert.deepEqual(f.read, Array.from({ length: 200 }, (_, i) => i));
 });
+
+test('yieldCpu: offered every yieldEveryMs within a slice (at a check), not at its end; never without the option; nothing lost', () => {
+  const f = fakeRing(() => 0.01); // 10 µs a record
+  const yieldsAt: number[] = [];
+  const s = new DrainSlicer((l) => f.drain(l), {
+    maxRecords: 4096, budgetMs: 2, checkEvery: 8, now: f.now, defer: () => {},
+    yieldCpu: () => yieldsAt.push(f.read.length), yieldEveryMs: 0.25,
+  });
+  f.push(150); // 1.5 ms of work, in one slice
+  assert.equal(s.run(), 150);
+  // 25 records a quarter ms, checked every 8: a yield after 32, 64, 96, 128 records (the ring
+  // runs empty after 150: no yield at the end).
+  assert.deepEqual(yieldsAt, [32, 64, 96, 128]);
+  assert.equal(s.yields, 4);
+  assert.deepEqual(f.read, [...Array(150).keys()]);
+
+  const g = fakeRing(() => 0.01);
+  const plain = new DrainSlicer((l) => g.drain(l), { maxRecords: 4096, budgetMs: 2, checkEvery: 8, now: g.now, defer: () => {} });
+  g.push(150);
+  plain.run();
+  assert.equal(plain.yields, 0);
+});

@@ -83,6 +83,17 @@ test('run --nice: 0 (unchanged) to 19, anything else is a usage error naming the
   }
 });
 
+test('run --cpu-yield: 200us by default, "off" (0) or 50us..10ms, anything else is a usage error naming the flag', () => {
+  const env = readEnvironment({});
+  assert.equal(resolveRunConfig({}, env, host).config.cpuYieldUs, 200);
+  assert.equal(resolveRunConfig({ 'cpu-yield': 'off' }, env, host).config.cpuYieldUs, 0);
+  assert.equal(resolveRunConfig({ 'cpu-yield': '50us' }, env, host).config.cpuYieldUs, 50);
+  assert.equal(resolveRunConfig({ 'cpu-yield': '1ms' }, env, host).config.cpuYieldUs, 1000);
+  for (const bad of ['49us', '11ms', '0', 'never', '']) {
+    assert.throws(() => resolveRunConfig({ 'cpu-yield': bad }, env, host), usage(/^--cpu-yield expects "off" or a duration from 50us to 10ms, like 200us, got '/), bad);
+  }
+});
+
 test('run: flags and variables of every stage', () => {
   const env = readEnvironment({
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4317', OTEL_METRIC_EXPORT_INTERVAL: '500', OTEL_EXPORTER_OTLP_TIMEOUT: '700',
