@@ -19,10 +19,6 @@ import koffi from 'koffi';
 /** The flags `run` wants V8 to start with. */
 export const RUN_V8_FLAGS = ['--single-threaded-gc'] as const;
 
-/** Set by the agent itself, so that a process image that still lacks a flag (a node that
- *  drops it) is not replaced again and again. */
-const MARK = 'TLSOTEL_V8_FLAGS_APPLIED';
-
 /**
  * Replaces this process with `node <flags> <node's own flags> <script> <arguments>` unless it
  * runs with `flags` already (or replacing it was tried once). Returns only when nothing was
@@ -30,11 +26,10 @@ const MARK = 'TLSOTEL_V8_FLAGS_APPLIED';
  */
 export function restartWithV8Flags(flags: readonly string[]): string | undefined {
   const missing = flags.filter((f) => !process.execArgv.includes(f));
+  // The new image has them in process.execArgv (node keeps V8's flags there): it returns here.
   if (missing.length === 0) return undefined;
-  if (process.env[MARK] !== undefined) return `node did not take ${missing.join(' ')}`;
   const script = process.argv[1];
   if (script === undefined) return 'no script path to start again';
-  process.env[MARK] = '1';
   const argv = [process.execPath, ...missing, ...process.execArgv, script, ...process.argv.slice(2)];
   try {
     const libc = koffi.load('libc.so.6');
