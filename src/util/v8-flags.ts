@@ -21,8 +21,8 @@ export const RUN_V8_FLAGS = ['--single-threaded-gc'] as const;
 
 /**
  * Replaces this process with `node <flags> <node's own flags> <script> <arguments>` unless it
- * runs with `flags` already (or replacing it was tried once). Returns only when nothing was
- * replaced: the reason, or undefined when the flags are there.
+ * runs with `flags` already. Returns only when nothing was replaced: undefined when the flags
+ * are there, else why execv failed.
  */
 export function restartWithV8Flags(flags: readonly string[]): string | undefined {
   const missing = flags.filter((f) => !process.execArgv.includes(f));
