@@ -219,7 +219,9 @@ export class Agent {
     this.slicer = new DrainSlicer((limit) => (this.mayDrain() ? this.drainSome(limit) : 0), {
       maxRecords: POLL_BATCH,
       budgetMs: c.drainSliceMs ?? CAPTURE_DEFAULTS.drainSliceMs,
-      ...(yieldEveryMs > 0 ? { yieldCpu, yieldEveryMs } : {}),
+      // Only while the agent keeps up: yielding lowers its share of a contended core, and one
+      // that has fallen behind (the ring or the export queue filling) must catch up instead.
+      ...(yieldEveryMs > 0 ? { yieldCpu: () => this.yieldIfKeepingUp(), yieldEveryMs } : {}),
     });
     this.priority = new PriorityGovernor({ nice: c.nice ?? 0, log: opts.log });
     this.busyBytes = probes.ringBufferBytes / 16;
@@ -398,6 +400,14 @@ export class Agent {
     const t = this.opts.tracing;
     if (this.sink === undefined || t === undefined || !(t.export.maxQueueSize > 0)) return 0;
     return this.sink.stats().queued / t.export.maxQueueSize;
+  }
+
+  /** Offers the core to other threads (drain-slicer.ts) unless a backlog builds up: the ring
+   *  an eighth full, or the export queue a quarter full. Returns whether it yielded. */
+  private yieldIfKeepingUp(): boolean {
+    if (this.reader.pending() >= this.reader.size / 8 || this.exportBacklog() >= 1 / 4) return false;
+    yieldCpu();
+    return true;
   }
 
   /** Whether the exporter has room for more spans, or the ring too little for more waiting. */

@@ -22,9 +22,9 @@ export interface DrainSlicerOptions {
   now?: () => number;
   /** Runs `fn` on a later turn of the event loop (tests). */
   defer?: (fn: () => void) => void;
-  /** Gives the core to a waiting thread (sched_yield); called at most every `yieldEveryMs` of
-   *  a slice (see cpu-yield.ts). Unset: never. */
-  yieldCpu?: () => void;
+  /** Gives the core to a waiting thread (sched_yield) if it should now; returns whether it
+   *  did. Called at most every `yieldEveryMs` of a slice (see cpu-yield.ts). Unset: never. */
+  yieldCpu?: () => boolean;
   yieldEveryMs?: number;
 }
 
@@ -37,7 +37,7 @@ export class DrainSlicer {
   private readonly checkEvery: number;
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
-  private readonly yieldCpu: (() => void) | undefined;
+  private readonly yieldCpu: (() => boolean) | undefined;
   private readonly yieldEveryMs: number;
   private scheduled = false;
   private cancelled = false;
@@ -112,8 +112,7 @@ export class DrainSlicer {
         return { read, empty: false };
       }
       if (this.yieldCpu !== undefined && now - lastYield >= this.yieldEveryMs) {
-        this.yieldCpu();
-        this.yields++;
+        if (this.yieldCpu()) this.yields++;
         lastYield = this.now();
       }
     }

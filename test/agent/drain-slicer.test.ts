@@ -147,7 +147,7 @@ test('yieldCpu: offered every yieldEveryMs within a slice (at a check), not at i
   const yieldsAt: number[] = [];
   const s = new DrainSlicer((l) => f.drain(l), {
     maxRecords: 4096, budgetMs: 2, checkEvery: 8, now: f.now, defer: () => {},
-    yieldCpu: () => yieldsAt.push(f.read.length), yieldEveryMs: 0.25,
+    yieldCpu: () => yieldsAt.push(f.read.length) > 0, yieldEveryMs: 0.25,
   });
   f.push(150); // 1.5 ms of work, in one slice
   assert.equal(s.run(), 150);
@@ -162,4 +162,17 @@ test('yieldCpu: offered every yieldEveryMs within a slice (at a check), not at i
   g.push(150);
   plain.run();
   assert.equal(plain.yields, 0);
+
+  // A yield declined (the agent is behind: it catches up instead) is not counted, and is asked
+  // again only after another yieldEveryMs.
+  const h = fakeRing(() => 0.01);
+  let asked = 0;
+  const behind = new DrainSlicer((l) => h.drain(l), {
+    maxRecords: 4096, budgetMs: 2, checkEvery: 8, now: h.now, defer: () => {},
+    yieldCpu: () => { asked++; return false; }, yieldEveryMs: 0.25,
+  });
+  h.push(150);
+  behind.run();
+  assert.equal(asked, 4);
+  assert.equal(behind.yields, 0);
 });
