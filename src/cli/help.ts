@@ -38,7 +38,8 @@ What spans contain (run):
   --cpu-yield DUR             while draining, offer the core to other threads (sched_yield)
                               every DUR of work, 50us..10ms, or "off" (default 200us): a traced
                               program waking on a busy host gets the core at once instead of
-                              at the kernel's next tick; no cost when nothing else waits
+                              at the kernel's next tick; only while the agent keeps up (its
+                              ring under a quarter full, its export queue under half)
 
 Which spans are kept (run): OTEL_TRACES_SAMPLER = always_on, always_off, traceidratio,
   parentbased_always_on, parentbased_always_off, parentbased_traceidratio, with
