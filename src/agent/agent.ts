@@ -404,8 +404,9 @@ export class Agent {
 
   /** Offers the core to other threads (drain-slicer.ts) unless a backlog builds up: the ring
    *  a quarter full, or the export queue half full (export backpressure starts at three
-   *  quarters). Measured (bench/README.md): an eighth and a quarter stopped the yields too
-   *  often at saturation; no bound lost spans at the export queue. Returns whether it yielded. */
+   *  quarters). Measured (bench/README.md): yielding whatever the backlog lost spans at the
+   *  export queue at saturation; bounds of an eighth and a quarter stopped the yields too
+   *  often. Returns whether it yielded. */
   private yieldIfKeepingUp(): boolean {
     if (this.reader.pending() >= this.reader.size / 4 || this.exportBacklog() >= 1 / 2) return false;
     yieldCpu();
