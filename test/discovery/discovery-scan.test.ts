@@ -34,21 +34,27 @@ function proc(procDir: string, pid: number, inode: number, fsDir: string): void 
   fs.symlinkSync(fsDir, path.join(dir, 'root'));
 }
 
-/** A Discovery of the fake proc root `procDir` that only records what it would attach. */
-function discovery(procDir: string): { d: Discovery; attached: string[] } {
+/** A Discovery of the fake proc root `procDir` that only records what it would attach (after
+ *  `before(file)`, which may throw as a failed attach does), what it warns of and which files
+ *  it marks examined. */
+function discovery(procDir: string, before?: (file: string) => void): { d: Discovery; attached: string[]; warnings: string[]; examined: string[] } {
   const attached: string[] = [];
+  const warnings: string[] = [];
+  const examined: string[] = [];
   const d = new Discovery({
     procRoot: procDir,
     libDirs: [],
     binDirs: [],
-    log: silentLogger,
+    log: { ...silentLogger, warn: (m: string) => warnings.push(m) },
     libraries: TLS_LIBRARIES,
+    onFileExamined: (f) => examined.push(`${f.dev}:${f.ino}`),
     attach: (file) => {
+      before?.(file);
       attached.push(file);
       return ['SSL_write', 'SSL_read'];
     },
   });
-  return { d, attached };
+  return { d, attached, warnings, examined };
 }
 
 test('rescans skip the mappings a process already had; a reused pid mapping another file is looked at again', () => {
@@ -120,27 +126,12 @@ test('a process with no executable mapping (a kernel thread) is read again only 
 // file is a verdict (warned once, not retried).
 test('a file whose path vanished during its attach (its process exited) is attached when next seen; a failure on a path that still holds is final', () => {
   const procDir = path.join(root, 'proc3');
-  const examined: string[] = [];
-  const attached: string[] = [];
-  let failNext: 'exit' | undefined = 'exit';
-  const warnings: string[] = [];
-  const d = new Discovery({
-    procRoot: procDir,
-    libDirs: [],
-    binDirs: [],
-    log: { ...silentLogger, warn: (m: string) => warnings.push(m) },
-    libraries: TLS_LIBRARIES,
-    onFileExamined: (f) => examined.push(`${f.dev}:${f.ino}`),
-    attach: (file) => {
-      const how = failNext;
-      failNext = undefined;
-      if (how === 'exit') {
-        fs.rmSync(path.join(procDir, '5001'), { recursive: true, force: true }); // the process exits
-        throw new Error(`attach uprobe ${file}:SSL_write: No such file or directory (ENOENT)`);
-      }
-      attached.push(file);
-      return ['SSL_write', 'SSL_read'];
-    },
+  let failNext = true;
+  const { d, attached, warnings, examined } = discovery(procDir, (file) => {
+    if (!failNext) return;
+    failNext = false;
+    fs.rmSync(path.join(procDir, '5001'), { recursive: true, force: true }); // the process exits
+    throw new Error(`attach uprobe ${file}:SSL_write: No such file or directory (ENOENT)`);
   });
   const ssl = fileSystem('vanish', LIBSSL);
   proc(procDir, 5001, 44, ssl);
@@ -156,23 +147,17 @@ test('a file whose path vanished during its attach (its process exited) is attac
 
   // Another Discovery: a refusal while the path still leads to the file is final.
   const procDir2 = path.join(root, 'proc4');
-  const d2 = new Discovery({
-    procRoot: procDir2,
-    libDirs: [],
-    binDirs: [],
-    log: { ...silentLogger, warn: (m: string) => warnings.push(m) },
-    libraries: TLS_LIBRARIES,
-    onFileExamined: (f) => examined.push(`${f.dev}:${f.ino}`),
-    attach: () => {
-      throw new Error('attach uprobe: Invalid argument (EINVAL)');
-    },
+  const refusing = discovery(procDir2, () => {
+    throw new Error('attach uprobe: Invalid argument (EINVAL)');
   });
+  const d2 = refusing.d;
   proc(procDir2, 6001, 55, ssl);
   d2.scanProcesses();
-  assert.equal(warnings.length, 1, warnings.join('\n'));
-  assert.match(warnings[0]!, /cannot trace .*EINVAL/);
-  assert.equal(examined.length, 2, 'examined: the BPF side stops announcing it');
+  assert.equal(refusing.warnings.length, 1, refusing.warnings.join('\n'));
+  assert.match(refusing.warnings[0]!, /cannot trace .*EINVAL/);
+  assert.equal(refusing.examined.length, 1, 'examined: the BPF side stops announcing it');
   proc(procDir2, 6002, 55, ssl);
   d2.scanProcesses();
-  assert.equal(warnings.length, 1, 'not tried again');
+  assert.equal(refusing.warnings.length, 1, 'not tried again');
+  assert.deepEqual(refusing.attached, []);
 });
