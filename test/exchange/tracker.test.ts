@@ -431,6 +431,43 @@ test('a response and the next request both lost: the following response is not g
   assert.equal(t.stats().unpairedResponses, 1);
 });
 
+test('a loss reported after a response began does not hide the request loss before it', () => {
+  // As in a ring-buffer-full run (test/faults/ring-buffer-full.test.ts): /2's response and the
+  // next request (/3) are lost whole, and the next record, the start of /3's response, reports
+  // both losses. /3's response completes with a loss that the same record as /4's loss
+  // reports: that later request loss must not hide the one before /3's response began.
+  const { t, c, out, send, next } = setup();
+  send('write', GET('/1'));
+  send('read', OK(201, '', 'Created'));
+  send('write', GET('/2'));
+  let ts = next();
+  t.onGap(c, 'write', 40, ts, 'ring-full'); // /3, lost whole
+  t.onGap(c, 'read', 60, ts, 'ring-full'); // /2's response, lost whole
+  t.onData(c, 'read', b(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${'x'.repeat(20)}`), ts); // /3's, begun
+  ts = next();
+  t.onGap(c, 'write', 40, ts, 'ring-full'); // /4, lost whole
+  t.onGap(c, 'read', 80, ts, 'ring-full'); // the rest of /3's response
+  t.onData(c, 'read', b(OK(404, '', 'Not Found')), ts); // /4's response
+  send('write', GET('/5'));
+  send('read', OK(203, '', 'Non-Authoritative'));
+  assert.deepEqual(pairs(out), [['GET', '/1', 201, undefined], ['GET', '/2', undefined, 'capture gap'], ['GET', '/5', 203, undefined]]);
+  assert.equal(t.stats().unpairedResponses, 2);
+});
+
+test('request losses remembered for pairing stay bounded by the waiting requests', () => {
+  // Many losses while one request waits: one per stretch between request heads is kept.
+  const { t, c, out, send, next } = setup({ maxPendingPerConnection: 4 });
+  send('write', GET('/1'));
+  for (let i = 0; i < 1000; i++) t.onGap(c, 'write', 40, next(), 'ring-full');
+  const ts = next();
+  t.onData(c, 'read', b(OK(500, '', 'Oops')), ts); // the answer to a lost request
+  send('write', GET('/2'));
+  send('read', OK(202, '', 'Accepted'));
+  assert.deepEqual(pairs(out), [['GET', '/1', undefined, 'capture gap'], ['GET', '/2', 202, undefined]]);
+  const session = (c.state as { session: { gapsNs: Record<Direction, bigint[]> } }).session;
+  assert.ok(session.gapsNs.write.length <= 5, `${session.gapsNs.write.length} gaps kept`);
+});
+
 test('bytes that do not parse make pairing go by time: the response after the skipped one is not given to its request', () => {
   const { out, send } = setup();
   send('write', GET('/1'));

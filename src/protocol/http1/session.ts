@@ -46,8 +46,12 @@ export class Http1Session implements ProtocolSession {
    *  are then paired by time until the queue of waiting requests is empty again. The kind is
    *  the error of a request found to have lost its response. */
   private outOfSync: ErrorKind | undefined = undefined;
-  /** When each direction last lost bytes it could not frame. */
-  private readonly gapNs: Record<Direction, bigint> = { write: -1n, read: -1n };
+  /** When each direction lost bytes it could not frame, since the oldest waiting request's head
+   *  (older ones answer no pairing question): the earliest of each stretch between two request
+   *  heads, so at most maxPending + 1 entries a direction. Not only the latest: a response may
+   *  complete after a later loss was reported (a record carrying both directions' losses), and
+   *  the loss that matters to it is the one before it began. */
+  private readonly gapsNs: Record<Direction, bigint[]> = { write: [], read: [] };
   /** A response (a status line) has been seen: an HTTP/0.9 request is believed only then. */
   private sawResponse = false;
   private ignored = false;
@@ -72,7 +76,7 @@ export class Http1Session implements ProtocolSession {
     // Whole messages may have been inside the gap (the parser cannot say so when the gap falls
     // between messages): pair by time until the queue drains.
     this.outOfSync = ErrorKind.CaptureGap;
-    if (tsNs > this.gapNs[dir]) this.gapNs[dir] = tsNs;
+    this.noteGap(dir, tsNs);
   }
 
   skip(dir: Direction, bytes: number, tsNs: bigint): void {
@@ -176,8 +180,7 @@ export class Http1Session implements ProtocolSession {
       while (i >= 0 && pending[i].headNs > m.startNs) i--;
       // Requests lost after that one (a gap in the request direction between its end and this
       // response) were sent after its response had come: this response answers one of them.
-      const requestGap = this.gapNs[this.side === 'server' ? 'read' : 'write'];
-      if (i >= 0 && requestGap > pending[i].headNs && requestGap <= m.startNs) {
+      if (i >= 0 && this.gapBetween(this.side === 'server' ? 'read' : 'write', pending[i].headNs, m.startNs)) {
         for (const lost of pending.splice(0, i + 1)) this.cutShort(lost, lost.error ?? lostWhy, lost.detail, m.startNs);
         i = -1;
       }
@@ -251,8 +254,30 @@ export class Http1Session implements ProtocolSession {
     if (e.reason === 'gap' || partial === undefined || partial.kind === 'response' || dir !== requestDir) {
       // A capture gap explains more than a parse error does: it stays the reason once given.
       if (this.outOfSync !== ErrorKind.CaptureGap) this.outOfSync = e.reason === 'gap' ? ErrorKind.CaptureGap : ErrorKind.SkippedAfterInvalid;
-      this.gapNs[dir] = e.atNs;
+      this.noteGap(dir, e.atNs);
     }
+  }
+
+  /** `dir` lost bytes it could not frame at `tsNs` (see gapsNs). */
+  private noteGap(dir: Direction, tsNs: bigint): void {
+    const pending = this.pending;
+    const oldest = pending.length > 0 ? pending[0].headNs : -1n;
+    const newest = pending.length > 0 ? pending[pending.length - 1].headNs : -1n;
+    let list = this.gapsNs[dir];
+    if (list.length > 0 && list[0] <= oldest) list = this.gapsNs[dir] = list.filter((g) => g > oldest);
+    // One gap after the newest request's head answers every question about that stretch: the
+    // earliest, since the question is whether one came before a response began.
+    const last = list.length > 0 ? list[list.length - 1] : -1n;
+    if (last > newest && last <= tsNs) return;
+    list.push(tsNs);
+    // Bounded even if timestamps go backwards (a parse error's time): the oldest goes first.
+    if (list.length > this.opts.maxPending + 1) list.shift();
+  }
+
+  /** `dir` lost bytes after `afterNs` and no later than `untilNs`. */
+  private gapBetween(dir: Direction, afterNs: bigint, untilNs: bigint): boolean {
+    for (const g of this.gapsNs[dir]) if (g > afterNs && g <= untilNs) return true;
+    return false;
   }
 
   /** Reports a request still waiting for its response as cut short; the response, if it comes
