@@ -9,9 +9,10 @@
 // Nothing here can block or throw into capture: export() is O(1) but for sealing a full batch,
 // and all exporter calls are made from timers with their results (and rejections) handled.
 //
-// A batch is sealed by its transport as soon as it is full: the OTLP transport serializes it
-// there and then, so spans die young instead of waiting in the queue (and in flight) as objects
-// that survive garbage collections; retries resend the same bytes.
+// A batch is sealed by its transport as soon as it is full, and the OTLP transport builds it
+// span by span: each span is encoded as it comes (a few µs, not a whole batch's ≈ 1.5 ms in one
+// piece) and dies young instead of waiting in the queue (and in flight) as an object that
+// survives garbage collections; retries resend the same bytes.
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { describeExportError, grpcCode } from './export-errors';
@@ -52,10 +53,26 @@ export function isRetryableExportError(error: unknown): boolean {
   return message !== 'Nothing to send';
 }
 
+/** A batch being filled, span by span. */
+export interface BatchBuilder<B> {
+  /** Spans added since the last seal. */
+  readonly spans: number;
+  /** May throw: that span then fails, and the batch goes on without it. */
+  add(span: ReadableSpan): void;
+  /** The batch of the spans added (at least one); the builder starts the next. May throw (the
+   *  spans then fail), and starts the next all the same. */
+  seal(): B;
+  /** Forgets the spans added. */
+  reset(): void;
+}
+
 /** How the sink turns spans into export requests and sends them. */
 export interface BatchTransport<B> {
   /** Called once per batch, with 1..maxExportBatchSize spans; may throw (the spans then fail). */
   seal(spans: ReadableSpan[]): B;
+  /** A builder that takes in each span as it comes (seal() is then not used): the work of a
+   *  batch is spread over its spans, and spans are not kept until it is full. */
+  builder?(): BatchBuilder<B> | undefined;
   export(batch: B, resultCallback: (result: ExportResult) => void): void;
   shutdown(): Promise<void>;
 }
@@ -66,6 +83,27 @@ export function spanExporterTransport(exporter: SpanExporter): BatchTransport<Re
     seal: (spans) => spans,
     export: (batch, cb) => exporter.export(batch, cb),
     shutdown: () => exporter.shutdown(),
+  };
+}
+
+/** A builder that keeps the spans until the batch is sealed by the transport. */
+function keepingBuilder<B>(transport: BatchTransport<B>): BatchBuilder<B> {
+  let spans: ReadableSpan[] = [];
+  return {
+    get spans() {
+      return spans.length;
+    },
+    add: (span) => {
+      spans.push(span);
+    },
+    seal: () => {
+      const batch = spans;
+      spans = [];
+      return transport.seal(batch);
+    },
+    reset: () => {
+      spans = [];
+    },
   };
 }
 
@@ -97,7 +135,8 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
   private readonly logger: Logger;
   private readonly destination: string;
 
-  private pending: ReadableSpan[] = [];
+  /** The batch being filled. */
+  private readonly pending: BatchBuilder<B>;
   /** Sealed batches not sent yet, oldest first. */
   private readonly ready: Array<Sealed<B>> = [];
   private readySpans = 0;
@@ -131,9 +170,12 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
   private failuresSinceLog = 0;
   private lastError = '';
   private failing = false;
+  private unencodableSinceLog = 0;
+  private lastEncodeError = '';
 
   constructor(exporter: SpanExporter | BatchTransport<B>, options: OtlpSinkOptions = {}) {
     this.transport = isTransport(exporter) ? (exporter as BatchTransport<B>) : (spanExporterTransport(exporter) as BatchTransport<unknown> as BatchTransport<B>);
+    this.pending = this.transport.builder?.() ?? keepingBuilder(this.transport);
     this.maxQueueSize = positive(options.maxQueueSize, 8192);
     this.batchSize = Math.min(positive(options.maxExportBatchSize, 512), this.maxQueueSize);
     this.delayMs = positive(options.scheduledDelayMillis, 1000);
@@ -156,8 +198,16 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
       this.droppedSinceLog++;
       return;
     }
-    this.pending.push(span);
-    if (this.pending.length >= this.batchSize) {
+    try {
+      this.pending.add(span);
+    } catch (err) {
+      this.failed++;
+      this.unencodableSinceLog++;
+      this.lastEncodeError = describeExportError(err);
+      this.summarise(false);
+      return;
+    }
+    if (this.pending.spans >= this.batchSize) {
       this.sealPending();
       this.scheduleDrain();
     }
@@ -189,10 +239,10 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
     this.finalized = true;
     clearInterval(this.ticker);
     if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
-    const left = this.pending.length + this.readySpans + this.retrySpans;
+    const left = this.pending.spans + this.readySpans + this.retrySpans;
     if (left > 0) {
       this.failed += left;
-      this.pending = [];
+      this.pending.reset();
       this.ready.length = 0;
       this.readySpans = 0;
       this.retry.length = 0;
@@ -216,25 +266,20 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
   }
 
   private queued(): number {
-    return this.pending.length + this.readySpans + this.retrySpans + this.inFlightSpans;
+    return this.pending.spans + this.readySpans + this.retrySpans + this.inFlightSpans;
   }
 
-  /** Seal the first (up to) batchSize pending spans; spans a transport cannot seal fail. */
+  /** Seal the pending spans (never more than batchSize: export() seals at that); spans a
+   *  transport cannot seal fail. */
   private sealPending(): void {
-    let spans: ReadableSpan[];
-    if (this.pending.length <= this.batchSize) {
-      spans = this.pending;
-      this.pending = [];
-    } else {
-      spans = this.pending.splice(0, this.batchSize);
-    }
-    if (spans.length === 0) return;
+    const spans = this.pending.spans;
+    if (spans === 0) return;
     try {
-      this.ready.push({ batch: this.transport.seal(spans), spans: spans.length });
-      this.readySpans += spans.length;
+      this.ready.push({ batch: this.pending.seal(), spans });
+      this.readySpans += spans;
     } catch (err) {
-      this.failed += spans.length;
-      this.logger.error(`cannot encode ${spans.length} spans for ${this.destination}: ${describeExportError(err)}`);
+      this.failed += spans;
+      this.logger.error(`cannot encode ${spans} spans for ${this.destination}: ${describeExportError(err)}`);
       this.settleFlushes();
     }
   }
@@ -288,7 +333,7 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
         batch = this.retry.shift()!;
         this.retrySpans -= batch.spans;
       } else {
-        if (this.ready.length === 0 && (this.pending.length >= this.batchSize || (partial && this.pending.length > 0))) this.sealPending();
+        if (this.ready.length === 0 && (this.pending.spans >= this.batchSize || (partial && this.pending.spans > 0))) this.sealPending();
         batch = this.ready.shift();
         if (batch !== undefined) this.readySpans -= batch.spans;
       }
@@ -375,6 +420,11 @@ export class OtlpSpanSink<B = unknown> implements SpanSink {
           (this.failing ? `, ${this.destination} failing: ${this.lastError}` : ''),
       );
       this.droppedSinceLog = 0;
+      logged = true;
+    }
+    if (this.unencodableSinceLog > 0) {
+      this.logger.error(`cannot encode ${this.unencodableSinceLog} spans for ${this.destination}: ${this.lastEncodeError}`);
+      this.unencodableSinceLog = 0;
       logged = true;
     }
     if (this.failuresSinceLog > 0) {

@@ -1,6 +1,6 @@
 // The OTLP/gRPC trace transport of OtlpSpanSink: a batch is serialized to an
-// ExportTraceServiceRequest once, when the sink seals it, and the bytes are what wait, get
-// sent and get retried.
+// ExportTraceServiceRequest once, span by span as the sink adds them (TraceRequestBuilder), and
+// the bytes sealed are what wait, get sent and get retried.
 //
 // The sending is the SDK's own OTLPTraceExporter machinery (createOtlpGrpcExportDelegate:
 // OTEL_EXPORTER_OTLP_* configuration, headers, TLS credentials, compression, timeout,
@@ -10,8 +10,8 @@ import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate, type OTLPGRPCExporterConfigNode } from '@opentelemetry/otlp-grpc-exporter-base';
 import { ProtobufTraceSerializer, type IExportTraceServiceResponse } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { BatchTransport } from './otlp-sink';
-import { serializeTraceRequest } from './otlp-trace-serializer';
+import type { BatchBuilder, BatchTransport } from './otlp-sink';
+import { serializeTraceRequest, TraceRequestBuilder } from './otlp-trace-serializer';
 
 /** One serialized ExportTraceServiceRequest and how many spans it carries. */
 export interface EncodedSpans {
@@ -42,6 +42,7 @@ const countSpans = { name: 'span' as const, countItems: (batches: EncodedSpans[]
 export class OtlpGrpcTraceTransport implements BatchTransport<EncodedSpans> {
   private readonly exporter: OTLPExporterBase<EncodedSpans[]>;
   private readonly serialize: TraceRequestSerializer;
+  private readonly custom: boolean;
 
   /**
    * @param config as OTLPTraceExporter's: what it leaves out (the endpoint, say) comes from
@@ -50,6 +51,7 @@ export class OtlpGrpcTraceTransport implements BatchTransport<EncodedSpans> {
    */
   constructor(config: OTLPGRPCExporterConfigNode = {}, serialize?: TraceRequestSerializer) {
     this.serialize = serialize ?? serializeTraceRequest;
+    this.custom = serialize !== undefined;
     this.exporter = new OTLPExporterBase(
       createOtlpGrpcExportDelegate(
         convertLegacyOtlpGrpcOptions(config, 'TRACES'),
@@ -67,6 +69,23 @@ export class OtlpGrpcTraceTransport implements BatchTransport<EncodedSpans> {
     const bytes = this.serialize(spans);
     if (bytes === undefined) throw new Error('the OTLP serializer produced nothing');
     return { bytes, spans: spans.length };
+  }
+
+  /** With the default serializer, batches are built span by span (TraceRequestBuilder). */
+  builder(): BatchBuilder<EncodedSpans> | undefined {
+    if (this.custom) return undefined;
+    const request = new TraceRequestBuilder();
+    return {
+      get spans() {
+        return request.spans;
+      },
+      add: (span) => request.add(span),
+      seal: () => {
+        const spans = request.spans;
+        return { bytes: request.seal(), spans };
+      },
+      reset: () => request.reset(),
+    };
   }
 
   export(batch: EncodedSpans, resultCallback: (result: ExportResult) => void): void {

@@ -214,3 +214,46 @@ test('spans a transport cannot seal are counted as failed, with an error logged'
   assert.ok(log.lines.some((l) => l.startsWith('error cannot encode 2 spans') && l.includes('unencodable')), log.lines.join('\n'));
   await sink.shutdown();
 });
+
+test('a transport that builds batches span by span: a span it cannot take fails alone, counted and logged', async () => {
+  const log = logger();
+  const sent: string[][] = [];
+  let taken: string[] = [];
+  const transport: BatchTransport<string[]> = {
+    seal: () => assert.fail('not used when the transport builds batches'),
+    builder: () => ({
+      get spans() {
+        return taken.length;
+      },
+      add: (span) => {
+        if (span.name === 'bad') throw new Error('unencodable span');
+        taken.push(span.name);
+      },
+      seal: () => {
+        const batch = taken;
+        taken = [];
+        return batch;
+      },
+      reset: () => {
+        taken = [];
+      },
+    }),
+    export: (b, cb) => {
+      sent.push(b);
+      setImmediate(() => cb({ code: ExportResultCode.SUCCESS }));
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  const sink = new OtlpSpanSink(transport, { ...fast, maxExportBatchSize: 2, scheduledDelayMillis: 60_000, logger: log });
+  const all = spans(5);
+  const names = ['a', 'b', 'bad', 'c', 'd'];
+  all.forEach((s, i) => Object.defineProperty(s, 'name', { value: names[i] }));
+  for (const s of all) sink.export(s);
+  // Full batches are sealed as the spans come, the bad one left out.
+  assert.equal(taken.length, 0);
+  await sink.forceFlush();
+  assert.deepEqual(sent, [['a', 'b'], ['c', 'd']]);
+  assert.deepEqual(sink.stats(), { exported: 4, dropped: 0, discarded: 0, failed: 1, queued: 0, retries: 0 });
+  await sink.shutdown();
+  assert.ok(log.lines.some((l) => l.startsWith('error cannot encode 1 spans') && l.includes('unencodable span')), log.lines.join('\n'));
+});

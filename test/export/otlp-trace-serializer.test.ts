@@ -12,7 +12,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 
-import { OtlpTraceSerializer, serializeTraceRequest } from '../../src/export/otlp-trace-serializer';
+import { OtlpTraceSerializer, serializeTraceRequest, TraceRequestBuilder } from '../../src/export/otlp-trace-serializer';
 import { MonotonicWallClock } from '../../src/trace/clock';
 import { ResourceFactory } from '../../src/trace/resource';
 import { SpanBuilder } from '../../src/trace/span-builder';
@@ -29,9 +29,22 @@ function sdkBytes(spans: ReadableSpan[]): Buffer {
   return Buffer.from(ProtobufTraceSerializer.serializeRequest(spans as never)!);
 }
 
+/** One builder for every check: each is also a check that a sealed builder starts afresh. */
+const requestBuilder = new TraceRequestBuilder();
+
+/** Our bytes for `spans`, by both paths (all at once, and span by span), are the SDK's. */
 function assertSameBytes(spans: ReadableSpan[], label = ''): Buffer {
   const expected = sdkBytes(spans);
   const actual = Buffer.from(OtlpTraceSerializer.serializeRequest(spans)!);
+  assertBytes(actual, expected, label);
+  for (const span of spans) requestBuilder.add(span);
+  assert.equal(requestBuilder.spans, spans.length);
+  assertBytes(Buffer.from(requestBuilder.seal()), expected, `${label} (span by span)`);
+  assert.equal(requestBuilder.spans, 0);
+  return actual;
+}
+
+function assertBytes(actual: Buffer, expected: Buffer, label: string): void {
   if (Buffer.compare(actual, expected) !== 0) {
     let at = 0;
     while (at < Math.min(actual.length, expected.length) && actual[at] === expected[at]) at++;
@@ -41,7 +54,6 @@ function assertSameBytes(spans: ReadableSpan[], label = ''): Buffer {
         `  sdk  ${expected.subarray(Math.max(0, at - 16), at + 16).toString('hex')}`,
     );
   }
-  return actual;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,6 +371,39 @@ test('an exception where the SDK throws too (span without status)', () => {
   assert.throws(() => serializeTraceRequest([span]));
   // And the next call is not affected.
   assertSameBytes([minimalSpan()]);
+});
+
+test('span by span: a span that cannot be encoded is left out, the others are sent; a nested add is refused', () => {
+  const b = new TraceRequestBuilder();
+  const good = [minimalSpan({ name: 'one' }), minimalSpan({ name: 'two', attributes: { k: 'v'.repeat(300) } })];
+  b.add(good[0]);
+  assert.throws(() => b.add(minimalSpan({ status: undefined })));
+  let nested: unknown;
+  b.add(minimalSpan({
+    name: 'three',
+    attributes: {
+      get during(): string {
+        try {
+          b.add(minimalSpan({ name: 'nested' }));
+        } catch (err) {
+          nested = err;
+        }
+        return 'y';
+      },
+    },
+  }));
+  assert.match(String(nested), /while another was being encoded/);
+  b.add(good[1]);
+  assert.equal(b.spans, 3);
+  const third = minimalSpan({ name: 'three', attributes: { during: 'y' } });
+  assert.deepEqual(Buffer.from(b.seal()), sdkBytes([good[0], third, good[1]]));
+  // Sealed with nothing added: an empty request, as the SDK writes for no spans.
+  assert.deepEqual(Buffer.from(b.seal()), sdkBytes([]));
+  // Forgotten spans are not in the next request.
+  b.add(good[0]);
+  b.reset();
+  b.add(good[1]);
+  assert.deepEqual(Buffer.from(b.seal()), sdkBytes([good[1]]));
 });
 
 test('a getter that serializes while we serialize (shared buffer in use): still the SDK bytes', () => {
