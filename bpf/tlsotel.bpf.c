@@ -196,6 +196,8 @@ struct head_scan {
 	__u32 n_cl;     /* Content-Length fields seen */
 	__u32 n_digits;
 	__u32 head_len; /* set at the empty line: bytes of the head, its CRLFs included */
+	__u32 base;     /* the first byte of the word head_byte_cb is at */
+	__u32 stop;     /* head_byte_cb stopped the search */
 };
 
 /* A record is built here: too large for the 512-byte BPF stack. */
@@ -392,9 +394,11 @@ enum head_scan_flags {
 	HS_CR = 1 << 5,      /* the previous byte was CR */
 };
 
-/* The bpf_loop context: the scratch value, whose `hs` holds the search's state. */
+/* The bpf_loop context: the scratch value, whose `hs` holds the search's state, and the bytes
+ * to search. */
 struct head_ctx {
 	struct scratch *s;
+	__u32 n;
 };
 
 static __always_inline __u8 lower(__u8 c)
@@ -402,8 +406,8 @@ static __always_inline __u8 lower(__u8 c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-/* bpf_loop callback: one byte of the head. Returns 1 to stop (end of head, or unsure). */
-static long head_byte(__u32 i, struct head_ctx *ctx)
+/* One byte of the head. Returns 1 to stop (end of head, or unsure). */
+static __always_inline long head_byte(__u32 i, struct head_ctx *ctx)
 {
 	struct scratch *s = ctx->s;
 	struct head_scan *h = &s->hs;
@@ -480,6 +484,45 @@ static long head_byte(__u32 i, struct head_ctx *ctx)
 	return 0;
 }
 
+/* Any byte of w below 14 (CR, LF and the other control bytes up to CR): "hasless" of Bit
+ * Twiddling Hacks. A byte >= 0x80 may make it true where no byte is below 14: that only takes
+ * the byte-by-byte way. */
+#define HAS_BYTE_BELOW_14(w) ((((w) - 0x0e0e0e0e0e0e0e0eULL) & ~(w) & 0x8080808080808080ULL) != 0)
+
+/* bpf_loop callback: byte k of the word at hs.base. */
+static long head_byte_cb(__u32 k, struct head_ctx *ctx)
+{
+	struct head_scan *h = &ctx->s->hs;
+	__u32 i = h->base + k;
+	if (i >= ctx->n || head_byte(i, ctx)) {
+		h->stop = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* bpf_loop callback: the 8 bytes of the head at 8 * j. A callback per byte cost ≈ 4 ns a byte
+ * (the indirect call); most bytes of a head are in lines that do not matter (the start line,
+ * values, other fields), where only CR and LF count: eight of them are passed over at once when
+ * none is below 14, exactly as head_byte would pass each (it keeps no state there). The other
+ * words go byte by byte, in a loop of their own (head_byte inlined here eight times made the
+ * verifier take seconds). */
+static long head_word(__u32 j, struct head_ctx *ctx)
+{
+	struct scratch *s = ctx->s;
+	__u32 i = j * 8;
+	if (i >= ctx->n)
+		return 1;
+	if (i + 8 <= ctx->n && !(s->hs.flags & (HS_CL | HS_TE | HS_IN_CL | HS_CR))) {
+		__u64 w = *(__u64 *)&s->data[i & (TLSOTEL_MAX_PAYLOAD - 8)];
+		if (!HAS_BYTE_BELOW_14(w))
+			return 0;
+	}
+	s->hs.base = i;
+	bpf_loop(8, head_byte_cb, ctx, 0);
+	return s->hs.stop ? 1 : 0;
+}
+
 /* Whether data[0..n) begins an HTTP/1 message whose body may be skipped, judged from its start
  * line: a response with a final status that has a body, or a request other than CONNECT (and
  * not the HTTP/2 preface). */
@@ -517,9 +560,9 @@ static __always_inline __u32 skippable_head(struct scratch *s, __u32 n, __u64 *c
 	struct head_scan *h = &s->hs;
 	__builtin_memset(h, 0, sizeof(*h));
 	h->flags = HS_CL | HS_TE;
-	struct head_ctx ctx = { .s = s };
 	__u32 scan = n < TLSOTEL_HEAD_SCAN ? n : TLSOTEL_HEAD_SCAN;
-	bpf_loop(scan, head_byte, &ctx, 0);
+	struct head_ctx ctx = { .s = s, .n = scan };
+	bpf_loop((scan + 7) / 8, head_word, &ctx, 0);
 	if (!h->head_len || (h->flags & HS_BAD) || h->n_cl != 1)
 		return 0;
 	*cl = h->cl;
