@@ -971,6 +971,24 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
 		count(TLS_CNT_CLOSE_DROPS, 1);
 
+	/* What the connection left unfinished must not pass to the next connection at this address
+	 * (an allocator gives a freed SSL's memory to the next one): a body being skipped (a client
+	 * that gave up on a download: the server's next response would be counted as that body's
+	 * rest), lost calls not reported yet. */
+	if (skip_pending) {
+		struct skip_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
+		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
+			__sync_fetch_and_add(&skip_pending, -1);
+		sk.read = 1;
+		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
+			__sync_fetch_and_add(&skip_pending, -1);
+	}
+	if (lost_pending) {
+		struct lost_key lk = { .conn = conn, .pid = ev.pid };
+		if (bpf_map_delete_elem(&lost, &lk) == 0)
+			__sync_fetch_and_add(&lost_pending, -1);
+	}
+
 	struct conn_key ck = { .ssl = conn, .pid = ev.pid };
 	__s32 *fd = bpf_map_lookup_elem(&known, &ck);
 	if (fd) {
