@@ -968,13 +968,25 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 	ev.tid = (__u32)pid_tgid;
 	ev.lib_id = (__u32)bpf_get_attach_cookie(ctx);
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-		count(TLS_CNT_CLOSE_DROPS, 1);
 
 	/* What the connection left unfinished must not pass to the next connection at this address
-	 * (an allocator gives a freed SSL's memory to the next one): a body being skipped (a client
-	 * that gave up on a download: the server's next response would be counted as that body's
-	 * rest), lost calls not reported yet. */
+	 * (an allocator gives a freed SSL's memory to the next one): lost calls not reported yet go
+	 * with the close record (user space marks them as gaps before closing), and a body being
+	 * skipped is forgotten (a client that gave up on a download: the server's next response
+	 * would be counted as that body's rest). */
+	if (lost_pending) {
+		struct lost_key lk = { .conn = conn, .pid = ev.pid };
+		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
+		if (lv) {
+			ev.flags = TLS_FLAG_LOSS_BEFORE;
+			ev.lost_bytes = lv->written;
+			ev.lost_other = lv->read;
+			if (bpf_map_delete_elem(&lost, &lk) == 0)
+				__sync_fetch_and_add(&lost_pending, -1);
+		}
+	}
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
+		count(TLS_CNT_CLOSE_DROPS, 1);
 	if (skip_pending) {
 		struct skip_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
 		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
@@ -982,11 +994,6 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 		sk.read = 1;
 		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
 			__sync_fetch_and_add(&skip_pending, -1);
-	}
-	if (lost_pending) {
-		struct lost_key lk = { .conn = conn, .pid = ev.pid };
-		if (bpf_map_delete_elem(&lost, &lk) == 0)
-			__sync_fetch_and_add(&lost_pending, -1);
 	}
 
 	struct conn_key ck = { .ssl = conn, .pid = ev.pid };

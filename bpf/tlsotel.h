@@ -30,7 +30,8 @@ enum tls_event_type {
 enum tls_event_flags {
 	TLS_FLAG_READ = 1 << 0,        /* set: the process read these bytes; clear: it wrote them */
 	TLS_FLAG_LAST = 1 << 1,        /* last record emitted for this call: bytes after it were not captured */
-	TLS_FLAG_LOSS_BEFORE = 1 << 2, /* whole calls of this connection were lost just before (lost_bytes, lost_other) */
+	TLS_FLAG_LOSS_BEFORE = 1 << 2, /* whole calls of this connection were lost just before (lost_bytes, lost_other);
+	                                * on a TLS_EVENT_CLOSE: lost_bytes written, lost_other read */
 };
 
 struct tls_event {

@@ -58,6 +58,10 @@ export interface DataRecord extends RecordHeader {
 
 export interface CloseRecord extends RecordHeader {
   type: 'close';
+  /** Bytes of whole calls of the connection lost (ring buffer full) since its last record, by
+   *  direction; absent when none were. */
+  lostWritten?: number;
+  lostRead?: number;
 }
 
 /** The TCP socket under a connection, found once (see bpf/tlsotel.bpf.c, tls_sys_enter). */
@@ -180,7 +184,10 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
   const tid = u32(buf, L.tid);
   const libId = u32(buf, L.lib_id);
   const comm = commAt(buf, L.comm);
-  if (type === TlsEventType.TLS_EVENT_CLOSE) return { type: 'close', tsNs, conn, pid, tid, comm, libId };
+  if (type === TlsEventType.TLS_EVENT_CLOSE) {
+    if ((u32(buf, L.flags) & TlsEventFlags.TLS_FLAG_LOSS_BEFORE) === 0) return { type: 'close', tsNs, conn, pid, tid, comm, libId };
+    return { type: 'close', tsNs, conn, pid, tid, comm, libId, lostWritten: u64Number(buf, L.lost_bytes), lostRead: u64Number(buf, L.lost_other) };
+  }
   if (type === TlsEventType.TLS_EVENT_CONN) {
     if (buf.length < L.SIZE + C.SIZE) return null;
     const c = decodeConn(buf, L.data);
@@ -331,6 +338,13 @@ export function encodeRecord(rec: EncodableRecord, into?: Buffer, at = 0): Buffe
     buf.writeInt32LE(rec.fd, c + C.fd);
     putIp(a.localAddress, family, buf, c + C.local_addr);
     putIp(a.remoteAddress, family, buf, c + C.remote_addr);
+  } else if (rec.lostWritten !== undefined || rec.lostRead !== undefined) {
+    // A close that carries losses: the flag and both counts, as the BPF side writes them.
+    checkInt('lostWritten', rec.lostWritten ?? 0, Number.MAX_SAFE_INTEGER);
+    checkInt('lostRead', rec.lostRead ?? 0, Number.MAX_SAFE_INTEGER);
+    flags |= TlsEventFlags.TLS_FLAG_LOSS_BEFORE;
+    buf.writeBigUInt64LE(BigInt(rec.lostWritten ?? 0), at + L.lost_bytes);
+    buf.writeBigUInt64LE(BigInt(rec.lostRead ?? 0), at + L.lost_other);
   }
   buf.writeUInt32LE(type, at + L.type);
   buf.writeUInt32LE(flags, at + L.flags);

@@ -121,7 +121,20 @@ export class StreamTable {
     const last = this.last;
     let c = last !== undefined && last.conn === rec.conn && last.pid === rec.pid ? last : this.find(rec.pid, rec.conn);
     if (rec.type === 'close') {
-      if (c) this.close(c, 'closed', rec.tsNs);
+      if (c === undefined) return;
+      // Calls lost since the connection's last record: gaps where they were, before the end.
+      const written = rec.lostWritten;
+      if (written !== undefined) {
+        for (const [dir, lost] of [['write', written], ['read', rec.lostRead ?? 0]] as const) {
+          const call = c.calls[dir];
+          if (lost > 0 && call.open && call.covered < call.callLen) this.gap(c, dir, call.callLen - call.covered, rec.tsNs, 'not-captured');
+          if (lost > 0) {
+            call.open = false;
+            this.gap(c, dir, lost, rec.tsNs, 'ring-full');
+          }
+        }
+      }
+      this.close(c, 'closed', rec.tsNs);
       return;
     }
     c ??= this.open(rec);

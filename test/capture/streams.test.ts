@@ -7,6 +7,7 @@ import { decodeRecord, encodeRecord, type DataRecord, type Direction, type TlsRe
 import { StreamTable, type CloseReason, type Connection, type GapReason, type StreamOptions } from '../../src/capture/streams';
 import { ExchangeTracker } from '../../src/exchange/tracker';
 import type { Exchange } from '../../src/exchange/types';
+import { ErrorKind } from '../../src/exchange/error-kind';
 import { prng } from '../helpers/prng';
 
 type Ev =
@@ -628,6 +629,36 @@ test('calls lost in the other direction are a gap there, reported with this reco
   table.push(rec({ dir: 'read', callLen: 3, data: 'abc', last: true, tsNs: 2n, lostOther: 500 }));
   assert.deepEqual(plain().filter((e: { k: string }) => e.k === 'gap'), [{ k: 'gap', id: ID, dir: 'write', bytes: 500, reason: 'ring-full' }]);
   assert.equal(table.stats().gapBytes['ring-full'], 500);
+});
+
+test('calls lost just before a close: gaps where they were, before onClose (the close record carries them)', () => {
+  const { table, plain } = recorder();
+  table.push(rec({ tsNs: 1n, callLen: 100, offset: 0, last: false, data: 'x'.repeat(40) }));
+  table.push({ type: 'close', tsNs: 5n, conn: SSL, pid: PID, tid: PID, comm: 'curl', libId: 1, lostWritten: 300, lostRead: 20 });
+  assert.deepEqual(plain(), [
+    { k: 'data', id: ID, dir: 'write', data: 'x'.repeat(40) },
+    { k: 'gap', id: ID, dir: 'write', bytes: 60, reason: 'not-captured' },
+    { k: 'gap', id: ID, dir: 'write', bytes: 300, reason: 'ring-full' },
+    { k: 'gap', id: ID, dir: 'read', bytes: 20, reason: 'ring-full' },
+    { k: 'close', id: ID, reason: 'closed' },
+  ]);
+  // Through the ring's encoding too: the flag and both counts.
+  const bytes = encodeRecord({ type: 'close', tsNs: 5n, conn: SSL, pid: PID, tid: PID, comm: 'curl', libId: 1, lostWritten: 300, lostRead: 0 });
+  assert.deepEqual(decodeRecord(bytes), { type: 'close', tsNs: 5n, conn: SSL, pid: PID, tid: PID, comm: 'curl', libId: 1, lostWritten: 300, lostRead: 0 });
+  assert.deepEqual(decodeRecord(encodeRecord(closeRec(6n))), closeRec(6n));
+});
+
+test('a request whose response was lost just before the close is a capture gap, not a connection closed early', () => {
+  const out: Exchange[] = [];
+  const tracker = new ExchangeTracker((ex) => out.push(ex), {
+    processInfo: (pid, comm) => ({ pid, comm, exeName: comm, exePath: `/usr/bin/${comm}`, serviceName: comm }),
+    addressWaitMs: 0,
+  });
+  const table = new StreamTable(tracker);
+  const request = 'GET /lost HTTP/1.1\r\nHost: a\r\n\r\n';
+  table.push(rec({ tsNs: 1n, callLen: request.length, data: request, last: true }));
+  table.push({ type: 'close', tsNs: 5n, conn: SSL, pid: PID, tid: PID, comm: 'curl', libId: 1, lostWritten: 0, lostRead: 120 });
+  assert.deepEqual(out.map((e) => [e.request.url, e.response, e.error]), [['/lost', undefined, ErrorKind.CaptureGap]]);
 });
 
 // Payloads are views of what decodeRecord was given, and Capture gives the ring buffer itself to

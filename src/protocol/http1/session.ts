@@ -107,10 +107,14 @@ export class Http1Session implements ProtocolSession {
     this.inBody = undefined;
     if (reason === ErrorKind.AgentStopped) return pending.length + (early !== undefined ? 1 : 0);
     if (early !== undefined) this.emit(early, early.response, early.responseError, early.responseDetail, tsNs);
+    const responseDir = this.side === 'server' ? 'write' : 'read';
     for (const p of pending) {
       // An HTTP/0.9 request nobody answered was not HTTP after all (e.g. a text protocol).
       if (p.request.versionMajor === 0 && !this.sawResponse) continue;
-      this.cutShort(p, p.error ?? reason, p.detail, tsNs);
+      // Bytes of the answering direction lost after the request: its answer may have been in
+      // them, so the capture, not the connection, is why there is none.
+      const why = p.error ?? (this.gapBetween(responseDir, p.headNs, tsNs) ? ErrorKind.CaptureGap : reason);
+      this.cutShort(p, why, p.detail, tsNs);
     }
     return 0;
   }
