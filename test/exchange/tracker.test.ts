@@ -236,6 +236,18 @@ test('timed-out request: a late response cut by a gap is skipped too', () => {
   assert.equal(t.stats().unpairedResponses, 0);
 });
 
+test('a request unanswered after a loss in the answering direction is a capture gap at its timeout, not a slow server', () => {
+  const { t, out, send, gap } = setup({ responseTimeoutMs: 1 });
+  send('write', GET('/a'));
+  send('read', OK(201, '', 'Created'));
+  const tReq = send('write', GET('/b'));
+  gap('read', 300); // its answer, lost (ring buffer full)
+  const tSlow = send('write', GET('/c')); // no loss after this one: a slow answer
+  t.expire(tSlow + 2_000_000n);
+  assert.deepEqual(pairs(out), [['GET', '/a', 201, undefined], ['GET', '/b', undefined, 'capture gap'], ['GET', '/c', undefined, 'response timeout']]);
+  assert.ok(tReq < tSlow);
+});
+
 test('an interim response cut by a gap does not take the request', () => {
   const { t, out, send, gap } = setup();
   send('write', 'POST /u HTTP/1.1\r\nContent-Length: 1\r\n\r\nz'); // complete: pending when the 100 comes

@@ -87,11 +87,13 @@ export class Http1Session implements ProtocolSession {
 
   expire(deadlineNs: bigint, nowNs: bigint): void {
     const pending = this.pending;
+    const responseDir = this.side === 'server' ? 'write' : 'read';
     while (pending.length > 0 && pending[0].headNs < deadlineNs) {
       const p = pending.shift()!;
       // An HTTP/0.9 request nobody answered was not HTTP after all (a text protocol's command).
       if (p.request.versionMajor === 0 && !this.sawResponse) continue;
-      this.giveUp(p, ErrorKind.ResponseTimeout, nowNs);
+      // As at a close: bytes of the answering direction lost after it may have held its answer.
+      this.giveUp(p, this.gapBetween(responseDir, p.headNs, nowNs) ? ErrorKind.CaptureGap : ErrorKind.ResponseTimeout, nowNs);
     }
   }
 
