@@ -3,6 +3,7 @@
 // Error naming the operation and the errno text (see errors.ts).
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
 import { constants } from 'node:os';
+import { libc as loadLibc } from '../util/libc';
 
 export type Ptr = bigint; // koffi 3 returns pointers as BigInt, NULL as null
 
@@ -76,7 +77,7 @@ export function libbpf(): Libbpf {
   } catch (e) {
     throw new Error(`libbpf.so.1 could not be loaded (${(e as Error).message}); install it with: apt-get install libbpf1`);
   }
-  const libc = koffi.load('libc.so.6');
+  const libc = loadLibc();
   const opts = koffi.struct('bpf_uprobe_opts', {
     sz: 'size_t',
     ref_ctr_offset: 'size_t',

@@ -7,7 +7,7 @@
 // every few hundred µs gives the waiting thread the core at once, and gets it back when it is
 // its turn again; when no other thread waits, sched_yield returns at once (a syscall). The
 // agent's share of CPU is unchanged; only how its work is cut up.
-import koffi from 'koffi';
+import { libc } from './libc';
 
 /** `run`'s default: µs of drain work between two offers of the core (--cpu-yield). */
 export const DEFAULT_CPU_YIELD_US = 200;
@@ -16,6 +16,6 @@ let fn: (() => number) | undefined;
 
 /** Offers the calling thread's core to another runnable thread. */
 export function yieldCpu(): void {
-  if (fn === undefined) fn = koffi.load('libc.so.6').func('int sched_yield(void)') as unknown as () => number;
+  if (fn === undefined) fn = libc().func('int sched_yield(void)') as unknown as () => number;
   fn();
 }

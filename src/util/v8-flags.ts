@@ -15,6 +15,7 @@
 // and the same stdio and environment), before it has opened anything. If execv fails, the
 // agent goes on without the flags and says so.
 import koffi from 'koffi';
+import { libc as loadLibc } from './libc';
 
 /** The flags `run` wants V8 to start with. */
 export const RUN_V8_FLAGS = ['--single-threaded-gc'] as const;
@@ -32,7 +33,7 @@ export function restartWithV8Flags(flags: readonly string[]): string | undefined
   if (script === undefined) return 'no script path to start again';
   const argv = [process.execPath, ...missing, ...process.execArgv, script, ...process.argv.slice(2)];
   try {
-    const libc = koffi.load('libc.so.6');
+    const libc = loadLibc();
     // Node marks its stdio close-on-exec when they are pipes or sockets (as a parent's spawn
     // makes them): the new image would start with /dev/null for them and say nothing.
     const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
