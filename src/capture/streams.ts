@@ -123,17 +123,8 @@ export class StreamTable {
     if (rec.type === 'close') {
       if (c === undefined) return;
       // Calls lost since the connection's last record: gaps where they were, before the end.
-      const written = rec.lostWritten;
-      if (written !== undefined) {
-        for (const [dir, lost] of [['write', written], ['read', rec.lostRead ?? 0]] as const) {
-          const call = c.calls[dir];
-          if (lost > 0 && call.open && call.covered < call.callLen) this.gap(c, dir, call.callLen - call.covered, rec.tsNs, 'not-captured');
-          if (lost > 0) {
-            call.open = false;
-            this.gap(c, dir, lost, rec.tsNs, 'ring-full');
-          }
-        }
-      }
+      if (rec.lostWritten !== undefined && rec.lostWritten > 0) this.lostCalls(c, 'write', rec.lostWritten, rec.tsNs);
+      if (rec.lostRead !== undefined && rec.lostRead > 0) this.lostCalls(c, 'read', rec.lostRead, rec.tsNs);
       this.close(c, 'closed', rec.tsNs);
       return;
     }
@@ -227,11 +218,7 @@ export class StreamTable {
     if (rec.lostOther > 0) {
       // Calls of the other direction were lost since its last record: that stream has a gap
       // here, before whatever it carries next (a lost request is known before its response).
-      const other: Direction = dir === 'read' ? 'write' : 'read';
-      const oc = c.calls[other];
-      if (oc.open && oc.covered < oc.callLen) this.gap(c, other, oc.callLen - oc.covered, rec.tsNs, 'not-captured');
-      oc.open = false;
-      this.gap(c, other, rec.lostOther, rec.tsNs, 'ring-full');
+      this.lostCalls(c, dir === 'read' ? 'write' : 'read', rec.lostOther, rec.tsNs);
     }
     const call = c.calls[dir];
     if (rec.offset === 0 || !call.open || call.tsNs !== rec.tsNs) {
@@ -265,6 +252,15 @@ export class StreamTable {
       }
       call.open = false;
     }
+  }
+
+  /** Whole calls of `dir` lost (ring buffer full), reported now: the tail of its call in
+   *  flight first, then the lost calls. */
+  private lostCalls(c: Tracked, dir: Direction, bytes: number, tsNs: bigint): void {
+    const call = c.calls[dir];
+    if (call.open && call.covered < call.callLen) this.gap(c, dir, call.callLen - call.covered, tsNs, 'not-captured');
+    call.open = false;
+    this.gap(c, dir, bytes, tsNs, 'ring-full');
   }
 
   private gap(c: Tracked, dir: Direction, bytes: number, tsNs: bigint, reason: GapReason): void {
