@@ -728,35 +728,41 @@ function writeResourceSpans<T>(resource: Loose, scopes: Map<unknown, T>, writeSp
   finish(start, 3);
 }
 
-/** Spans by resource identity, then scope identity, in first-seen order (as the SDK). */
-function group(spans: ReadableSpan[]): Map<unknown, Map<unknown, ReadableSpan[]>> {
-  const resources = new Map<unknown, Map<unknown, ReadableSpan[]>>();
-  let lastResource: unknown;
-  let lastScope: unknown;
-  let last: ReadableSpan[] | undefined;
-  for (const span of spans) {
-    const resource = span.resource;
-    const scope = span.instrumentationScope;
-    if (last !== undefined && resource === lastResource && scope === lastScope) {
-      last.push(span);
-      continue;
-    }
-    let scopes = resources.get(resource);
+/** Values kept by resource identity, then scope identity, in first-seen order (as the SDK groups
+ *  spans); the last group is found again without a lookup (spans of one process come in runs). */
+class ScopeGroups<T> {
+  readonly byResource = new Map<unknown, Map<unknown, T>>();
+  private lastResource: unknown = undefined;
+  private lastScope: unknown = undefined;
+  private last: T | undefined = undefined;
+
+  constructor(private readonly make: () => T) {}
+
+  /** The group of `resource` and `scope`, made empty the first time. */
+  of(resource: unknown, scope: unknown): T {
+    if (this.last !== undefined && resource === this.lastResource && scope === this.lastScope) return this.last;
+    let scopes = this.byResource.get(resource);
     if (!scopes) {
       scopes = new Map();
-      resources.set(resource, scopes);
+      this.byResource.set(resource, scopes);
     }
-    let list = scopes.get(scope);
-    if (!list) {
-      list = [];
-      scopes.set(scope, list);
+    let group = scopes.get(scope);
+    if (group === undefined) {
+      group = this.make();
+      scopes.set(scope, group);
     }
-    list.push(span);
-    lastResource = resource;
-    lastScope = scope;
-    last = list;
+    this.lastResource = resource;
+    this.lastScope = scope;
+    this.last = group;
+    return group;
   }
-  return resources;
+}
+
+/** Spans by resource identity, then scope identity, in first-seen order (as the SDK). */
+function group(spans: ReadableSpan[]): Map<unknown, Map<unknown, ReadableSpan[]>> {
+  const groups = new ScopeGroups<ReadableSpan[]>(() => []);
+  for (const span of spans) groups.of(span.resource, span.instrumentationScope).push(span);
+  return groups.byResource;
 }
 
 const writeSpanList = (spans: ReadableSpan[]): void => {
@@ -817,11 +823,12 @@ export class TraceRequestBuilder {
   private staged: Buffer = Buffer.allocUnsafeSlow(INITIAL_BUFFER);
   private used = 0;
   /** Resource → scope → its spans, in first-seen order (as the SDK groups them). */
-  private groups = new Map<unknown, Map<unknown, StagedScope>>();
-  private lastResource: unknown = undefined;
-  private lastScope: unknown = undefined;
-  private last: StagedScope | undefined = undefined;
+  private groups = TraceRequestBuilder.newGroups();
   private count = 0;
+
+  private static newGroups(): ScopeGroups<StagedScope> {
+    return new ScopeGroups<StagedScope>(() => ({ ranges: [] }));
+  }
 
   /** Spans added since the last seal. */
   get spans(): number {
@@ -846,26 +853,8 @@ export class TraceRequestBuilder {
     const start = this.used;
     this.used += n;
     this.count++;
-    const resource = span.resource;
-    const scope = span.instrumentationScope;
-    let staged = this.last;
-    if (staged === undefined || resource !== this.lastResource || scope !== this.lastScope) {
-      let scopes = this.groups.get(resource);
-      if (scopes === undefined) {
-        scopes = new Map();
-        this.groups.set(resource, scopes);
-      }
-      staged = scopes.get(scope);
-      if (staged === undefined) {
-        staged = { ranges: [] };
-        scopes.set(scope, staged);
-      }
-      this.lastResource = resource;
-      this.lastScope = scope;
-      this.last = staged;
-    }
     // Spans of one group added one after another are one range.
-    const r = staged.ranges;
+    const r = this.groups.of(span.resource, span.instrumentationScope).ranges;
     if (r.length > 0 && r[r.length - 1] === start) r[r.length - 1] = this.used;
     else r.push(start, this.used);
   }
@@ -884,7 +873,7 @@ export class TraceRequestBuilder {
           pos += staged.copy(buf, pos, r[i], r[i + 1]);
         }
       };
-      for (const [resource, scopes] of this.groups) writeResourceSpans(resource, scopes, writeStaged);
+      for (const [resource, scopes] of this.groups.byResource) writeResourceSpans(resource, scopes, writeStaged);
       return copyOut();
     } finally {
       release();
@@ -894,10 +883,7 @@ export class TraceRequestBuilder {
 
   /** Forgets the spans added since the last seal. */
   reset(): void {
-    this.groups = new Map();
-    this.lastResource = undefined;
-    this.lastScope = undefined;
-    this.last = undefined;
+    this.groups = TraceRequestBuilder.newGroups();
     this.used = 0;
     this.count = 0;
     if (this.staged.length > KEEP_BUFFER_MAX) this.staged = Buffer.allocUnsafeSlow(INITIAL_BUFFER);
