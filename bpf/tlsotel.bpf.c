@@ -100,13 +100,21 @@ struct lost_key {
 struct lost_val {
 	__u64 written; /* bytes of whole write calls lost */
 	__u64 read;    /* bytes of whole read calls lost */
+	/* Non-zero: the connection at this address was freed at this time and its close record did
+	 * not fit in the ring. It is owed: sent before any other record of this address (which is
+	 * then a new connection), with the losses that connection had left (closed_*). */
+	__u64 closed_ns;
+	__u64 closed_written;
+	__u64 closed_read;
 };
 
 /* Bytes of whole calls whose first record did not fit in the ring buffer, per connection.
  * Inserted when a reservation fails, deleted by the next record of the same connection in
  * either direction, which carries both counts (TLS_FLAG_LOSS_BEFORE): user space marks the gaps
- * where the bytes went missing, and learns of a lost request before the response to it. LRU: a
- * connection that never sends again must not pin an entry. */
+ * where the bytes went missing, and learns of a lost request before the response to it. Also
+ * a close record owed (closed_ns): without it, user space would take the next connection at the
+ * freed address for the rest of the old one, and pair its responses with the old one's
+ * requests. LRU: a connection that never sends again must not pin an entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -580,6 +588,37 @@ static __always_inline bool response_at(struct scratch *s, __u32 at, __u32 n)
 	return d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' && d[5] == '1' && d[6] == '.';
 }
 
+/* The close record of the connection that had this address before, if it is owed (see
+ * lost_val.closed_ns), built in *ev and sent now, before any record of the new connection. True
+ * when none was owed or it is sent; false when the ring is still full: the caller's record must
+ * not go out either, or user space would take it for the old connection's. */
+static __always_inline bool send_owed_close(struct tls_event *ev, __u64 conn, __u64 pid_tgid, __u32 lib_id,
+					    struct lost_val *lv)
+{
+	if (!lv->closed_ns)
+		return true;
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->type = TLS_EVENT_CLOSE;
+	ev->ts_ns = lv->closed_ns;
+	ev->conn = conn;
+	ev->pid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	ev->lib_id = lib_id;
+	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+	if (lv->closed_written || lv->closed_read) {
+		ev->flags = TLS_FLAG_LOSS_BEFORE;
+		ev->lost_bytes = lv->closed_written;
+		ev->lost_other = lv->closed_read;
+	}
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), BPF_RB_NO_WAKEUP) != 0)
+		return false;
+	count(TLS_CNT_LATE_CLOSES, 1);
+	lv->closed_ns = 0;
+	lv->closed_written = 0;
+	lv->closed_read = 0;
+	return true;
+}
+
 /* Writes the record built in s (payload n bytes, then `skip` counted bytes) to the ring. On
  * failure, counts the loss; when it was the call's first record, the whole call is lost, and
  * the next record of the connection says so (see `lost`). */
@@ -642,32 +681,40 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	__u32 segs = cfg.max_segments;
 
 	struct tls_event *ev = &s->ev;
+	__u32 lib_id = (__u32)bpf_get_attach_cookie(ctx);
+	__u32 loss_flag = 0;
+	struct lost_key lk = { .conn = a->ssl, .pid = pid_tgid >> 32 };
+	struct lost_val carried = {};
+	if (lost_pending) {
+		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
+		if (lv) {
+			if (!send_owed_close(ev, a->ssl, pid_tgid, lib_id, lv)) {
+				/* This call is lost with it: a loss of the new connection. */
+				count(TLS_CNT_RB_DROPS, 1);
+				count(TLS_CNT_RB_DROP_BYTES, len);
+				if (read)
+					__sync_fetch_and_add(&lv->read, len);
+				else
+					__sync_fetch_and_add(&lv->written, len);
+				return;
+			}
+			carried = *lv;
+			loss_flag = TLS_FLAG_LOSS_BEFORE;
+			if (bpf_map_delete_elem(&lost, &lk) == 0)
+				__sync_fetch_and_add(&lost_pending, -1);
+		}
+	}
 	ev->type = TLS_EVENT_DATA;
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->conn = a->ssl;
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
 	ev->call_len = len;
-	ev->lib_id = (__u32)bpf_get_attach_cookie(ctx);
-	ev->lost_bytes = 0;
-	ev->lost_other = 0;
+	ev->lib_id = lib_id;
+	ev->lost_bytes = read ? carried.read : carried.written;
+	ev->lost_other = read ? carried.written : carried.read;
 	ev->_pad = 0;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
-
-	__u32 loss_flag = 0;
-	struct lost_key lk = { .conn = a->ssl, .pid = ev->pid };
-	struct lost_val carried = {};
-	if (lost_pending) {
-		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
-		if (lv) {
-			carried = *lv;
-			ev->lost_bytes = read ? carried.read : carried.written;
-			ev->lost_other = read ? carried.written : carried.read;
-			loss_flag = TLS_FLAG_LOSS_BEFORE;
-			if (bpf_map_delete_elem(&lost, &lk) == 0)
-				__sync_fetch_and_add(&lost_pending, -1);
-		}
-	}
 	__u32 dir = read ? TLS_FLAG_READ : 0;
 
 	struct skip_key sk = { .conn = a->ssl, .pid = ev->pid, .read = read };
@@ -971,22 +1018,43 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 
 	/* What the connection left unfinished must not pass to the next connection at this address
 	 * (an allocator gives a freed SSL's memory to the next one): lost calls not reported yet go
-	 * with the close record (user space marks them as gaps before closing), and a body being
-	 * skipped is forgotten (a client that gave up on a download: the server's next response
-	 * would be counted as that body's rest). */
-	if (lost_pending) {
-		struct lost_key lk = { .conn = conn, .pid = ev.pid };
-		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
+	 * with the close record (user space marks them as gaps before closing), a close record the
+	 * ring has no room for is owed (sent before the next record of this address), and a body
+	 * being skipped is forgotten (a client that gave up on a download: the server's next
+	 * response would be counted as that body's rest). */
+	struct lost_key lk = { .conn = conn, .pid = ev.pid };
+	struct lost_val *lv = lost_pending ? bpf_map_lookup_elem(&lost, &lk) : 0;
+	if (lv && lv->closed_ns) {
+		/* A connection before this one closed with its record owed, and nothing of this one
+		 * went out (its first record would have sent that one first): user space knows the old
+		 * one only, and the owed record closes it; this one's own losses mean nothing to it. */
+		lv->written = 0;
+		lv->read = 0;
+		if (send_owed_close(&ev, conn, pid_tgid, ev.lib_id, lv) && bpf_map_delete_elem(&lost, &lk) == 0)
+			__sync_fetch_and_add(&lost_pending, -1);
+	} else {
 		if (lv) {
 			ev.flags = TLS_FLAG_LOSS_BEFORE;
 			ev.lost_bytes = lv->written;
 			ev.lost_other = lv->read;
-			if (bpf_map_delete_elem(&lost, &lk) == 0)
+		}
+		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) == 0) {
+			if (lv && bpf_map_delete_elem(&lost, &lk) == 0)
 				__sync_fetch_and_add(&lost_pending, -1);
+		} else {
+			count(TLS_CNT_CLOSE_DROPS, 1);
+			struct lost_val owed = { .closed_ns = ev.ts_ns };
+			if (lv) {
+				lv->closed_written = lv->written;
+				lv->closed_read = lv->read;
+				lv->written = 0;
+				lv->read = 0;
+				lv->closed_ns = ev.ts_ns;
+			} else if (bpf_map_update_elem(&lost, &lk, &owed, BPF_NOEXIST) == 0) {
+				__sync_fetch_and_add(&lost_pending, 1);
+			}
 		}
 	}
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-		count(TLS_CNT_CLOSE_DROPS, 1);
 	if (skip_pending) {
 		struct skip_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
 		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
@@ -1235,6 +1303,16 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (socket_of(fd, &rec.conn) != 0)
 		return 0; /* not a TCP/IP socket (a pipe, stdout, a unix socket): keep looking */
 	__u64 ssl = w->ssl;
+	if (lost_pending) {
+		/* A close owed to the connection this address had before goes first. */
+		struct lost_key lk = { .conn = ssl, .pid = pid };
+		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
+		if (lv && !send_owed_close(&rec.ev, ssl, pid_tgid, 0, lv)) {
+			count(TLS_CNT_CONN_DROPS, 1);
+			return 0; /* not remembered: the thread's next socket call tries again */
+		}
+		__builtin_memset(&rec.ev, 0, sizeof(rec.ev));
+	}
 	rec.ev.type = TLS_EVENT_CONN;
 	rec.ev.ts_ns = now;
 	rec.ev.conn = ssl;

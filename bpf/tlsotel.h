@@ -101,6 +101,8 @@ enum tls_counter {
 	TLS_CNT_CONN_DROPS = 8,    /* connection records lost: ring buffer full */
 	TLS_CNT_SKIP_BYTES = 9,    /* body bytes counted instead of copied (tls_event.skipped) */
 	TLS_CNT_SKIP_HEADS = 10,   /* HTTP/1 heads whose body was skipped */
+	TLS_CNT_LATE_CLOSES = 11,  /* close records sent late: with the next record of their address
+	                            * (counted in TLS_CNT_CLOSE_DROPS when they did not fit) */
 	TLS_CNT__MAX = 12,
 };
 

@@ -30,6 +30,7 @@ export const TlsCounter = {
   TLS_CNT_CONN_DROPS: 8,
   TLS_CNT_SKIP_BYTES: 9,
   TLS_CNT_SKIP_HEADS: 10,
+  TLS_CNT_LATE_CLOSES: 11,
   TLS_CNT__MAX: 12,
 } as const;
 

@@ -56,6 +56,9 @@ export interface DataRecord extends RecordHeader {
   data: Buffer;
 }
 
+/** The connection ended (SSL_free…). One that did not fit in the ring when it ended comes later,
+ *  just before the next record at the same address (a new connection there), with the time it
+ *  ended: its time may be older than records of other connections before it. */
 export interface CloseRecord extends RecordHeader {
   type: 'close';
   /** Bytes of whole calls of the connection lost (ring buffer full) since its last record, by

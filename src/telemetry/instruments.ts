@@ -73,6 +73,13 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     points: (s) => one(s.capture.bpf.TLS_CNT_CONN_DROPS),
   },
   {
+    name: 'tlsotel.bpf.late_close_records',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Close records that did not fit in the ring buffer when their connection ended, sent later, just before the next record at the same SSL address.',
+    points: (s) => one(s.capture.bpf.TLS_CNT_LATE_CLOSES),
+  },
+  {
     name: 'tlsotel.bpf.truncated_bytes',
     kind: 'counter',
     unit: 'By',

@@ -463,6 +463,15 @@ const traceService = exportService(EXPORT_PATH);
 const metricsService = exportService(METRICS_EXPORT_PATH);
 
 /** A port that was free a moment ago (bind to 0, read, close). */
+/** The latest total of one of the agent's own counters (summed over its attributes), 0 before
+ *  its first export. */
+export function latestTotal(metrics: readonly ReceivedMetricPoint[], name: string): number {
+  const points = metrics.filter((p) => p.name === name);
+  if (points.length === 0) return 0;
+  const last = points[points.length - 1].timeUnixNano;
+  return points.filter((p) => p.timeUnixNano === last).reduce((a, p) => a + Number(p.value), 0);
+}
+
 export function getFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

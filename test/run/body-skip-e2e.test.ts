@@ -7,7 +7,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedMetricPoint, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { latestTotal, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { CLI, makeCert, python, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
@@ -67,13 +67,7 @@ async function curl(args: string[], paths: string[]): Promise<Array<{ code: numb
 
 const byQuery = (q: string) => (s: ReceivedSpan) => s.attributes['url.query'] === q;
 
-/** The latest total of one of the agent's own counters (summed over its attributes). */
-function counter(name: string): number {
-  const points = receiver.metrics.filter((p: ReceivedMetricPoint) => p.name === name);
-  if (points.length === 0) return 0;
-  const last = points[points.length - 1].timeUnixNano;
-  return points.filter((p) => p.timeUnixNano === last).reduce((a, p) => a + Number(p.value), 0);
-}
+const counter = (name: string) => latestTotal(receiver.metrics, name);
 
 async function checkSizes(version: string, args: string[], id: string): Promise<void> {
   const paths = [`/files/16k?${tag}-${id}-a`, `/files/1m?${tag}-${id}-b`, `/files/16k?${tag}-${id}-c`, `/gz/1m?${tag}-${id}-d`];

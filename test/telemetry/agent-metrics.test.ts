@@ -31,6 +31,7 @@ function stats(n: number): AgentStats {
         TLS_CNT_CONN_DROPS: BigInt(2 * n),
         TLS_CNT_SKIP_BYTES: BigInt(16384 * n),
         TLS_CNT_SKIP_HEADS: BigInt(n),
+        TLS_CNT_LATE_CLOSES: BigInt(5 * n),
         TLS_CNT__MAX: 0n,
       },
       streams: {
