@@ -55,7 +55,20 @@ const CREDENTIAL_SEGMENT = new RegExp([
   '^(?:AKIA|ASIA)[A-Z0-9]{16}$',
   '^AIza[A-Za-z0-9_-]{35}$',
   '^sk-(?:proj-)?[A-Za-z0-9_-]{20,}$',
+  '^bot[0-9]{5,}:[A-Za-z0-9_-]{30,}$',
 ].join('|'));
+
+/** Name parts of a path segment after which a random-looking segment is a credential whatever
+ *  its shape: "/reset-password/<token>", "/invite/<code>", "/api/webhooks/<id>/<token>",
+ *  "/keys/<key>", "/sessions/<id>", "…;jsessionid=<id>". */
+const SECRET_CONTEXT_PARTS = new Set([
+  ...SENSITIVE_PARTS, 'keys', 'passwords', 'sessions', 'signatures', 'reset', 'invite', 'invites',
+  'invitation', 'invitations', 'magic', 'verify', 'verification', 'confirm', 'confirmation',
+  'activate', 'activation', 'webhook', 'webhooks', 'hooks', 'unsubscribe',
+]);
+/** Every path with such a segment matches this (a quick test before the segment walk). */
+const SECRET_CONTEXT_HINT = new RegExp([...SECRET_CONTEXT_PARTS].join('|'), 'i');
+const TOKEN_SEGMENT = /^[A-Za-z0-9_\-+=~]+$/;
 
 function nameParts(name: string): string[] {
   let decoded = name;
@@ -133,42 +146,93 @@ function mayBeCredentialSegment(seg: string): boolean {
   if (seg.length < 20) return false;
   const c = seg.charCodeAt(0);
   return c === 0x65 /* e */ || c === 0x73 /* s */ || c === 0x72 /* r */ || c === 0x67 /* g */ ||
-    c === 0x78 /* x */ || c === 0x41 /* A */;
+    c === 0x78 /* x */ || c === 0x41 /* A */ || c === 0x62 /* b */;
 }
 
 /**
  * "/users/<jwt>/profile" → "/users/REDACTED/profile": credential-shaped segments of a path
- * (CREDENTIAL_SEGMENT) are replaced, everything else is kept byte for byte. Segments are
- * judged percent-decoded (a JWT has no character that needs encoding, but a client may encode
- * one anyway); also ";"-parameters of a segment.
+ * (CREDENTIAL_SEGMENT), and random-looking ones after a segment naming a secret
+ * ("/reset-password/<token>", SECRET_CONTEXT_PARTS), are replaced; everything else is kept
+ * byte for byte. Segments are judged percent-decoded (a JWT has no character that needs
+ * encoding, but a client may encode one anyway); also ";"-parameters of a segment.
  */
 export function redactPath(path: string): string {
-  if (path.length < 20) return path;
+  if (path.length < 12) return path;
   let out: string | undefined;
   let copied = 0;
   let segStart = 0;
+  // Whether a segment before the current one names a secret: looked at only when a
+  // random-looking segment is found (most paths have none), and again at the next one until so.
+  let context = false;
   for (let i = 0; i <= path.length; i++) {
     const c = i < path.length ? path.charCodeAt(i) : 0x2f;
     if (c !== 0x2f /* / */ && c !== 0x3b /* ; */ && c !== 0x3d /* = */ && c !== 0x2c /* , */) continue;
-    if (i - segStart >= 20 && isCredentialSegment(path.slice(segStart, i))) {
-      out = (out ?? '') + path.slice(copied, segStart) + REDACTED;
-      copied = i;
+    if (i - segStart >= 8) {
+      const random = isRandomLookingAt(path, segStart, i);
+      let secret = random && (context || (context = secretContextBefore(path, segStart)));
+      if (!secret && i - segStart >= 20) secret = isCredentialSegment(decoded(path.slice(segStart, i)));
+      if (secret) {
+        out = (out ?? '') + path.slice(copied, segStart) + REDACTED;
+        copied = i;
+      }
     }
     segStart = i + 1;
   }
   return out === undefined ? path : out + path.slice(copied);
 }
 
-function isCredentialSegment(seg: string): boolean {
-  let s = seg;
-  if (s.includes('%')) {
-    try {
-      s = decodeURIComponent(s);
-    } catch {
-      // Malformed percent-encoding: judge the segment as written.
-    }
+/** A segment percent-decoded (a client may encode any character), or as written when malformed. */
+function decoded(seg: string): string {
+  if (!seg.includes('%')) return seg;
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    return seg;
   }
-  return mayBeCredentialSegment(s) && CREDENTIAL_SEGMENT.test(s);
+}
+
+function isCredentialSegment(seg: string): boolean {
+  return mayBeCredentialSegment(seg) && CREDENTIAL_SEGMENT.test(seg);
+}
+
+/** Some segment of path[0, end) names a secret that follows: a word (no digit) whose name
+ *  parts include one of SECRET_CONTEXT_PARTS. */
+function secretContextBefore(path: string, end: number): boolean {
+  const head = path.slice(0, end);
+  if (!SECRET_CONTEXT_HINT.test(head)) return false;
+  for (const seg of head.split(/[/;=,]/)) {
+    if (seg.length === 0 || seg.length > 40 || /[0-9]/.test(seg)) continue;
+    for (const p of nameParts(seg)) if (SECRET_CONTEXT_PARTS.has(p)) return true;
+  }
+  return false;
+}
+
+/** path[start, end) is random-looking (isRandomLooking), judged percent-decoded. */
+function isRandomLookingAt(path: string, start: number, end: number): boolean {
+  let digit = false;
+  let lower = false;
+  let upper = false;
+  for (let i = start; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) digit = true;
+    else if (c >= 0x61 && c <= 0x7a) lower = true;
+    else if (c >= 0x41 && c <= 0x5a) upper = true;
+    else if (c === 0x25 /* % */) return isRandomLooking(decoded(path.slice(start, end)));
+    else if (c !== 0x5f && c !== 0x2d && c !== 0x2b && c !== 0x3d && c !== 0x7e) return false; // _ - + = ~ (a dot: a file or package name)
+  }
+  return randomMix(end - start, digit, lower, upper);
+}
+
+/** Random-looking, as a token or key is: 8+ token characters (base64, base64url, hex: no dot)
+ *  mixing letters and digits, or 16+ mixing cases. Words, slugs, file names and plain numbers
+ *  are not. */
+function isRandomLooking(seg: string): boolean {
+  if (seg.length < 8 || !TOKEN_SEGMENT.test(seg)) return false;
+  return randomMix(seg.length, /[0-9]/.test(seg), /[a-z]/.test(seg), /[A-Z]/.test(seg));
+}
+
+function randomMix(length: number, digit: boolean, lower: boolean, upper: boolean): boolean {
+  return length >= 8 && ((digit && (lower || upper)) || (length >= 16 && lower && upper));
 }
 
 const USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#@]*)@/;

@@ -2,8 +2,11 @@
 //
 // Span names must not carry ids: every distinct name becomes its own operation in Jaeger/Tempo.
 // We cannot know the application's real routes, so segments that look like identifiers are
-// replaced by the one placeholder ROUTE_PLACEHOLDER ("{id}"). Kept as-is: words, short
-// mixed tokens ("v2", "user3"), lower-case slugs ("my-blog-post-2024").
+// replaced by the one placeholder ROUTE_PLACEHOLDER ("{id}"), and so are credentials (what
+// redactPath replaces). Kept as-is: words, short mixed tokens ("v2", "user3"), lower-case slugs
+// ("my-blog-post-2024").
+
+import { REDACTED, redactPath } from './redact';
 
 export const ROUTE_PLACEHOLDER = '{id}';
 
@@ -95,6 +98,11 @@ function templateOf(path: string): string {
     }
   }
   if (p.length <= 1) return '/';
+  // A credential in the path (redact.ts) is never part of a name, whatever the redaction
+  // settings: it becomes the placeholder too.
+  const redacted = redactPath(p);
+  const secrets = redacted !== p;
+  if (secrets) p = redacted;
   // Segment by segment without splitting: most paths have nothing to replace.
   let route = p;
   let out: string | undefined;
@@ -102,7 +110,7 @@ function templateOf(path: string): string {
   for (let start = 1; start <= p.length; ) {
     let end = p.indexOf('/', start);
     if (end < 0) end = p.length;
-    if (end > start && isIdLikeSegment(p.slice(start, end))) {
+    if (end > start && (isIdLikeSegment(p.slice(start, end)) || (secrets && p.slice(start, end) === REDACTED))) {
       out = (out ?? '') + p.slice(copied, start) + ROUTE_PLACEHOLDER;
       copied = end;
     }

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import type { Attributes } from '@opentelemetry/api';
 import { flatFields } from '../helpers/fields';
 import {
-  REDACTED, Redactor, isSensitiveHeaderName, isSensitiveParamName, redactQuery, redactUrl, redactUserinfo,
+  REDACTED, Redactor, isSensitiveHeaderName, isSensitiveParamName, redactPath, redactQuery, redactUrl, redactUserinfo,
 } from '../../src/trace/redact';
 
 test('credential-like parameter values are redacted, names and order kept', () => {
@@ -101,4 +101,29 @@ test('invalid header names are rejected with a clear message', () => {
 test('redactUrls:false keeps queries', () => {
   const r = new Redactor({ redactUrls: false });
   assert.equal(r.query('token=abc'), 'token=abc');
+});
+
+test('path: a random-looking segment after one naming a secret is redacted; words, slugs and numbers stay', () => {
+  const red: Array<[string, string]> = [
+    ['/reset-password/Zx9aK2mQpL4w', '/reset-password/REDACTED'],
+    ['/invite/k3J9xQ2p', '/invite/REDACTED'],
+    ['/users/me/api-keys/ak_12345678abc', '/users/me/api-keys/REDACTED'],
+    ['/api/webhooks/1122334455/AbCdEfGhIjKlMnOpQrSt', '/api/webhooks/1122334455/REDACTED'],
+    ['/verifyEmail/9f86d081884c7d659a2feaa0c55ad015', '/verifyEmail/REDACTED'],
+    ['/app;jsessionid=A1B2C3D4E5F6A7B8', '/app;jsessionid=REDACTED'],
+    ['/magic-link/%41b3dEf6GhJ8', '/magic-link/REDACTED'],
+    ['/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getUpdates', '/REDACTED/getUpdates'],
+    ['/Ab12cd34ef/reset/Zx9aK2mQpL4w', '/Ab12cd34ef/reset/REDACTED'], // the context comes after a random segment
+  ];
+  for (const [path, want] of red) assert.equal(redactPath(path), want, path);
+  const kept = [
+    '/reset-password/confirm', // a word
+    '/api/tokens/refresh-all-expired', // a slug
+    '/sessions/20241125', // a number: an id (templated in names), no secret
+    '/api/v2/users/Zx9aK2mQpL4w', // random, but nothing says it is a secret
+    '/oauth2/authorize', '/keys', '/status/404', '/a/b',
+    '/monkey-business/abc12345def', // "key" inside a word is no context
+    '/reset/app.3f2a1b9c.js', '/grpc.health.v1.Health/Check', // file and package names
+  ];
+  for (const path of kept) assert.equal(redactPath(path), path, path);
 });

@@ -168,6 +168,21 @@ test('a credential-shaped path segment (a JWT) is redacted in url.path and url.f
   assert.equal(open.attributes['url.path'], `/users/${jwt}`);
 });
 
+test('a secret in the path after a segment naming one, and a Telegram bot token: redacted in url.*, never in the name', () => {
+  const cases: Array<[string, string, string]> = [
+    ['/reset-password/Zx9aK2mQpL4w', '/reset-password/REDACTED', 'GET /reset-password/{id}'],
+    ['/api/webhooks/112233445566778899/AbCdEfGhIjKlMnOpQrStUvWxYz012345', '/api/webhooks/112233445566778899/REDACTED', 'GET /api/webhooks/{id}/{id}'],
+    ['/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage', '/REDACTED/sendMessage', 'GET /{id}/sendMessage'],
+  ];
+  for (const [target, path, name] of cases) {
+    const span = builder.build(exchange({ request: request('GET', target, [['Host', 'api.example.com']]) }));
+    assert.equal(span.attributes['url.path'], path, target);
+    assert.equal(span.name, name, target);
+    const secret = target.split('/').pop() === 'sendMessage' ? 'AAHdqTcvCH1vGWJx' : target.split('/').pop()!;
+    assert.ok(!JSON.stringify(span.attributes).includes(secret), target);
+  }
+});
+
 test('a CLIENT span without Host gets url.full from the socket it was sent on', () => {
   const span = builder.build(exchange({ request: request('GET', '/a?x=1'), addresses: { localAddress: '127.0.0.1', localPort: 50000, remoteAddress: '127.0.0.1', remotePort: 8443, family: 'ipv4' } }));
   assert.equal(span.attributes['url.full'], 'https://127.0.0.1:8443/a?x=1');
