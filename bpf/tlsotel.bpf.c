@@ -91,23 +91,6 @@ static __always_inline struct task_calls *task_calls(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-struct lost_key {
-	__u64 conn;
-	__u32 pid;
-	__u32 _pad;
-};
-
-struct lost_val {
-	__u64 written; /* bytes of whole write calls lost */
-	__u64 read;    /* bytes of whole read calls lost */
-	/* Non-zero: the connection at this address was freed at this time and its close record did
-	 * not fit in the ring. It is owed: sent before any other record of this address (which is
-	 * then a new connection), with the losses that connection had left (closed_*). */
-	__u64 closed_ns;
-	__u64 closed_written;
-	__u64 closed_read;
-};
-
 /* Bytes of whole calls whose first record did not fit in the ring buffer, per connection.
  * Inserted when a reservation fails, deleted by the next record of the same connection in
  * either direction, which carries both counts (TLS_FLAG_LOSS_BEFORE): user space marks the gaps
@@ -265,7 +248,25 @@ static __always_inline bool stopping(void)
 	return v && *v;
 }
 
-static __always_inline bool traced(__u32 tgid)
+/* The current thread's name is one of cfg.comms. */
+static __always_inline bool comm_wanted(void)
+{
+	__u64 c[2] = {};
+	bpf_get_current_comm(c, sizeof(c));
+	for (__u32 i = 0; i < TLSOTEL_MAX_COMMS; i++) {
+		if (i >= cfg.n_comms)
+			break;
+		/* volatile kept: the loader writes the names after compilation (a plain cast lets the
+		 * compiler fold the loads to the initializer's zeros) */
+		const volatile __u64 *w = (const volatile __u64 *)cfg.comms[i];
+		if (w[0] == c[0] && w[1] == c[1])
+			return true;
+	}
+	return false;
+}
+
+/* Process tgid (the current one) may be traced: new files it maps are looked at. */
+static __always_inline bool traced_process(__u32 tgid)
 {
 	if (tgid == 0) /* outside the agent's PID namespace */
 		return false;
@@ -274,6 +275,13 @@ static __always_inline bool traced(__u32 tgid)
 	if (cfg.filter_tgid && tgid != cfg.filter_tgid)
 		return false;
 	return true;
+}
+
+/* The current thread, of process tgid, is traced: its TLS calls are captured. The name is
+ * judged per call, not per process (a program may rename itself after loading its libraries). */
+static __always_inline bool traced(__u32 tgid)
+{
+	return traced_process(tgid) && (!cfg.n_comms || comm_wanted());
 }
 
 /* At the entry of a call on a connection whose socket is not known yet: the thread looks for it
@@ -1229,7 +1237,7 @@ static __always_inline void watch_mmap(struct bpf_raw_tracepoint_args *ctx)
 	if (fd < 0)
 		return;
 	__u64 pid_tgid = current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
+	if (!traced_process(pid_tgid >> 32))
 		return;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -1247,7 +1255,7 @@ SEC("raw_tracepoint/sched_process_exec")
 int tls_file_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
+	if (!traced_process(pid_tgid >> 32))
 		return 0;
 	/* (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];

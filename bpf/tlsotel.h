@@ -20,6 +20,8 @@
 /* Most records one SSL call is split into before the rest is reported as truncated. */
 #define TLSOTEL_MAX_SEGMENTS 16
 #define TLSOTEL_COMM_LEN 16
+/* Most process names --comm may give (struct tls_config.comms). */
+#define TLSOTEL_MAX_COMMS 8
 
 enum tls_event_type {
 	TLS_EVENT_DATA = 1,  /* plaintext of one SSL_read/SSL_write call (or one segment of it) */
@@ -69,6 +71,26 @@ struct tls_conn {
 	__u8 remote_addr[16];
 };
 
+/* The `lost` map (bpf/tlsotel.bpf.c): what a connection lost and has not reported yet. User
+ * space reads it when a connection ends without a record to say so (its process exited, it
+ * went idle). */
+struct lost_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct lost_val {
+	__u64 written; /* bytes of whole write calls lost */
+	__u64 read;    /* bytes of whole read calls lost */
+	/* Non-zero: the connection at this address was freed at this time and its close record did
+	 * not fit in the ring. It is owed: sent before any other record of this address (which is
+	 * then a new connection), with the losses that connection had left (closed_*). */
+	__u64 closed_ns;
+	__u64 closed_written;
+	__u64 closed_read;
+};
+
 /* Tunables, written into .rodata by the loader between open and load. */
 struct tls_config {
 	__u32 agent_tgid;     /* never trace this process (the agent's own TLS, e.g. OTLP) */
@@ -79,13 +101,16 @@ struct tls_config {
 	 * a Content-Length has the body bytes that follow the head (in it and in the next calls of
 	 * that direction) counted, not copied (struct tls_event.skipped). 0: every byte is copied. */
 	__u32 skip_min;
-	__u32 _pad;
+	__u32 n_comms;        /* when non-zero, trace only threads named one of comms[0..n_comms) */
 	/* The agent's PID namespace when it is not the host's (a sidecar with shareProcessNamespace,
 	 * a container): device and inode of /proc/self/ns/pid. Every pid the BPF side reports or
 	 * compares (agent_tgid, filter_tgid, records) is then as seen from that namespace, and
 	 * processes outside it are not traced (the agent cannot see them in its /proc). 0: host. */
 	__u64 pidns_dev;
 	__u64 pidns_ino;
+	/* Thread names (comm, NUL-padded to TLSOTEL_COMM_LEN), as bpf_get_current_comm gives them:
+	 * filtered here, so that other processes' traffic never fills the ring. */
+	__u8 comms[TLSOTEL_MAX_COMMS][TLSOTEL_COMM_LEN];
 };
 
 /* Indexes of the per-CPU counters map `counters`. */

@@ -39,8 +39,8 @@ export type { RootReport };
 export interface CaptureOptions {
   /** Trace only this process (filtered in BPF). */
   pid?: number;
-  /** Trace only processes whose comm equals this (filtered in user space). */
-  comm?: string;
+  /** Trace only threads with one of these names (comm; filtered in BPF). */
+  comms?: readonly string[];
   captureBytes?: number;
   maxSegments?: number;
   ringBufferBytes?: number;
@@ -120,7 +120,6 @@ export interface CaptureStats {
   bpf: Counters;
   streams: PipelineStats['streams'];
   malformedRecords: number;
-  filteredRecords: number;
   sinkErrors: number;
   files: number;
   ringPendingBytes: number;
@@ -195,8 +194,7 @@ export class Agent {
     const red = t?.red !== undefined ? new MetricsStage(t.red, opts.log) : undefined;
     this.red = red;
     this.pipeline = new Pipeline({
-      comm: c.comm,
-      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs },
+      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs, pendingLoss: (pid, conn) => probes.pendingLoss(pid, conn) },
       trace: t === undefined ? undefined : {
         sink: sink!,
         redaction: t.redaction,
@@ -267,6 +265,7 @@ export class Agent {
     try {
       probes = TlsProbes.load({
         filterTgid: c.pid,
+        comms: c.comms,
         captureBytes: c.captureBytes,
         maxSegments: c.maxSegments,
         ringBufferBytes: c.ringBufferBytes,
@@ -468,7 +467,6 @@ export class Agent {
       bpf: this.finalCounters ?? this.probes.counters(),
       streams: p.streams,
       malformedRecords: p.malformedRecords,
-      filteredRecords: p.filteredRecords,
       sinkErrors: p.sinkErrors,
       files: this.discovery.attached.length,
       ringPendingBytes: this.reader.pending(),

@@ -1,6 +1,6 @@
 // The path of one ring-buffer record to the exporter, in order:
 //
-//   ring record ──decodeRecord──▶ TlsRecord ──(--comm filter)──▶ StreamTable (per connection and
+//   ring record ──decodeRecord──▶ TlsRecord ──▶ StreamTable (per connection and
 //   direction: ordered bytes, gaps of known size) ──▶ ExchangeTracker (protocol detected per
 //   connection; its session pairs requests and responses) ──▶ Exchange ──(onExchange: the RED
 //   metrics see every one)──▶ TraceLinker (trace and parent ids: traceparent, same-host
@@ -57,8 +57,6 @@ export interface TraceOptions {
 }
 
 export interface PipelineOptions {
-  /** Trace only processes whose comm equals this (records of others are counted, dropped). */
-  comm?: string;
   streams?: StreamOptions;
   /** Exactly one of trace and observe. */
   trace?: TraceOptions;
@@ -71,7 +69,6 @@ export interface PipelineOptions {
 export interface PipelineStats {
   streams: StreamStats;
   malformedRecords: number;
-  filteredRecords: number;
   /** Records whose handling threw (a bug downstream; counted, logged once). */
   sinkErrors: number;
   /** Undefined when observing. */
@@ -92,7 +89,6 @@ export class Pipeline {
   /** For observers that keep payloads (see Observer.keepsPayloads). */
   private readonly copier: RecordCopier | undefined;
   private malformed = 0;
-  private filtered = 0;
   private sinkErrors = 0;
   private buildErrors = 0;
 
@@ -150,10 +146,6 @@ export class Pipeline {
       this.malformed++;
       return;
     }
-    if (this.opts.comm !== undefined && rec.comm !== this.opts.comm) {
-      this.filtered++;
-      return;
-    }
     try {
       this.observer?.onRecord?.(rec);
       this.streams.push(rec);
@@ -187,7 +179,6 @@ export class Pipeline {
     return {
       streams: this.streams.stats(),
       malformedRecords: this.malformed,
-      filteredRecords: this.filtered,
       sinkErrors: this.sinkErrors,
       exchanges: this.tracker?.stats(),
       sink: this.sink?.stats(),

@@ -5,6 +5,7 @@ export const TLSOTEL_MAX_PAYLOAD = 16384;
 export const TLSOTEL_HEAD_SCAN = 2048;
 export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
+export const TLSOTEL_MAX_COMMS = 8;
 
 export const TlsEventType = {
   TLS_EVENT_DATA: 1,
@@ -68,17 +69,18 @@ export const TlsEventLayout = {
   SIZE: 88,
 } as const;
 
-/** struct tls_config: byte offsets of its fields; size 40. */
+/** struct tls_config: byte offsets of its fields; size 168. */
 export const TlsConfigLayout = {
   agent_tgid: 0,
   filter_tgid: 4,
   capture_bytes: 8,
   max_segments: 12,
   skip_min: 16,
-  _pad: 20,
+  n_comms: 20,
   pidns_dev: 24,
   pidns_ino: 32,
-  SIZE: 40,
+  comms: 40,
+  SIZE: 168,
 } as const;
 
 /** struct tls_conn: byte offsets of its fields; size 48. */
@@ -112,4 +114,22 @@ export const TlsFileKeyLayout = {
   _pad: 4,
   ino: 8,
   SIZE: 16,
+} as const;
+
+/** struct lost_key: byte offsets of its fields; size 16. */
+export const LostKeyLayout = {
+  conn: 0,
+  pid: 8,
+  _pad: 12,
+  SIZE: 16,
+} as const;
+
+/** struct lost_val: byte offsets of its fields; size 40. */
+export const LostValLayout = {
+  written: 0,
+  read: 8,
+  closed_ns: 16,
+  closed_written: 24,
+  closed_read: 32,
+  SIZE: 40,
 } as const;

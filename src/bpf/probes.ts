@@ -5,9 +5,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { TlsConfigLayout, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { LostKeyLayout, LostValLayout, TlsConfigLayout, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
+import type { PendingLoss } from '../capture/streams';
 import { ownPidNamespace, type PidNamespace } from './pid-namespace';
 
 export interface ProbeOptions {
@@ -15,6 +16,9 @@ export interface ProbeOptions {
   agentTgid?: number;
   /** Trace only this process (BPF-side filter); 0 = all. */
   filterTgid?: number;
+  /** Trace only threads with one of these names (BPF-side filter, at most TLSOTEL_MAX_COMMS,
+   *  each at most TLSOTEL_COMM_LEN - 1 bytes); none = all. */
+  comms?: readonly string[];
   /** Payload bytes per record (1..32768). */
   captureBytes?: number;
   /** Records per SSL call before the rest is reported as truncated (1..16). */
@@ -95,6 +99,7 @@ export class TlsProbes {
   /** Host-wide hooks (not per file): the sys_enter raw tracepoint of connection identity. */
   private globalLinks: Ptr[] = [];
   private readonly countersFd: number;
+  private readonly lostFd: number;
   private readonly controlFd: number;
   private readonly examinedFd: number;
   private readonly fileCountersFd: number;
@@ -111,6 +116,7 @@ export class TlsProbes {
     const lb = libbpf();
     this.ringFd = mapFd(obj, 'events');
     this.countersFd = mapFd(obj, 'counters');
+    this.lostFd = mapFd(obj, 'lost');
     this.controlFd = mapFd(obj, 'control');
     this.examinedFd = mapFd(obj, 'examined_files');
     this.fileCountersFd = mapFd(obj, 'file_counters');
@@ -127,7 +133,7 @@ export class TlsProbes {
     const captureBytes = opts.captureBytes ?? PROBE_DEFAULTS.captureBytes;
     const maxSegments = opts.maxSegments ?? PROBE_DEFAULTS.maxSegments;
     const ringBytes = opts.ringBufferBytes ?? PROBE_DEFAULTS.ringBufferBytes;
-    validate(captureBytes, maxSegments, ringBytes);
+    validate(captureBytes, maxSegments, ringBytes, opts.comms ?? []);
 
     const objectPath = opts.objectPath ?? defaultObjectPath();
     if (!existsSync(objectPath)) {
@@ -142,6 +148,10 @@ export class TlsProbes {
       cfg.writeUInt32LE(captureBytes, TlsConfigLayout.capture_bytes);
       cfg.writeUInt32LE(maxSegments, TlsConfigLayout.max_segments);
       cfg.writeUInt32LE(opts.skipBodiesFrom ?? PROBE_DEFAULTS.skipBodiesFrom, TlsConfigLayout.skip_min);
+      const comms = opts.comms ?? [];
+      cfg.writeUInt32LE(comms.length, TlsConfigLayout.n_comms);
+      // NUL-padded, as bpf_get_current_comm gives a name.
+      comms.forEach((n, i) => cfg.write(n, TlsConfigLayout.comms + i * TLSOTEL_COMM_LEN, 'utf8'));
       const ns = opts.pidNamespace === undefined ? ownPidNamespace() : opts.pidNamespace ?? undefined;
       if (ns !== undefined) {
         cfg.writeBigUInt64LE(BigInt(ns.dev), TlsConfigLayout.pidns_dev);
@@ -269,6 +279,25 @@ export class TlsProbes {
     return [...this.files.values()];
   }
 
+  /** What connection (pid, conn) lost and has not reported yet (struct lost_val), read without
+   *  taking it; undefined when nothing. A later record at that address still reports (or, for
+   *  a close owed, sends) it: to a connection user space no longer knows, that is ignored. */
+  pendingLoss(pid: number, conn: bigint): PendingLoss | undefined {
+    const key = Buffer.alloc(LostKeyLayout.SIZE);
+    key.writeBigUInt64LE(conn, LostKeyLayout.conn);
+    key.writeUInt32LE(pid, LostKeyLayout.pid);
+    const v = Buffer.alloc(LostValLayout.SIZE);
+    if (libbpf().bpf_map_lookup_elem(this.lostFd, key, v) !== 0) return undefined;
+    const n = (at: number) => Number(v.readBigUInt64LE(at));
+    return {
+      written: n(LostValLayout.written),
+      read: n(LostValLayout.read),
+      closedNs: v.readBigUInt64LE(LostValLayout.closed_ns),
+      closedWritten: n(LostValLayout.closed_written),
+      closedRead: n(LostValLayout.closed_read),
+    };
+  }
+
   /** Sums the per-CPU counters of the BPF side. */
   counters(): Counters {
     const lb = libbpf();
@@ -366,7 +395,10 @@ export function userDev(kernelDev: number): number {
   return (minor & 0xff) + (major & 0xfff) * 2 ** 8 + (minor & ~0xff) * 2 ** 12;
 }
 
-function validate(captureBytes: number, maxSegments: number, ringBytes: number): void {
+function validate(captureBytes: number, maxSegments: number, ringBytes: number, comms: readonly string[]): void {
+  if (comms.length > TLSOTEL_MAX_COMMS || comms.some((n) => n.length === 0 || Buffer.byteLength(n, 'utf8') >= TLSOTEL_COMM_LEN)) {
+    throw new Error(`process names: at most ${TLSOTEL_MAX_COMMS}, each of 1 to ${TLSOTEL_COMM_LEN - 1} bytes, got ${JSON.stringify(comms)}`);
+  }
   if (!Number.isInteger(captureBytes) || captureBytes < 1 || captureBytes > TLSOTEL_MAX_PAYLOAD) {
     throw new Error(`capture bytes must be an integer from 1 to ${TLSOTEL_MAX_PAYLOAD}, got ${captureBytes}`);
   }

@@ -58,6 +58,22 @@ export interface StreamOptions {
   maxConnections?: number;
   /** A connection with no record for this long is closed ('idle'). */
   idleTimeoutMs?: number;
+  /** What a connection lost and has not reported yet (the BPF side's `lost` map), asked when it
+   *  ends with no record to say so (its process exited, it went idle). */
+  pendingLoss?: (pid: number, conn: bigint) => PendingLoss | undefined;
+}
+
+/** Losses of a connection not reported by any record yet (struct lost_val). */
+export interface PendingLoss {
+  /** Bytes of whole calls lost, by direction. */
+  written: number;
+  read: number;
+  /** Non-zero: the connection was freed at this time, and its close record (with what it lost
+   *  before, closedWritten and closedRead) did not fit in the ring; written and read are then
+   *  a later connection's at the same address. */
+  closedNs: bigint;
+  closedWritten: number;
+  closedRead: number;
 }
 
 export interface StreamStats {
@@ -96,6 +112,7 @@ export class StreamTable {
   /** The connection of the previous record (see push). */
   private last: Tracked | undefined;
   private readonly maxConnections: number;
+  private readonly pendingLoss: StreamOptions['pendingLoss'];
   private readonly idleTimeoutNs: bigint;
   private readonly s: StreamStats = {
     connections: 0,
@@ -111,6 +128,7 @@ export class StreamTable {
 
   constructor(private readonly sink: StreamSink, opts: StreamOptions = {}) {
     this.maxConnections = opts.maxConnections ?? STREAM_DEFAULTS.maxConnections;
+    this.pendingLoss = opts.pendingLoss;
     this.idleTimeoutNs = BigInt(opts.idleTimeoutMs ?? STREAM_DEFAULTS.idleTimeoutMs) * 1_000_000n;
   }
 
@@ -145,14 +163,30 @@ export class StreamTable {
   /** Closes every connection of these processes (they exited). */
   processesExited(pids: number[], tsNs: bigint): void {
     const set = new Set(pids);
-    for (const c of this.conns.values()) if (set.has(c.pid)) this.close(c, 'process-exited', tsNs);
+    for (const c of this.conns.values()) if (set.has(c.pid)) this.end(c, 'process-exited', tsNs);
   }
 
   /** Closes connections idle for longer than the idle timeout. */
   evictIdle(nowNs: bigint): void {
     for (const c of this.conns.values()) {
-      if (nowNs - c.lastNs > this.idleTimeoutNs) this.close(c, 'idle', nowNs);
+      if (nowNs - c.lastNs > this.idleTimeoutNs) this.end(c, 'idle', nowNs);
     }
+  }
+
+  /** Closes a connection that no record said was closed. Losses it did not report yet are
+   *  gaps first; a close the BPF side still owes (its record did not fit in the ring) is the
+   *  end it really had. */
+  private end(c: Tracked, reason: CloseReason, tsNs: bigint): void {
+    const l = this.pendingLoss?.(c.pid, c.conn);
+    if (l !== undefined && l.closedNs > 0n) {
+      if (l.closedWritten > 0) this.lostCalls(c, 'write', l.closedWritten, l.closedNs);
+      if (l.closedRead > 0) this.lostCalls(c, 'read', l.closedRead, l.closedNs);
+      this.close(c, 'closed', l.closedNs);
+      return;
+    }
+    if (l !== undefined && l.written > 0) this.lostCalls(c, 'write', l.written, tsNs);
+    if (l !== undefined && l.read > 0) this.lostCalls(c, 'read', l.read, tsNs);
+    this.close(c, reason, tsNs);
   }
 
   closeAll(reason: CloseReason, tsNs: bigint): void {

@@ -59,8 +59,9 @@ RED metrics (run): duration and body size histograms of every exchange, before s
 
 Capture options (run, sniff):
   --pid N                     trace only process N (it must exist at start)
-  --comm NAME                 trace only processes whose name is NAME (at most 15 characters:
-                              the kernel keeps no more of a name)
+  --comm NAME[,NAME...]       trace only processes (threads) named so, up to 8 names of at most
+                              15 bytes each (the kernel keeps no more of a name); filtered in
+                              BPF: other programs' traffic never takes room in the ring buffer
   --capture-bytes N           plaintext bytes copied per record, 1..16384 (default 16384)
   --capture-segments N        records per SSL call, 1..16 (default 4); the rest of a larger
                               call is reported as a gap of known size, never silently cut

@@ -9,7 +9,7 @@ import { untilSignal } from './signals';
 
 export interface SniffOptions {
   pid?: number;
-  comm?: string;
+  comms?: readonly string[];
   captureBytes?: number;
   maxSegments?: number;
   ringBufferBytes?: number;

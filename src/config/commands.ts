@@ -2,7 +2,8 @@
 // by src/cli/options.ts, values still text) and the environment (environment.ts): flags win over
 // variables, variables over defaults. Every flag value is checked here, at start, with an
 // error naming the flag (exit 2); nothing deeper in the agent has to reject a value later.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { TLSOTEL_MAX_COMMS } from '../bpf/layout.generated';
 import { PROBE_DEFAULTS } from '../bpf/probes';
 import type { ExportConfig } from '../export/config';
 import type { AgentMetricsSettings } from '../telemetry/agent-metrics';
@@ -36,8 +37,9 @@ export interface CommonConfig {
 export interface CaptureConfig {
   /** --pid: trace only this process (it exists at start). */
   pid?: number;
-  /** --comm: trace only processes with this name (at most 15 characters, as the kernel keeps it). */
-  comm?: string;
+  /** --comm: trace only threads with one of these names (at most COMM_MAX_NAMES, each at most
+   *  15 bytes, as the kernel keeps it); filtered in BPF. */
+  comms?: string[];
   captureBytes: number;
   maxSegments: number;
   ringBufferBytes: number;
@@ -94,12 +96,49 @@ export interface DoctorConfig extends CommonConfig {
 export interface HostView {
   /** Whether process `pid` exists now; default: /proc/PID exists. */
   processExists(pid: number): boolean;
+  /** Names (comm) of the threads running now; default: /proc/PID/task/TID/comm. */
+  threadNames(): Set<string>;
 }
 
-const realHost: HostView = { processExists: (pid) => existsSync(`/proc/${pid}`) };
+const realHost: HostView = { processExists: (pid) => existsSync(`/proc/${pid}`), threadNames };
 
 /** The kernel keeps a task's name (comm) in 16 bytes: 15 characters and a NUL. */
 export const COMM_MAX = 15;
+/** Most names --comm takes (struct tls_config.comms). */
+export const COMM_MAX_NAMES = TLSOTEL_MAX_COMMS;
+
+/** --comm: one name, or several separated by commas. */
+const commList: ValueKind<string[]> = {
+  expected: `1 to ${COMM_MAX_NAMES} process names separated by commas, each of 1 to ${COMM_MAX} bytes (the kernel keeps a process name's first 15 bytes)`,
+  parse(raw) {
+    const names = [...new Set(raw.split(',').map((n) => n.trim()))];
+    if (names.length > COMM_MAX_NAMES || names.some((n) => text(COMM_MAX).parse(n) === undefined)) return undefined;
+    return names;
+  },
+};
+
+function threadNames(): Set<string> {
+  const names = new Set<string>();
+  for (const pid of safeReaddir('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    for (const tid of safeReaddir(`/proc/${pid}/task`)) {
+      try {
+        names.add(readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').replace(/\n$/, ''));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return names;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
 /** --cpu-yield: "off" (0) or 50us..10ms, in µs. */
 const cpuYield: ValueKind<number> = {
   expected: '"off" or a duration from 50us to 10ms, like 200us',
@@ -148,7 +187,16 @@ function capture(flags: Flags, env: Environment, host: HostView, warnings: strin
   if (pid !== undefined && !host.processExists(pid)) {
     throw new UsageError(`--pid ${pid}: no process ${pid} (the filter is fixed at start: start the program first)`);
   }
-  const comm = fromFlag(text(COMM_MAX, "the kernel keeps a process name's first 15 bytes"), 'comm', flags.comm);
+  const comms = fromFlag(commList, 'comm', flags.comm);
+  if (comms !== undefined) {
+    // Not an error (the program may start later), but a typo would trace nothing without a word.
+    const running = host.threadNames();
+    const absent = comms.filter((n) => !running.has(n));
+    if (absent.length > 0) {
+      warnings.push(`--comm: no thread is named ${absent.map((n) => `'${n}'`).join(', ')} now; traced once one is ` +
+        `(the name is the kernel's: /proc/PID/comm, the program file's name cut to 15 bytes unless the program renames itself)`);
+    }
+  }
   const cfg: CaptureConfig = {
     captureBytes: fromFlag(integer(...CAPTURE_LIMITS.captureBytes), 'capture-bytes', flags['capture-bytes']) ?? PROBE_DEFAULTS.captureBytes,
     maxSegments: fromFlag(integer(...CAPTURE_LIMITS.maxSegments), 'capture-segments', flags['capture-segments']) ?? PROBE_DEFAULTS.maxSegments,
@@ -162,7 +210,7 @@ function capture(flags: Flags, env: Environment, host: HostView, warnings: strin
     libraryRoots: libraryRoots(flags, env, warnings),
   };
   if (pid !== undefined) cfg.pid = pid;
-  if (comm !== undefined) cfg.comm = comm;
+  if (comms !== undefined) cfg.comms = comms;
   return cfg;
 }
 

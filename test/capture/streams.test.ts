@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { generateCorpus, recordView } from '../../bench/record-gen';
 import { decodeRecord, encodeRecord, type DataRecord, type Direction, type TlsRecord } from '../../src/capture/record';
-import { StreamTable, type CloseReason, type Connection, type GapReason, type StreamOptions } from '../../src/capture/streams';
+import { StreamTable, type CloseReason, type Connection, type GapReason, type PendingLoss, type StreamOptions } from '../../src/capture/streams';
 import { ExchangeTracker } from '../../src/exchange/tracker';
 import type { Exchange } from '../../src/exchange/types';
 import { ErrorKind } from '../../src/exchange/error-kind';
@@ -666,6 +666,46 @@ test('a request whose response was lost just before the close is a capture gap, 
 // then keep one past the record, because the kernel reuses that space as soon as the consumer
 // position moves on. Feeding every record through one slot that is scribbled over right
 // after each record must give exactly what feeding private copies gives.
+test('a connection ending with no record to say so takes what the BPF side still holds: its losses, and a close it owes', () => {
+  const none = { written: 0, read: 0, closedNs: 0n, closedWritten: 0, closedRead: 0 };
+  const held = new Map<bigint, PendingLoss>([
+    [0x10n, { ...none, written: 300, read: 20 }], // lost calls not reported yet
+    [0x20n, { ...none, closedNs: 7n, closedWritten: 40, closedRead: 500, written: 9 }], // freed at 7, close owed
+  ]);
+  const asked: string[] = [];
+  const { table, plain, events } = recorder({
+    idleTimeoutMs: 1,
+    pendingLoss: (pid, conn) => {
+      asked.push(`${pid}:${conn.toString(16)}`);
+      return pid === PID ? held.get(conn) : undefined;
+    },
+  });
+  for (const conn of [0x10n, 0x20n, 0x30n]) table.push(rec({ tsNs: 1n, conn, data: 'a' }));
+  table.processesExited([PID], 50n);
+  assert.deepEqual(plain().filter((e) => e.k !== 'data'), [
+    { k: 'gap', id: `${PID}:10`, dir: 'write', bytes: 300, reason: 'ring-full' },
+    { k: 'gap', id: `${PID}:10`, dir: 'read', bytes: 20, reason: 'ring-full' },
+    { k: 'close', id: `${PID}:10`, reason: 'process-exited' },
+    // It was closed before the process exited: at that time, with what it had lost (the 9
+    // bytes are a later connection's at that address, which never reached us).
+    { k: 'gap', id: `${PID}:20`, dir: 'write', bytes: 40, reason: 'ring-full' },
+    { k: 'gap', id: `${PID}:20`, dir: 'read', bytes: 500, reason: 'ring-full' },
+    { k: 'close', id: `${PID}:20`, reason: 'closed' },
+    { k: 'close', id: `${PID}:30`, reason: 'process-exited' },
+  ]);
+  assert.deepEqual(events.filter((e) => e.k === 'close').map((e) => e.ts), [50n, 7n, 50n]);
+  assert.deepEqual(asked, [`${PID}:10`, `${PID}:20`, `${PID}:30`]);
+  // Idle: the same.
+  table.push(rec({ tsNs: 100n, conn: 0x20n, data: 'b' }));
+  table.evictIdle(10_000_000n);
+  assert.deepEqual(plain().slice(-1), [{ k: 'close', id: `${PID}:20`, reason: 'closed' }]);
+  // A record's own close asks nothing (it carries its losses).
+  asked.length = 0;
+  table.push(rec({ tsNs: 200n, conn: 0x10n, data: 'c' }));
+  table.push(closeRec(201n, PID, 0x10n));
+  assert.deepEqual(asked, []);
+});
+
 test('payload views: nothing keeps a record\'s bytes after the record (ring space reused at once)', () => {
   const corpus = generateCorpus({ spans: 400, seed: 7, concurrency: 12 });
   // Cut data records further (offsets within the call), so unfinished lines cross records often.

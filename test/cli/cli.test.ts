@@ -130,3 +130,33 @@ test('sniff prints each chunk with time, pid, process, library, direction, lengt
     await server.stop();
   }
 });
+
+test('--comm with several names: each named program is traced, and nothing of the others reaches the ring buffer (filtered in BPF)', async () => {
+  requireRoot();
+  const server = await startHttpsServer(makeCert());
+  // The server (node, also a TLS program) is not named: its records must not even be written.
+  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'wget,curl']);
+  try {
+    await sniff.waitFor(/ready/, 'stderr', 20_000);
+    const url = `https://127.0.0.1:${server.port}/comms-${process.pid}`;
+    const curl = start('curl', ['-sk', '--http1.1', `${url}?by=curl`]);
+    assert.equal((await curl.exited).code, 0);
+    const wget = start('wget', ['-q', '--no-check-certificate', '-O', '/dev/null', `${url}?by=wget`]);
+    assert.equal((await wget.exited).code, 0);
+    for (const [name, pid] of [['curl', curl.pid], ['wget', wget.pid]] as const) {
+      // (wget is built with GnuTLS on Debian, curl with OpenSSL.)
+      await sniff.waitFor(new RegExp(`${name}\\[${pid}\\] \\S+ \\(\\w+\\) write +\\d+ B "GET /comms-${process.pid}\\?by=${name} `, 'm'));
+      await sniff.waitFor(new RegExp(`${name}\\[${pid}\\] \\S+ \\(\\w+\\) read +\\d+ B "HTTP/1\\.1 200 OK`, 'm'));
+    }
+    assert.equal((await sniff.stop('SIGINT')).code, 0, sniff.stderr());
+    assert.ok(!sniff.stdout().includes('node['), 'the server is not traced');
+    // Every record written to the ring is one of the named programs' (each is printed): the
+    // server's were filtered before the ring, not after it.
+    const written = Number(/stopped: .*; (\d+) records,/.exec(sniff.stderr())?.[1]);
+    const printed = sniff.stdout().split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{3} (?:curl|wget)\[\d+\] (?:\S+ \(\w+\) (?:write|read) |conn fd )/.test(l)).length;
+    assert.ok(written > 0 && written <= printed, `${written} records written, ${printed} printed:\n${sniff.stdout()}`);
+  } finally {
+    await sniff.stop('SIGKILL');
+    await server.stop();
+  }
+});

@@ -50,7 +50,7 @@ test('--pid of a process that does not exist: "no process N", exit 2', async () 
 test('--comm longer than the kernel keeps (15 characters) is an error that says so', async () => {
   const r = await cli(['sniff', '--comm', 'my-long-server-name']);
   assert.equal(r.code, 2, r.stderr);
-  assert.equal(r.stderr, "tlsotel: --comm expects a name of 1 to 15 characters (the kernel keeps a process name's first 15 bytes), got 'my-long-server-name'\n");
+  assert.equal(r.stderr, "tlsotel: --comm expects 1 to 8 process names separated by commas, each of 1 to 15 bytes (the kernel keeps a process name's first 15 bytes), got 'my-long-server-name'\n");
 });
 
 test('an invalid endpoint variable exits 2 naming the variable', async () => {

@@ -14,7 +14,7 @@ import { DEFAULT_LIBRARY_ROOTS } from '../../src/discovery/library-roots';
 import { AGENT_METRICS_DEFAULTS } from '../../src/telemetry/agent-metrics';
 import { DEFAULT_NICE } from '../../src/util/process-priority';
 
-const host: HostView = { processExists: (pid) => pid === 4242 };
+const host: HostView = { processExists: (pid) => pid === 4242, threadNames: () => new Set(['curl', 'nginx']) };
 const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
 
 test('the one validation helper: a bad flag throws naming the flag, a bad variable warns and falls back', () => {
@@ -105,7 +105,7 @@ test('run: flags and variables of every stage', () => {
     'capture-request-headers': 'X-A, x-b,', verbose: true, 'keep-bodies': true,
   }, env, host);
   assert.equal(config.pid, 4242);
-  assert.equal(config.comm, 'curl');
+  assert.deepEqual(config.comms, ['curl']);
   assert.equal(config.captureBytes, 4096);
   assert.equal(config.maxSegments, 2);
   assert.equal(config.ringBufferBytes, 1024 * 1024);
@@ -135,13 +135,20 @@ test('bad flag values stop at start, naming the flag', () => {
     [{ 'response-timeout': 'soon' }, /^--response-timeout expects a duration like 30s or 500ms, got 'soon'$/],
     [{ pid: '12x' }, /^--pid expects an integer from 1 to 4194304/],
     [{ pid: '4243' }, /^--pid 4243: no process 4243/],
-    [{ comm: 'a-very-long-process-name' }, /^--comm expects a name of 1 to 15 characters \(the kernel keeps a process name's first 15 bytes\), got 'a-very-long-process-name'$/],
+    [{ comm: 'a-very-long-process-name' }, /^--comm expects 1 to 8 process names separated by commas, each of 1 to 15 bytes \(the kernel keeps a process name's first 15 bytes\), got 'a-very-long-process-name'$/],
+    [{ comm: 'a,b,c,d,e,f,g,h,i' }, /^--comm expects 1 to 8 process names/],
+    [{ comm: 'curl,,nginx' }, /^--comm expects 1 to 8 process names/],
   ];
   for (const [flags, re] of cases) {
     assert.throws(() => resolveRunConfig(flags, env, host), usage(re), JSON.stringify(flags));
     if (!('max-queue-size' in flags) && !('response-timeout' in flags)) assert.throws(() => resolveSniffConfig(flags, env, host), usage(re));
   }
-  assert.equal(resolveRunConfig({ comm: 'exactly15chars_' }, env, host).config.comm, 'exactly15chars_');
+  assert.deepEqual(resolveRunConfig({ comm: 'exactly15chars_' }, env, host).config.comms, ['exactly15chars_']);
+  // Several names; one not running now is said (not an error: it may start later).
+  const several = resolveRunConfig({ comm: 'curl, nginx,curl,myapp' }, env, host);
+  assert.deepEqual(several.config.comms, ['curl', 'nginx', 'myapp']);
+  assert.ok(several.warnings.some((w) => /^--comm: no thread is named 'myapp' now/.test(w)), several.warnings.join('\n'));
+  assert.ok(!resolveRunConfig({ comm: 'curl,nginx' }, env, host).warnings.some((w) => w.startsWith('--comm')));
   assert.throws(() => resolveRunConfig({ comm: 'éééééééé' }, env, host), usage(/^--comm expects/), '8 characters, 16 bytes');
 });
 

@@ -155,7 +155,7 @@ test('helm template, sidecar mode with capture options, headers and resources se
   assert.equal(config.captureBytes, 4096);
   assert.equal(config.maxSegments, 2);
   assert.equal(config.ringBufferBytes, 16 * 1024 * 1024);
-  assert.equal(config.comm, 'nginx');
+  assert.deepEqual(config.comms, ['nginx']);
   assert.equal(config.redaction.allowSensitive, true);
   assert.deepEqual(config.redaction.captureRequestHeaders, ['x-request-id', 'x-tenant']);
   assert.equal(config.export.mode, 'otlp');

@@ -6,7 +6,7 @@ import { resolveRunConfig, type HostView } from '../../src/config/commands';
 import { UsageError } from '../../src/config/errors';
 import { RED_METRICS_DEFAULTS } from '../../src/metrics/red-metrics';
 
-const host: HostView = { processExists: () => true };
+const host: HostView = { processExists: () => true, threadNames: () => new Set() };
 const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
 
 test('no collector: the per-route table on stdout; with one: OTLP with the agent metrics settings; none: off', () => {

@@ -46,7 +46,6 @@ function stats(n: number): AgentStats {
         skips: n,
       },
       malformedRecords: n,
-      filteredRecords: 0,
       sinkErrors: 2 * n,
       files: 3,
       ringPendingBytes: 64 * n,
