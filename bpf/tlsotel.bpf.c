@@ -94,10 +94,8 @@ static __always_inline struct task_calls *task_calls(bool create)
 /* Bytes of whole calls whose first record did not fit in the ring buffer, per connection.
  * Inserted when a reservation fails, deleted by the next record of the same connection in
  * either direction, which carries both counts (TLS_FLAG_LOSS_BEFORE): user space marks the gaps
- * where the bytes went missing, and learns of a lost request before the response to it. Also
- * a close record owed (closed_ns): without it, user space would take the next connection at the
- * freed address for the rest of the old one, and pair its responses with the old one's
- * requests. LRU: a connection that never sends again must not pin an entry. */
+ * where the bytes went missing, and learns of a lost request before the response to it. LRU: a
+ * connection that never sends again must not pin an entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -107,6 +105,21 @@ struct {
 
 /* Non-zero while `lost` may hold entries: spares the lookup on every record otherwise. */
 __u32 lost_pending = 0;
+
+/* Close records owed (struct owed_close). Without them, user space would take the next
+ * connection at a freed address for the rest of the old one, and pair its responses with the
+ * old one's requests. Apart from `lost`: a flood of connections freed while the ring is full
+ * (handshakes only, health checks) evicts only other owed closes, not live connections' losses.
+ * LRU: an address never used again must not pin an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lost_key);
+	__type(value, struct owed_close);
+} owed_closes SEC(".maps");
+
+/* Non-zero while `owed_closes` may hold entries. */
+__u32 owed_pending = 0;
 
 /* ---- Connection identity: which TCP socket an SSL* reads and writes. ----
  *
@@ -597,34 +610,53 @@ static __always_inline bool response_at(struct scratch *s, __u32 at, __u32 n)
 }
 
 /* The close record of the connection that had this address before, if it is owed (see
- * lost_val.closed_ns), built in *ev and sent now, before any record of the new connection. True
- * when none was owed or it is sent; false when the ring is still full: the caller's record must
- * not go out either, or user space would take it for the old connection's. */
-static __always_inline bool send_owed_close(struct tls_event *ev, __u64 conn, __u64 pid_tgid, __u32 lib_id,
-					    struct lost_val *lv)
+ * owed_closes), built in *ev and sent now, before any record of the new connection. True when
+ * none was owed or it is sent; false when the ring is still full: the caller's record must not
+ * go out either, or user space would take it for the old connection's. */
+static __always_inline bool send_owed_close(struct tls_event *ev, struct lost_key *lk, __u64 pid_tgid, __u32 lib_id)
 {
-	if (!lv->closed_ns)
+	if (!owed_pending)
+		return true;
+	struct owed_close *o = bpf_map_lookup_elem(&owed_closes, lk);
+	if (!o)
 		return true;
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->type = TLS_EVENT_CLOSE;
-	ev->ts_ns = lv->closed_ns;
-	ev->conn = conn;
+	ev->ts_ns = o->closed_ns;
+	ev->conn = lk->conn;
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
 	ev->lib_id = lib_id;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
-	if (lv->closed_written || lv->closed_read) {
+	if (o->written || o->read) {
 		ev->flags = TLS_FLAG_LOSS_BEFORE;
-		ev->lost_bytes = lv->closed_written;
-		ev->lost_other = lv->closed_read;
+		ev->lost_bytes = o->written;
+		ev->lost_other = o->read;
 	}
 	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), BPF_RB_NO_WAKEUP) != 0)
 		return false;
 	count(TLS_CNT_LATE_CLOSES, 1);
-	lv->closed_ns = 0;
-	lv->closed_written = 0;
-	lv->closed_read = 0;
+	if (bpf_map_delete_elem(&owed_closes, lk) == 0)
+		__sync_fetch_and_add(&owed_pending, -1);
 	return true;
+}
+
+/* A whole call of the connection lost: the next record of the connection says so (`lost`). */
+static __always_inline void lost_call(struct lost_key *lk, struct lost_val *carried, __u32 len, __u32 read)
+{
+	if (read)
+		carried->read += len;
+	else
+		carried->written += len;
+	if (bpf_map_update_elem(&lost, lk, carried, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&lost_pending, 1);
+	} else {
+		struct lost_val *old = bpf_map_lookup_elem(&lost, lk);
+		if (old) {
+			__sync_fetch_and_add(&old->read, carried->read);
+			__sync_fetch_and_add(&old->written, carried->written);
+		}
+	}
 }
 
 /* Writes the record built in s (payload n bytes, then `skip` counted bytes) to the ring. On
@@ -651,19 +683,7 @@ static __always_inline bool send(struct scratch *s, struct lost_key *lk, struct 
 		/* The whole call is lost, with what this record was to carry: the next record of this
 		 * connection says so. A later record lost is visible to user space as a call cut
 		 * short (and skipped bytes after it as a gap). */
-		if (flags & TLS_FLAG_READ)
-			carried->read += len;
-		else
-			carried->written += len;
-		if (bpf_map_update_elem(&lost, lk, carried, BPF_NOEXIST) == 0) {
-			__sync_fetch_and_add(&lost_pending, 1);
-		} else {
-			struct lost_val *old = bpf_map_lookup_elem(&lost, lk);
-			if (old) {
-				__sync_fetch_and_add(&old->read, carried->read);
-				__sync_fetch_and_add(&old->written, carried->written);
-			}
-		}
+		lost_call(lk, carried, len, flags & TLS_FLAG_READ);
 	}
 	return false;
 }
@@ -693,19 +713,16 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	__u32 loss_flag = 0;
 	struct lost_key lk = { .conn = a->ssl, .pid = pid_tgid >> 32 };
 	struct lost_val carried = {};
+	if (!send_owed_close(ev, &lk, pid_tgid, lib_id)) {
+		/* This call is lost with it: a loss of the new connection. */
+		count(TLS_CNT_RB_DROPS, 1);
+		count(TLS_CNT_RB_DROP_BYTES, len);
+		lost_call(&lk, &carried, len, read);
+		return;
+	}
 	if (lost_pending) {
 		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
 		if (lv) {
-			if (!send_owed_close(ev, a->ssl, pid_tgid, lib_id, lv)) {
-				/* This call is lost with it: a loss of the new connection. */
-				count(TLS_CNT_RB_DROPS, 1);
-				count(TLS_CNT_RB_DROP_BYTES, len);
-				if (read)
-					__sync_fetch_and_add(&lv->read, len);
-				else
-					__sync_fetch_and_add(&lv->written, len);
-				return;
-			}
 			carried = *lv;
 			loss_flag = TLS_FLAG_LOSS_BEFORE;
 			if (bpf_map_delete_elem(&lost, &lk) == 0)
@@ -1032,37 +1049,31 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 	 * response would be counted as that body's rest). */
 	struct lost_key lk = { .conn = conn, .pid = ev.pid };
 	struct lost_val *lv = lost_pending ? bpf_map_lookup_elem(&lost, &lk) : 0;
-	if (lv && lv->closed_ns) {
+	struct owed_close *o = owed_pending ? bpf_map_lookup_elem(&owed_closes, &lk) : 0;
+	if (o) {
 		/* A connection before this one closed with its record owed, and nothing of this one
 		 * went out (its first record would have sent that one first): user space knows the old
 		 * one only, and the owed record closes it; this one's own losses mean nothing to it. */
-		lv->written = 0;
-		lv->read = 0;
-		if (send_owed_close(&ev, conn, pid_tgid, ev.lib_id, lv) && bpf_map_delete_elem(&lost, &lk) == 0)
-			__sync_fetch_and_add(&lost_pending, -1);
+		send_owed_close(&ev, &lk, pid_tgid, ev.lib_id);
 	} else {
 		if (lv) {
 			ev.flags = TLS_FLAG_LOSS_BEFORE;
 			ev.lost_bytes = lv->written;
 			ev.lost_other = lv->read;
 		}
-		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) == 0) {
-			if (lv && bpf_map_delete_elem(&lost, &lk) == 0)
-				__sync_fetch_and_add(&lost_pending, -1);
-		} else {
+		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0) {
 			count(TLS_CNT_CLOSE_DROPS, 1);
-			struct lost_val owed = { .closed_ns = ev.ts_ns };
+			struct owed_close owed = { .closed_ns = ev.ts_ns };
 			if (lv) {
-				lv->closed_written = lv->written;
-				lv->closed_read = lv->read;
-				lv->written = 0;
-				lv->read = 0;
-				lv->closed_ns = ev.ts_ns;
-			} else if (bpf_map_update_elem(&lost, &lk, &owed, BPF_NOEXIST) == 0) {
-				__sync_fetch_and_add(&lost_pending, 1);
+				owed.written = lv->written;
+				owed.read = lv->read;
 			}
+			if (bpf_map_update_elem(&owed_closes, &lk, &owed, BPF_NOEXIST) == 0)
+				__sync_fetch_and_add(&owed_pending, 1);
 		}
 	}
+	if (lv && bpf_map_delete_elem(&lost, &lk) == 0)
+		__sync_fetch_and_add(&lost_pending, -1);
 	if (skip_pending) {
 		struct skip_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
 		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
@@ -1311,11 +1322,10 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (socket_of(fd, &rec.conn) != 0)
 		return 0; /* not a TCP/IP socket (a pipe, stdout, a unix socket): keep looking */
 	__u64 ssl = w->ssl;
-	if (lost_pending) {
+	if (owed_pending) {
 		/* A close owed to the connection this address had before goes first. */
 		struct lost_key lk = { .conn = ssl, .pid = pid };
-		struct lost_val *lv = bpf_map_lookup_elem(&lost, &lk);
-		if (lv && !send_owed_close(&rec.ev, ssl, pid_tgid, 0, lv)) {
+		if (!send_owed_close(&rec.ev, &lk, pid_tgid, 0)) {
 			count(TLS_CNT_CONN_DROPS, 1);
 			return 0; /* not remembered: the thread's next socket call tries again */
 		}

@@ -71,9 +71,9 @@ struct tls_conn {
 	__u8 remote_addr[16];
 };
 
-/* The `lost` map (bpf/tlsotel.bpf.c): what a connection lost and has not reported yet. User
- * space reads it when a connection ends without a record to say so (its process exited, it
- * went idle). */
+/* The `lost` and `owed_closes` maps (bpf/tlsotel.bpf.c): what a connection lost and has not
+ * reported yet. User space reads them when a connection ends without a record to say so (its
+ * process exited, it went idle). */
 struct lost_key {
 	__u64 conn;
 	__u32 pid;
@@ -83,12 +83,15 @@ struct lost_key {
 struct lost_val {
 	__u64 written; /* bytes of whole write calls lost */
 	__u64 read;    /* bytes of whole read calls lost */
-	/* Non-zero: the connection at this address was freed at this time and its close record did
-	 * not fit in the ring. It is owed: sent before any other record of this address (which is
-	 * then a new connection), with the losses that connection had left (closed_*). */
-	__u64 closed_ns;
-	__u64 closed_written;
-	__u64 closed_read;
+};
+
+/* The `owed_closes` map: a connection freed when its close record did not fit in the ring. The
+ * record is owed: sent before any other record at that address (then a new connection's), with
+ * what the connection had lost and not reported. */
+struct owed_close {
+	__u64 closed_ns; /* when it was freed */
+	__u64 written;   /* bytes of whole calls it lost and had not reported, by direction */
+	__u64 read;
 };
 
 /* Tunables, written into .rodata by the loader between open and load. */

@@ -124,12 +124,17 @@ export const LostKeyLayout = {
   SIZE: 16,
 } as const;
 
-/** struct lost_val: byte offsets of its fields; size 40. */
+/** struct lost_val: byte offsets of its fields; size 16. */
 export const LostValLayout = {
   written: 0,
   read: 8,
-  closed_ns: 16,
-  closed_written: 24,
-  closed_read: 32,
-  SIZE: 40,
+  SIZE: 16,
+} as const;
+
+/** struct owed_close: byte offsets of its fields; size 24. */
+export const OwedCloseLayout = {
+  closed_ns: 0,
+  written: 8,
+  read: 16,
+  SIZE: 24,
 } as const;

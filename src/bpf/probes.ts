@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { LostKeyLayout, LostValLayout, TlsConfigLayout, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
 import type { PendingLoss } from '../capture/streams';
@@ -100,6 +100,7 @@ export class TlsProbes {
   private globalLinks: Ptr[] = [];
   private readonly countersFd: number;
   private readonly lostFd: number;
+  private readonly owedClosesFd: number;
   private readonly controlFd: number;
   private readonly examinedFd: number;
   private readonly fileCountersFd: number;
@@ -117,6 +118,7 @@ export class TlsProbes {
     this.ringFd = mapFd(obj, 'events');
     this.countersFd = mapFd(obj, 'counters');
     this.lostFd = mapFd(obj, 'lost');
+    this.owedClosesFd = mapFd(obj, 'owed_closes');
     this.controlFd = mapFd(obj, 'control');
     this.examinedFd = mapFd(obj, 'examined_files');
     this.fileCountersFd = mapFd(obj, 'file_counters');
@@ -279,22 +281,27 @@ export class TlsProbes {
     return [...this.files.values()];
   }
 
-  /** What connection (pid, conn) lost and has not reported yet (struct lost_val), read without
-   *  taking it; undefined when nothing. A later record at that address still reports (or, for
-   *  a close owed, sends) it: to a connection user space no longer knows, that is ignored. */
+  /** What connection (pid, conn) lost and has not reported yet (struct lost_val), and the close
+   *  it owes (struct owed_close), read without taking them; undefined when neither. A later
+   *  record at that address still reports (or sends) them: to a connection user space no
+   *  longer knows, that is ignored. */
   pendingLoss(pid: number, conn: bigint): PendingLoss | undefined {
+    const lb = libbpf();
     const key = Buffer.alloc(LostKeyLayout.SIZE);
     key.writeBigUInt64LE(conn, LostKeyLayout.conn);
     key.writeUInt32LE(pid, LostKeyLayout.pid);
-    const v = Buffer.alloc(LostValLayout.SIZE);
-    if (libbpf().bpf_map_lookup_elem(this.lostFd, key, v) !== 0) return undefined;
-    const n = (at: number) => Number(v.readBigUInt64LE(at));
+    const lost = Buffer.alloc(LostValLayout.SIZE);
+    const owed = Buffer.alloc(OwedCloseLayout.SIZE);
+    const hasLost = lb.bpf_map_lookup_elem(this.lostFd, key, lost) === 0;
+    const hasOwed = lb.bpf_map_lookup_elem(this.owedClosesFd, key, owed) === 0;
+    if (!hasLost && !hasOwed) return undefined;
+    const n = (b: Buffer, at: number) => Number(b.readBigUInt64LE(at));
     return {
-      written: n(LostValLayout.written),
-      read: n(LostValLayout.read),
-      closedNs: v.readBigUInt64LE(LostValLayout.closed_ns),
-      closedWritten: n(LostValLayout.closed_written),
-      closedRead: n(LostValLayout.closed_read),
+      written: n(lost, LostValLayout.written),
+      read: n(lost, LostValLayout.read),
+      closedNs: owed.readBigUInt64LE(OwedCloseLayout.closed_ns),
+      closedWritten: n(owed, OwedCloseLayout.written),
+      closedRead: n(owed, OwedCloseLayout.read),
     };
   }
 
