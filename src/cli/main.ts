@@ -34,8 +34,9 @@ async function main(argv: string[]): Promise<number> {
     case 'sniff': {
       const flags = parseFlags('sniff', rest);
       if (flags.help) return help();
-      const { config } = resolveSniffConfig(flags, env);
+      const { config, warnings } = resolveSniffConfig(flags, env);
       const log = createLogger(config.verbose ? 'debug' : 'info');
+      for (const w of warnings) log.warn(w);
       requirePermission();
       return sniff({ ...config, log });
     }

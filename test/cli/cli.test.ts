@@ -135,9 +135,12 @@ test('--comm with several names: each named program is traced, and nothing of th
   requireRoot();
   const server = await startHttpsServer(makeCert());
   // The server (node, also a TLS program) is not named: its records must not even be written.
-  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'wget,curl']);
+  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'wget,curl,nosuchprog42']);
   try {
     await sniff.waitFor(/ready/, 'stderr', 20_000);
+    // Names nothing runs under yet are said at start (a typo would otherwise trace nothing,
+    // silently); curl and wget start later, and are traced then.
+    assert.match(sniff.stderr(), /^tlsotel warn: --comm: no thread is named (?:'(?:wget|curl)', )*'nosuchprog42' now; traced once one is/m);
     const url = `https://127.0.0.1:${server.port}/comms-${process.pid}`;
     const curl = start('curl', ['-sk', '--http1.1', `${url}?by=curl`]);
     assert.equal((await curl.exited).code, 0);
