@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { otherAgentPrograms } from '../../src/bpf/other-agents';
 
 const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/load → the checkout
 const SRC = path.join(ROOT, 'bench', 'load');
@@ -1465,6 +1466,12 @@ async function main(): Promise<void> {
     if (!which(tool)) throw new Error(`${tool} is missing: run bench/load/install-deps.sh`);
   }
   if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} is missing: build with npx tsc -p tsconfig.json`);
+  // Another agent's probes would run in every row (the baseline too) and take CPU from the loads.
+  const others = otherAgentPrograms();
+  if (others instanceof Error) throw new Error(`cannot tell whether another tlsotel agent runs: ${others.message}`);
+  if (others.length > 0) {
+    throw new Error(`another tlsotel agent (or sniff) has BPF programs loaded (ids ${others.join(', ')}): stop it first, or every row measures it too`);
+  }
   const dir = opts.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tlsotel-bench-'));
   fs.mkdirSync(dir, { recursive: true });
   logStream = fs.createWriteStream(path.join(dir, 'bench.log'), { flags: 'a' });
