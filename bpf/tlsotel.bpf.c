@@ -121,6 +121,16 @@ struct {
 /* Non-zero while `owed_closes` may hold entries. */
 __u32 owed_pending = 0;
 
+/* Who is sending an owed close now (see send_owed_close): an insert is the one atomic claim the
+ * BPF side has without BPF_CMPXCHG (the object is built for the v1 instruction set). Entries
+ * live for one ring output; not LRU, so a claim is never evicted while held. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct lost_key);
+	__type(value, __u8);
+} owed_claims SEC(".maps");
+
 /* ---- Connection identity: which TCP socket an SSL* reads and writes. ----
  *
  * Without kprobes and without OpenSSL's private struct layouts: while an SSL* is not yet known,
@@ -615,30 +625,40 @@ static __always_inline bool response_at(struct scratch *s, __u32 at, __u32 n)
  * go out either, or user space would take it for the old connection's. */
 static __always_inline bool send_owed_close(struct tls_event *ev, struct lost_key *lk, __u64 pid_tgid, __u32 lib_id)
 {
-	if (!owed_pending)
+	if (!owed_pending || !bpf_map_lookup_elem(&owed_closes, lk))
 		return true;
-	struct owed_close *o = bpf_map_lookup_elem(&owed_closes, lk);
-	if (!o)
-		return true;
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->type = TLS_EVENT_CLOSE;
-	ev->ts_ns = o->closed_ns;
-	ev->conn = lk->conn;
-	ev->pid = pid_tgid >> 32;
-	ev->tid = (__u32)pid_tgid;
-	ev->lib_id = lib_id;
-	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
-	if (o->written || o->read) {
-		ev->flags = TLS_FLAG_LOSS_BEFORE;
-		ev->lost_bytes = o->written;
-		ev->lost_other = o->read;
-	}
-	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), BPF_RB_NO_WAKEUP) != 0)
+	/* One thread sends it, and the others' records wait for it (they are lost, counted): two
+	 * threads may begin a new connection at once (Go's reader and writer goroutines), and
+	 * neither the close twice nor a record before it would be right. */
+	__u8 one = 1;
+	if (bpf_map_update_elem(&owed_claims, lk, &one, BPF_NOEXIST) != 0)
 		return false;
-	count(TLS_CNT_LATE_CLOSES, 1);
-	if (bpf_map_delete_elem(&owed_closes, lk) == 0)
-		__sync_fetch_and_add(&owed_pending, -1);
-	return true;
+	bool sent = true;
+	/* Looked up again under the claim: another thread may have sent it meanwhile. */
+	struct owed_close *o = bpf_map_lookup_elem(&owed_closes, lk);
+	if (o) {
+		__builtin_memset(ev, 0, sizeof(*ev));
+		ev->type = TLS_EVENT_CLOSE;
+		ev->ts_ns = o->closed_ns;
+		ev->conn = lk->conn;
+		ev->pid = pid_tgid >> 32;
+		ev->tid = (__u32)pid_tgid;
+		ev->lib_id = lib_id;
+		bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+		if (o->written || o->read) {
+			ev->flags = TLS_FLAG_LOSS_BEFORE;
+			ev->lost_bytes = o->written;
+			ev->lost_other = o->read;
+		}
+		sent = bpf_ringbuf_output(&events, ev, sizeof(*ev), BPF_RB_NO_WAKEUP) == 0;
+		if (sent) {
+			count(TLS_CNT_LATE_CLOSES, 1);
+			if (bpf_map_delete_elem(&owed_closes, lk) == 0)
+				__sync_fetch_and_add(&owed_pending, -1);
+		}
+	}
+	bpf_map_delete_elem(&owed_claims, lk);
+	return sent;
 }
 
 /* A whole call of the connection lost: the next record of the connection says so (`lost`). */
@@ -1094,12 +1114,25 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 	return 0;
 }
 
+/* Whether a connection's end, seen on the current thread, is to be reported: its process is
+ * traced, and with --comm, the thread has one of the names, or the connection is one whose
+ * socket was found (a close on a thread named otherwise, a pool's, must still end it). */
+static __always_inline bool close_traced(__u64 pid_tgid, __u64 conn)
+{
+	if (!traced_process(pid_tgid >> 32))
+		return false;
+	if (!cfg.n_comms || comm_wanted())
+		return true;
+	struct conn_key ck = { .ssl = conn, .pid = pid_tgid >> 32 };
+	return bpf_map_lookup_elem(&known, &ck) != 0;
+}
+
 /* SSL_free(SSL *s), gnutls_deinit(session). */
 SEC("uprobe")
 int BPF_KPROBE(tls_free, void *ssl)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
+	if (!close_traced(pid_tgid, (__u64)ssl))
 		return 0;
 	return conn_closed(ctx, pid_tgid, (__u64)ssl);
 }
@@ -1424,12 +1457,15 @@ int BPF_KPROBE(go_tls_write_enter)
 static __always_inline int go_ret(struct pt_regs *ctx, __u32 read)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
+	/* Not traced(): the goroutine may return on another thread than it entered on, whose name
+	 * need not be the one the entry was judged by (a thread renamed with prctl). */
+	if (!traced_process(pid_tgid >> 32))
 		return 0;
 	struct go_key k = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
 	struct go_call *c = bpf_map_lookup_elem(&go_calls, &k);
 	if (!c) {
-		count(TLS_CNT_NO_ENTRY, 1);
+		if (!cfg.n_comms || comm_wanted())
+			count(TLS_CNT_NO_ENTRY, 1);
 		return 0;
 	}
 	struct go_call copy = *c;
@@ -1466,7 +1502,7 @@ SEC("uprobe")
 int BPF_KPROBE(go_tls_close)
 {
 	__u64 pid_tgid = current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
+	if (!close_traced(pid_tgid, ctx->ax))
 		return 0;
 	return conn_closed(ctx, pid_tgid, ctx->ax);
 }
