@@ -194,7 +194,7 @@ export class Agent {
     const red = t?.red !== undefined ? new MetricsStage(t.red, opts.log) : undefined;
     this.red = red;
     this.pipeline = new Pipeline({
-      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs, pendingLoss: (pid, conn) => probes.pendingLoss(pid, conn) },
+      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs, pendingLoss: (pid, conn) => probes.takePendingLoss(pid, conn) },
       trace: t === undefined ? undefined : {
         sink: sink!,
         redaction: t.redaction,

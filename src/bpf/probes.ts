@@ -282,10 +282,11 @@ export class TlsProbes {
   }
 
   /** What connection (pid, conn) lost and has not reported yet (struct lost_val), and the close
-   *  it owes (struct owed_close), read without taking them; undefined when neither. A later
-   *  record at that address still reports (or sends) them: to a connection user space no
-   *  longer knows, that is ignored. */
-  pendingLoss(pid: number, conn: bigint): PendingLoss | undefined {
+   *  it owes (struct owed_close), taken from the BPF side (no later record at that address
+   *  reports them again); undefined when neither. For a connection ending with no record to
+   *  say so: its process exited, or it was idle for minutes (nothing of it runs concurrently).
+   *  The BPF side's pending counters stay as they are: too high only costs a lookup. */
+  takePendingLoss(pid: number, conn: bigint): PendingLoss | undefined {
     const lb = libbpf();
     const key = Buffer.alloc(LostKeyLayout.SIZE);
     key.writeBigUInt64LE(conn, LostKeyLayout.conn);
@@ -295,6 +296,8 @@ export class TlsProbes {
     const hasLost = lb.bpf_map_lookup_elem(this.lostFd, key, lost) === 0;
     const hasOwed = lb.bpf_map_lookup_elem(this.owedClosesFd, key, owed) === 0;
     if (!hasLost && !hasOwed) return undefined;
+    if (hasLost) lb.bpf_map_delete_elem(this.lostFd, key);
+    if (hasOwed) lb.bpf_map_delete_elem(this.owedClosesFd, key);
     const n = (b: Buffer, at: number) => Number(b.readBigUInt64LE(at));
     return {
       written: n(lost, LostValLayout.written),

@@ -58,8 +58,8 @@ export interface StreamOptions {
   maxConnections?: number;
   /** A connection with no record for this long is closed ('idle'). */
   idleTimeoutMs?: number;
-  /** What a connection lost and has not reported yet (the BPF side's `lost` map), asked when it
-   *  ends with no record to say so (its process exited, it went idle). */
+  /** What a connection lost and has not reported yet (the BPF side's `lost` and `owed_closes`
+   *  maps), taken when it ends with no record to say so (its process exited, it went idle). */
   pendingLoss?: (pid: number, conn: bigint) => PendingLoss | undefined;
 }
 
