@@ -58,16 +58,14 @@ const CREDENTIAL_SEGMENT = new RegExp([
   '^bot[0-9]{5,}:[A-Za-z0-9_-]{30,}$',
 ].join('|'));
 
-/** Name parts of a path segment after which a random-looking segment is a credential whatever
- *  its shape: "/reset-password/<token>", "/invite/<code>", "/api/webhooks/<id>/<token>",
- *  "/keys/<key>", "/sessions/<id>", "…;jsessionid=<id>". */
+/** Name parts of a path segment right after which a random-looking segment is a credential
+ *  whatever its shape (see secretContext): "/reset-password/<token>", "/invite/<code>",
+ *  "/api/webhooks/<id>/<token>", "/keys/<key>", "/sessions/<id>", "…;jsessionid=<id>". */
 const SECRET_CONTEXT_PARTS = new Set([
   ...SENSITIVE_PARTS, 'keys', 'passwords', 'sessions', 'signatures', 'reset', 'invite', 'invites',
   'invitation', 'invitations', 'magic', 'verify', 'verification', 'confirm', 'confirmation',
   'activate', 'activation', 'webhook', 'webhooks', 'hooks', 'unsubscribe',
 ]);
-/** Every path with such a segment matches this (a quick test before the segment walk). */
-const SECRET_CONTEXT_HINT = new RegExp([...SECRET_CONTEXT_PARTS].join('|'), 'i');
 const TOKEN_SEGMENT = /^[A-Za-z0-9_\-+=~]+$/;
 
 function nameParts(name: string): string[] {
@@ -151,9 +149,9 @@ function mayBeCredentialSegment(seg: string): boolean {
 
 /**
  * "/users/<jwt>/profile" → "/users/REDACTED/profile": credential-shaped segments of a path
- * (CREDENTIAL_SEGMENT), and random-looking ones after a segment naming a secret
- * ("/reset-password/<token>", SECRET_CONTEXT_PARTS), are replaced; everything else is kept
- * byte for byte. Segments are judged percent-decoded (a JWT has no character that needs
+ * (CREDENTIAL_SEGMENT), and random-looking ones right after a segment naming a secret
+ * ("/reset-password/<token>", secretContext), are replaced; everything else is kept byte for
+ * byte. Linear in the path's length (a client chooses it: up to 64 KiB). Segments are judged percent-decoded (a JWT has no character that needs
  * encoding, but a client may encode one anyway); also ";"-parameters of a segment.
  */
 export function redactPath(path: string): string {
@@ -161,20 +159,27 @@ export function redactPath(path: string): string {
   let out: string | undefined;
   let copied = 0;
   let segStart = 0;
-  // Whether a segment before the current one names a secret: looked at only when a
-  // random-looking segment is found (most paths have none), and again at the next one until so.
-  let context = false;
+  // The two segments before the current one (start, end): the context of a random-looking one.
+  let prevStart = -1;
+  let prevEnd = -1;
+  let prev2Start = -1;
+  let prev2End = -1;
   for (let i = 0; i <= path.length; i++) {
     const c = i < path.length ? path.charCodeAt(i) : 0x2f;
     if (c !== 0x2f /* / */ && c !== 0x3b /* ; */ && c !== 0x3d /* = */ && c !== 0x2c /* , */) continue;
     if (i - segStart >= 8) {
-      const random = isRandomLookingAt(path, segStart, i);
-      let secret = random && (context || (context = secretContextBefore(path, segStart)));
+      let secret = isRandomLookingAt(path, segStart, i) && secretContext(path, prevStart, prevEnd, prev2Start, prev2End);
       if (!secret && i - segStart >= 20) secret = isCredentialSegment(decoded(path.slice(segStart, i)));
       if (secret) {
         out = (out ?? '') + path.slice(copied, segStart) + REDACTED;
         copied = i;
       }
+    }
+    if (i > segStart) {
+      prev2Start = prevStart;
+      prev2End = prevEnd;
+      prevStart = segStart;
+      prevEnd = i;
     }
     segStart = i + 1;
   }
@@ -195,15 +200,30 @@ function isCredentialSegment(seg: string): boolean {
   return mayBeCredentialSegment(seg) && CREDENTIAL_SEGMENT.test(seg);
 }
 
-/** Some segment of path[0, end) names a secret that follows: a word (no digit) whose name
- *  parts include one of SECRET_CONTEXT_PARTS. */
-function secretContextBefore(path: string, end: number): boolean {
-  const head = path.slice(0, end);
-  if (!SECRET_CONTEXT_HINT.test(head)) return false;
-  for (const seg of head.split(/[/;=,]/)) {
-    if (seg.length === 0 || seg.length > 40 || /[0-9]/.test(seg)) continue;
-    for (const p of nameParts(seg)) if (SECRET_CONTEXT_PARTS.has(p)) return true;
-  }
+/**
+ * What precedes a random-looking segment says it is a secret: the segment just before names
+ * one ("/reset-password/<token>", ";jsessionid=<id>"), or the one before that does with a
+ * number between ("/api/webhooks/<id>/<token>"), or the two before are a Slack webhook's team
+ * and channel ids ("/services/T…/B…/<secret>"). Only what is next to it: a word further up
+ * ("/auth/…/users/<id>") does not make every id after it a secret.
+ */
+function secretContext(path: string, prevStart: number, prevEnd: number, prev2Start: number, prev2End: number): boolean {
+  if (prevStart < 0) return false;
+  const prev = path.slice(prevStart, prevEnd);
+  if (namesSecret(prev)) return true;
+  if (prev2Start < 0) return false;
+  const prev2 = path.slice(prev2Start, prev2End);
+  if (/^[0-9]+$/.test(prev)) return namesSecret(prev2);
+  return SLACK_CHANNEL.test(prev) && SLACK_TEAM.test(prev2);
+}
+
+const SLACK_TEAM = /^T[A-Z0-9]{8,12}$/;
+const SLACK_CHANNEL = /^B[A-Z0-9]{8,12}$/;
+
+/** A word (no digit) whose name parts include one of SECRET_CONTEXT_PARTS. */
+function namesSecret(seg: string): boolean {
+  if (seg.length === 0 || seg.length > 40 || /[0-9]/.test(seg)) return false;
+  for (const p of nameParts(seg)) if (SECRET_CONTEXT_PARTS.has(p)) return true;
   return false;
 }
 

@@ -110,7 +110,7 @@ function templateOf(path: string): string {
   for (let start = 1; start <= p.length; ) {
     let end = p.indexOf('/', start);
     if (end < 0) end = p.length;
-    if (end > start && (isIdLikeSegment(p.slice(start, end)) || (secrets && p.slice(start, end) === REDACTED))) {
+    if (end > start && (isIdLikeSegment(p.slice(start, end)) || (secrets && p.slice(start, end).includes(REDACTED)))) {
       out = (out ?? '') + p.slice(copied, start) + ROUTE_PLACEHOLDER;
       copied = end;
     }

@@ -114,6 +114,7 @@ test('path: a random-looking segment after one naming a secret is redacted; word
     ['/magic-link/%41b3dEf6GhJ8', '/magic-link/REDACTED'],
     ['/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getUpdates', '/REDACTED/getUpdates'],
     ['/Ab12cd34ef/reset/Zx9aK2mQpL4w', '/Ab12cd34ef/reset/REDACTED'], // the context comes after a random segment
+    ['/services/T01234567/B01234567/AbCdEfGhIjKlMnOpQrStUvWx', '/services/T01234567/B01234567/REDACTED'], // a Slack webhook
   ];
   for (const [path, want] of red) assert.equal(redactPath(path), want, path);
   const kept = [
@@ -124,6 +125,22 @@ test('path: a random-looking segment after one naming a secret is redacted; word
     '/oauth2/authorize', '/keys', '/status/404', '/a/b',
     '/monkey-business/abc12345def', // "key" inside a word is no context
     '/reset/app.3f2a1b9c.js', '/grpc.health.v1.Health/Check', // file and package names
+    // Only the segment right before (or two before, a number between) gives the context.
+    '/auth/admin/realms/master/users/3f2504e0-4f89-11d3-9a0c-0305e82c3301',
+    '/api/auth/users/5f8d0d55b54764421b7156c9/orders',
+    '/api/v1/namespaces/auth/pods/auth-server-7c5ddbdf54-x2v9k',
   ];
   for (const path of kept) assert.equal(redactPath(path), path, path);
+});
+
+test('path redaction is linear in the path (a client chooses it, up to 64 KiB): rough guard, not a benchmark', () => {
+  // Random-looking segments after words that contain "sig", "sid", "key" without naming a
+  // secret: the shape that made an earlier version quadratic (1.5 s for 66 KB).
+  const seg = (i: number) => `design-monkey-inside/Ab${i}cd${i}ef${i}`;
+  const path = '/' + Array.from({ length: 2400 }, (_, i) => seg(i)).join('/');
+  assert.ok(path.length > 64_000);
+  const t0 = performance.now();
+  assert.equal(redactPath(path), path);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 250, `${ms.toFixed(1)} ms for ${path.length} bytes`);
 });

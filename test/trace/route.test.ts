@@ -19,6 +19,10 @@ test('numeric, UUID and long hex segments become {id}', () => {
 test('base64-ish long tokens with digits become {id}; words and slugs stay', () => {
   assert.equal(routeOf('/reset/dGhpcyBpcyBhIHRlc3QgdG9rZW4x9'), '/reset/{id}');
   assert.equal(routeOf('/s/AbCdEfGh1jKlMnOpQrStUvWx_-yz'), '/s/{id}');
+  // What redactPath replaces is never in a route, also inside a segment's ";" parameters.
+  assert.equal(routeOf('/reset-password/Zx9aK2mQpL4w'), '/reset-password/{id}');
+  assert.equal(routeOf('/app;jsessionid=A1B2C3D4E5F6A7B8/home'), '/{id}/home');
+  assert.equal(routeOf('/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage'), '/{id}/sendMessage');
   assert.equal(routeOf('/blog/my-very-long-article-title-about-2024'), '/blog/my-very-long-article-title-about-2024');
   assert.equal(routeOf('/api/v2/users'), '/api/v2/users');
   assert.equal(routeOf('/api/1.0/users'), '/api/1.0/users');
