@@ -96,8 +96,9 @@ export interface DoctorConfig extends CommonConfig {
 export interface HostView {
   /** Whether process `pid` exists now; default: /proc/PID exists. */
   processExists(pid: number): boolean;
-  /** Names (comm) of the threads running now; default: /proc/PID/task/TID/comm. */
-  threadNames(): Set<string>;
+  /** Names (comm) of the threads running now, of one process or of all; default:
+   *  /proc/PID/task/TID/comm. */
+  threadNames(pid?: number): Set<string>;
 }
 
 const realHost: HostView = { processExists: (pid) => existsSync(`/proc/${pid}`), threadNames };
@@ -117,9 +118,9 @@ const commList: ValueKind<string[]> = {
   },
 };
 
-function threadNames(): Set<string> {
+function threadNames(only?: number): Set<string> {
   const names = new Set<string>();
-  for (const pid of safeReaddir('/proc')) {
+  for (const pid of only !== undefined ? [String(only)] : safeReaddir('/proc')) {
     if (!/^[0-9]+$/.test(pid)) continue;
     for (const tid of safeReaddir(`/proc/${pid}/task`)) {
       try {
@@ -190,10 +191,10 @@ function capture(flags: Flags, env: Environment, host: HostView, warnings: strin
   const comms = fromFlag(commList, 'comm', flags.comm);
   if (comms !== undefined) {
     // Not an error (the program may start later), but a typo would trace nothing without a word.
-    const running = host.threadNames();
+    const running = host.threadNames(pid);
     const absent = comms.filter((n) => !running.has(n));
     if (absent.length > 0) {
-      warnings.push(`--comm: no thread is named ${absent.map((n) => `'${n}'`).join(', ')} now; traced once one is ` +
+      warnings.push(`--comm: no thread${pid !== undefined ? ` of process ${pid}` : ''} is named ${absent.map((n) => `'${n}'`).join(', ')} now; traced once one is ` +
         `(the name is the kernel's: /proc/PID/comm, the program file's name cut to 15 bytes unless the program renames itself)`);
     }
   }

@@ -661,11 +661,6 @@ test('a request whose response was lost just before the close is a capture gap, 
   assert.deepEqual(out.map((e) => [e.request.url, e.response, e.error]), [['/lost', undefined, ErrorKind.CaptureGap]]);
 });
 
-// Payloads are views of what decodeRecord was given, and Capture gives the ring buffer itself to
-// a sink that says it keeps no payload (ExchangeTracker): nothing from the stream table down may
-// then keep one past the record, because the kernel reuses that space as soon as the consumer
-// position moves on. Feeding every record through one slot that is scribbled over right
-// after each record must give exactly what feeding private copies gives.
 test('a connection ending with no record to say so takes what the BPF side still holds: its losses, and a close it owes', () => {
   const none = { written: 0, read: 0, closedNs: 0n, closedWritten: 0, closedRead: 0 };
   const held = new Map<bigint, PendingLoss>([
@@ -706,6 +701,11 @@ test('a connection ending with no record to say so takes what the BPF side still
   assert.deepEqual(asked, []);
 });
 
+// Payloads are views of what decodeRecord was given, and Capture gives the ring buffer itself to
+// a sink that says it keeps no payload (ExchangeTracker): nothing from the stream table down may
+// then keep one past the record, because the kernel reuses that space as soon as the consumer
+// position moves on. Feeding every record through one slot that is scribbled over right
+// after each record must give exactly what feeding private copies gives.
 test('payload views: nothing keeps a record\'s bytes after the record (ring space reused at once)', () => {
   const corpus = generateCorpus({ spans: 400, seed: 7, concurrency: 12 });
   // Cut data records further (offsets within the call), so unfinished lines cross records often.

@@ -462,7 +462,6 @@ function exportService(path: string): grpc.ServiceDefinition {
 const traceService = exportService(EXPORT_PATH);
 const metricsService = exportService(METRICS_EXPORT_PATH);
 
-/** A port that was free a moment ago (bind to 0, read, close). */
 /** The latest total of one of the agent's own counters (summed over its attributes), 0 before
  *  its first export. */
 export function latestTotal(metrics: readonly ReceivedMetricPoint[], name: string): number {
@@ -472,6 +471,7 @@ export function latestTotal(metrics: readonly ReceivedMetricPoint[], name: strin
   return points.filter((p) => p.timeUnixNano === last).reduce((a, p) => a + Number(p.value), 0);
 }
 
+/** A port that was free a moment ago (bind to 0, read, close). */
 export function getFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
