@@ -139,6 +139,11 @@ const NOTICE_LATENCIES = 256;
 
 /** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
+/** Owed closes (settleOwedCloses): every second, three sweeps after close records were lost,
+ *  at most this many connection lookups each. */
+const OWED_CLOSE_SWEEP_MS = 1000;
+const OWED_CLOSE_SWEEPS = 3;
+const OWED_CLOSE_SWEEP_LIMIT = 4096;
 
 export const CAPTURE_DEFAULTS = {
   ...PROBE_DEFAULTS,
@@ -165,6 +170,9 @@ export class Agent {
   private readonly busyPollMs: number;
   private readonly idlePollMaxMs: number;
   private stopped = false;
+  /** TLS_CNT_CLOSE_DROPS when last looked at, and sweeps of owed closes still to do. */
+  private closeDropsSeen = 0n;
+  private owedSweepsLeft = 0;
   /** Drains the ring in slices (drain-slicer.ts). */
   private readonly slicer: DrainSlicer;
   /** Whether the exporter still completes exports (see export-backpressure.ts). */
@@ -194,7 +202,7 @@ export class Agent {
     const red = t?.red !== undefined ? new MetricsStage(t.red, opts.log) : undefined;
     this.red = red;
     this.pipeline = new Pipeline({
-      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs, pendingLoss: (pid, conn) => probes.takePendingLoss(pid, conn) },
+      streams: { maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs, pendingLoss: (pid, conn) => probes.takePendingLoss(pid, conn), owedClose: (pid, conn) => probes.takeOwedClose(pid, conn) },
       trace: t === undefined ? undefined : {
         sink: sink!,
         redaction: t.redaction,
@@ -339,6 +347,7 @@ export class Agent {
     }
     const idleMs = c.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
     this.timers.push(setInterval(() => this.pipeline.evictIdle(process.hrtime.bigint()), Math.min(idleMs, 10_000)).unref());
+    this.timers.push(setInterval(() => this.settleOwedCloses(), OWED_CLOSE_SWEEP_MS).unref());
     this.schedulePoll(this.busyPollMs);
     if (t === undefined) return;
     this.timers.push(setInterval(() => this.pipeline.expire(process.hrtime.bigint()), 1000).unref());
@@ -428,6 +437,24 @@ export class Agent {
    */
   poll(): number {
     return this.slicer.run();
+  }
+
+  /** After close records were lost to a full ring, the connections they ended are closed
+   *  within seconds (each waiting request reported for what it is), not when their address is
+   *  next used or they have been idle for minutes: a few sweeps of the quiet connections, each
+   *  a map lookup, only while new losses of close records appear. */
+  private settleOwedCloses(): void {
+    const drops = this.probes.closeDrops();
+    if (drops !== this.closeDropsSeen) {
+      this.closeDropsSeen = drops;
+      this.owedSweepsLeft = OWED_CLOSE_SWEEPS;
+    }
+    if (this.owedSweepsLeft === 0 || this.stopped) return;
+    this.owedSweepsLeft--;
+    // Records already in the ring first: an owed close may be among them.
+    if (!this.pollAll(false)) return;
+    const n = this.pipeline.streams.settleOwedCloses(process.hrtime.bigint(), BigInt(OWED_CLOSE_SWEEP_MS) * 1_000_000n, OWED_CLOSE_SWEEP_LIMIT);
+    if (n > 0) this.opts.log.debug(`ended ${n} connection(s) whose close record the ring buffer had no room for`);
   }
 
   /** Drains everything there is now (before acting on a process exit, and at stop). Unless

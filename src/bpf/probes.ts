@@ -308,6 +308,30 @@ export class TlsProbes {
     };
   }
 
+  /** The close connection (pid, conn) owes (struct owed_close), taken from the BPF side; its
+   *  losses not reported yet (`lost`) stay: they are a later connection's at that address. */
+  takeOwedClose(pid: number, conn: bigint): PendingLoss | undefined {
+    const lb = libbpf();
+    const key = Buffer.alloc(LostKeyLayout.SIZE);
+    key.writeBigUInt64LE(conn, LostKeyLayout.conn);
+    key.writeUInt32LE(pid, LostKeyLayout.pid);
+    const owed = Buffer.alloc(OwedCloseLayout.SIZE);
+    if (lb.bpf_map_lookup_elem(this.owedClosesFd, key, owed) !== 0) return undefined;
+    lb.bpf_map_delete_elem(this.owedClosesFd, key);
+    return {
+      written: 0,
+      read: 0,
+      closedNs: owed.readBigUInt64LE(OwedCloseLayout.closed_ns),
+      closedWritten: Number(owed.readBigUInt64LE(OwedCloseLayout.written)),
+      closedRead: Number(owed.readBigUInt64LE(OwedCloseLayout.read)),
+    };
+  }
+
+  /** Close records that did not fit in the ring so far (TLS_CNT_CLOSE_DROPS): one lookup. */
+  closeDrops(): bigint {
+    return this.sumPerCpu(this.countersFd, TlsCounter.TLS_CNT_CLOSE_DROPS);
+  }
+
   /** Sums the per-CPU counters of the BPF side. */
   counters(): Counters {
     const lb = libbpf();

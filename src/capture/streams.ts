@@ -61,6 +61,8 @@ export interface StreamOptions {
   /** What a connection lost and has not reported yet (the BPF side's `lost` and `owed_closes`
    *  maps), taken when it ends with no record to say so (its process exited, it went idle). */
   pendingLoss?: (pid: number, conn: bigint) => PendingLoss | undefined;
+  /** The close a connection owes (the BPF side's `owed_closes`), taken (see settleOwedCloses). */
+  owedClose?: (pid: number, conn: bigint) => PendingLoss | undefined;
 }
 
 /** Losses of a connection not reported by any record yet (struct lost_val). */
@@ -87,6 +89,9 @@ export interface StreamStats {
   /** Bytes the BPF side counted instead of copying (body skipping), and in how many records. */
   skippedBytes: number;
   skips: number;
+  /** Connections ended by a close the BPF side owed, taken by the agent (settleOwedCloses, a
+   *  process exit, idle) rather than sent before the address's next record. */
+  owedClosesTaken: number;
 }
 
 interface CallState {
@@ -113,6 +118,7 @@ export class StreamTable {
   private last: Tracked | undefined;
   private readonly maxConnections: number;
   private readonly pendingLoss: StreamOptions['pendingLoss'];
+  private readonly owedClose: StreamOptions['owedClose'];
   private readonly idleTimeoutNs: bigint;
   private readonly s: StreamStats = {
     connections: 0,
@@ -124,11 +130,13 @@ export class StreamTable {
     bytes: 0,
     skippedBytes: 0,
     skips: 0,
+    owedClosesTaken: 0,
   };
 
   constructor(private readonly sink: StreamSink, opts: StreamOptions = {}) {
     this.maxConnections = opts.maxConnections ?? STREAM_DEFAULTS.maxConnections;
     this.pendingLoss = opts.pendingLoss;
+    this.owedClose = opts.owedClose;
     this.idleTimeoutNs = BigInt(opts.idleTimeoutMs ?? STREAM_DEFAULTS.idleTimeoutMs) * 1_000_000n;
   }
 
@@ -173,15 +181,42 @@ export class StreamTable {
     }
   }
 
+  /**
+   * Ends the connections whose close record did not fit in the ring (the BPF side owes it, and
+   * would send it only with the next record at that address, which may never come): after
+   * close records were lost, each connection quiet for `quietNs` is looked up, at most `limit`
+   * of them, quietest first. Returns how many were closed.
+   */
+  settleOwedCloses(nowNs: bigint, quietNs: bigint, limit: number): number {
+    const owed = this.owedClose;
+    if (owed === undefined) return 0;
+    const quiet = [...this.conns.values()].filter((c) => nowNs - c.lastNs >= quietNs);
+    if (quiet.length > limit) quiet.sort((a, b) => (a.lastNs < b.lastNs ? -1 : a.lastNs > b.lastNs ? 1 : 0)).length = limit;
+    let closed = 0;
+    for (const c of quiet) {
+      const l = owed(c.pid, c.conn);
+      if (l === undefined) continue;
+      this.endOwed(c, l);
+      closed++;
+    }
+    return closed;
+  }
+
+  /** It was closed at l.closedNs, having lost what l says: its close record is owed. */
+  private endOwed(c: Tracked, l: PendingLoss): void {
+    this.s.owedClosesTaken++;
+    if (l.closedWritten > 0) this.lostCalls(c, 'write', l.closedWritten, l.closedNs);
+    if (l.closedRead > 0) this.lostCalls(c, 'read', l.closedRead, l.closedNs);
+    this.close(c, 'closed', l.closedNs);
+  }
+
   /** Closes a connection that no record said was closed. Losses it did not report yet are
    *  gaps first; a close the BPF side still owes (its record did not fit in the ring) is the
    *  end it really had. */
   private end(c: Tracked, reason: CloseReason, tsNs: bigint): void {
     const l = this.pendingLoss?.(c.pid, c.conn);
     if (l !== undefined && l.closedNs > 0n) {
-      if (l.closedWritten > 0) this.lostCalls(c, 'write', l.closedWritten, l.closedNs);
-      if (l.closedRead > 0) this.lostCalls(c, 'read', l.closedRead, l.closedNs);
-      this.close(c, 'closed', l.closedNs);
+      this.endOwed(c, l);
       return;
     }
     if (l !== undefined && l.written > 0) this.lostCalls(c, 'write', l.written, tsNs);

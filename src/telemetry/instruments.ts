@@ -76,8 +76,8 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     name: 'tlsotel.bpf.late_close_records',
     kind: 'counter',
     unit: '{record}',
-    description: 'Close records that did not fit in the ring buffer when their connection ended, sent later, just before the next record at the same SSL address.',
-    points: (s) => one(s.capture.bpf.TLS_CNT_LATE_CLOSES),
+    description: 'Close records that did not fit in the ring buffer when their connection ended, delivered later: sent by the probes just before the next record at the same SSL address, or taken by the agent from the BPF map (the connection quiet, its process exited).',
+    points: (s) => one(s.capture.bpf.TLS_CNT_LATE_CLOSES + BigInt(s.capture.streams.owedClosesTaken)),
   },
   {
     name: 'tlsotel.bpf.truncated_bytes',

@@ -464,6 +464,7 @@ test('stats() counts records, bytes, gaps and gap bytes by reason, closes by rea
     bytes: 11,
     skippedBytes: 0,
     skips: 0,
+    owedClosesTaken: 0,
   });
 });
 
@@ -699,6 +700,43 @@ test('a connection ending with no record to say so takes what the BPF side still
   table.push(rec({ tsNs: 200n, conn: 0x10n, data: 'c' }));
   table.push(closeRec(201n, PID, 0x10n));
   assert.deepEqual(asked, []);
+});
+
+test('settleOwedCloses: quiet connections whose close the BPF side owes are closed at its time; others are left, the busiest last', () => {
+  const owed = new Map<bigint, PendingLoss>([
+    [0x10n, { written: 0, read: 0, closedNs: 30n, closedWritten: 0, closedRead: 700 }],
+    [0x30n, { written: 0, read: 0, closedNs: 95n, closedWritten: 0, closedRead: 0 }],
+    [0x40n, { written: 0, read: 0, closedNs: 20n, closedWritten: 0, closedRead: 0 }],
+  ]);
+  const asked: bigint[] = [];
+  const { table, plain, events } = recorder({
+    owedClose: (_pid, conn) => {
+      asked.push(conn);
+      const l = owed.get(conn);
+      owed.delete(conn); // taken
+      return l;
+    },
+  });
+  table.push(rec({ tsNs: 10n, conn: 0x40n, data: 'd' })); // quietest
+  table.push(rec({ tsNs: 20n, conn: 0x10n, data: 'a' }));
+  table.push(rec({ tsNs: 25n, conn: 0x20n, data: 'b' })); // quiet, owes nothing
+  table.push(rec({ tsNs: 90n, conn: 0x30n, data: 'c' })); // not quiet yet
+  // At most 2 lookups: the two quietest.
+  assert.equal(table.settleOwedCloses(100n, 50n, 2), 2);
+  assert.deepEqual(asked, [0x40n, 0x10n]);
+  assert.deepEqual(plain().filter((e) => e.k !== 'data'), [
+    { k: 'close', id: `${PID}:40`, reason: 'closed' },
+    { k: 'gap', id: `${PID}:10`, dir: 'read', bytes: 700, reason: 'ring-full' },
+    { k: 'close', id: `${PID}:10`, reason: 'closed' },
+  ]);
+  assert.deepEqual(events.filter((e) => e.k === 'close').map((e) => e.ts), [20n, 30n]);
+  asked.length = 0;
+  assert.equal(table.settleOwedCloses(100n, 50n, 10), 0);
+  assert.deepEqual(asked, [0x20n]);
+  assert.ok(table.get(`${PID}:20`) && table.get(`${PID}:30`));
+  assert.equal(table.stats().owedClosesTaken, 2);
+  // Without the BPF side's answer (sniff's tests, a table alone): nothing asked, nothing closed.
+  assert.equal(recorder().table.settleOwedCloses(100n, 0n, 10), 0);
 });
 
 // Payloads are views of what decodeRecord was given, and Capture gives the ring buffer itself to

@@ -9,7 +9,12 @@ to the full ring) and closes (its close record does not fit either). The agent i
 Prints one JSON object per round: whether B's SSL* was A's (checked to be the SSL* by
 SSL_get_fd, so that the test knows the reuse it is about really happened).
 
-usage: close-lost-client.py AGENT_PID PORT TAG ROUNDS
+With HOLD (odd rounds), an SSL object made right after A is freed takes A's address and is kept
+until the process exits: B gets another address, and A's owed close has no next record to go
+with. After printing, the client stays 10 s: what the agent reports of A meanwhile, it found
+by itself, not at this process's exit.
+
+usage: close-lost-client.py AGENT_PID PORT TAG ROUNDS [HOLD]
 """
 import ctypes
 import gc
@@ -22,6 +27,7 @@ import sys
 import time
 
 agent, port, tag, rounds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+hold = len(sys.argv) > 5 and sys.argv[5] == 'HOLD'
 if os.environ.get('TLSF_COMM'):
     with open('/proc/self/comm', 'w') as f:
         f.write(os.environ['TLSF_COMM'])
@@ -54,6 +60,7 @@ def get(c, path):
 
 
 out = []
+holds = []  # never freed before the exit: freeing one would send the close owed at its address
 for i in range(rounds):
     a = connect()
     assert get(a, f'/status/201?{tag}-{i}-r1') == 201
@@ -76,6 +83,8 @@ for i in range(rounds):
         a.close()
         del a
         gc.collect()  # SSL_free now, while the ring is full
+        if hold and i % 2 == 1:
+            holds.append(ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO()))
         time.sleep(0.1)
     finally:
         os.kill(agent, signal.SIGCONT)
@@ -87,4 +96,5 @@ for i in range(rounds):
     filler.close()
     out.append({'round': i, 'reused': pa == pb})
     time.sleep(0.2)
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+time.sleep(10)

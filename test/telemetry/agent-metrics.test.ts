@@ -44,6 +44,7 @@ function stats(n: number): AgentStats {
         bytes: 123_456 * n,
         skippedBytes: 16384 * n,
         skips: n,
+        owedClosesTaken: 2 * n,
       },
       malformedRecords: n,
       sinkErrors: 2 * n,
