@@ -151,8 +151,9 @@ function mayBeCredentialSegment(seg: string): boolean {
  * "/users/<jwt>/profile" → "/users/REDACTED/profile": credential-shaped segments of a path
  * (CREDENTIAL_SEGMENT), and random-looking ones right after a segment naming a secret
  * ("/reset-password/<token>", secretContext), are replaced; everything else is kept byte for
- * byte. Linear in the path's length (a client chooses it: up to 64 KiB). Segments are judged percent-decoded (a JWT has no character that needs
- * encoding, but a client may encode one anyway); also ";"-parameters of a segment.
+ * byte. Linear in the path's length (a client chooses it: up to 64 KiB). Segments are judged
+ * percent-decoded (a JWT has no character that needs encoding, but a client may encode one
+ * anyway); also ";"-parameters of a segment.
  */
 export function redactPath(path: string): string {
   if (path.length < 12) return path;
