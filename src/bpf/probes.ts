@@ -287,44 +287,22 @@ export class TlsProbes {
    *  say so: its process exited, or it was idle for minutes (nothing of it runs concurrently).
    *  The BPF side's pending counters stay as they are: too high only costs a lookup. */
   takePendingLoss(pid: number, conn: bigint): PendingLoss | undefined {
-    const lb = libbpf();
-    const key = Buffer.alloc(LostKeyLayout.SIZE);
-    key.writeBigUInt64LE(conn, LostKeyLayout.conn);
-    key.writeUInt32LE(pid, LostKeyLayout.pid);
-    const lost = Buffer.alloc(LostValLayout.SIZE);
-    const owed = Buffer.alloc(OwedCloseLayout.SIZE);
-    const hasLost = lb.bpf_map_lookup_elem(this.lostFd, key, lost) === 0;
-    const hasOwed = lb.bpf_map_lookup_elem(this.owedClosesFd, key, owed) === 0;
-    if (!hasLost && !hasOwed) return undefined;
-    if (hasLost) lb.bpf_map_delete_elem(this.lostFd, key);
-    if (hasOwed) lb.bpf_map_delete_elem(this.owedClosesFd, key);
-    const n = (b: Buffer, at: number) => Number(b.readBigUInt64LE(at));
+    const key = lostKey(pid, conn);
+    const lost = takeEntry(this.lostFd, key, LostValLayout.SIZE);
+    const owed = takeEntry(this.owedClosesFd, key, OwedCloseLayout.SIZE);
+    if (lost === undefined && owed === undefined) return undefined;
     return {
-      written: n(lost, LostValLayout.written),
-      read: n(lost, LostValLayout.read),
-      closedNs: owed.readBigUInt64LE(OwedCloseLayout.closed_ns),
-      closedWritten: n(owed, OwedCloseLayout.written),
-      closedRead: n(owed, OwedCloseLayout.read),
+      written: lost !== undefined ? Number(lost.readBigUInt64LE(LostValLayout.written)) : 0,
+      read: lost !== undefined ? Number(lost.readBigUInt64LE(LostValLayout.read)) : 0,
+      ...owedCloseOf(owed),
     };
   }
 
   /** The close connection (pid, conn) owes (struct owed_close), taken from the BPF side; its
    *  losses not reported yet (`lost`) stay: they are a later connection's at that address. */
   takeOwedClose(pid: number, conn: bigint): PendingLoss | undefined {
-    const lb = libbpf();
-    const key = Buffer.alloc(LostKeyLayout.SIZE);
-    key.writeBigUInt64LE(conn, LostKeyLayout.conn);
-    key.writeUInt32LE(pid, LostKeyLayout.pid);
-    const owed = Buffer.alloc(OwedCloseLayout.SIZE);
-    if (lb.bpf_map_lookup_elem(this.owedClosesFd, key, owed) !== 0) return undefined;
-    lb.bpf_map_delete_elem(this.owedClosesFd, key);
-    return {
-      written: 0,
-      read: 0,
-      closedNs: owed.readBigUInt64LE(OwedCloseLayout.closed_ns),
-      closedWritten: Number(owed.readBigUInt64LE(OwedCloseLayout.written)),
-      closedRead: Number(owed.readBigUInt64LE(OwedCloseLayout.read)),
-    };
+    const owed = takeEntry(this.owedClosesFd, lostKey(pid, conn), OwedCloseLayout.SIZE);
+    return owed === undefined ? undefined : { written: 0, read: 0, ...owedCloseOf(owed) };
   }
 
   /** Close records that did not fit in the ring so far (TLS_CNT_CLOSE_DROPS): one lookup. */
@@ -427,6 +405,33 @@ export function userDev(kernelDev: number): number {
   const minor = kernelDev & 0xfffff;
   // major has 12 bits in the kernel's encoding; minor's upper bits go above bit 20.
   return (minor & 0xff) + (major & 0xfff) * 2 ** 8 + (minor & ~0xff) * 2 ** 12;
+}
+
+/** struct lost_key: the key of `lost` and `owed_closes`. */
+function lostKey(pid: number, conn: bigint): Buffer {
+  const key = Buffer.alloc(LostKeyLayout.SIZE);
+  key.writeBigUInt64LE(conn, LostKeyLayout.conn);
+  key.writeUInt32LE(pid, LostKeyLayout.pid);
+  return key;
+}
+
+/** A map entry's value, deleted from the map; undefined when there is none. */
+function takeEntry(fd: number, key: Buffer, size: number): Buffer | undefined {
+  const lb = libbpf();
+  const value = Buffer.alloc(size);
+  if (lb.bpf_map_lookup_elem(fd, key, value) !== 0) return undefined;
+  lb.bpf_map_delete_elem(fd, key);
+  return value;
+}
+
+/** PendingLoss's close fields from a struct owed_close (none owed: zeros). */
+function owedCloseOf(owed: Buffer | undefined): Pick<PendingLoss, 'closedNs' | 'closedWritten' | 'closedRead'> {
+  if (owed === undefined) return { closedNs: 0n, closedWritten: 0, closedRead: 0 };
+  return {
+    closedNs: owed.readBigUInt64LE(OwedCloseLayout.closed_ns),
+    closedWritten: Number(owed.readBigUInt64LE(OwedCloseLayout.written)),
+    closedRead: Number(owed.readBigUInt64LE(OwedCloseLayout.read)),
+  };
 }
 
 function validate(captureBytes: number, maxSegments: number, ringBytes: number, comms: readonly string[]): void {
