@@ -253,22 +253,27 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*v += n;
 }
 
-/* Written by user space only (TlsProbes.stopEmitting): non-zero once the agent is stopping. The
- * probes then emit nothing more, so that the agent can drain the ring for the last time while
- * the probes are still being detached (each uprobe's unregistration waits for a grace period).
- * An array, not a global, so that user space can write it alone. */
+/* Written by user space only, by enum tls_control. TLS_CONTROL_STOPPING (TlsProbes.stopEmitting):
+ * non-zero once the agent is stopping. The probes then emit nothing more, so that the agent can
+ * drain the ring for the last time while the probes are still being detached (each uprobe's
+ * unregistration waits for a grace period). TLS_CONTROL_HOLD (TlsProbes.setHolding): see
+ * may_hold. An array, not a global, so that user space can write it alone. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, TLS_CONTROL__MAX);
 	__type(key, __u32);
 	__type(value, __u32);
 } control SEC(".maps");
 
+static __always_inline __u32 control_value(__u32 slot)
+{
+	__u32 *v = bpf_map_lookup_elem(&control, &slot);
+	return v ? *v : 0;
+}
+
 static __always_inline bool stopping(void)
 {
-	__u32 zero = 0;
-	__u32 *v = bpf_map_lookup_elem(&control, &zero);
-	return v && *v;
+	return control_value(TLS_CONTROL_STOPPING) != 0;
 }
 
 /* The current thread's name is one of cfg.comms. */
@@ -1234,34 +1239,106 @@ static __always_inline void count_file(__u32 idx)
 		*v += 1;
 }
 
-/* One event for `f` unless it was examined (or announced) already. */
+/* examined_files values: announced by an event, user space examining it; examined. */
+#define FILE_ANNOUNCED 1
+#define FILE_EXAMINED 2
+
+#define SIGSTOP 19
+
+/*
+ * Whether the current process may be stopped until user space has examined the new file `f`
+ * (attached it if a TLS library claims it): so that a program's first TLS call, a few ms after
+ * its exec or its libssl's mmap, is traced however fast it comes (a Go client's first request
+ * comes before user space could otherwise attach). The process stops before its next user
+ * instruction (the signal is acted on at the return from exec or mmap) and user space resumes it
+ * (SIGCONT) right after the examination, a few ms; nothing of it runs meanwhile.
+ *
+ * Only while user space answers, and where a stop is invisible to everyone but `ps`:
+ * - user space's heartbeat (TLS_CONTROL_HOLD) is recent: it is written while the agent reads
+ *   these events and resumes processes, cleared before it stops; an agent that is stopped or
+ *   hung holds no process more than TLSOTEL_HOLD_HEARTBEAT_MS after its last beat;
+ * - with --comm, the process has one of the names (exec has renamed it already);
+ * - the file is large enough to be a TLS library or a Go program (TLSOTEL_HOLD_MIN_BYTES);
+ * - the process is not traced by a debugger or strace (the tracer would see the SIGSTOP);
+ * - an mmap in a process of one thread only (a dlopen in a running, threaded program: its other
+ *   threads' waits could end early with EINTR, see signal(7)); exec leaves one thread anyway;
+ * - with a controlling terminal, only a process in its parent's process group, and the parent not
+ *   a session leader: a job-control shell puts each job in a group of its own and waits for its
+ *   stops (a stopped foreground job would give the terminal back to the shell), and an
+ *   interactive shell leads its session. Processes with no terminal (services, containers,
+ *   test runners, cron) are never waited for that way.
+ */
+static __always_inline bool may_hold(struct file *f, bool mmap)
+{
+	__u32 beat = control_value(TLS_CONTROL_HOLD);
+	if (!beat || (__u32)(bpf_ktime_get_ns() / 1000000) - beat > TLSOTEL_HOLD_HEARTBEAT_MS)
+		return false;
+	if (cfg.n_comms && !comm_wanted()) /* --comm: a program not traced need not wait */
+		return false;
+	if (BPF_CORE_READ(f, f_inode, i_size) < TLSOTEL_HOLD_MIN_BYTES)
+		return false;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, ptrace))
+		return false;
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	if (mmap && BPF_CORE_READ(sig, nr_threads) != 1)
+		return false;
+	if (BPF_CORE_READ(sig, tty)) {
+		struct signal_struct *psig = BPF_CORE_READ(task, real_parent, signal);
+		if (BPF_CORE_READ(psig, leader))
+			return false;
+		if (BPF_CORE_READ(psig, pids[PIDTYPE_PGID]) != BPF_CORE_READ(sig, pids[PIDTYPE_PGID]))
+			return false;
+	}
+	return true;
+}
+
+/* An event for `f` unless it was examined (or announced) already. A file announced and still
+ * being examined gives an event too when the process can be held (another process that exec'd
+ * the same new program at the same time), so that user space resumes it. */
 static __always_inline void file_seen(__u32 kind, __u64 pid_tgid, struct file *f, int fd)
 {
 	count_file(TLS_FCNT_SEEN);
 	struct tls_file_key k = {};
 	k.ino = BPF_CORE_READ(f, f_inode, i_ino);
 	k.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
-	if (bpf_map_lookup_elem(&examined_files, &k)) {
-		count_file(TLS_FCNT_KNOWN);
-		return;
+	bool mmap = kind == TLS_FILE_MMAP;
+	bool announce = true;
+	__u8 *state = bpf_map_lookup_elem(&examined_files, &k);
+	if (state) {
+		if (*state != FILE_ANNOUNCED || !may_hold(f, mmap)) {
+			count_file(TLS_FCNT_KNOWN);
+			return;
+		}
+		announce = false;
+	} else {
+		__u8 announced = FILE_ANNOUNCED;
+		if (bpf_map_update_elem(&examined_files, &k, &announced, BPF_NOEXIST) != 0) {
+			count_file(TLS_FCNT_KNOWN); /* another CPU announced it just now */
+			return;
+		}
 	}
-	__u8 one = 1;
-	if (bpf_map_update_elem(&examined_files, &k, &one, BPF_NOEXIST) != 0) {
-		count_file(TLS_FCNT_KNOWN); /* another CPU announced it just now */
-		return;
-	}
-	struct tls_file_event ev = {};
-	ev.kind = kind;
-	ev.pid = pid_tgid >> 32;
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.file = k;
-	ev.fd = fd;
-	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
-	if (bpf_ringbuf_output(&file_events, &ev, sizeof(ev), 0) != 0) {
+	struct tls_file_event *ev = bpf_ringbuf_reserve(&file_events, sizeof(*ev), 0);
+	if (!ev) {
 		count_file(TLS_FCNT_DROPS);
-		bpf_map_delete_elem(&examined_files, &k); /* the next mapping tries again */
+		if (announce)
+			bpf_map_delete_elem(&examined_files, &k); /* the next mapping tries again */
 		return;
 	}
+	ev->kind = kind;
+	ev->pid = pid_tgid >> 32;
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->file = k;
+	ev->fd = fd;
+	ev->flags = 0;
+	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+	/* Held only with its event surely written (a reserved record is always submitted): user
+	 * space resumes exactly the processes whose events say so. */
+	if ((announce ? may_hold(f, mmap) : true) && bpf_send_signal(SIGSTOP) == 0) {
+		ev->flags = TLS_FILE_HELD;
+		count_file(TLS_FCNT_HELD);
+	}
+	bpf_ringbuf_submit(ev, 0);
 	count_file(TLS_FCNT_EVENTS);
 }
 

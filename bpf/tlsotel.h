@@ -148,13 +148,31 @@ struct tls_file_key {
 	__u64 ino;
 };
 
+enum tls_file_event_flags {
+	/* The process was stopped (SIGSTOP) before running another instruction, so that the file
+	 * is attached before it can call into it: user space sends SIGCONT once it has examined the
+	 * file. Set only while user space holds control[TLS_CONTROL_HOLD] (see may_hold). */
+	TLS_FILE_HELD = 1 << 0,
+};
+
+/* Files smaller than this never hold their process: TLS libraries and Go programs are larger
+ * (Debian's libssl.so.3 672 KiB, LibreSSL's libssl ≈ 350 KiB, a Go TLS client several MiB),
+ * and the many small programs a build makes and runs once each (a configure test, ≈ 20 KiB) are
+ * not held. */
+#define TLSOTEL_HOLD_MIN_BYTES (256 * 1024)
+
+/* No process is held once user space's heartbeat (control[TLS_CONTROL_HOLD]) is older than this:
+ * an agent that is stopped, hung or starved stops holding new processes within this time, and
+ * they run untraced until it comes back (those held just before wait for it). */
+#define TLSOTEL_HOLD_HEARTBEAT_MS 500
+
 struct tls_file_event {
 	__u32 kind;        /* enum tls_file_event_kind */
 	__u32 pid;         /* tgid, as the agent sees it */
 	__u64 ts_ns;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	struct tls_file_key file;
 	__s32 fd;          /* TLS_FILE_MMAP: the mapped fd (still open at the event); -1 for exec */
-	__u32 _pad;
+	__u32 flags;       /* enum tls_file_event_flags */
 	__u8 comm[TLSOTEL_COMM_LEN];
 };
 
@@ -164,7 +182,17 @@ enum tls_file_counter {
 	TLS_FCNT_KNOWN = 1,   /* of those, of a file already examined: no event */
 	TLS_FCNT_EVENTS = 2,  /* events written */
 	TLS_FCNT_DROPS = 3,   /* events lost: file_events full (the /proc rescan still finds the file) */
-	TLS_FCNT__MAX = 4,
+	TLS_FCNT_HELD = 4,    /* processes stopped until their new file was examined (TLS_FILE_HELD) */
+	TLS_FCNT__MAX = 5,
+};
+
+/* Slots of the `control` array, written by user space only. */
+enum tls_control {
+	TLS_CONTROL_STOPPING = 0, /* non-zero: the agent is stopping, the probes emit nothing more */
+	TLS_CONTROL_HOLD = 1,     /* processes may be held at a new file (TLS_FILE_HELD) while this,
+	                           * user space's heartbeat (CLOCK_MONOTONIC ms, cut to 32 bits), is
+	                           * less than TLSOTEL_HOLD_HEARTBEAT_MS old; 0: never */
+	TLS_CONTROL__MAX = 2,
 };
 
 #endif /* __TLSOTEL_H */

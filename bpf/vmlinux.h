@@ -125,6 +125,7 @@ struct super_block {
 struct inode {
 	unsigned short i_mode;
 	unsigned long i_ino;
+	long long i_size; /* loff_t */
 	struct super_block *i_sb;
 } __attribute__((preserve_access_index));
 
@@ -142,7 +143,23 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct pid;
+struct tty_struct;
+
+/* enum pid_type: the index of a process group in signal_struct.pids. */
+#define PIDTYPE_PGID 2
+
+struct signal_struct {
+	int nr_threads;
+	struct pid *pids[4];      /* [PIDTYPE_MAX]: by enum pid_type */
+	int leader;               /* the process leads its session */
+	struct tty_struct *tty;   /* controlling terminal, NULL when none */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	unsigned int ptrace;      /* non-zero: traced (a debugger, strace) */
+	struct task_struct *real_parent;
+	struct signal_struct *signal;
 	struct files_struct *files;
 } __attribute__((preserve_access_index));
 

@@ -5,7 +5,7 @@
 # OpenSSL 3.5), cached outside the clone.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
-PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap)
+PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap strace)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

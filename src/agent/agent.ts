@@ -79,6 +79,12 @@ export interface CaptureOptions {
   /** React to exec and executable mappings of files not examined yet (default on; off only
    *  to measure what the rescans alone miss). */
   fileEvents?: boolean;
+  /** With fileEvents: a process that execs or maps a new file of TLS-library size is stopped
+   *  by the BPF side until the file is examined and attached, then resumed, so that its first
+   *  request is traced (bpf/tlsotel.bpf.c may_hold says which processes). Default off here,
+   *  on in the CLI (src/config): only an agent whose event loop never blocks on a child process
+   *  may hold (a held child of a spawnSync would wait for the loop that waits for it). */
+  holdNewFiles?: boolean;
   /** The TLS libraries to trace (default: all of src/tls). */
   libraries?: readonly TlsLibrary[];
 }
@@ -132,10 +138,22 @@ export interface NewFileStats extends DiscoveryStats {
   /** Milliseconds from the BPF event to the file's probes attached, for the last
    *  NOTICE_LATENCIES attached on a notice (oldest first). */
   attachLatenciesMs: number[];
+  /** Processes held at a new file (TLS_FILE_HELD) and resumed; those that were gone (killed
+   *  while held) when resumed. */
+  resumed: number;
+  resumeGone: number;
+  /** How long the last NOTICE_LATENCIES held processes were held, ms from the BPF event to
+   *  their SIGCONT (oldest first). */
+  heldMs: number[];
 }
 
 /** Reaction latencies kept for stats (a bounded window). */
 const NOTICE_LATENCIES = 256;
+/** A process held at least this long at a new file is logged (info). */
+const SLOW_HOLD_MS = 100;
+/** How often the agent tells the BPF side it still resumes held processes (it stops holding
+ *  TLSOTEL_HOLD_HEARTBEAT_MS after the last beat). */
+const HOLD_HEARTBEAT_MS = 100;
 
 /** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
@@ -189,6 +207,11 @@ export class Agent {
   private losses: LossReporter | undefined;
   private fileEvents: FileEventWatcher | undefined;
   private readonly attachLatenciesMs: number[] = [];
+  /** Whether the BPF side may hold processes now (TlsProbes.setHolding). */
+  private holding = false;
+  /** The process exits without stop() (releaseHolds): events are only acted on to resume. */
+  private exiting = false;
+  private readonly holds = { resumed: 0, gone: 0, heldMs: [] as number[] };
 
   private constructor(
     private readonly probes: TlsProbes,
@@ -302,8 +325,21 @@ export class Agent {
     return agent;
   }
 
-  /** New files announced by the BPF side: each announcing process is examined now. */
+  /** New files announced by the BPF side: each announcing process is examined now, and those
+   *  the BPF side held are resumed once that is done, whatever came of it. */
   private onFileEvents(events: FileEvent[]): void {
+    if (this.stopped || this.exiting) {
+      this.resumeHeld(events); // the last events, read at stop: nothing is attached any more
+      return;
+    }
+    try {
+      this.examineFileEvents(events);
+    } finally {
+      this.resumeHeld(events);
+    }
+  }
+
+  private examineFileEvents(events: FileEvent[]): void {
     const heard = process.hrtime.bigint();
     const files = events.map((ev) => ({ dev: userDev(ev.kernelDev), ino: ev.ino }));
     const had = new Set(this.discovery.attached.map((f) => f.key));
@@ -318,18 +354,63 @@ export class Agent {
     events.forEach((ev, i) => {
       const file = files[i]!;
       const how = ev.kind === FileEventKind.Exec ? "exec'd" : 'mapped';
-      this.opts.log.debug(`new file: pid ${ev.pid} (${ev.comm}) ${how} inode ${ev.ino}: ${results[i]}`);
+      this.opts.log.debug(`new file: pid ${ev.pid} (${ev.comm}) ${how} inode ${ev.ino}${ev.held ? ' (held)' : ''}: ${results[i]}`);
       if (results[i] === NoticeResult.Missing) {
         // Not examined (the process exited or unmapped it first): the next process mapping the
         // file announces it again, and the rescan looks for it meanwhile.
         this.probes.forgetExamined(file);
-      } else if (results[i] === NoticeResult.Attached && !had.has(`${file.dev}:${file.ino}`)) {
+        return;
+      }
+      // Examined now or before (a file the BPF side had forgotten, its map being an LRU): the
+      // BPF side's mark goes from announced to examined, so that it holds no later process at it.
+      this.probes.markExamined([file]);
+      if (results[i] === NoticeResult.Attached && !had.has(`${file.dev}:${file.ino}`)) {
         const ms = Number(done - ev.tsNs) / 1e6;
         if (this.attachLatenciesMs.push(ms) > NOTICE_LATENCIES) this.attachLatenciesMs.shift();
         this.opts.log.info(`attached ${ms.toFixed(1)} ms after pid ${ev.pid} (${ev.comm}) ${how} it (inode ${ev.ino}; heard of it after ${(Number(heard - ev.tsNs) / 1e6).toFixed(1)} ms)`);
       }
     });
   }
+
+  /** SIGCONT to every process the BPF side held for these events. */
+  private resumeHeld(events: readonly FileEvent[]): void {
+    for (const ev of events) {
+      if (!ev.held) continue;
+      try {
+        process.kill(ev.pid, 'SIGCONT');
+      } catch (e) {
+        // ESRCH: killed while held (SIGKILL ends a stopped process). Anything else would leave
+        // it stopped: say so, with what to do.
+        if ((e as NodeJS.ErrnoException).code === 'ESRCH') {
+          this.holds.gone++;
+          continue;
+        }
+        this.opts.log.error(`cannot resume process ${ev.pid} (${ev.comm}), stopped while its new file was examined: ${(e as Error).message}; run 'kill -CONT ${ev.pid}'`);
+        continue;
+      }
+      this.holds.resumed++;
+      const ms = Number(process.hrtime.bigint() - ev.tsNs) / 1e6;
+      if (this.holds.heldMs.push(ms) > NOTICE_LATENCIES) this.holds.heldMs.shift();
+      const line = `resumed pid ${ev.pid} (${ev.comm}), held ${ms.toFixed(1)} ms at its new file (inode ${ev.ino})`;
+      if (ms >= SLOW_HOLD_MS) this.opts.log.info(line);
+      else this.opts.log.debug(line);
+    }
+  }
+
+  /** At an exit that skipped stop() (an uncaught error, process.exit): holding is turned off
+   *  and the processes already held (their events still in the ring) are resumed, so that none
+   *  stays stopped. stop() does the same in its order. */
+  private readonly releaseHolds = (): void => {
+    if (!this.holding) return;
+    this.holding = false;
+    this.exiting = true;
+    try {
+      this.probes.setHolding(false);
+      this.fileEvents?.drain();
+    } catch {
+      // the maps are gone, and with them the programs that hold
+    }
+  };
 
   private startTimers(): void {
     const c = this.opts.capture;
@@ -343,6 +424,15 @@ export class Agent {
         (events) => this.onFileEvents(events),
         (e) => this.opts.log.warn(`waiting for new-file events: ${e.message}`),
       );
+      if (c.holdNewFiles === true) {
+        // Only now that every event is read and acted on: a held process is resumed only by
+        // the agent reading its event. The heartbeat comes from this thread, the one that
+        // resumes: while it is stopped or stuck, the BPF side stops holding.
+        this.probes.setHolding(true);
+        this.holding = true;
+        this.timers.push(setInterval(() => { if (this.holding) this.probes.setHolding(true); }, HOLD_HEARTBEAT_MS).unref());
+        process.once('exit', this.releaseHolds);
+      }
       this.fileEvents.start();
     }
     const idleMs = c.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
@@ -501,6 +591,9 @@ export class Agent {
         ...this.discovery.stats,
         bpf: this.finalFileCounters ?? this.probes.fileCounters(),
         attachLatenciesMs: [...this.attachLatenciesMs],
+        resumed: this.holds.resumed,
+        resumeGone: this.holds.gone,
+        heldMs: [...this.holds.heldMs],
       },
     };
   }
@@ -520,6 +613,11 @@ export class Agent {
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
     this.discovery.stop();
+    // No process is held from here on; the watcher reads the ring once more when it closes
+    // (FileEventWatcher.stop), and those events' processes are resumed too.
+    this.holding = false;
+    this.probes.setHolding(false);
+    process.off('exit', this.releaseHolds);
     const fileEventsStopped = this.fileEvents?.stop();
     this.probes.stopEmitting(); // no new records from here on
     this.pollAll(true);

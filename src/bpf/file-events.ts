@@ -9,7 +9,7 @@
 // nothing but one wait every WAIT_MS.
 import { BpfError, libbpf } from './libbpf';
 import { RingReader } from './ring-reader';
-import { TlsFileEventKind, TlsFileEventLayout, TlsFileKeyLayout, TLSOTEL_COMM_LEN } from './layout.generated';
+import { TlsFileEventFlags, TlsFileEventKind, TlsFileEventLayout, TlsFileKeyLayout, TLSOTEL_COMM_LEN } from './layout.generated';
 
 export const FileEventKind = {
   /** The process exec'd the file. */
@@ -30,6 +30,9 @@ export interface FileEvent {
   /** Mmap: the fd mapped (open at the event; may be closed by the time it is read). -1: exec. */
   fd: number;
   comm: string;
+  /** The BPF side stopped the process (SIGSTOP) until the file is examined: the agent must
+   *  resume it (SIGCONT), whatever comes of the examination. */
+  held: boolean;
 }
 
 const EPOLL_CLOEXEC = 0o2000000;
@@ -39,6 +42,8 @@ const EPOLLIN = 1;
 const EPOLL_EVENT_SIZE = 12;
 /** How long one wait lasts: a stop waits at most this for the pool thread to come back. */
 const WAIT_MS = 250;
+/** A stop that finds no wait in progress reads the ring for the last time this much later. */
+const FINAL_DRAIN_MS = 20;
 
 export function decodeFileEvent(rec: Buffer): FileEvent | undefined {
   if (rec.length < TlsFileEventLayout.SIZE) return undefined;
@@ -54,6 +59,7 @@ export function decodeFileEvent(rec: Buffer): FileEvent | undefined {
     ino: Number(rec.readBigUInt64LE(TlsFileEventLayout.file + TlsFileKeyLayout.ino)),
     fd: rec.readInt32LE(TlsFileEventLayout.fd),
     comm: comm.toString('latin1', 0, nul < 0 ? comm.length : nul),
+    held: (rec.readUInt32LE(TlsFileEventLayout.flags) & TlsFileEventFlags.TLS_FILE_HELD) !== 0,
   };
 }
 
@@ -80,7 +86,8 @@ export class FileEventWatcher {
     ev.writeUInt32LE(EPOLLIN, 0);
     if (lb.epoll_ctl(this.epfd, EPOLL_CTL_ADD, ringFd, ev) < 0) {
       const errno = lb.errno();
-      this.close();
+      lb.close(this.epfd);
+      this.reader.close();
       throw new BpfError('epoll_ctl(file_events)', errno);
     }
     this.done = new Promise((resolve) => { this.finished = resolve; });
@@ -93,11 +100,11 @@ export class FileEventWatcher {
   }
 
   private wait(): void {
-    if (this.stopped) return this.close();
+    if (this.stopped) return this.closeSoon();
     this.waiting = true;
     libbpf().epoll_wait_async(this.epfd, this.events, 1, WAIT_MS, (err, n) => {
       this.waiting = false;
-      if (this.stopped) return this.close();
+      if (this.stopped) return this.closeSoon();
       if (err) this.onError(err instanceof Error ? err : new Error(String(err)));
       else if (n > 0) this.drain();
       this.wait(); // n 0 (timeout) or -1 (EINTR): wait again
@@ -116,18 +123,30 @@ export class FileEventWatcher {
     return n;
   }
 
-  /** Stops waiting; resolves once the pool thread is back and the ring and epoll are closed
-   *  (at most WAIT_MS). */
+  /** Stops waiting; resolves once the pool thread is back and the ring has been read a last
+   *  time (at least FINAL_DRAIN_MS later: events written meanwhile are handed over too, e.g.
+   *  of processes held just before holding was turned off) and closed, with the epoll. */
   stop(): Promise<void> {
     this.stopped = true;
-    if (!this.waiting) this.close();
+    if (!this.waiting) this.closeSoon();
     return this.done;
   }
 
+  private closing: NodeJS.Timeout | undefined;
+
+  private closeSoon(): void {
+    this.closing ??= setTimeout(() => this.close(), FINAL_DRAIN_MS);
+  }
+
   private close(): void {
-    if (this.epfd >= 0) libbpf().close(this.epfd);
+    if (this.epfd < 0) return;
+    libbpf().close(this.epfd);
     this.epfd = -1;
-    this.reader.close();
-    this.finished();
+    try {
+      this.drain();
+    } finally {
+      this.reader.close();
+      this.finished();
+    }
   }
 }

@@ -6,6 +6,8 @@ export const TLSOTEL_HEAD_SCAN = 2048;
 export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
 export const TLSOTEL_MAX_COMMS = 8;
+export const TLSOTEL_HOLD_MIN_BYTES = (256 * 1024);
+export const TLSOTEL_HOLD_HEARTBEAT_MS = 500;
 
 export const TlsEventType = {
   TLS_EVENT_DATA: 1,
@@ -40,12 +42,23 @@ export const TlsFileEventKind = {
   TLS_FILE_MMAP: 2,
 } as const;
 
+export const TlsFileEventFlags = {
+  TLS_FILE_HELD: 1 << 0,
+} as const;
+
 export const TlsFileCounter = {
   TLS_FCNT_SEEN: 0,
   TLS_FCNT_KNOWN: 1,
   TLS_FCNT_EVENTS: 2,
   TLS_FCNT_DROPS: 3,
-  TLS_FCNT__MAX: 4,
+  TLS_FCNT_HELD: 4,
+  TLS_FCNT__MAX: 5,
+} as const;
+
+export const TlsControl = {
+  TLS_CONTROL_STOPPING: 0,
+  TLS_CONTROL_HOLD: 1,
+  TLS_CONTROL__MAX: 2,
 } as const;
 
 /** struct tls_event: byte offsets of its fields; size 88. */
@@ -103,7 +116,7 @@ export const TlsFileEventLayout = {
   ts_ns: 8,
   file: 16,
   fd: 32,
-  _pad: 36,
+  flags: 36,
   comm: 40,
   SIZE: 56,
 } as const;

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
 import type { PendingLoss } from '../capture/streams';
@@ -91,6 +91,10 @@ export function defaultObjectPath(): string {
   }
   return path.resolve(__dirname, '../../../bpf/tlsotel.bpf.o');
 }
+
+/** examined_files value for a file user space has examined (bpf: FILE_EXAMINED; the BPF side
+ *  writes FILE_ANNOUNCED, 1, when it announces one). */
+const FILE_EXAMINED = 2;
 
 export class TlsProbes {
   private obj: Ptr | null;
@@ -243,10 +247,10 @@ export class TlsProbes {
   /** Files examined by user space: exec and executable mappings of them announce nothing. */
   markExamined(files: readonly FileIdentity[]): void {
     const lb = libbpf();
-    const one = Buffer.from([1]);
+    const examined = Buffer.from([FILE_EXAMINED]);
     for (const f of files) {
       // Best effort: a failure (never seen) costs one more event for the file, nothing else.
-      lb.bpf_map_update_elem(this.examinedFd, fileKey(f), one, 0);
+      lb.bpf_map_update_elem(this.examinedFd, fileKey(f), examined, 0);
     }
   }
 
@@ -350,10 +354,25 @@ export class TlsProbes {
   /** The probes stop emitting records (they still run until detached): the ring can be
    *  drained for the last time at once. */
   stopEmitting(): void {
+    this.setControl(TlsControl.TLS_CONTROL_STOPPING, 1);
+  }
+
+  /** Whether a process that execs or maps a new file may be stopped until the file is examined
+   *  (bpf: may_hold): on only while the agent reads the new-file events and resumes the
+   *  processes they say were held (TLS_FILE_HELD). On is a heartbeat, the time now: it lapses
+   *  TLSOTEL_HOLD_HEARTBEAT_MS after the last call, so call it more often than that. */
+  setHolding(on: boolean): void {
+    // CLOCK_MONOTONIC ms cut to 32 bits, as the BPF side compares them; never 0 (off).
+    const beat = on ? Number((process.hrtime.bigint() / 1_000_000n) & 0xffffffffn) || 1 : 0;
+    this.setControl(TlsControl.TLS_CONTROL_HOLD, beat);
+  }
+
+  private setControl(slot: number, value: number): void {
     const key = Buffer.alloc(4);
-    const one = Buffer.alloc(4);
-    one.writeUInt32LE(1);
-    check(libbpf().bpf_map_update_elem(this.controlFd, key, one, 0), 'bpf_map_update_elem(control)');
+    key.writeUInt32LE(slot);
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(value);
+    check(libbpf().bpf_map_update_elem(this.controlFd, key, v, 0), 'bpf_map_update_elem(control)');
   }
 
   /**

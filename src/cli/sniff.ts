@@ -18,6 +18,8 @@ export interface SniffOptions {
   binDirs?: string[];
   /** Directories searched for TLS library files before any process maps them. */
   libraryRoots?: string[];
+  /** See CaptureOptions.holdNewFiles (default on). */
+  holdNewFiles?: boolean;
   previewBytes: number;
   log: Logger;
   out?: (line: string) => void;

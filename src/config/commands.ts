@@ -52,6 +52,9 @@ export interface CaptureConfig {
   /** --library-roots / TLSOTEL_LIBRARY_ROOTS: directories searched for TLS library files before
    *  any process maps them ('*' matches one component); [] for none. */
   libraryRoots: string[];
+  /** A process that execs or maps a new file is stopped until the file is examined (and
+   *  attached), then resumed: traced from its first request; false with --no-hold. */
+  holdNewFiles: boolean;
 }
 
 export interface SniffConfig extends CommonConfig, CaptureConfig {
@@ -209,6 +212,7 @@ function capture(flags: Flags, env: Environment, host: HostView, warnings: strin
     skipBodiesFrom: flags['keep-bodies'] === true ? 0 : PROBE_DEFAULTS.skipBodiesFrom,
     binDirs: binDirs(env),
     libraryRoots: libraryRoots(flags, env, warnings),
+    holdNewFiles: flags['no-hold'] !== true,
   };
   if (pid !== undefined) cfg.pid = pid;
   if (comms !== undefined) cfg.comms = comms;

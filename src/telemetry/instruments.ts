@@ -140,6 +140,20 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     description: 'Execs and executable mappings of files already examined: filtered in BPF, no event, no work.',
     points: (s) => (s.capture.discovery === undefined ? [] : one(s.capture.discovery.bpf.TLS_FCNT_KNOWN)),
   },
+  {
+    name: 'tlsotel.discovery.held_processes',
+    kind: 'counter',
+    unit: '{process}',
+    description: 'Processes stopped at a new file until the agent had examined (and attached) it, so that their first request is traced, by outcome: resumed, or gone (killed while held). --no-hold turns holding off.',
+    points: (s) => {
+      const d = s.capture.discovery;
+      if (d === undefined) return [];
+      return [
+        { value: d.resumed, attributes: { outcome: 'resumed' } },
+        { value: d.resumeGone, attributes: { outcome: 'gone' } },
+      ];
+    },
+  },
   // --- Capture and streams ---
   {
     name: 'tlsotel.capture.malformed_records',

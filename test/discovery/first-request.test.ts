@@ -3,13 +3,16 @@
 // file are measured in turn, each with its own agent:
 //   rescan only   the /proc rescan every second (new-file events off, no library roots);
 //   events        exec and executable mmap announced by the BPF side, examined at once;
+//   events + hold the same, and the process stopped until its new file is examined (the CLI's
+//                 default; off in the Agent API, on here: the test never blocks its loop);
 //   roots         the files were in a library root at start, so attached before they ran.
 // Clients: curl with a private copy of libssl (LD_LIBRARY_PATH, a fresh copy, so a fresh
 // inode, per run) and a Go client (test/fixtures/go/tls-peer), a fresh copy of the binary per
 // run. A request counts as traced when its plaintext reached the agent (observe mode).
 //
 // The numbers are printed (README, Discovery). Asserted: with roots every first request is
-// traced (the files are attached before the programs exist: no race at all); with events,
+// traced (the files are attached before the programs exist: no race at all), and with holding
+// too (no program runs an instruction before its file is attached: no race); with events,
 // every client's new file was announced by the BPF side and examined (attached, or gone with
 // its process), and events never do worse than the rescan alone. How many first requests the
 // events catch is printed, not asserted: it is a race between the agent's attach and the
@@ -74,14 +77,14 @@ function makeFiles(root: string): { libDirs: string[]; goBins: string[] } {
 
 /** One agent: `events` on or off; with `roots`, the files are made before it starts, in a
  *  directory it searches as a library root. */
-async function round(label: string, how: { events: boolean; roots: boolean }): Promise<Round> {
+async function round(label: string, how: { events: boolean; roots: boolean; hold?: boolean }): Promise<Round> {
   const root = mkdtempSync(path.join(tmpdir(), `tlsotel-first-${label}-`));
   dirs.push(root);
   const log = recordingLogger();
   const writes: Array<{ pid: number; text: string }> = [];
   let files = how.roots ? makeFiles(root) : undefined;
   const agent = Agent.start({
-    capture: { fileEvents: how.events, libraryRoots: how.roots ? [root] : [] },
+    capture: { fileEvents: how.events, holdNewFiles: how.hold === true, libraryRoots: how.roots ? [root] : [] },
     observe: {
       onData: (c, dir, d) => { if (dir === 'write') writes.push({ pid: c.pid, text: d.toString('latin1') }); },
       onGap() {},
@@ -111,7 +114,7 @@ async function round(label: string, how: { events: boolean; roots: boolean }): P
     const traced = (pids: number[], kind: string) => pids.filter((pid, i) => writes.some((w) => w.pid === pid && w.text.includes(`/first/${label}/${kind}/${i} `))).length;
     const stats = agent.captureStats().discovery!;
     const inodes = [...files.libDirs.map((d) => path.join(d, 'libssl.so.3')), ...files.goBins].map((f) => statSync(f).ino);
-    const announced = [...curlPids, ...goPids].filter((pid, i) => log.lines.some((l) => new RegExp(`new file: pid ${pid} .* inode ${inodes[i]}: (attached|missing)$`).test(l))).length;
+    const announced = [...curlPids, ...goPids].filter((pid, i) => log.lines.some((l) => new RegExp(`new file: pid ${pid} .* inode ${inodes[i]}( \\(held\\))?: (attached|missing)$`).test(l))).length;
     return {
       curl: traced(curlPids, 'curl'),
       go: traced(goPids, 'go'),
@@ -127,16 +130,20 @@ async function round(label: string, how: { events: boolean; roots: boolean }): P
 
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
 
-test(`first requests of ${N} short-lived curl (private libssl) and ${N} Go clients started after ready: rescan only, events, library roots`, async (t) => {
+test(`first requests of ${N} short-lived curl (private libssl) and ${N} Go clients started after ready: rescan only, events, events + hold, library roots`, async (t) => {
   const rescan = await round('rescan', { events: false, roots: false });
   const events = await round('events', { events: true, roots: false });
+  const hold = await round('hold', { events: true, roots: false, hold: true });
   const roots = await round('roots', { events: true, roots: true });
-  for (const [name, r] of [['rescan only', rescan], ['events', events], ['library roots', roots]] as const) {
+  for (const [name, r] of [['rescan only', rescan], ['events', events], ['events + hold', hold], ['library roots', roots]] as const) {
     t.diagnostic(`${name}: curl ${r.curl}/${N}, Go ${r.go}/${N} first requests traced; curl lived ${median(r.curlMs).toFixed(0)} ms (median); attach after the event: median ${median(r.latenciesMs).toFixed(1)} ms, max ${Math.max(...r.latenciesMs, 0).toFixed(1)} ms over ${r.latenciesMs.length}`);
   }
   for (const l of events.costLines) t.diagnostic(`events: ${l}`);
   assert.equal(roots.curl, N, 'library roots: every curl first request');
   assert.equal(roots.go, N, 'library roots: every Go first request');
+  assert.equal(hold.curl, N, 'events + hold: every curl first request');
+  assert.equal(hold.go, N, 'events + hold: every Go first request');
+  assert.equal(hold.announced, 2 * N, 'events + hold: every client\'s new file announced and examined');
   assert.equal(events.announced, 2 * N, 'events: every client\'s new file announced and examined');
   assert.equal(rescan.announced, 0, 'rescan only: no events');
   assert.ok(events.curl + events.go >= rescan.curl + rescan.go, 'events never do worse than the rescan alone');
