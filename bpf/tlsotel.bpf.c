@@ -1257,6 +1257,8 @@ static __always_inline void count_file(__u32 idx)
  * - user space's heartbeat (TLS_CONTROL_HOLD) is recent: it is written while the agent reads
  *   these events and resumes processes, cleared before it stops; an agent that is stopped or
  *   hung holds no process more than TLSOTEL_HOLD_HEARTBEAT_MS after its last beat;
+ * - the agent may signal the process (TLS_CONTROL_HOLD_UID): without CAP_KILL, only processes
+ *   of its own uid (a stop needs no permission here, the SIGCONT does);
  * - with --comm, the process has one of the names (exec has renamed it already);
  * - the file is large enough to be a TLS library or a Go program (TLSOTEL_HOLD_MIN_BYTES);
  * - the process is not traced by a debugger or strace (the tracer would see the SIGSTOP);
@@ -1279,6 +1281,9 @@ static __always_inline bool may_hold(struct file *f, bool mmap)
 		return false;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, ptrace))
+		return false;
+	__u32 uid1 = control_value(TLS_CONTROL_HOLD_UID);
+	if (uid1 && BPF_CORE_READ(task, real_cred, uid.val) != uid1 - 1 && BPF_CORE_READ(task, real_cred, suid.val) != uid1 - 1)
 		return false;
 	struct signal_struct *sig = BPF_CORE_READ(task, signal);
 	if (mmap && BPF_CORE_READ(sig, nr_threads) != 1)

@@ -192,7 +192,10 @@ enum tls_control {
 	TLS_CONTROL_HOLD = 1,     /* processes may be held at a new file (TLS_FILE_HELD) while this,
 	                           * user space's heartbeat (CLOCK_MONOTONIC ms, cut to 32 bits), is
 	                           * less than TLSOTEL_HOLD_HEARTBEAT_MS old; 0: never */
-	TLS_CONTROL__MAX = 2,
+	TLS_CONTROL_HOLD_UID = 2, /* 0: any process may be held (the agent can signal any: CAP_KILL);
+	                           * else 1 + the agent's uid: only processes whose real or saved
+	                           * uid it is, those kill(2) lets the agent resume */
+	TLS_CONTROL__MAX = 3,
 };
 
 #endif /* __TLSOTEL_H */

@@ -156,8 +156,18 @@ struct signal_struct {
 	struct tty_struct *tty;   /* controlling terminal, NULL when none */
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	unsigned int val;
+} kuid_t;
+
+struct cred {
+	kuid_t uid;
+	kuid_t suid;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int ptrace;      /* non-zero: traced (a debugger, strace) */
+	const struct cred *real_cred; /* what kill(2) checks a sender's ids against */
 	struct task_struct *real_parent;
 	struct signal_struct *signal;
 	struct files_struct *files;

@@ -30,6 +30,7 @@ import type { Logger } from '../util/log';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 import { DrainSlicer } from './drain-slicer';
 import { DEFAULT_CPU_YIELD_US, yieldCpu } from '../util/cpu-yield';
+import { CAP_KILL, effectiveCaps, hasCap } from '../util/caps';
 import { EXPORT_PAUSE_AT, ExportProgress, mayDrain } from './export-backpressure';
 import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
@@ -428,6 +429,10 @@ export class Agent {
         // Only now that every event is read and acted on: a held process is resumed only by
         // the agent reading its event. The heartbeat comes from this thread, the one that
         // resumes: while it is stopped or stuck, the BPF side stops holding.
+        // kill(2) lets the agent resume any process with CAP_KILL, else only its own uid's.
+        const anyone = hasCap(effectiveCaps(), CAP_KILL);
+        this.probes.setHoldUid(anyone ? undefined : process.geteuid!());
+        if (!anyone) this.opts.log.info(`holding new programs until their files are attached: only uid ${process.geteuid!()}'s (the agent lacks CAP_KILL, which resuming other users' processes needs)`);
         this.probes.setHolding(true);
         this.holding = true;
         this.timers.push(setInterval(() => { if (this.holding) this.probes.setHolding(true); }, HOLD_HEARTBEAT_MS).unref());

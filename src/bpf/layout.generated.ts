@@ -58,7 +58,8 @@ export const TlsFileCounter = {
 export const TlsControl = {
   TLS_CONTROL_STOPPING: 0,
   TLS_CONTROL_HOLD: 1,
-  TLS_CONTROL__MAX: 2,
+  TLS_CONTROL_HOLD_UID: 2,
+  TLS_CONTROL__MAX: 3,
 } as const;
 
 /** struct tls_event: byte offsets of its fields; size 88. */

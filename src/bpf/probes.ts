@@ -361,6 +361,12 @@ export class TlsProbes {
    *  (bpf: may_hold): on only while the agent reads the new-file events and resumes the
    *  processes they say were held (TLS_FILE_HELD). On is a heartbeat, the time now: it lapses
    *  TLSOTEL_HOLD_HEARTBEAT_MS after the last call, so call it more often than that. */
+  /** Which processes may be held: any (undefined: the agent holds CAP_KILL), or only those
+   *  whose real or saved uid is `uid` (those kill(2) lets it resume without CAP_KILL). */
+  setHoldUid(uid: number | undefined): void {
+    this.setControl(TlsControl.TLS_CONTROL_HOLD_UID, uid === undefined ? 0 : uid + 1);
+  }
+
   setHolding(on: boolean): void {
     // CLOCK_MONOTONIC ms cut to 32 bits, as the BPF side compares them; never 0 (off).
     const beat = on ? Number((process.hrtime.bigint() / 1_000_000n) & 0xffffffffn) || 1 : 0;

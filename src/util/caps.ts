@@ -18,6 +18,9 @@
 import { readFileSync } from 'node:fs';
 
 export const CAP_DAC_READ_SEARCH = 2;
+/** Optional: resuming processes of other users held at a new file (README, Discovery); without
+ *  it the agent holds only processes of its own uid. */
+export const CAP_KILL = 5;
 export const CAP_SYS_PTRACE = 19;
 export const CAP_SYS_ADMIN = 21;
 export const CAP_PERFMON = 38;
