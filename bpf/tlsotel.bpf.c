@@ -1253,7 +1253,9 @@ static __always_inline void count_file(__u32 idx)
  * instruction (the signal is acted on at the return from exec or mmap) and user space resumes it
  * (SIGCONT) right after the examination, a few ms; nothing of it runs meanwhile.
  *
- * Only while user space answers, and where a stop is invisible to everyone but `ps`:
+ * Only while user space answers, and where a stop is unlikely to be acted on by anyone (the
+ * parent is told, SIGCHLD with CLD_STOPPED then CLD_CONTINUED, but most parents wait for exits
+ * only; README, Discovery):
  * - user space's heartbeat (TLS_CONTROL_HOLD) is recent: it is written while the agent reads
  *   these events and resumes processes, cleared before it stops; an agent that is stopped or
  *   hung holds no process more than TLSOTEL_HOLD_HEARTBEAT_MS after its last beat;
@@ -1261,7 +1263,8 @@ static __always_inline void count_file(__u32 idx)
  *   of its own uid (a stop needs no permission here, the SIGCONT does);
  * - with --comm, the process has one of the names (exec has renamed it already);
  * - the file is large enough to be a TLS library or a Go program (TLSOTEL_HOLD_MIN_BYTES);
- * - the process is not traced by a debugger or strace (the tracer would see the SIGSTOP);
+ * - the process is not traced by a debugger or strace (the tracer would see the SIGSTOP), nor
+ *   the child of a program that mirrors its child's stops (stop_mirroring_parents), nor init;
  * - an mmap in a process of one thread only (a dlopen in a running, threaded program: its other
  *   threads' waits could end early with EINTR, see signal(7)); exec leaves one thread anyway;
  * - with a controlling terminal, only a process in its parent's process group, and the parent not
@@ -1270,6 +1273,26 @@ static __always_inline void count_file(__u32 idx)
  *   interactive shell leads its session. Processes with no terminal (services, containers,
  *   test runners, cron) are never waited for that way.
  */
+/* Programs that watch their child for stops and stop themselves in turn, so that the user's
+ * shell sees a job stopped (sudo, su and their kind run a command that way when there is no
+ * terminal): the agent resumes the child only, and the wrapper would stay stopped. Their
+ * children are never held. NUL-padded to 16 bytes, compared as two words. */
+static const char stop_mirroring_parents[][16] = {
+	"sudo", "su", "runuser", "doas", "pkexec", "login", "newgrp", "sg",
+};
+
+static __always_inline bool parent_mirrors_stops(struct task_struct *task)
+{
+	__u64 c[2] = {};
+	BPF_CORE_READ_INTO(&c, task, real_parent, comm);
+	for (__u32 i = 0; i < sizeof(stop_mirroring_parents) / sizeof(stop_mirroring_parents[0]); i++) {
+		const __u64 *w = (const __u64 *)stop_mirroring_parents[i];
+		if (w[0] == c[0] && w[1] == c[1])
+			return true;
+	}
+	return false;
+}
+
 static __always_inline bool may_hold(struct file *f, bool mmap)
 {
 	__u32 beat = control_value(TLS_CONTROL_HOLD);
@@ -1279,8 +1302,10 @@ static __always_inline bool may_hold(struct file *f, bool mmap)
 		return false;
 	if (BPF_CORE_READ(f, f_inode, i_size) < TLSOTEL_HOLD_MIN_BYTES)
 		return false;
+	if ((bpf_get_current_pid_tgid() >> 32) == 1) /* the host's init */
+		return false;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (BPF_CORE_READ(task, ptrace))
+	if (BPF_CORE_READ(task, ptrace) || parent_mirrors_stops(task))
 		return false;
 	__u32 uid1 = control_value(TLS_CONTROL_HOLD_UID);
 	if (uid1 && BPF_CORE_READ(task, real_cred, uid.val) != uid1 - 1 && BPF_CORE_READ(task, real_cred, suid.val) != uid1 - 1)

@@ -164,7 +164,7 @@ enum tls_file_event_flags {
 /* No process is held once user space's heartbeat (control[TLS_CONTROL_HOLD]) is older than this:
  * an agent that is stopped, hung or starved stops holding new processes within this time, and
  * they run untraced until it comes back (those held just before wait for it). */
-#define TLSOTEL_HOLD_HEARTBEAT_MS 500
+#define TLSOTEL_HOLD_HEARTBEAT_MS 1000
 
 struct tls_file_event {
 	__u32 kind;        /* enum tls_file_event_kind */

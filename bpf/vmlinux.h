@@ -171,6 +171,7 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct signal_struct *signal;
 	struct files_struct *files;
+	char comm[16];
 } __attribute__((preserve_access_index));
 
 /* sched_process_exec's third argument: the program just loaded (its file). */

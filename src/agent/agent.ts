@@ -30,7 +30,7 @@ import type { Logger } from '../util/log';
 import { DEFAULT_LIBRARY_ROOTS } from '../discovery/library-roots';
 import { DrainSlicer } from './drain-slicer';
 import { DEFAULT_CPU_YIELD_US, yieldCpu } from '../util/cpu-yield';
-import { CAP_KILL, effectiveCaps, hasCap } from '../util/caps';
+import { CAP_KILL, confinement, effectiveCaps, hasCap } from '../util/caps';
 import { EXPORT_PAUSE_AT, ExportProgress, mayDrain } from './export-backpressure';
 import { PriorityGovernor } from './priority-governor';
 import { Pipeline, type Observer, type PipelineStats } from './pipeline';
@@ -152,9 +152,6 @@ export interface NewFileStats extends DiscoveryStats {
 const NOTICE_LATENCIES = 256;
 /** A process held at least this long at a new file is logged (info). */
 const SLOW_HOLD_MS = 100;
-/** How often the agent tells the BPF side it still resumes held processes (it stops holding
- *  TLSOTEL_HOLD_HEARTBEAT_MS after the last beat). */
-const HOLD_HEARTBEAT_MS = 100;
 
 /** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
@@ -208,11 +205,15 @@ export class Agent {
   private losses: LossReporter | undefined;
   private fileEvents: FileEventWatcher | undefined;
   private readonly attachLatenciesMs: number[] = [];
-  /** Whether the BPF side may hold processes now (TlsProbes.setHolding). */
+  /** Whether the BPF side may hold processes now (TlsProbes.setHolding: the heartbeat). */
   private holding = false;
+  /** From the first hold allowed until the last events are read at stop: held processes may be
+   *  waiting for the agent. */
+  private holdsOutstanding = false;
   /** The process exits without stop() (releaseHolds): events are only acted on to resume. */
   private exiting = false;
-  private readonly holds = { resumed: 0, gone: 0, heldMs: [] as number[] };
+  /** seen: events that said their process was held (to compare with the BPF side's count). */
+  private readonly holds = { seen: 0, resumed: 0, gone: 0, heldMs: [] as number[] };
 
   private constructor(
     private readonly probes: TlsProbes,
@@ -326,17 +327,24 @@ export class Agent {
     return agent;
   }
 
-  /** New files announced by the BPF side: each announcing process is examined now, and those
-   *  the BPF side held are resumed once that is done, whatever came of it. */
+  /** New files announced by the BPF side: each announcing process is examined now, and one the
+   *  BPF side held is resumed as soon as its own event is handled, whatever came of it. */
   private onFileEvents(events: FileEvent[]): void {
+    for (const ev of events) if (ev.held) this.holds.seen++;
     if (this.stopped || this.exiting) {
       this.resumeHeld(events); // the last events, read at stop: nothing is attached any more
       return;
     }
-    try {
+    if (!events.some((ev) => ev.held)) {
       this.examineFileEvents(events);
-    } finally {
-      this.resumeHeld(events);
+      return;
+    }
+    for (const ev of events) {
+      try {
+        this.examineFileEvents([ev]);
+      } finally {
+        this.resumeHeld([ev]);
+      }
     }
   }
 
@@ -387,6 +395,12 @@ export class Agent {
           continue;
         }
         this.opts.log.error(`cannot resume process ${ev.pid} (${ev.comm}), stopped while its new file was examined: ${(e as Error).message}; run 'kill -CONT ${ev.pid}'`);
+        if (this.holding) {
+          // Not allowed to (a security module confining the agent, say): hold nothing more.
+          this.holding = false;
+          this.probes.setHolding(false);
+          this.opts.log.error('holding new programs turned off: the agent may not resume the processes it holds');
+        }
         continue;
       }
       this.holds.resumed++;
@@ -402,7 +416,8 @@ export class Agent {
    *  and the processes already held (their events still in the ring) are resumed, so that none
    *  stays stopped. stop() does the same in its order. */
   private readonly releaseHolds = (): void => {
-    if (!this.holding) return;
+    if (!this.holdsOutstanding) return;
+    this.holdsOutstanding = false;
     this.holding = false;
     this.exiting = true;
     try {
@@ -412,6 +427,24 @@ export class Agent {
       // the maps are gone, and with them the programs that hold
     }
   };
+
+  /** Only once every event is read and acted on: a held process is resumed only by the agent
+   *  reading its event. */
+  private startHolding(): void {
+    const confined = confinement();
+    if (confined !== undefined) {
+      this.opts.log.warn(`not holding new programs: the agent runs confined (${confined}), and such a profile may forbid it to resume the processes it would hold`);
+      return;
+    }
+    // kill(2) lets the agent resume any process with CAP_KILL, else only its own uid's.
+    const anyone = hasCap(effectiveCaps(), CAP_KILL);
+    this.probes.setHoldUid(anyone ? undefined : process.geteuid!());
+    if (!anyone) this.opts.log.info(`holding new programs until their files are attached: only uid ${process.geteuid!()}'s (the agent lacks CAP_KILL, which resuming other users' processes needs)`);
+    this.probes.setHolding(true);
+    this.holding = true;
+    this.holdsOutstanding = true;
+    process.once('exit', this.releaseHolds);
+  }
 
   private startTimers(): void {
     const c = this.opts.capture;
@@ -424,20 +457,15 @@ export class Agent {
         this.probes.fileEventsBytes,
         (events) => this.onFileEvents(events),
         (e) => this.opts.log.warn(`waiting for new-file events: ${e.message}`),
+        {
+          // The heartbeat comes from the loop that reads the events, on the thread that resumes
+          // the processes: while either is stopped or stuck, the BPF side stops holding.
+          onWait: () => { if (this.holding) this.probes.setHolding(true); },
+          // At stop: the ring is read again while the BPF side has held more than was read.
+          expectMore: () => this.holdsOutstanding && this.probes.fileCounters().TLS_FCNT_HELD > BigInt(this.holds.seen),
+        },
       );
-      if (c.holdNewFiles === true) {
-        // Only now that every event is read and acted on: a held process is resumed only by
-        // the agent reading its event. The heartbeat comes from this thread, the one that
-        // resumes: while it is stopped or stuck, the BPF side stops holding.
-        // kill(2) lets the agent resume any process with CAP_KILL, else only its own uid's.
-        const anyone = hasCap(effectiveCaps(), CAP_KILL);
-        this.probes.setHoldUid(anyone ? undefined : process.geteuid!());
-        if (!anyone) this.opts.log.info(`holding new programs until their files are attached: only uid ${process.geteuid!()}'s (the agent lacks CAP_KILL, which resuming other users' processes needs)`);
-        this.probes.setHolding(true);
-        this.holding = true;
-        this.timers.push(setInterval(() => { if (this.holding) this.probes.setHolding(true); }, HOLD_HEARTBEAT_MS).unref());
-        process.once('exit', this.releaseHolds);
-      }
+      if (c.holdNewFiles === true) this.startHolding();
       this.fileEvents.start();
     }
     const idleMs = c.idleTimeoutMs ?? CAPTURE_DEFAULTS.idleTimeoutMs;
@@ -622,8 +650,11 @@ export class Agent {
     // (FileEventWatcher.stop), and those events' processes are resumed too.
     this.holding = false;
     this.probes.setHolding(false);
-    process.off('exit', this.releaseHolds);
-    const fileEventsStopped = this.fileEvents?.stop();
+    // Resolves once the last events are read and their held processes resumed.
+    const fileEventsStopped = this.fileEvents?.stop().then(() => {
+      this.holdsOutstanding = false;
+      process.off('exit', this.releaseHolds);
+    });
     this.probes.stopEmitting(); // no new records from here on
     this.pollAll(true);
     this.slicer.cancel();

@@ -42,8 +42,17 @@ const EPOLLIN = 1;
 const EPOLL_EVENT_SIZE = 12;
 /** How long one wait lasts: a stop waits at most this for the pool thread to come back. */
 const WAIT_MS = 250;
-/** A stop that finds no wait in progress reads the ring for the last time this much later. */
+/** A stop that finds no wait in progress reads the ring for the last time this much later; and
+ *  the last reads are this far apart. */
 const FINAL_DRAIN_MS = 20;
+const FINAL_DRAIN_TRIES = 10;
+
+export interface WatcherHooks {
+  /** Before each wait (at least every WAIT_MS while the watcher runs): it is alive. */
+  onWait?: () => void;
+  /** At stop, after a last read: whether events are known to be still missing. */
+  expectMore?: () => boolean;
+}
 
 export function decodeFileEvent(rec: Buffer): FileEvent | undefined {
   if (rec.length < TlsFileEventLayout.SIZE) return undefined;
@@ -74,7 +83,13 @@ export class FileEventWatcher {
   /** Records that were not a file event (never expected: a layout mismatch). */
   malformed = 0;
 
-  constructor(ringFd: number, ringBytes: number, private readonly onEvents: (events: FileEvent[]) => void, private readonly onError: (e: Error) => void) {
+  constructor(
+    ringFd: number,
+    ringBytes: number,
+    private readonly onEvents: (events: FileEvent[]) => void,
+    private readonly onError: (e: Error) => void,
+    private readonly hooks: WatcherHooks = {},
+  ) {
     const lb = libbpf();
     this.reader = new RingReader(ringFd, ringBytes);
     this.epfd = lb.epoll_create1(EPOLL_CLOEXEC);
@@ -101,6 +116,7 @@ export class FileEventWatcher {
 
   private wait(): void {
     if (this.stopped) return this.closeSoon();
+    this.hooks.onWait?.();
     this.waiting = true;
     libbpf().epoll_wait_async(this.epfd, this.events, 1, WAIT_MS, (err, n) => {
       this.waiting = false;
@@ -142,11 +158,24 @@ export class FileEventWatcher {
     if (this.epfd < 0) return;
     libbpf().close(this.epfd);
     this.epfd = -1;
+    this.finalDrain(0);
+  }
+
+  /** The last reads: again, FINAL_DRAIN_MS apart, while hooks.expectMore says events are
+   *  missing (a record reserved but not yet submitted is not read), at most FINAL_DRAIN_TRIES. */
+  private finalDrain(tries: number): void {
+    let more = false;
     try {
       this.drain();
-    } finally {
-      this.reader.close();
-      this.finished();
+      more = tries + 1 < FINAL_DRAIN_TRIES && this.hooks.expectMore?.() === true;
+    } catch (e) {
+      this.onError(e instanceof Error ? e : new Error(String(e)));
     }
+    if (more) {
+      setTimeout(() => this.finalDrain(tries + 1), FINAL_DRAIN_MS);
+      return;
+    }
+    this.reader.close();
+    this.finished();
   }
 }

@@ -7,7 +7,7 @@ export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
 export const TLSOTEL_MAX_COMMS = 8;
 export const TLSOTEL_HOLD_MIN_BYTES = (256 * 1024);
-export const TLSOTEL_HOLD_HEARTBEAT_MS = 500;
+export const TLSOTEL_HOLD_HEARTBEAT_MS = 1000;
 
 export const TlsEventType = {
   TLS_EVENT_DATA: 1,

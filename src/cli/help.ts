@@ -74,12 +74,11 @@ Capture options (run, sniff):
   --keep-bodies               copy HTTP/1 bodies too (default: a body of known length in a call
                               of 1 KiB or more is counted in BPF, not copied: spans need its
                               size only)
-  --no-hold                   do not hold new programs: by default a process that runs or
-                              loads a file of 256 KiB or more not yet examined (a Go program,
-                              a private libssl) is stopped until the file is examined and its
-                              probes attached, a few ms, then resumed, so that its first request
-                              is traced; never a process under a debugger, a threaded process
-                              loading a library, nor a terminal's job (README: Discovery)
+  --hold-new-programs         stop a process that runs or loads a file of 256 KiB or more not
+                              yet examined (a Go program, a private libssl) until the file is
+                              examined and its probes attached (a few ms), then resume it, so
+                              that its first request is traced. Off by default: a parent that
+                              watches its children for stops sees one (README: Discovery)
   -v, --verbose               debug log, including libbpf's and the OpenTelemetry SDK's
   -h, --help                  this text
 

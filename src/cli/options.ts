@@ -23,7 +23,7 @@ export const CAPTURE_FLAGS: FlagSpec = {
   'ring-buffer-size': { type: 'string' },
   'library-roots': { type: 'string' },
   'keep-bodies': { type: 'boolean' },
-  'no-hold': { type: 'boolean' },
+  'hold-new-programs': { type: 'boolean' },
 };
 
 export const COMMAND_FLAGS: Record<'run' | 'sniff' | 'doctor', FlagSpec> = {

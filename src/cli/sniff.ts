@@ -18,7 +18,7 @@ export interface SniffOptions {
   binDirs?: string[];
   /** Directories searched for TLS library files before any process maps them. */
   libraryRoots?: string[];
-  /** See CaptureOptions.holdNewFiles (default on). */
+  /** See CaptureOptions.holdNewFiles (default off). */
   holdNewFiles?: boolean;
   previewBytes: number;
   log: Logger;

@@ -53,7 +53,8 @@ export interface CaptureConfig {
    *  any process maps them ('*' matches one component); [] for none. */
   libraryRoots: string[];
   /** A process that execs or maps a new file is stopped until the file is examined (and
-   *  attached), then resumed: traced from its first request; false with --no-hold. */
+   *  attached), then resumed: traced from its first request; --hold-new-programs (off by
+   *  default: README, Discovery, says what a stop can do to a parent that watches for it). */
   holdNewFiles: boolean;
 }
 
@@ -212,7 +213,7 @@ function capture(flags: Flags, env: Environment, host: HostView, warnings: strin
     skipBodiesFrom: flags['keep-bodies'] === true ? 0 : PROBE_DEFAULTS.skipBodiesFrom,
     binDirs: binDirs(env),
     libraryRoots: libraryRoots(flags, env, warnings),
-    holdNewFiles: flags['no-hold'] !== true,
+    holdNewFiles: flags['hold-new-programs'] === true,
   };
   if (pid !== undefined) cfg.pid = pid;
   if (comms !== undefined) cfg.comms = comms;

@@ -144,7 +144,7 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     name: 'tlsotel.discovery.held_processes',
     kind: 'counter',
     unit: '{process}',
-    description: 'Processes stopped at a new file until the agent had examined (and attached) it, so that their first request is traced, by outcome: resumed, or gone (killed while held). --no-hold turns holding off.',
+    description: 'Processes stopped at a new file until the agent had examined (and attached) it, so that their first request is traced, by outcome: resumed, or gone (killed while held). Only with --hold-new-programs.',
     points: (s) => {
       const d = s.capture.discovery;
       if (d === undefined) return [];

@@ -74,3 +74,21 @@ export function bpfPermissionProblem(caps = effectiveCaps()): string | null {
   const missing = missingCapabilities(caps);
   return missing.length ? missing.map((m) => m.sentence).join('\n') : null;
 }
+
+/**
+ * The security-module label confining this process (AppArmor's profile, SELinux's domain), or
+ * undefined when it is not confined: no module (reading /proc/self/attr/current fails), or an
+ * unconfined label ("unconfined", SELinux's *unconfined*_t), or a profile in complain mode. A
+ * confined agent may be refused signals to processes outside its profile (Docker's default
+ * AppArmor profile: only its own peers), though a signal the BPF side sends is not checked.
+ */
+export function confinement(read: () => string = () => readFileSync('/proc/self/attr/current', 'latin1')): string | undefined {
+  let label: string;
+  try {
+    label = read().replace(/\0/g, '').trim();
+  } catch {
+    return undefined;
+  }
+  if (label === '' || /unconfined/.test(label) || /\(complain\)$/.test(label)) return undefined;
+  return label;
+}

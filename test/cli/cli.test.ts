@@ -15,7 +15,7 @@ const DROP = ['--drop=cap_bpf,cap_perfmon,cap_sys_admin', '--'];
 test('--help documents every command and flag', async () => {
   const r = await run(process.execPath, [CLI, '--help']);
   assert.equal(r.code, 0);
-  for (const word of ['sniff', 'doctor', '--pid', '--comm', '--capture-bytes', '--capture-segments', '--ring-buffer-size', '--keep-bodies', '--no-hold', '--preview-bytes', '--verbose']) {
+  for (const word of ['sniff', 'doctor', '--pid', '--comm', '--capture-bytes', '--capture-segments', '--ring-buffer-size', '--keep-bodies', '--hold-new-programs', '--preview-bytes', '--verbose']) {
     assert.ok(r.stdout.includes(word), `help mentions ${word}`);
   }
 });

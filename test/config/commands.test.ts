@@ -102,7 +102,7 @@ test('run: flags and variables of every stage', () => {
   const { config } = resolveRunConfig({
     pid: '4242', comm: 'curl', 'capture-bytes': '4096', 'capture-segments': '2', 'ring-buffer-size': '1M', 'max-queue-size': '64',
     'response-timeout': '5s', 'stats-interval': '250ms', 'no-stitch': true, 'no-redaction': true,
-    'capture-request-headers': 'X-A, x-b,', verbose: true, 'keep-bodies': true, 'no-hold': true,
+    'capture-request-headers': 'X-A, x-b,', verbose: true, 'keep-bodies': true, 'hold-new-programs': true,
   }, env, host);
   assert.equal(config.pid, 4242);
   assert.deepEqual(config.comms, ['curl']);
@@ -111,9 +111,9 @@ test('run: flags and variables of every stage', () => {
   assert.equal(config.ringBufferBytes, 1024 * 1024);
   assert.equal(config.skipBodiesFrom, 0, '--keep-bodies: nothing skipped');
   assert.equal(resolveRunConfig({}, env, host).config.skipBodiesFrom, PROBE_DEFAULTS.skipBodiesFrom);
-  assert.equal(config.holdNewFiles, false, '--no-hold');
-  assert.equal(resolveRunConfig({}, env, host).config.holdNewFiles, true, 'new programs held by default');
-  assert.equal(resolveSniffConfig({}, env, host).config.holdNewFiles, true, 'sniff too');
+  assert.equal(config.holdNewFiles, true, '--hold-new-programs');
+  assert.equal(resolveRunConfig({}, env, host).config.holdNewFiles, false, 'no program held by default');
+  assert.equal(resolveSniffConfig({ 'hold-new-programs': true }, env, host).config.holdNewFiles, true, 'sniff too');
   assert.equal(config.export.maxQueueSize, 64);
   assert.equal(config.export.endpoint, 'http://traces:4317');
   assert.deepEqual(config.metrics, { endpoint: 'http://traces:4317', endpointUrl: 'http://traces:4317', intervalMs: 500, exportTimeoutMs: AGENT_METRICS_DEFAULTS.exportTimeoutMs, callTimeoutMs: 700 });

@@ -3,8 +3,8 @@
 // file are measured in turn, each with its own agent:
 //   rescan only   the /proc rescan every second (new-file events off, no library roots);
 //   events        exec and executable mmap announced by the BPF side, examined at once;
-//   events + hold the same, and the process stopped until its new file is examined (the CLI's
-//                 default; off in the Agent API, on here: the test never blocks its loop);
+//   events + hold the same, and the process stopped until its new file is examined
+//                 (--hold-new-programs);
 //   roots         the files were in a library root at start, so attached before they ran.
 // Clients: curl with a private copy of libssl (LD_LIBRARY_PATH, a fresh copy, so a fresh
 // inode, per run) and a Go client (test/fixtures/go/tls-peer), a fresh copy of the binary per
@@ -57,6 +57,8 @@ interface Round {
   announced: number;
   /** The agent's lines on what its attaches cost (analysis, probes). */
   costLines: string[];
+  /** Processes held and resumed. */
+  resumed: number;
 }
 
 /** N private libssl copies and N Go binary copies, under `root`. */
@@ -122,6 +124,7 @@ async function round(label: string, how: { events: boolean; roots: boolean; hold
       latenciesMs: stats.attachLatenciesMs,
       announced,
       costLines: log.lines.filter((l) => / analysed in /.test(l) && l.includes(root)).slice(0, 4),
+      resumed: stats.resumed,
     };
   } finally {
     await agent.stop();
@@ -144,6 +147,8 @@ test(`first requests of ${N} short-lived curl (private libssl) and ${N} Go clien
   assert.equal(hold.curl, N, 'events + hold: every curl first request');
   assert.equal(hold.go, N, 'events + hold: every Go first request');
   assert.equal(hold.announced, 2 * N, 'events + hold: every client\'s new file announced and examined');
+  assert.ok(hold.resumed >= 2 * N, `events + hold: every client held and resumed (${hold.resumed})`);
+  assert.equal(events.resumed, 0, 'events alone: none held');
   assert.equal(events.announced, 2 * N, 'events: every client\'s new file announced and examined');
   assert.equal(rescan.announced, 0, 'rescan only: no events');
   assert.ok(events.curl + events.go >= rescan.curl + rescan.go, 'events never do worse than the rescan alone');

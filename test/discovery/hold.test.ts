@@ -1,4 +1,4 @@
-// Holding new programs (README, Discovery): a process that execs or maps a file the agent has not
+// Holding new programs (README, Discovery; --hold-new-programs): a process that execs or maps a file the agent has not
 // examined, of TLS-library size, is stopped by the BPF side before its next instruction and
 // resumed once the file is examined and attached. So a program started at any time, from a file
 // in no library root (a Go program built or copied now, a private libssl), is traced from its
@@ -34,7 +34,7 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'tlsotel-hold-'));
   receiver = await startOtlpReceiver();
   server = await startHttpsServer(makeCert());
-  agent = await startAgent(['--otlp-endpoint', receiver.url, '--library-roots', 'none', '--max-queue-size', '1000000', '-v'],
+  agent = await startAgent(['--otlp-endpoint', receiver.url, '--library-roots', 'none', '--hold-new-programs', '--max-queue-size', '1000000', '-v'],
     { OTEL_METRIC_EXPORT_INTERVAL: '500' });
 });
 
@@ -137,22 +137,24 @@ test('never held: a process under strace, a foreground job of a terminal, a thre
 });
 
 test('an agent that stops answering holds nothing after its heartbeat lapses; one held before is resumed when it stops', async (t) => {
+  // Copied first: a copy of several MB may take a while on a busy machine.
+  const early = freshCopy(goBin, 'go-client');
+  const late = freshCopy(goBin, 'go-client');
   process.kill(agent.pid, 'SIGSTOP');
   let continued = false;
   try {
-    // Within the heartbeat: held, and waits for the agent.
-    const early = freshCopy(goBin, 'go-client');
+    // Within the heartbeat (beats at least every 250 ms, lapse after 1 s): held, and waits for
+    // the agent.
     const e = start(early.file, ['client', `https://127.0.0.1:${server.port}/hold/early`]);
-    await sleep(1200);
+    await sleep(1800);
     assert.equal(e.child.exitCode, null, 'held while the agent is stopped');
     assert.match(statusOf(e.pid), /^T/, 'stopped');
     // After it: runs at once, the agent still stopped.
-    const late = freshCopy(goBin, 'go-client');
     const t0 = performance.now();
     const l = start(late.file, ['client', `https://127.0.0.1:${server.port}/hold/late`]);
     const code = await Promise.race([l.exited.then((x) => x.code), sleep(20_000).then(() => 'timeout')]);
     t.diagnostic(`the program started after the heartbeat lapsed ran in ${(performance.now() - t0).toFixed(0)} ms`);
-    assert.equal(code, 0, `a program started ${'>'} 0.5 s after the agent stopped answering is not held: ${code}`);
+    assert.equal(code, 0, `a program started more than 1 s after the agent stopped answering is not held: ${code}`);
     // Told to stop as soon as it runs again: the held one is resumed all the same.
     process.kill(agent.pid, 'SIGTERM');
     process.kill(agent.pid, 'SIGCONT');
@@ -169,8 +171,8 @@ test('an agent that stops answering holds nothing after its heartbeat lapses; on
   }
 });
 
-test('--no-hold: nothing is held', async () => {
-  const a = await startAgent(['--otlp-endpoint', receiver.url, '--library-roots', 'none', '--no-hold', '-v']);
+test('without --hold-new-programs nothing is held', async () => {
+  const a = await startAgent(['--otlp-endpoint', receiver.url, '--library-roots', 'none', '-v']);
   try {
     const bin = freshCopy(goBin, 'go-client');
     const c = start(bin.file, ['client', `https://127.0.0.1:${server.port}/hold/off`]);

@@ -244,7 +244,7 @@ test('a backlog of a quarter of the ring gives the agent normal priority until i
   // first poll finds the ring well past a quarter full. (Other programs on this host use TLS
   // too and may boost it before: only what it logs after the resume counts.) --keep-bodies: the
   // body must cross the ring, not be counted in BPF.
-  const a = await startAgent(['--otlp-endpoint', receiver.url, '--ring-buffer-size', '64k', '--nice', '10', '--keep-bodies', '--no-hold', '-v']);
+  const a = await startAgent(['--otlp-endpoint', receiver.url, '--ring-buffer-size', '64k', '--nice', '10', '--keep-bodies', '-v']);
   const after = async (from: number, re: RegExp): Promise<number> => {
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
       const m = re.exec(a.stderr().slice(from));
