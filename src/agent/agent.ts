@@ -20,7 +20,7 @@ import type { Exchange } from '../exchange/types';
 import { MetricsStage, type MetricsSettings } from '../metrics/metrics-stage';
 import { startAgentMetrics, type AgentMetrics, type AgentMetricsSettings } from '../telemetry/agent-metrics';
 import { LossReporter, type AgentStats } from '../telemetry/loss-reporter';
-import { TLS_LIBRARIES } from '../tls';
+import { TLS_LIBRARIES, untraceableStack, type UntraceableFile } from '../tls';
 import type { TlsLibrary } from '../tls/library';
 import { startPeriodicResync } from '../trace/clock';
 import { ProcessInfoReader } from '../trace/resource';
@@ -260,6 +260,7 @@ export class Agent {
     this.idlePollMaxMs = Math.max(this.busyPollMs, c.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
     this.discovery = new Discovery({
       libraries: c.libraries ?? TLS_LIBRARIES,
+      untraceable: untraceableStack,
       attach: (p, id, claim) => probes.attachFile(p, id, claim.probes).functions,
       log: opts.log,
       libDirs: c.libDirs,
@@ -675,10 +676,11 @@ export class Agent {
 
 /** The files the TLS libraries claim on this host now, with what would be probed in each; no
  *  BPF involved (for `doctor`). */
-export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDirs' | 'binDirs' | 'libraries' | 'libraryRoots'> = {}, roots?: RootReport[]): TlsFile[] {
+export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDirs' | 'binDirs' | 'libraries' | 'libraryRoots'> = {}, roots?: RootReport[], untraceable?: UntraceableFile[]): TlsFile[] {
   const found: TlsFile[] = [];
   const d = new Discovery({
     libraries: capture.libraries ?? TLS_LIBRARIES,
+    untraceable: untraceableStack,
     attach: (_path, _id, claim) => [...new Set(claim.probes.map((p) => p.label))],
     log: { ...log, info() {} },
     libDirs: capture.libDirs,
@@ -688,6 +690,7 @@ export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDi
   });
   d.initialScan();
   roots?.push(...d.rootReports);
+  untraceable?.push(...d.untraceableFiles);
   return found;
 }
 

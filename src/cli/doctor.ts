@@ -6,7 +6,7 @@ import { libbpf } from '../bpf/libbpf';
 import { surveyTlsFiles, tryLoadAndAttach } from '../agent/agent';
 import type { RootReport } from '../agent/agent';
 import { defaultObjectPath } from '../bpf/probes';
-import { TLS_LIBRARIES } from '../tls';
+import { TLS_LIBRARIES, type UntraceableFile } from '../tls';
 import type { Logger } from '../util/log';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -59,7 +59,8 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
 
   // Find the TLS libraries' files without attaching anything.
   const roots: RootReport[] = [];
-  const found = surveyTlsFiles(log, { binDirs, ...(libraryRoots !== undefined ? { libraryRoots } : {}) }, roots);
+  const untraceable: UntraceableFile[] = [];
+  const found = surveyTlsFiles(log, { binDirs, ...(libraryRoots !== undefined ? { libraryRoots } : {}) }, roots, untraceable);
   const names = TLS_LIBRARIES.map((l) => l.name).join(', ');
   add(found.length ? 'ok' : 'warn', 'TLS libraries', found.length
     ? `${found.length} file(s) claimed (libraries traced: ${names})`
@@ -67,6 +68,12 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
   for (const f of found) {
     const version = f.claim.version !== undefined ? ` ${f.claim.version}` : '';
     out(`       ${f.displayPath} (${describe(f.path)}): ${f.library}${version}; ${f.claim.notes.join('; ')}: ${f.functions.join(', ')}`);
+  }
+
+  // Running programs whose TLS stack cannot be traced: why they make no span.
+  if (untraceable.length > 0) {
+    add('warn', 'not traceable', `${untraceable.length} file(s) mapped by running programs carry a TLS stack tlsotel cannot trace:`);
+    for (const u of untraceable) out(`       ${u.path}: ${u.what}`);
   }
 
   // Where files are looked for before any program maps them (--library-roots).

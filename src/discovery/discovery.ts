@@ -66,6 +66,9 @@ export interface DiscoveryOptions {
    *  one path component), at start and then periodically (startRootRescans). */
   libraryRoots?: string[];
   rootLimits?: RootLimits;
+  /** The TLS stack a file no library claims carries, when it is one that cannot be traced (by
+   *  its path): such a file is noted once (untraceableFiles, an info line). */
+  untraceable?(filePath: string): string | undefined;
 }
 
 /** A process exec'd or mapped executable a file not examined yet (the BPF side's event). */
@@ -122,6 +125,8 @@ const DEFAULT_LIB_DIRS = [
 const DEFAULT_BIN_DIRS = ['/usr/bin', '/usr/local/bin'];
 /** Files checked and found to carry no OpenSSL, remembered so they are read once. Bounded. */
 const MAX_REMEMBERED = 100_000;
+/** Most files noted as carrying a TLS stack that cannot be traced. */
+const MAX_UNTRACEABLE = 256;
 /** See Discovery.noMaps. */
 const NO_MAPS_RECHECK = 10;
 /** Executables in library roots smaller than this are not offered to a library that claims
@@ -534,6 +539,7 @@ export class Discovery {
       return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
     if (defined.size === 0 && !this.anyWithoutSymbols) {
+      this.noteUntraceable(key, displayPath, pid);
       this.reject(key, st.mtimeMs);
       this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
       return true;
@@ -588,12 +594,26 @@ export class Discovery {
     if (vanished && attached.length === 0) return false; // not examined: looked at again when next seen
     this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
     if (attached.length === 0) {
+      this.noteUntraceable(key, displayPath, pid);
       this.reject(key, st.mtimeMs);
     } else {
       this.files.set(key, attached);
       this.sawTraced = true;
     }
     return true;
+  }
+
+  /** Files seen mapped that carry a TLS stack no library traces (options.untraceable), once
+   *  each, the first MAX_UNTRACEABLE. */
+  readonly untraceableFiles: Array<{ path: string; what: string }> = [];
+  private readonly untraceableKeys = new Set<string>();
+
+  private noteUntraceable(key: string, displayPath: string, pid?: number): void {
+    const what = this.opts.untraceable?.(displayPath);
+    if (what === undefined || this.untraceableKeys.has(key) || this.untraceableKeys.size >= MAX_UNTRACEABLE) return;
+    this.untraceableKeys.add(key);
+    this.untraceableFiles.push({ path: displayPath, what });
+    this.opts.log.info(`not traced: ${displayPath}${pid !== undefined ? ` (pid ${pid})` : ''}: ${what}`);
   }
 
   private reject(key: string, mtimeMs: number): void {

@@ -8,3 +8,4 @@ import { openssl } from './openssl/openssl';
 export const TLS_LIBRARIES: readonly TlsLibrary[] = [openssl, gnutls, goTls];
 
 export type { Claim, CandidateFile, ProbeSpec, TlsLibrary } from './library';
+export { untraceableStack, type UntraceableFile } from './untraceable';

@@ -1,0 +1,25 @@
+// TLS stacks tlsotel cannot trace (README, Limitations), recognised by a file a process maps
+// executable and no library claims: so that a program that makes no span says why. Discovery
+// notes each such file once (a log line, and `doctor` lists them). Only by file name: what is
+// recognised is a hint for the user, never a verdict on traffic.
+export interface UntraceableFile {
+  /** The file as the process that mapped it sees it. */
+  path: string;
+  /** Which stack, and why it is not traced. */
+  what: string;
+}
+
+const STACKS: ReadonlyArray<{ name: RegExp; what: string }> = [
+  { name: /^cygrpc\.cpython-.*\.so$/, what: "Python's grpcio: BoringSSL built into its module without symbols; gRPC over TLS from this process is not traced (a traced peer's spans still are)" },
+  { name: /^libjvm\.so$/, what: "Java: TLS there is Java code (JSSE), not a native library; not traced" },
+  { name: /^libssl3\.so$/, what: 'NSS (Firefox, Thunderbird, some curl builds); not traced' },
+  { name: /^libwolfssl\.so(\.|$)/, what: 'wolfSSL; not traced' },
+  { name: /^libmbedtls\.so(\.|$)/, what: 'Mbed TLS; not traced' },
+  { name: /^envoy$/, what: 'Envoy: BoringSSL built in without symbols; not traced' },
+];
+
+/** The stack a file named so carries, when it is one tlsotel cannot trace. */
+export function untraceableStack(filePath: string): string | undefined {
+  const base = filePath.slice(filePath.lastIndexOf('/') + 1);
+  return STACKS.find((s) => s.name.test(base))?.what;
+}
