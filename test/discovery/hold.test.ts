@@ -104,7 +104,7 @@ test(`${N} curl with a private copy of libssl (a library mapped, not exec'd): ea
   await receiver.waitForMetrics((m) => latestTotal(m.filter((p) => p.attributes.outcome === 'resumed'), 'tlsotel.discovery.held_processes') >= 2 * N, 15_000);
 });
 
-test('never held: a process under strace, a foreground job of a terminal, a threaded process loading a library, a small program', async () => {
+test('never held: a process under strace, a foreground job of a terminal (also of a nested shell), a threaded process loading a library, a small program', async () => {
   const url = `https://127.0.0.1:${server.port}/hold/not`;
   // Under a tracer: it would see the SIGSTOP.
   const traced = freshCopy(goBin, 'go-client');
@@ -116,6 +116,12 @@ test('never held: a process under strace, a foreground job of a terminal, a thre
   const j = await run(python(), [path.join(ROOT, 'test/discovery/pty-job.py'), `${job.file} client ${url} >/dev/null`], { timeoutMs: 40_000 });
   assert.equal(j.code, 0, j.stdout + j.stderr);
   assert.doesNotMatch(j.stdout, /Stopped/);
+  // The same under a nested interactive shell, which does not lead the session: its job is told
+  // apart by its own process group.
+  const nestedJob = freshCopy(goBin, 'go-client');
+  const nj = await run(python(), [path.join(ROOT, 'test/discovery/pty-job.py'), '--nested', `${nestedJob.file} client ${url} >/dev/null`], { timeoutMs: 40_000 });
+  assert.equal(nj.code, 0, nj.stdout + nj.stderr);
+  assert.doesNotMatch(nj.stdout, /Stopped/);
   // A library loaded by a process with two threads: a stop would cut the other thread's wait
   // short (EINTR).
   const lib = freshCopy(SYSTEM_LIBSSL, 'libssl.so.3');
@@ -130,7 +136,7 @@ test('never held: a process under strace, a foreground job of a terminal, a thre
   const small = freshCopy('/usr/bin/true', 'true');
   assert.ok(statSync(small.file).size < 256 * 1024);
   assert.equal((await run(small.file, [])).code, 0);
-  for (const [what, f] of [['under strace', traced], ['foreground job', job], ['threaded mmap', lib], ['small program', small]] as const) {
+  for (const [what, f] of [['under strace', traced], ['foreground job', job], ['nested shell\'s job', nestedJob], ['threaded mmap', lib], ['small program', small]] as const) {
     const v = await verdict(agent, f.ino);
     assert.equal(v.held, false, `${what}: not held (${v.result})`);
   }

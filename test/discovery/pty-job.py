@@ -2,7 +2,9 @@
 user at a terminal would, and prints what the terminal showed. Job control is on there: bash
 puts the job in a process group of its own and waits for it to stop as well as to exit.
 
-Usage: pty-job.py COMMAND_LINE
+Usage: pty-job.py [--nested] COMMAND_LINE
+--nested: the job of a second interactive bash started in the first, which does not lead the
+session (the first does): its job is told apart by its process group alone.
 Exits 0 when the command ran to its end (its `echo JOB-EXIT=$?` was printed), 1 otherwise."""
 import os
 import pty
@@ -31,12 +33,20 @@ def read_for(seconds, until=None):
                 return
 
 
+nested = sys.argv[1] == '--nested'
+command = sys.argv[-1]
 read_for(0.5)  # the prompt
-os.write(fd, sys.argv[1].encode() + b'; echo JOB-EXIT=$?\n')
+if nested:
+    os.write(fd, b'bash --norc --noprofile -i\n')
+    read_for(0.5)
+os.write(fd, command.encode() + b'; echo JOB-EXIT=$?\n')
 read_for(30, b'JOB-EXIT=')
 read_for(0.2)
 os.write(fd, b'exit\n')
-read_for(1)
+read_for(0.3)
+if nested:
+    os.write(fd, b'exit\n')
+    read_for(0.3)
 try:
     os.kill(pid, 9)
 except ProcessLookupError:
