@@ -31,6 +31,9 @@ interface ClientIds extends PairDecision {
   /** Whose ids these are (the numeric key below can, in principle, be reused). */
   conn: Conn;
   ordinal: number;
+  /** The server end's start (its read of the request returned), when it was built first: the
+   *  client's request was written before that, whatever its own stamp says. */
+  serverStartNs?: bigint;
 }
 
 export interface LinkerStats {
@@ -128,7 +131,11 @@ export class TraceLinker {
       const conn = this.stitch && ex.ordinal !== undefined ? this.byId.get(ex.connectionId) : undefined;
       if (conn !== undefined && this.peerOf(conn) !== undefined) {
         const ids = this.clientIds(conn, ex.ordinal!, ex, tp, true)!;
-        return { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent, pair: ids };
+        const opts: BuildOptions = { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent, pair: ids };
+        // A client's start is stamped when its write returns, which under contention can be
+        // after the server's read of those bytes returned: never start after the child.
+        if (ids.serverStartNs !== undefined && ids.line === lineHash(ex)) opts.startNotAfterNs = ids.serverStartNs;
+        return opts;
       }
       // No traced server on this host can ask for these ids: they are drawn at build time.
       if (conn !== undefined && ex.ordinal! > conn.unsharedUpTo) conn.unsharedUpTo = ex.ordinal!;
@@ -148,6 +155,7 @@ export class TraceLinker {
       const ids = client !== undefined ? this.clientIds(client, ex.ordinal, ex, undefined, ex.ordinal > client.unsharedUpTo) : undefined;
       if (ids !== undefined && ids.line === lineHash(ex)) {
         this.s.stitched++;
+        ids.serverStartNs = ex.startNs;
         return { parent: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: 1, isRemote: false }, pair: ids };
       }
     }

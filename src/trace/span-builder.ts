@@ -65,6 +65,10 @@ export interface BuildOptions {
   /** Set for the two spans of a pair stitched on this host: one sampling decision for both
    *  (src/trace/sampler.ts). Not read by build(). */
   pair?: PairDecision;
+  /** The span starts no later than this (monotonic ns): a client span whose same-host server
+   *  span started first (TraceLinker). The client's write began before the server read it; its
+   *  stamp is the write's return. */
+  startNotAfterNs?: bigint;
 }
 
 /** Default for SpanBuilderOptions.attributeValueLengthLimit (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
@@ -281,6 +285,8 @@ export class SpanBuilder {
   build(exchange: Exchange, options: BuildOptions = {}): ReadableSpan {
     const { request, response } = exchange;
     const client = exchange.side === 'client';
+    const notAfter = options.startNotAfterNs;
+    const startNs = notAfter !== undefined && notAfter < exchange.startNs ? notAfter : exchange.startNs;
     const max = this.maxValue;
     const rawMethod = request.method ?? '';
     const { method, original } = normalizeMethod(rawMethod);
@@ -428,9 +434,9 @@ export class SpanBuilder {
       client ? SpanKind.CLIENT : SpanKind.SERVER,
       context,
       parentContext,
-      this.clock.monoToHrTime(exchange.startNs),
-      this.clock.monoToHrTime(exchange.endNs >= exchange.startNs ? exchange.endNs : exchange.startNs),
-      durationHrTime(exchange.startNs, exchange.endNs),
+      this.clock.monoToHrTime(startNs),
+      this.clock.monoToHrTime(exchange.endNs >= startNs ? exchange.endNs : startNs),
+      durationHrTime(startNs, exchange.endNs),
       status,
       attrs,
       this.resourceFor(exchange.process),

@@ -161,3 +161,18 @@ test('a long keep-alive connection stays stitched under a small bound', () => {
     assert.equal(l.optionsFor(server(n)).parent?.spanId, c.spanId, `exchange ${n}`);
   }
 });
+
+test('a client span never starts after its same-host server span: the server built first gives its start', () => {
+  const l = new TraceLinker();
+  l.connectionKnown('c1', CLIENT_ADDR);
+  l.connectionKnown('s1', SERVER_ADDR);
+  // The client's write returned (its stamp) after the server's read of those bytes returned.
+  l.optionsFor(server(1, { startNs: 1_000_000n }));
+  assert.equal(l.optionsFor(client(1, { startNs: 1_000_400n })).startNotAfterNs, 1_000_000n);
+  // Not for another request at that position (the server does not stitch it either).
+  l.optionsFor(server(2, { startNs: 2_000_000n, request: request('GET', '/other') }));
+  assert.equal(l.optionsFor(client(2, { startNs: 2_000_400n })).startNotAfterNs, undefined);
+  // Built first, the client knows nothing of its server yet: its own stamp stands.
+  assert.equal(l.optionsFor(client(3, { startNs: 3_000_400n })).startNotAfterNs, undefined);
+  l.optionsFor(server(3, { startNs: 3_000_000n }));
+});

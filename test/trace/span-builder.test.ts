@@ -272,3 +272,14 @@ test('gRPC: named package.Service/Method, rpc.* attributes, status per side', ()
   assert.equal(unknown.attributes['rpc.status_code'], undefined, 'not seen: not guessed');
   assert.equal(unknown.status.code, SpanStatusCode.UNSET);
 });
+
+test('startNotAfterNs moves a span\'s start earlier, never later; the end stays', () => {
+  const ex = exchange({ startNs: 1_000_000n, endNs: 13_300_000n });
+  const earlier = builder.build(ex, { startNotAfterNs: 900_000n });
+  assert.deepEqual(earlier.startTime, [1_764_079_200, 900_000]);
+  assert.deepEqual(earlier.endTime, [1_764_079_200, 13_300_000]);
+  assert.deepEqual(earlier.duration, [0, 12_400_000]);
+  const later = builder.build(ex, { startNotAfterNs: 1_200_000n });
+  assert.deepEqual(later.startTime, [1_764_079_200, 1_000_000]);
+  assert.deepEqual(later.duration, [0, 12_300_000]);
+});
