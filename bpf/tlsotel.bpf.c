@@ -1245,6 +1245,26 @@ static __always_inline void count_file(__u32 idx)
 
 #define SIGSTOP 19
 
+/* Programs that watch their child for stops and stop themselves in turn, so that the user's
+ * shell sees a job stopped (sudo, su and their kind run a command that way when there is no
+ * terminal): the agent resumes the child only, and the wrapper would stay stopped. Their
+ * children are never held. NUL-padded to 16 bytes, compared as two words. */
+static const char stop_mirroring_parents[][16] = {
+	"sudo", "su", "runuser", "doas", "pkexec", "login", "newgrp", "sg",
+};
+
+static __always_inline bool parent_mirrors_stops(struct task_struct *task)
+{
+	__u64 c[2] = {};
+	BPF_CORE_READ_INTO(&c, task, real_parent, comm);
+	for (__u32 i = 0; i < sizeof(stop_mirroring_parents) / sizeof(stop_mirroring_parents[0]); i++) {
+		const __u64 *w = (const __u64 *)stop_mirroring_parents[i];
+		if (w[0] == c[0] && w[1] == c[1])
+			return true;
+	}
+	return false;
+}
+
 /*
  * Whether the current process may be stopped until user space has examined the new file `f`
  * (attached it if a TLS library claims it): so that a program's first TLS call, a few ms after
@@ -1273,26 +1293,6 @@ static __always_inline void count_file(__u32 idx)
  *   interactive shell leads its session. Processes with no terminal (services, containers,
  *   test runners, cron) are never waited for that way.
  */
-/* Programs that watch their child for stops and stop themselves in turn, so that the user's
- * shell sees a job stopped (sudo, su and their kind run a command that way when there is no
- * terminal): the agent resumes the child only, and the wrapper would stay stopped. Their
- * children are never held. NUL-padded to 16 bytes, compared as two words. */
-static const char stop_mirroring_parents[][16] = {
-	"sudo", "su", "runuser", "doas", "pkexec", "login", "newgrp", "sg",
-};
-
-static __always_inline bool parent_mirrors_stops(struct task_struct *task)
-{
-	__u64 c[2] = {};
-	BPF_CORE_READ_INTO(&c, task, real_parent, comm);
-	for (__u32 i = 0; i < sizeof(stop_mirroring_parents) / sizeof(stop_mirroring_parents[0]); i++) {
-		const __u64 *w = (const __u64 *)stop_mirroring_parents[i];
-		if (w[0] == c[0] && w[1] == c[1])
-			return true;
-	}
-	return false;
-}
-
 static __always_inline bool may_hold(struct file *f, bool mmap)
 {
 	__u32 beat = control_value(TLS_CONTROL_HOLD);
