@@ -82,9 +82,9 @@ export interface CaptureOptions {
   fileEvents?: boolean;
   /** With fileEvents: a process that execs or maps a new file of TLS-library size is stopped
    *  by the BPF side until the file is examined and attached, then resumed, so that its first
-   *  request is traced (bpf/tlsotel.bpf.c may_hold says which processes). Default off here,
-   *  on in the CLI (src/config): only an agent whose event loop never blocks on a child process
-   *  may hold (a held child of a spawnSync would wait for the loop that waits for it). */
+   *  request is traced (bpf/tlsotel.bpf.c may_hold says which processes). Default off; the
+   *  CLI's --hold-new-programs turns it on. Only an agent whose event loop never blocks on a
+   *  child process may hold (a held child of a spawnSync would wait for the loop that waits). */
   holdNewFiles?: boolean;
   /** The TLS libraries to trace (default: all of src/tls). */
   libraries?: readonly TlsLibrary[];
