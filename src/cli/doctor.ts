@@ -1,7 +1,7 @@
 // `tlsotel doctor`: checks, one line each, everything tlsotel needs, with the fix for each failure.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
-import { effectiveCaps, hasCap, missingCapabilities, REQUIRED_CAPS } from '../util/caps';
+import { CAP_KILL, confinement, effectiveCaps, hasCap, missingCapabilities, REQUIRED_CAPS } from '../util/caps';
 import { libbpf } from '../bpf/libbpf';
 import { surveyTlsFiles, tryLoadAndAttach } from '../agent/agent';
 import type { RootReport } from '../agent/agent';
@@ -37,6 +37,13 @@ export function doctor(log: Logger, out: (line: string) => void = (l) => process
     add(hasCap(caps, c.cap) ? 'ok' : 'fail', `permission ${c.name}`, sentence ?? `held: needed ${c.why}`);
   }
   const perm = missing.size > 0;
+  // Optional: what --hold-new-programs could do here (README, Discovery: Holding new programs).
+  const confined = confinement();
+  add('ok', '--hold-new-programs', confined !== undefined
+    ? `would hold nothing: the agent runs confined (${confined}), which may forbid it to resume a held process`
+    : hasCap(caps, CAP_KILL)
+      ? 'may hold any process (CAP_KILL: it can resume them all)'
+      : `would hold only uid ${process.geteuid?.() ?? '?'}'s processes (no CAP_KILL to resume other users')`);
 
   const uprobe = existsSync('/sys/bus/event_source/devices/uprobe');
   add(uprobe ? 'ok' : 'fail', 'uprobes', uprobe ? 'perf PMU "uprobe" present' : 'no uprobe PMU: use a kernel built with CONFIG_UPROBE_EVENTS=y');

@@ -74,6 +74,7 @@ test('doctor as root: every check passes and the TLS libraries are listed', asyn
   const r = await run(process.execPath, [CLI, 'doctor']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^\[ ok \] load and attach: BPF program loaded and attached/m);
+  assert.match(r.stdout, /^\[ ok \] --hold-new-programs: may hold any process \(CAP_KILL/m, 'root, unconfined');
   // Debian's libssl: probes on the internal functions both wrappers call (cheap entry, BIO_f_ssl seen too).
   // With its version: its libcrypto's (the one `openssl version` reports), as libssl has none.
   const ssl = /^OpenSSL (\S+) /.exec(execFileSync('openssl', ['version'], { encoding: 'utf8' }))![1].replace(/\./g, '\\.');

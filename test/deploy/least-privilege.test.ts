@@ -122,6 +122,7 @@ for (const cap of ALL) {
     assert.equal(d.code, 1, d.stdout + d.stderr);
     assert.match(d.stdout, new RegExp(`^\\[fail\\] permission ${cap}: tlsotel needs ${cap} to `, 'm'));
     for (const other of rest) assert.match(d.stdout, new RegExp(`^\\[ ok \\] permission ${other}: held`, 'm'));
+    assert.match(d.stdout, /^\[ ok \] --hold-new-programs: would hold only uid 65534's processes \(no CAP_KILL/m);
   });
 }
 
