@@ -398,8 +398,7 @@ export class Agent {
         this.opts.log.error(`cannot resume process ${ev.pid} (${ev.comm}), stopped while its new file was examined: ${(e as Error).message}; run 'kill -CONT ${ev.pid}'`);
         if (this.holding) {
           // Not allowed to (a security module confining the agent, say): hold nothing more.
-          this.holding = false;
-          this.probes.setHolding(false);
+          this.stopHolding();
           this.opts.log.error('holding new programs turned off: the agent may not resume the processes it holds');
         }
         continue;
@@ -413,16 +412,21 @@ export class Agent {
     }
   }
 
+  /** The BPF side holds no process more (its heartbeat cleared, no more beats). */
+  private stopHolding(): void {
+    this.holding = false;
+    this.probes.setHolding(false);
+  }
+
   /** At an exit that skipped stop() (an uncaught error, process.exit): holding is turned off
    *  and the processes already held (their events still in the ring) are resumed, so that none
    *  stays stopped. stop() does the same in its order. */
   private readonly releaseHolds = (): void => {
     if (!this.holdsOutstanding) return;
     this.holdsOutstanding = false;
-    this.holding = false;
     this.exiting = true;
     try {
-      this.probes.setHolding(false);
+      this.stopHolding();
       this.fileEvents?.drain();
     } catch {
       // the maps are gone, and with them the programs that hold
@@ -649,8 +653,7 @@ export class Agent {
     this.discovery.stop();
     // No process is held from here on; the watcher reads the ring once more when it closes
     // (FileEventWatcher.stop), and those events' processes are resumed too.
-    this.holding = false;
-    this.probes.setHolding(false);
+    this.stopHolding();
     // Resolves once the last events are read and their held processes resumed.
     const fileEventsStopped = this.fileEvents?.stop().then(() => {
       this.holdsOutstanding = false;

@@ -539,8 +539,7 @@ export class Discovery {
       return false; // unreadable now (e.g. the process exited): try again on a later scan
     }
     if (defined.size === 0 && !this.anyWithoutSymbols) {
-      this.noteUntraceable(key, displayPath, pid);
-      this.reject(key, st.mtimeMs);
+      this.reject(key, st.mtimeMs, displayPath, pid);
       this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
       return true;
     }
@@ -594,8 +593,7 @@ export class Discovery {
     if (vanished && attached.length === 0) return false; // not examined: looked at again when next seen
     this.opts.onFileExamined?.({ dev: st.dev, ino: st.ino });
     if (attached.length === 0) {
-      this.noteUntraceable(key, displayPath, pid);
-      this.reject(key, st.mtimeMs);
+      this.reject(key, st.mtimeMs, displayPath, pid);
     } else {
       this.files.set(key, attached);
       this.sawTraced = true;
@@ -616,9 +614,12 @@ export class Discovery {
     this.opts.log.info(`not traced: ${displayPath}${pid !== undefined ? ` (pid ${pid})` : ''}: ${what}`);
   }
 
-  private reject(key: string, mtimeMs: number): void {
+  /** The file is no TLS library's (looked at again only if modified); one that carries a TLS
+   *  stack that cannot be traced is noted. */
+  private reject(key: string, mtimeMs: number, displayPath: string, pid?: number): void {
     if (this.rejected.size >= MAX_REMEMBERED) this.rejected.clear();
     this.rejected.set(key, mtimeMs);
+    this.noteUntraceable(key, displayPath, pid);
   }
 }
 
