@@ -150,7 +150,7 @@ struct want {
 	__u64 ssl;
 	__u64 ts;
 	__u32 in_call;
-	__u32 _pad;
+	__u32 close_lib; /* the library's id when its connections end at their socket's close, else 0 */
 };
 
 /* Threads looking for their SSL*'s socket, keyed by pid_tgid. Inserted by the entry probe of an
@@ -192,6 +192,27 @@ struct {
 	__type(key, struct fd_key);
 	__type(value, __u64);
 } known_fd SEC(".maps");
+
+/* Connections that end when their socket is closed, by that socket: SSL*s of libraries whose
+ * free function is not probed (attach cookie bit TLSOTEL_COOKIE_ENDS_AT_CLOSE: BoringSSL built
+ * in without symbols, see src/tls/boringssl). Inserted when the socket is found, taken by the
+ * close() that ends it. LRU: a socket closed otherwise (exit, close_range) must not pin one. */
+struct fd_close {
+	__u64 ssl;
+	__u32 lib_id;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fd_key);
+	__type(value, struct fd_close);
+} fd_closes SEC(".maps");
+
+/* Entries of fd_closes (approximately: LRU evictions are not subtracted). Zero lets close()
+ * return before any map lookup. */
+__u32 fd_close_pending = 0;
 
 /* Markers in want_fd (approximately: LRU evictions are not subtracted). Zero lets the syscall
  * hook return before any map lookup. */
@@ -314,7 +335,7 @@ static __always_inline bool traced(__u32 tgid)
 
 /* At the entry of a call on a connection whose socket is not known yet: the thread looks for it
  * (see want_fd). `tc`, the thread's storage (may be null), remembers a connection found known. */
-static __always_inline void find_socket(__u64 pid_tgid, struct call_args *a, struct task_calls *tc)
+static __always_inline void find_socket(struct pt_regs *ctx, __u64 pid_tgid, struct call_args *a, struct task_calls *tc)
 {
 	__u64 gen = known_gen;
 	__u32 slot = ((a->ssl * 0x9E3779B97F4A7C15ULL) >> 60) & (KNOWN_CACHE_SLOTS - 1);
@@ -334,6 +355,9 @@ static __always_inline void find_socket(__u64 pid_tgid, struct call_args *a, str
 		return;
 	}
 	struct want w = { .ssl = a->ssl, .ts = bpf_ktime_get_ns(), .in_call = 1 };
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (cookie & TLSOTEL_COOKIE_ENDS_AT_CLOSE)
+		w.close_lib = (__u32)cookie;
 	if (bpf_map_update_elem(&want_fd, &pid_tgid, &w, BPF_NOEXIST) == 0)
 		__sync_fetch_and_add(&identity_pending, 1);
 	else
@@ -354,7 +378,7 @@ static __always_inline void stash(struct pt_regs *ctx)
 	struct task_calls *tc = task_calls(true);
 	if (!tc)
 		return;
-	find_socket(pid_tgid, &a, tc);
+	find_socket(ctx, pid_tgid, &a, tc);
 	tc->call = a;
 	tc->in_call = 1;
 }
@@ -968,12 +992,12 @@ int BPF_KRETPROBE(tls_read_ex_ret)
  * SSL_write_ex2 and (through SSL_write_ex2) SSL_write_ex call in those releases: the byte count
  * goes through the fifth argument (r8), not the fourth. Return value and count as SSL_write_ex
  * (ret_ex). See src/tls/openssl/internals.ts. */
-static __always_inline void stash_at(struct call_args *a, __u64 pid_tgid, bool ex2)
+static __always_inline void stash_at(struct pt_regs *ctx, struct call_args *a, __u64 pid_tgid, bool ex2)
 {
 	struct task_calls *tc = task_calls(true);
 	if (!tc)
 		return;
-	find_socket(pid_tgid, a, tc);
+	find_socket(ctx, pid_tgid, a, tc);
 	if (ex2) {
 		tc->ex2 = *a;
 		tc->in_ex2 = 1;
@@ -1004,7 +1028,7 @@ int BPF_KPROBE(tls_enter_arg5)
 	if (!traced(pid_tgid >> 32))
 		return 0;
 	struct call_args a = args5(ctx);
-	stash_at(&a, pid_tgid, false);
+	stash_at(ctx, &a, pid_tgid, false);
 	return 0;
 }
 
@@ -1025,7 +1049,7 @@ int BPF_KPROBE(tls_enter_ex2)
 	struct task_calls *tc = task_calls(false);
 	if (tc && tc->in_call && tc->call.ssl == a.ssl)
 		return 0;
-	stash_at(&a, pid_tgid, true);
+	stash_at(ctx, &a, pid_tgid, true);
 	return 0;
 }
 
@@ -1051,9 +1075,10 @@ int BPF_KRETPROBE(tls_write_ex2_ret)
 	return 0;
 }
 
-/* A connection is gone (SSL_free, gnutls_deinit, Go's (*Conn).Close): user space flushes and
- * frees its state, and its socket is forgotten. */
-static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u64 conn)
+/* A connection is gone (SSL_free, gnutls_deinit, Go's (*Conn).Close, the close() of its socket
+ * for libraries without a free probe): user space flushes and frees its state, and its socket
+ * is forgotten. */
+static __always_inline int conn_closed(__u64 pid_tgid, __u64 conn, __u32 lib_id)
 {
 	if (stopping())
 		return 0;
@@ -1063,7 +1088,7 @@ static __always_inline int conn_closed(struct pt_regs *ctx, __u64 pid_tgid, __u6
 	ev.conn = conn;
 	ev.pid = pid_tgid >> 32;
 	ev.tid = (__u32)pid_tgid;
-	ev.lib_id = (__u32)bpf_get_attach_cookie(ctx);
+	ev.lib_id = lib_id;
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
 
 	/* What the connection left unfinished must not pass to the next connection at this address
@@ -1139,7 +1164,7 @@ int BPF_KPROBE(tls_free, void *ssl)
 	__u64 pid_tgid = current_pid_tgid();
 	if (!close_traced(pid_tgid, (__u64)ssl))
 		return 0;
-	return conn_closed(ctx, pid_tgid, (__u64)ssl);
+	return conn_closed(pid_tgid, (__u64)ssl, (__u32)bpf_get_attach_cookie(ctx));
 }
 
 #define S_IFMT 0170000
@@ -1375,6 +1400,7 @@ static __always_inline void file_seen(__u32 kind, __u64 pid_tgid, struct file *f
 #define PROT_EXEC 4
 #define MAP_ANONYMOUS 0x20
 #define SYS_MMAP 9
+#define SYS_CLOSE 3
 
 /* At sys_enter of mmap (x86_64: addr di, len si, prot dx, flags r10, fd r8): an executable
  * mapping of a file. The fd is open here; the mapping exists once the call returns, long before
@@ -1416,6 +1442,23 @@ int tls_file_exec(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* close(fd) of a socket whose connection ends with it (fd_closes). */
+static __always_inline void socket_closed(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__u64 pid_tgid = current_pid_tgid();
+	struct fd_key fk = { .pid = pid_tgid >> 32, .fd = (int)BPF_CORE_READ(regs, di) };
+	struct fd_close *found = bpf_map_lookup_elem(&fd_closes, &fk);
+	if (!found)
+		return;
+	struct fd_close fc = *found;
+	if (bpf_map_delete_elem(&fd_closes, &fk) == 0)
+		__sync_fetch_and_add(&fd_close_pending, -1);
+	/* Not close_traced(): the connection's socket was found, so it was traced. */
+	if (traced_process(fk.pid))
+		conn_closed(pid_tgid, fc.ssl, fc.lib_id);
+}
+
 /* Every syscall entry on the host: mmap goes to watch_mmap; any other returns at once unless a
  * thread is looking for its socket (identity_pending), and then only for read/write-family
  * syscalls of such a thread. */
@@ -1425,6 +1468,11 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	long id = (long)ctx->args[1];
 	if (id == SYS_MMAP) {
 		watch_mmap(ctx);
+		return 0;
+	}
+	if (id == SYS_CLOSE) {
+		if (fd_close_pending)
+			socket_closed(ctx);
 		return 0;
 	}
 	if (!identity_pending)
@@ -1486,6 +1534,13 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct conn_key ck = { .ssl = ssl, .pid = pid };
 	bpf_map_update_elem(&known, &ck, &fd, BPF_ANY);
 	bpf_map_update_elem(&known_fd, &fk, &ssl, BPF_ANY);
+	if (w->close_lib) {
+		struct fd_close fc = { .ssl = ssl, .lib_id = w->close_lib };
+		if (bpf_map_update_elem(&fd_closes, &fk, &fc, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&fd_close_pending, 1);
+		else
+			bpf_map_update_elem(&fd_closes, &fk, &fc, BPF_EXIST);
+	}
 	if (bpf_map_delete_elem(&want_fd, &pid_tgid) == 0)
 		__sync_fetch_and_add(&identity_pending, -1);
 	return 0;
@@ -1527,7 +1582,7 @@ static __always_inline struct go_call go_enter(struct pt_regs *ctx, __u64 pid_tg
 		.args = { .ssl = ctx->ax, .buf = ctx->bx },
 		.pid_tgid = pid_tgid,
 	};
-	find_socket(pid_tgid, &c.args, task_calls(true));
+	find_socket(ctx, pid_tgid, &c.args, task_calls(true));
 	struct go_key k = { .tgid = pid_tgid >> 32, .g = ctx->r14 };
 	bpf_map_update_elem(&go_calls, &k, &c, BPF_ANY);
 	return c;
@@ -1611,5 +1666,5 @@ int BPF_KPROBE(go_tls_close)
 	__u64 pid_tgid = current_pid_tgid();
 	if (!close_traced(pid_tgid, ctx->ax))
 		return 0;
-	return conn_closed(ctx, pid_tgid, ctx->ax);
+	return conn_closed(pid_tgid, ctx->ax, (__u32)bpf_get_attach_cookie(ctx));
 }

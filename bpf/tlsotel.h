@@ -22,10 +22,14 @@
 #define TLSOTEL_COMM_LEN 16
 /* Most process names --comm may give (struct tls_config.comms). */
 #define TLSOTEL_MAX_COMMS 8
+/* Attach cookie bit of probes whose library's connections end at their socket's close (no free
+ * function probed: src/tls/library.ts Claim.endsAtSocketClose). The cookie's low 32 bits are the
+ * library id records carry. */
+#define TLSOTEL_COOKIE_ENDS_AT_CLOSE (1ULL << 32)
 
 enum tls_event_type {
 	TLS_EVENT_DATA = 1,  /* plaintext of one SSL_read/SSL_write call (or one segment of it) */
-	TLS_EVENT_CLOSE = 2, /* SSL_free: the connection's state can go */
+	TLS_EVENT_CLOSE = 2, /* SSL_free (or the socket's close): the connection's state can go */
 	TLS_EVENT_CONN = 3,  /* the TCP socket under an SSL*: payload is struct tls_conn */
 };
 

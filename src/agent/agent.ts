@@ -261,7 +261,7 @@ export class Agent {
     this.discovery = new Discovery({
       libraries: c.libraries ?? TLS_LIBRARIES,
       untraceable: untraceableStack,
-      attach: (p, id, claim) => probes.attachFile(p, id, claim.probes).functions,
+      attach: (p, id, claim) => probes.attachFile(p, id, claim.probes, claim).functions,
       log: opts.log,
       libDirs: c.libDirs,
       binDirs: c.binDirs,
@@ -702,7 +702,7 @@ export function surveyTlsFiles(log: Logger, capture: Pick<CaptureOptions, 'libDi
 export function tryLoadAndAttach(log: Logger, file?: TlsFile): void {
   const probes = TlsProbes.load({ log });
   try {
-    if (file !== undefined) probes.attachFile(file.path, 1, file.claim.probes);
+    if (file !== undefined) probes.attachFile(file.path, 1, file.claim.probes, file.claim);
   } finally {
     probes.close();
   }

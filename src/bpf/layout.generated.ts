@@ -6,6 +6,7 @@ export const TLSOTEL_HEAD_SCAN = 2048;
 export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
 export const TLSOTEL_MAX_COMMS = 8;
+export const TLSOTEL_COOKIE_ENDS_AT_CLOSE = 4294967296n;
 export const TLSOTEL_HOLD_MIN_BYTES = (256 * 1024);
 export const TLSOTEL_HOLD_HEARTBEAT_MS = 1000;
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_COOKIE_ENDS_AT_CLOSE, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
 import type { PendingLoss } from '../capture/streams';
@@ -188,14 +188,17 @@ export class TlsProbes {
 
   /**
    * Attaches `probes` to one file, for all processes that map it, now and later; records they
-   * emit carry `libId` (the attach cookie). On failure, detaches what was attached and throws.
+   * emit carry `libId` (the attach cookie's low 32 bits). On failure, detaches what was attached and throws.
    */
-  attachFile(filePath: string, libId: number, probes: readonly ProbeSpec[]): AttachedFile {
+  attachFile(filePath: string, libId: number, probes: readonly ProbeSpec[], opts: { endsAtSocketClose?: boolean } = {}): AttachedFile {
     const lb = libbpf();
     const file: AttachedFile = { libId, path: filePath, functions: [], links: [] };
+    // The cookie: the library id records carry, and whether its connections end at their
+    // socket's close (bpf/tlsotel.bpf.c, fd_closes).
+    const cookie = BigInt(libId) | (opts.endsAtSocketClose === true ? TLSOTEL_COOKIE_ENDS_AT_CLOSE : 0n);
     try {
       for (const p of probes) {
-        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: libId, retprobe: p.retprobe, func_name: p.symbol ?? null };
+        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: cookie, retprobe: p.retprobe, func_name: p.symbol ?? null };
         const link = lb.bpf_program__attach_uprobe_opts(this.program(p.program), -1, filePath, p.offset ?? 0, opts);
         if (!link) {
           const errno = lb.errno();

@@ -25,6 +25,10 @@ export interface Claim {
   /** How the probes were placed, one phrase each, for `doctor` (e.g. "read and write on the
    *  internal functions both wrappers call"). */
   notes: string[];
+  /** The file's SSL_free (or equivalent) is not probed: a connection ends when the socket found
+   *  for it is closed (bpf/tlsotel.bpf.c, fd_closes), so that a freed connection's address
+   *  taken by the next one does not continue the old one. */
+  endsAtSocketClose?: boolean;
 }
 
 /** A file offered to the libraries: its path (readable from this process) and the subset of

@@ -1,0 +1,238 @@
+// Where SSL_read and SSL_write are in a BoringSSL built into a file without symbols (Python's
+// grpcio module `cygrpc`, Envoy, other static builds that hide and strip it).
+//
+// No byte signature of the functions' code (it changes with every compiler and version); what
+// BoringSSL's source fixes instead:
+//   - every error is raised by OPENSSL_PUT_ERROR(SSL, reason), which compiles to
+//     ERR_put_error(ERR_LIB_SSL, 0, reason, __FILE__, __LINE__): in x86-64 code, a
+//     `lea __FILE__(%rip),%rcx` (the fourth argument) beside a `mov $reason,%edx`. __FILE__ is
+//     the path of ssl/ssl_lib.cc, a string of the file, so each of its error sites is found by
+//     the lea that points at it;
+//   - the reason codes are BoringSSL's public, fixed numbers (include/openssl/ssl.h, err.h);
+//   - the shape of the functions, unchanged since 2018: SSL_write raises "uninitialized",
+//     "handshake failure" and "bad length" itself; SSL_peek raises "should not have been
+//     called" (QUIC) and calls ssl_read_impl, which raises "uninitialized" and "handshake
+//     failure"; SSL_read is SSL_peek (called or inlined) plus consuming what it returned.
+// Functions are delimited by the unwind table (.eh_frame_hdr), which stripping keeps. Anything
+// that does not fit exactly one way (no unwind table, two candidates for a role, none) is a
+// clear "cannot place" rather than a guess.
+import { ElfImage, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_PROGBITS, type ElfSection } from '../../discovery/elf';
+
+/** BoringSSL's reason codes (include/openssl/err.h, ssl.h): stable numbers of its API. */
+export const REASON = {
+  SHOULD_NOT_HAVE_BEEN_CALLED: 66, // ERR_R_SHOULD_NOT_HAVE_BEEN_CALLED (2 | ERR_R_FATAL)
+  BAD_LENGTH: 111, // SSL_R_BAD_LENGTH
+  SSL_HANDSHAKE_FAILURE: 215, // SSL_R_SSL_HANDSHAKE_FAILURE
+  UNINITIALIZED: 226, // SSL_R_UNINITIALIZED
+} as const;
+
+const SOURCE_FILE = 'ssl_lib.cc';
+/** Below this a file cannot hold BoringSSL's libssl and libcrypto: not looked into. */
+export const MIN_FILE_BYTES = 1024 * 1024;
+/** How far from the lea a `mov $reason,%edx` may be (the compiler schedules the argument moves
+ *  around it). */
+const WINDOW = 32;
+
+export interface BoringsslFunction {
+  /** File offset of the function's first instruction (where the probes go). */
+  offset: number;
+  /** Its length in bytes (from the unwind table). */
+  size: number;
+}
+
+export interface BoringsslFunctions {
+  read: BoringsslFunction;
+  write: BoringsslFunction;
+  /** How SSL_read was told from SSL_peek, for `doctor`. */
+  readHow: string;
+  /** Error sites of ssl_lib.cc found, for `doctor`. */
+  sites: number;
+}
+
+/** Thrown when the file carries BoringSSL's ssl_lib.cc but its functions cannot be placed. */
+export class BoringsslPlacementError extends Error {}
+
+interface Fn {
+  start: number; // vaddr
+  size: number;
+  reasons: Set<number>;
+  calls: Set<number>; // vaddrs called (call rel32), filled for the functions looked at
+}
+
+/**
+ * SSL_read and SSL_write of the BoringSSL in `path`, or null when the file does not carry
+ * BoringSSL's ssl_lib.cc (the common case: most files). Throws BoringsslPlacementError when it
+ * does but the functions cannot be told for sure; other errors only for unreadable files.
+ */
+export function findBoringssl(path: string): BoringsslFunctions | null {
+  const elf = ElfImage.open(path);
+  if (elf === null) return null;
+  try {
+    if (elf.fileSize < MIN_FILE_BYTES) return null;
+    const targets = sourceFileStrings(elf);
+    if (targets.size === 0) return null;
+    const texts = elf.sections.filter((s) => s.type === SHT_PROGBITS && (s.flags & SHF_EXECINSTR) !== 0 && s.size > 0);
+    const fns = unwindFunctions(elf);
+    if (fns === null) throw new BoringsslPlacementError('BoringSSL without symbols and without an unwind table (.eh_frame_hdr): its functions cannot be delimited');
+    let sites = 0;
+    const texted: Array<{ sec: ElfSection; code: Buffer }> = [];
+    for (const sec of texts) {
+      const code = elf.sectionData(sec);
+      if (code === null) continue;
+      texted.push({ sec, code });
+      sites += errorSites(sec, code, targets, fns);
+    }
+    if (sites === 0) return null; // the name only (a string in some other program)
+    return classify(fns, texted, elf, sites);
+  } finally {
+    elf.close();
+  }
+}
+
+/** Virtual addresses an lea for ssl_lib.cc's __FILE__ may point at: the start of each string
+ *  that ends in "/ssl_lib.cc" (or is "ssl_lib.cc"), and each suffix of it after a '/' (a linker
+ *  may merge "ssl/ssl_lib.cc" into the tail of a longer path). */
+function sourceFileStrings(elf: ElfImage): Set<number> {
+  const out = new Set<number>();
+  const needle = Buffer.from(`${SOURCE_FILE}\0`, 'latin1');
+  for (const sec of elf.sections) {
+    if (sec.type !== SHT_PROGBITS || (sec.flags & SHF_ALLOC) === 0 || (sec.flags & (SHF_EXECINSTR | SHF_WRITE)) !== 0) continue;
+    const data = elf.sectionData(sec);
+    if (data === null) continue;
+    for (let at = data.indexOf(needle); at >= 0; at = data.indexOf(needle, at + 1)) {
+      if (at > 0 && data[at - 1] !== 0x2f /* / */ && data[at - 1] !== 0) continue; // e.g. "xssl_lib.cc"
+      let start = at;
+      while (start > 0 && data[start - 1] !== 0 && at - start < 512) start--;
+      for (let p = start; p <= at; p++) if (p === start || data[p - 1] === 0x2f) out.add(sec.addr + p);
+    }
+  }
+  return out;
+}
+
+/** Functions from .eh_frame_hdr's binary-search table (start, and size from each FDE), sorted by
+ *  start; null without a table this code reads (encoding other than datarel|sdata4). */
+function unwindFunctions(elf: ElfImage): Fn[] | null {
+  const hdr = elf.section('.eh_frame_hdr');
+  const data = hdr && elf.sectionData(hdr);
+  if (!hdr || !data || data.length < 12 || data[0] !== 1) return null;
+  const [ptrEnc, countEnc, tableEnc] = [data[1], data[2], data[3]];
+  if (tableEnc !== 0x3b || countEnc !== 0x03 || (ptrEnc & 0x0f) !== 0x0b) return null; // datarel sdata4, udata4, sdata4
+  const count = data.readUInt32LE(8);
+  if (12 + count * 8 > data.length) return null;
+  const fns: Fn[] = [];
+  for (let k = 0; k < count; k++) {
+    const start = hdr.addr + data.readInt32LE(12 + k * 8);
+    const fde = hdr.addr + data.readInt32LE(16 + k * 8);
+    // FDE: length, CIE pointer, pc_begin (pcrel sdata4, as the table's encoding implies for
+    // every compiler that writes this table), pc_range. Checked against the table's start.
+    const f = elf.readVaddr(fde, 16);
+    if (f === null || f.readUInt32LE(0) === 0xffffffff) continue;
+    if (fde + 8 + f.readInt32LE(8) !== start) continue;
+    fns.push({ start, size: f.readUInt32LE(12), reasons: new Set(), calls: new Set() });
+  }
+  fns.sort((a, b) => a.start - b.start);
+  return fns.length > 0 ? fns : null;
+}
+
+function fnAt(fns: Fn[], vaddr: number): Fn | undefined {
+  let lo = 0;
+  let hi = fns.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (fns[mid].start <= vaddr) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  const f = fns[hi];
+  return f !== undefined && vaddr < f.start + f.size ? f : undefined;
+}
+
+/** Finds every `lea target(%rip),%rcx` in one executable section and adds the reason codes
+ *  moved into %edx around it to its function's. Returns how many such sites it found. */
+function errorSites(sec: ElfSection, code: Buffer, targets: Set<number>, fns: Fn[]): number {
+  const lea = Buffer.from([0x48, 0x8d, 0x0d]); // lea disp32(%rip),%rcx
+  let n = 0;
+  for (let i = code.indexOf(lea); i >= 0 && i + 7 <= code.length; i = code.indexOf(lea, i + 1)) {
+    const at = sec.addr + i;
+    if (!targets.has(at + 7 + code.readInt32LE(i + 3))) continue;
+    const fn = fnAt(fns, at);
+    if (fn === undefined) continue;
+    n++;
+    const lo = Math.max(0, i - WINDOW, fn.start - sec.addr);
+    const hi = Math.min(code.length - 5, i + 7 + WINDOW, fn.start + fn.size - sec.addr - 5);
+    for (let j = lo; j <= hi; j++) {
+      // mov $imm32,%edx (not part of a longer instruction: not after a REX prefix)
+      if (code[j] === 0xba && !(j > 0 && (code[j - 1] & 0xf0) === 0x40)) {
+        const imm = code.readUInt32LE(j + 1);
+        if (imm > 0 && imm < 4096) fn.reasons.add(imm);
+      }
+    }
+  }
+  return n;
+}
+
+/** `call rel32` targets in a function (a byte-wise search: only compared with functions'
+ *  starts, so a stray match would need a displacement to exactly such a start). */
+function callsOf(fn: Fn, texted: Array<{ sec: ElfSection; code: Buffer }>): Set<number> {
+  if (fn.calls.size > 0) return fn.calls;
+  const t = texted.find(({ sec }) => fn.start >= sec.addr && fn.start + fn.size <= sec.addr + sec.size);
+  if (!t) return fn.calls;
+  const base = fn.start - t.sec.addr;
+  for (let j = base; j + 5 <= base + fn.size; j++) {
+    if (t.code[j] === 0xe8) fn.calls.add(t.sec.addr + j + 5 + t.code.readInt32LE(j + 1));
+  }
+  return fn.calls;
+}
+
+const hasAll = (s: Set<number>, ...r: number[]) => r.every((x) => s.has(x));
+
+function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, elf: ElfImage, sites: number): BoringsslFunctions {
+  const { SHOULD_NOT_HAVE_BEEN_CALLED: QUIC, BAD_LENGTH, SSL_HANDSHAKE_FAILURE: HS, UNINITIALIZED: UNINIT } = REASON;
+  const withSites = fns.filter((f) => f.reasons.size > 0);
+  const writes = withSites.filter((f) => hasAll(f.reasons, UNINIT, HS, BAD_LENGTH));
+  if (writes.length !== 1) throw new BoringsslPlacementError(`BoringSSL's SSL_write not told apart: ${writes.length} functions raise its errors`);
+  const write = writes[0];
+
+  const byStart = new Map(fns.map((f) => [f.start, f]));
+  // What a function raises itself and through the functions it calls directly.
+  const reach = (f: Fn): Set<number> => {
+    const s = new Set(f.reasons);
+    for (const c of callsOf(f, texted)) for (const r of byStart.get(c)?.reasons ?? []) s.add(r);
+    return s;
+  };
+  // SSL_peek, and SSL_read when SSL_peek is inlined into it.
+  const peeks = withSites.filter((f) => f !== write && f.reasons.has(QUIC) && !f.reasons.has(BAD_LENGTH) && hasAll(reach(f), UNINIT, HS));
+  let read: Fn;
+  let readHow: string;
+  if (peeks.length === 2) {
+    const [a, b] = peeks;
+    if (callsOf(a, texted).has(b.start)) read = a;
+    else if (callsOf(b, texted).has(a.start)) read = b;
+    else if (a.size !== b.size) read = a.size > b.size ? a : b;
+    else throw new BoringsslPlacementError("BoringSSL's SSL_read not told from SSL_peek: same shape and size");
+    readHow = 'SSL_read: the larger of SSL_peek and SSL_read, which inlines it';
+  } else if (peeks.length === 1) {
+    // SSL_peek out of line (SSL_read calls it), or SSL_read with SSL_peek inlined and no copy
+    // of SSL_peek left: SSL_read is then the one small function of ssl_lib.cc that calls it.
+    const p = peeks[0];
+    const lo = Math.min(...withSites.map((f) => f.start));
+    const hi = Math.max(...withSites.map((f) => f.start + f.size));
+    const callers = fns.filter((f) => f !== p && f.start >= lo && f.start < hi && f.size <= 256 && f.reasons.size === 0 && callsOf(f, texted).has(p.start));
+    if (callers.length === 1) {
+      read = callers[0];
+      readHow = 'SSL_read: the function of ssl_lib.cc that calls SSL_peek';
+    } else if (callers.length === 0) {
+      read = p;
+      readHow = 'SSL_read: SSL_peek inlined, no other copy';
+    } else {
+      throw new BoringsslPlacementError(`BoringSSL's SSL_read not told apart: ${callers.length} functions call SSL_peek`);
+    }
+  } else {
+    throw new BoringsslPlacementError(`BoringSSL's SSL_read not told apart: ${peeks.length} functions have SSL_peek's shape`);
+  }
+  const place = (f: Fn): BoringsslFunction => {
+    const offset = elf.offsetOf(f.start);
+    if (offset === undefined) throw new BoringsslPlacementError(`function at 0x${f.start.toString(16)} is not in a loaded segment`);
+    return { offset, size: f.size };
+  };
+  return { read: place(read), write: place(write), readHow, sites };
+}

@@ -1,0 +1,150 @@
+// Python's grpcio (BoringSSL built into its cygrpc module, no symbols: src/tls/boringssl) traced
+// with real programs: grpcio client → grpcio server over several connections one after another
+// (the connections end at their sockets' close: SSL_free is not probed), and each side against
+// grpc-js (OpenSSL in node). Spans checked at a real OTLP/gRPC receiver.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { ROOT, makeCert, requireRoot, start, type Proc } from '../helpers/procs';
+import { startAgent } from '../helpers/agent';
+
+const PEER = path.join(ROOT, 'test/tls/grpcio-peer.py');
+const H2_PEERS = path.join(ROOT, 'dist/test/run/h2-peers.js');
+const FAIL_MESSAGE = 'no such greeting';
+
+let cert: ReturnType<typeof makeCert>;
+let receiver: OtlpReceiver;
+let agent: Proc;
+let py: string;
+const procs: Proc[] = [];
+const ofPid = (pid: number, kind: 'CLIENT' | 'SERVER') => (s: ReceivedSpan) => s.resource['process.pid'] === pid && s.kind === kind;
+
+before(async () => {
+  requireRoot();
+  py = execFileSync('bash', [path.join(ROOT, 'scripts/build-grpcio-venv.sh'), '--path'], { encoding: 'utf8' }).trim();
+  if (!existsSync(py)) throw new Error(`no grpcio environment at ${py}: run scripts/install-test-deps.sh`);
+  cert = makeCert();
+  receiver = await startOtlpReceiver();
+  agent = await startAgent(['--otlp-endpoint', receiver.url]);
+});
+
+after(async () => {
+  for (const p of procs) await p.stop('SIGKILL');
+  await agent?.stop('SIGKILL');
+  await receiver?.stop();
+});
+
+function track(p: Proc): Proc {
+  procs.push(p);
+  return p;
+}
+
+let cygrpcAttached: Promise<unknown> | undefined;
+
+/** A grpcio server, once the agent has attached to grpcio's module (a file new to the agent:
+ *  found when the server maps it, a few ms later). */
+async function grpcioServer(): Promise<Proc & { port: number }> {
+  cygrpcAttached ??= agent.waitFor(/attached to \S*cygrpc\S*\.so \(boringssl\): SSL_write@0x[0-9a-f]+, SSL_read@0x[0-9a-f]+/, 'stderr', 30_000);
+  const p = track(start(py, [PEER, 'server', cert.cert, cert.key]));
+  const m = await p.waitFor(/listening (\d+)/, 'stdout', 30_000);
+  await cygrpcAttached;
+  return Object.assign(p, { port: Number(m[1]) });
+}
+
+async function grpcioClient(port: number, spec: string): Promise<Proc> {
+  const c = track(start(py, [PEER, 'client', cert.cert, String(port), spec]));
+  await c.waitFor(/done/, 'stdout', 30_000);
+  return c;
+}
+
+/** The spans of one side of Greeter calls: names, RPC attributes, statuses, the library, and the
+ *  server's port. */
+function checkGreeterSide(spans: ReceivedSpan[], kind: 'CLIENT' | 'SERVER', serverPort: number, library: string): void {
+  for (const s of spans) {
+    const what = `${kind} ${s.name}: ${JSON.stringify(s.attributes)}`;
+    assert.equal(s.attributes['rpc.system.name'], 'grpc', what);
+    assert.equal(s.attributes['rpc.method'], s.name, what);
+    assert.equal(s.attributes['tlsotel.tls.library'], library, what);
+    assert.equal(s.attributes['network.peer.address'], '127.0.0.1', what);
+    assert.equal(kind === 'CLIENT' ? s.attributes['network.peer.port'] : s.attributes['network.local.port'], serverPort, what);
+    if (s.name === 'helloworld.Greeter/Fail') {
+      assert.equal(s.attributes['rpc.status_code'], 'NOT_FOUND', what);
+      assert.equal(s.status.code, kind === 'CLIENT' ? 'ERROR' : 'UNSET', what);
+      if (kind === 'CLIENT') assert.equal(s.status.message, FAIL_MESSAGE, what);
+    } else {
+      assert.equal(s.attributes['rpc.status_code'], 'OK', what);
+      assert.equal(s.status.code, 'UNSET', what);
+    }
+  }
+}
+
+/** Every SERVER span is the child of a CLIENT span of the same call (same name, same client port). */
+function checkStitched(clients: ReceivedSpan[], servers: ReceivedSpan[]): void {
+  for (const s of servers) {
+    const parent = clients.find((c) => c.spanId === s.parentSpanId);
+    assert.ok(parent, `the SERVER span ${s.name} has its CLIENT span as parent`);
+    assert.equal(parent.traceId, s.traceId);
+    assert.equal(parent.name, s.name);
+    assert.equal(parent.attributes['network.local.port'], s.attributes['network.peer.port']);
+  }
+}
+
+const names = (spans: ReceivedSpan[]) => spans.map((s) => s.name).sort();
+
+test('grpcio client → grpcio server, three connections one after another: every call a CLIENT and a SERVER span', async () => {
+  const server = await grpcioServer();
+  const client = await grpcioClient(server.port, '3x2');
+  const want = [...Array(6).fill('helloworld.Greeter/SayHello'), ...Array(3).fill('helloworld.Greeter/Fail')].sort();
+  const sides = () => ({ clients: receiver.spans.filter(ofPid(client.pid, 'CLIENT')), servers: receiver.spans.filter(ofPid(server.pid, 'SERVER')) });
+  await receiver.waitFor(() => sides().clients.length >= 9 && sides().servers.length >= 9, 20_000).catch(() => {});
+  const { clients, servers } = sides();
+  assert.deepEqual(names(clients), want, 'CLIENT spans');
+  assert.deepEqual(names(servers), want, 'SERVER spans');
+  checkGreeterSide(clients, 'CLIENT', server.port, 'boringssl');
+  checkGreeterSide(servers, 'SERVER', server.port, 'boringssl');
+  // Three channels, three connections: three client ports, three calls on each. Had a connection
+  // not ended at its socket's close, a later one at the same SSL* address would have been taken
+  // for its continuation (a client preface in the middle of an HTTP/2 connection: no spans).
+  const ports = new Map<unknown, number>();
+  for (const s of clients) ports.set(s.attributes['network.local.port'], (ports.get(s.attributes['network.local.port']) ?? 0) + 1);
+  assert.deepEqual([...ports.values()], [3, 3, 3], `calls per client port: ${JSON.stringify([...ports])}`);
+  checkStitched(clients, servers);
+  // The request's path is whole on every span (HPACK followed from each connection's start).
+  for (const s of [...clients, ...servers]) assert.equal(s.attributes['url.path'] ?? `/${s.name}`, `/${s.name}`);
+});
+
+test('grpcio client → grpc-js server (node, OpenSSL), and grpc-js client → grpcio server', async () => {
+  // grpcio calls grpc-js's Greeter (SayHello twice and Fail).
+  const js = track(start(process.execPath, [H2_PEERS, 'grpc-server', cert.cert, cert.key]));
+  const jsPort = Number((await js.waitFor(/listening (\d+)/, 'stdout', 30_000))[1]);
+  const pyClient = await grpcioClient(jsPort, '1x2');
+  await receiver.waitFor((all) => all.filter(ofPid(pyClient.pid, 'CLIENT')).length >= 3 && all.filter(ofPid(js.pid, 'SERVER')).length >= 3, 20_000).catch(() => {});
+  const pyClients = receiver.spans.filter(ofPid(pyClient.pid, 'CLIENT'));
+  const jsServers = receiver.spans.filter(ofPid(js.pid, 'SERVER'));
+  const three = ['helloworld.Greeter/Fail', 'helloworld.Greeter/SayHello', 'helloworld.Greeter/SayHello'];
+  assert.deepEqual(names(pyClients), three);
+  assert.deepEqual(names(jsServers), three);
+  checkGreeterSide(pyClients, 'CLIENT', jsPort, 'boringssl');
+  checkGreeterSide(jsServers, 'SERVER', jsPort, 'openssl');
+  checkStitched(pyClients, jsServers);
+
+  // grpc-js calls grpcio's Greeter: SayHello, Fail, LotsOfReplies (three replies 100 ms apart).
+  const server = await grpcioServer();
+  const jsClient = track(start(process.execPath, [H2_PEERS, 'grpc-client', String(server.port), cert.cert]));
+  assert.match((await jsClient.waitFor(/\|/, 'stdout', 30_000))[0], /\|/);
+  await receiver.waitFor((all) => all.filter(ofPid(server.pid, 'SERVER')).length >= 3 && all.filter(ofPid(jsClient.pid, 'CLIENT')).length >= 3, 20_000).catch(() => {});
+  const pyServers = receiver.spans.filter(ofPid(server.pid, 'SERVER'));
+  const jsClients = receiver.spans.filter(ofPid(jsClient.pid, 'CLIENT'));
+  const calls = ['helloworld.Greeter/Fail', 'helloworld.Greeter/LotsOfReplies', 'helloworld.Greeter/SayHello'];
+  assert.deepEqual(names(pyServers), calls);
+  assert.deepEqual(names(jsClients), calls);
+  checkGreeterSide(pyServers, 'SERVER', server.port, 'boringssl');
+  checkGreeterSide(jsClients, 'CLIENT', server.port, 'openssl');
+  checkStitched(jsClients, pyServers);
+  const stream = pyServers.find((s) => s.name === 'helloworld.Greeter/LotsOfReplies')!;
+  const ms = Number(stream.endTimeUnixNano - stream.startTimeUnixNano) / 1e6;
+  assert.ok(ms >= 180, `the streaming call's SERVER span lasted ${ms} ms (two 100 ms gaps)`);
+});

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""A gRPC peer made with Python's grpcio (BoringSSL built into its cygrpc module, no symbols),
+for test/tls/grpcio-e2e.test.ts. No .proto: messages are raw bytes.
+
+  grpcio-peer.py server CERT KEY        serves helloworld.Greeter as test/helpers/greeter.ts does:
+                                        SayHello ("hello " + request), Fail (NOT_FOUND, "no such
+                                        greeting"), LotsOfReplies (3 replies 100 ms apart), on
+                                        127.0.0.1; prints "listening N"; runs until killed
+  grpcio-peer.py client CERT PORT SPEC  SPEC: "channels x calls": that many channels one after
+                                        another (each a new TLS connection, closed after its
+                                        calls), each making that many SayHello calls, then one
+                                        Fail; prints "done"
+"""
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+
+ident = lambda b: b
+
+
+def serve(cert, key):
+    def say_hello(request, context):
+        return b'hello ' + request
+
+    def fail(request, context):
+        context.abort(grpc.StatusCode.NOT_FOUND, 'no such greeting')
+
+    def lots_of_replies(request, context):
+        for n in range(3):
+            if n:
+                time.sleep(0.1)
+            yield f'reply {n}'.encode()
+
+    handler = grpc.method_handlers_generic_handler('helloworld.Greeter', {
+        'SayHello': grpc.unary_unary_rpc_method_handler(say_hello, ident, ident),
+        'Fail': grpc.unary_unary_rpc_method_handler(fail, ident, ident),
+        'LotsOfReplies': grpc.unary_stream_rpc_method_handler(lots_of_replies, ident, ident),
+    })
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    creds = grpc.ssl_server_credentials([(open(key, 'rb').read(), open(cert, 'rb').read())])
+    port = server.add_secure_port('127.0.0.1:0', creds)
+    server.start()
+    print(f'listening {port}', flush=True)
+    threading.Event().wait()
+
+
+def client(cert, port, spec):
+    channels, calls = (int(x) for x in spec.split('x'))
+    creds = grpc.ssl_channel_credentials(root_certificates=open(cert, 'rb').read())
+    for c in range(channels):
+        opts = [('grpc.ssl_target_name_override', 'localhost'), ('grpc.use_local_subchannel_pool', 1)]
+        with grpc.secure_channel(f'127.0.0.1:{port}', creds, options=opts) as ch:
+            hello = ch.unary_unary('/helloworld.Greeter/SayHello', request_serializer=ident, response_deserializer=ident)
+            for i in range(calls):
+                got = hello(f'c{c}n{i}'.encode(), timeout=10)
+                assert got == f'hello c{c}n{i}'.encode(), got
+            try:
+                ch.unary_unary('/helloworld.Greeter/Fail', request_serializer=ident, response_deserializer=ident)(b'x', timeout=10)
+                raise SystemExit('Fail did not fail')
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.NOT_FOUND, e.code()
+    print('done', flush=True)
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'server':
+        serve(sys.argv[2], sys.argv[3])
+    else:
+        client(sys.argv[2], sys.argv[3], sys.argv[4])
