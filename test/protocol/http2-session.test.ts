@@ -316,6 +316,27 @@ test('SETTINGS_MAX_FRAME_SIZE: larger frames pass once allowed; garbage after th
   assert.equal(late.counters.get(ProtocolCounter.InvalidMessages), 1);
 });
 
+test("SETTINGS_MAX_FRAME_SIZE sent by a server before it reads the client's preface still holds (grpc's C core)", () => {
+  // The traced server ('write') sends its SETTINGS first, allowing 4 MiB frames, then reads the
+  // preface and a request whose DATA frame is larger than 16 KiB.
+  const c = new Conversation({ preface: false, clientDir: 'read' });
+  c.settings('write', [[5, 4194304]])
+    .raw('read', Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')]))
+    .settings('read', [[5, 4194304]])
+    .headers('read', 1, req('POST', '/pkg.S/M', ['content-type', 'application/grpc']))
+    .data('read', 1, 20005, { endStream: true })
+    .headers('write', 1, resp(200, ['content-type', 'application/grpc']))
+    .data('write', 1, 20011)
+    .headers('write', 1, ['grpc-status', '0'], { endStream: true })
+    .headers('read', 3, req('POST', '/pkg.S/M', ['content-type', 'application/grpc']))
+    .data('read', 3, 30000, { endStream: true })
+    .headers('write', 3, resp(200, ['content-type', 'application/grpc']))
+    .headers('write', 3, ['grpc-status', '0'], { endStream: true });
+  const out = feed(c.steps);
+  assert.deepStrictEqual(out.exchanges.map((e) => [e.side, e.request.bodySize]), [['server', 20005], ['server', 30000]]);
+  assert.deepStrictEqual([...out.counters], []);
+});
+
 test('invalid framing after good frames: counted, resynced, later streams whole', () => {
   const c = new Conversation({ huffman: false });
   c.headers('write', 1, req('GET', '/ok'), { endStream: true })

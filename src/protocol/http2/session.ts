@@ -109,6 +109,9 @@ class Side implements FrameSink {
   /** Preface bytes matched at the start of this direction (-1: nothing seen yet; 24 or more:
    *  done, either way). */
   preface = -1;
+  /** The receiver of this direction announced its SETTINGS_MAX_FRAME_SIZE (reader.maxFrameSize
+   *  is its value, not a guess). */
+  maxFrameSizeKnown = false;
   // The header block in progress: HEADERS or PUSH_PROMISE, then CONTINUATIONs.
   blockActive = false;
   blockType = 0;
@@ -206,9 +209,10 @@ export class Http2Session implements ProtocolSession {
       side.preface = CLIENT_PREFACE.length;
       this.fromStart = true;
       this.clientDir = side.dir;
-      // Seen from the start: frames are within the default size until SETTINGS allow more.
-      this.write.reader.maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-      this.read.reader.maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+      // Seen from the start: frames are within the default size until SETTINGS allow more. A
+      // server may send its SETTINGS before it reads the client's preface (grpc's C core does):
+      // what they allowed the client stays.
+      for (const s of [this.write, this.read]) if (!s.maxFrameSizeKnown) s.reader.maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
       return i;
     }
     if (i === bytes.length) {
@@ -385,6 +389,7 @@ export class Http2Session implements ProtocolSession {
       if (id === SettingId.MaxFrameSize && value >= DEFAULT_MAX_FRAME_SIZE && value <= MAX_MAX_FRAME_SIZE) {
         other.reader.maxFrameSize = value;
         other.reader.strictMaxFrameSize = value;
+        other.maxFrameSizeKnown = true;
       }
       // SETTINGS_HEADER_TABLE_SIZE needs nothing here: the encoder must announce any change
       // in a table size update, which the decoder reads.
