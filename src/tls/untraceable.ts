@@ -1,5 +1,6 @@
 // TLS stacks tlsotel cannot trace (README, Limitations), recognised by a file a process maps
-// executable and no library claims: so that a program that makes no span says why. Discovery
+// executable and no library claims (a BoringSSL without symbols is claimed when
+// src/tls/boringssl finds its functions; these names are for the builds where it does not): so that a program that makes no span says why. Discovery
 // notes each such file once (a log line, and `doctor` lists them). Only by file name: what is
 // recognised is a hint for the user, never a verdict on traffic.
 export interface UntraceableFile {
@@ -10,12 +11,12 @@ export interface UntraceableFile {
 }
 
 const STACKS: ReadonlyArray<{ name: RegExp; what: string }> = [
-  { name: /^cygrpc\.cpython-.*\.so$/, what: "Python's grpcio: BoringSSL built into its module without symbols; gRPC over TLS from this process is not traced (a traced peer's spans still are)" },
+  { name: /^cygrpc\.cpython-.*\.so$/, what: "Python's grpcio: the BoringSSL built into its module (no symbols) was not found in this build; gRPC over TLS from this process is not traced (a traced peer's spans still are)" },
   { name: /^libjvm\.so$/, what: "Java: TLS there is Java code (JSSE), not a native library; not traced" },
   { name: /^libssl3\.so$/, what: 'NSS (Firefox, Thunderbird, some curl builds); not traced' },
   { name: /^libwolfssl\.so(\.|$)/, what: 'wolfSSL; not traced' },
   { name: /^libmbedtls\.so(\.|$)/, what: 'Mbed TLS; not traced' },
-  { name: /^envoy$/, what: 'Envoy: BoringSSL built in without symbols; not traced' },
+  { name: /^envoy$/, what: 'Envoy: the BoringSSL built in (no symbols) was not found in this build; not traced' },
 ];
 
 /** The stack a file named so carries, when it is one tlsotel cannot trace. */

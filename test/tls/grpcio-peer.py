@@ -6,10 +6,11 @@ for test/tls/grpcio-e2e.test.ts. No .proto: messages are raw bytes.
                                         SayHello ("hello " + request), Fail (NOT_FOUND, "no such
                                         greeting"), LotsOfReplies (3 replies 100 ms apart), on
                                         127.0.0.1; prints "listening N"; runs until killed
-  grpcio-peer.py client CERT PORT SPEC  SPEC: "channels x calls": that many channels one after
-                                        another (each a new TLS connection, closed after its
-                                        calls), each making that many SayHello calls, then one
-                                        Fail; prints "done"
+  grpcio-peer.py client CERT PORT SPEC  SPEC: "CHANNELSxCALLS[xBYTES]": that many channels one
+                                        after another (each a new TLS connection, closed after
+                                        its calls), each making that many SayHello calls (the
+                                        request BYTES long, default a few), then one Fail;
+                                        prints "done"
 """
 import sys
 import threading
@@ -49,15 +50,17 @@ def serve(cert, key):
 
 
 def client(cert, port, spec):
-    channels, calls = (int(x) for x in spec.split('x'))
+    channels, calls, size = ([int(x) for x in spec.split('x')] + [0])[:3]
     creds = grpc.ssl_channel_credentials(root_certificates=open(cert, 'rb').read())
     for c in range(channels):
         opts = [('grpc.ssl_target_name_override', 'localhost'), ('grpc.use_local_subchannel_pool', 1)]
         with grpc.secure_channel(f'127.0.0.1:{port}', creds, options=opts) as ch:
             hello = ch.unary_unary('/helloworld.Greeter/SayHello', request_serializer=ident, response_deserializer=ident)
             for i in range(calls):
-                got = hello(f'c{c}n{i}'.encode(), timeout=10)
-                assert got == f'hello c{c}n{i}'.encode(), got
+                req = f'c{c}n{i}'.encode()
+                req += b'.' * max(0, size - len(req))
+                got = hello(req, timeout=10)
+                assert got == b'hello ' + req, got[:40]
             try:
                 ch.unary_unary('/helloworld.Greeter/Fail', request_serializer=ident, response_deserializer=ident)(b'x', timeout=10)
                 raise SystemExit('Fail did not fail')
