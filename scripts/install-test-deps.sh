@@ -30,8 +30,8 @@ bash "$(dirname "$0")/build-jaeger.sh" >/dev/null
 # and the Debian root that test/deploy/dockerfile.test.ts replays the Dockerfile in (~1.5 min).
 bash "$(dirname "$0")/build-helm.sh" >/dev/null
 bash "$(dirname "$0")/build-debian-root.sh" >/dev/null
-# Python's grpcio from PyPI in a virtual environment (BoringSSL without symbols), seconds.
-bash "$(dirname "$0")/build-grpcio-venv.sh" >/dev/null
+# Python packages from PyPI that carry BoringSSL (grpcio, curl_cffi), in a virtual environment: seconds.
+bash "$(dirname "$0")/build-python-venv.sh" >/dev/null
 # Debian 13 (trixie) with its own curl and OpenSSL 3.5, for the tests of programs in another root
 # (~1 min; bookworm's debootstrap and keyring know trixie).
 bash "$(dirname "$0")/build-debian-trixie-root.sh" >/dev/null

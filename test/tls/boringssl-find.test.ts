@@ -1,27 +1,55 @@
 // Finding SSL_read and SSL_write in a BoringSSL without symbols (src/tls/boringssl/find.ts), on
-// the real grpcio module the e2e test traces (scripts/build-grpcio-venv.sh), on files that are
-// not BoringSSL, and on a copy whose unwind table is unusable. That the functions found are the
-// right ones is shown by test/tls/grpcio-e2e.test.ts: their plaintext makes the spans.
+// real builds from PyPI (scripts/build-python-venv.sh): curl_cffi's, whose symbols in .symtab
+// (which the finder never reads) say where the functions are, so the finder is checked against
+// the truth on a build it was not written from; grpcio's, which the e2e test traces (its spans
+// show the functions are right); files that are not BoringSSL; a copy with no usable unwind table.
 import test, { before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, writeSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ElfImage } from '../../src/discovery/elf';
+import { ElfImage, definedFunctions } from '../../src/discovery/elf';
+import { openssl } from '../../src/tls/openssl/openssl';
 import { boringssl } from '../../src/tls/boringssl/boringssl';
 import { BoringsslPlacementError, findBoringssl } from '../../src/tls/boringssl/find';
 import { ROOT } from '../helpers/procs';
 
 let cygrpc: string;
+let curlCffi: string;
 
 before(() => {
-  const py = execFileSync('bash', [path.join(ROOT, 'scripts/build-grpcio-venv.sh'), '--path'], { encoding: 'utf8' }).trim();
-  if (!existsSync(py)) throw new Error(`no grpcio environment at ${py}: run scripts/install-test-deps.sh`);
+  const py = execFileSync('bash', [path.join(ROOT, 'scripts/build-python-venv.sh'), '--path'], { encoding: 'utf8' }).trim();
+  if (!existsSync(py)) throw new Error(`no Python environment with grpcio at ${py}: run scripts/install-test-deps.sh`);
   const site = execFileSync(py, ['-c', 'import grpc._cython, os; print(os.path.dirname(grpc._cython.__file__))'], { encoding: 'utf8' }).trim();
   const name = readdirSync(site).find((f) => /^cygrpc\..*\.so$/.test(f));
   assert.ok(name, `cygrpc module in ${site}`);
   cygrpc = path.join(site, name);
+  const cffi = execFileSync(py, ['-c', 'import curl_cffi, os; print(os.path.dirname(curl_cffi.__file__))'], { encoding: 'utf8' }).trim();
+  const wrapper = readdirSync(cffi).find((f) => /^_wrapper\..*\.so$/.test(f));
+  assert.ok(wrapper, `curl_cffi's wrapper module in ${cffi}`);
+  curlCffi = path.join(cffi, wrapper);
+});
+
+test("curl_cffi's BoringSSL (another build, another BoringSSL): the finder lands on the symbols' functions", () => {
+  const elf = ElfImage.open(curlCffi)!;
+  let truth: Record<'read' | 'write', number>;
+  try {
+    const syms = elf.functionSymbols(['SSL_read', 'SSL_write']);
+    assert.equal(syms.size, 2, 'curl_cffi keeps SSL_read and SSL_write in .symtab');
+    truth = { read: elf.offsetOf(syms.get('SSL_read')!.vaddr)!, write: elf.offsetOf(syms.get('SSL_write')!.vaddr)! };
+  } finally {
+    elf.close();
+  }
+  const found = findBoringssl(curlCffi);
+  assert.ok(found);
+  assert.deepEqual({ read: found.read.offset, write: found.write.offset }, truth);
+  // With its symbols it is the OpenSSL library's claim, named for the fork.
+  const claim = openssl.claim({ path: curlCffi, defined: definedFunctions(curlCffi, openssl.symbols) });
+  assert.ok(claim);
+  assert.equal(claim.library, 'boringssl');
+  assert.match(claim.notes.join('; '), /BoringSSL \(OpenSSL's API\)/);
+  assert.equal(boringssl.claim({ path: curlCffi, defined: definedFunctions(curlCffi, boringssl.symbols) }), undefined);
 });
 
 test("grpcio's cygrpc: SSL_write and SSL_read found in its text, apart, each a whole function", () => {

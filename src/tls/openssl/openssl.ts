@@ -23,6 +23,17 @@ const INTERNAL_ENTER: Record<4 | 5, string> = { 4: 'tls_enter', 5: 'tls_enter_ar
 
 const REQUIRED = ['SSL_write', 'SSL_read'];
 
+/** OpenSSL's API in its forks, told apart by a function only the fork has (in .dynsym or
+ *  .symtab): BoringSSL (curl-impersonate in curl_cffi, Chromium-derived builds) and AWS-LC, a
+ *  fork of BoringSSL. Same probes; spans and doctor name the fork. */
+const BORINGSSL_ONLY = 'SSL_CTX_set_grease_enabled';
+const AWSLC_ONLY = 'awslc_api_version_num';
+
+function fork(defined: ReadonlySet<string>): 'boringssl' | 'aws-lc' | undefined {
+  if (defined.has(AWSLC_ONLY)) return 'aws-lc';
+  return defined.has(BORINGSSL_ONLY) ? 'boringssl' : undefined;
+}
+
 /** The probes on the exported functions of one direction that the file defines: where the
  *  internal function is not found (and for tests of that placement). */
 export function exportedProbes(dir: 'write' | 'read', defined: ReadonlySet<string>): ProbeSpec[] {
@@ -34,7 +45,7 @@ export function exportedProbes(dir: 'write' | 'read', defined: ReadonlySet<strin
 
 export const openssl: TlsLibrary = {
   name: 'openssl',
-  symbols: [...EXPORTED.map((e) => e.fn), 'SSL_free'],
+  symbols: [...EXPORTED.map((e) => e.fn), 'SSL_free', BORINGSSL_ONLY, AWSLC_ONLY],
   libraryFileNames: /^libssl\.so(\.|$)/,
   executableNames: ['node', 'nodejs'],
   claim(file: CandidateFile): Claim | undefined {
@@ -55,6 +66,12 @@ export const openssl: TlsLibrary = {
       notes.push(`${dir}s on the exported functions`);
     }
     if (file.defined.has('SSL_free')) probes.push({ program: 'tls_free', retprobe: false, symbol: 'SSL_free', label: 'SSL_free' });
+    const forked = fork(file.defined);
+    if (forked !== undefined) {
+      // No "OpenSSL x.y.z" text of its own to read (BoringSSL has no version numbers).
+      notes.push(`${forked === 'aws-lc' ? 'AWS-LC' : 'BoringSSL'} (OpenSSL's API)`);
+      return { library: forked, probes, notes };
+    }
     const { version, note } = opensslVersion(file.path);
     if (note !== undefined) notes.push(note);
     return { library: 'openssl', version, probes, notes };

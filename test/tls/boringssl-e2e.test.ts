@@ -1,7 +1,9 @@
-// Python's grpcio (BoringSSL built into its cygrpc module, no symbols: src/tls/boringssl) traced
-// with real programs: grpcio client → grpcio server over several connections one after another
-// (the connections end at their sockets' close: SSL_free is not probed), and each side against
-// grpc-js (OpenSSL in node). Spans checked at a real OTLP/gRPC receiver.
+// BoringSSL built into Python packages, traced with real programs, spans checked at a real
+// OTLP/gRPC receiver: grpcio (BoringSSL in its cygrpc module, no symbols: src/tls/boringssl),
+// client → server over several connections one after another (the connections end at their
+// sockets' close: SSL_free is not probed), each side against grpc-js (OpenSSL in node), four
+// clients at once; and curl_cffi (curl-impersonate: BoringSSL with its symbols, the OpenSSL
+// library's claim) over HTTP/1.1 and HTTP/2 to nginx.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +12,7 @@ import * as path from 'node:path';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { ROOT, makeCert, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
+import { startNginx, type Nginx } from '../helpers/nginx';
 
 const PEER = path.join(ROOT, 'test/tls/grpcio-peer.py');
 const H2_PEERS = path.join(ROOT, 'dist/test/run/h2-peers.js');
@@ -19,21 +22,24 @@ let cert: ReturnType<typeof makeCert>;
 let receiver: OtlpReceiver;
 let agent: Proc;
 let py: string;
+let nginx: Nginx;
 const procs: Proc[] = [];
 const ofPid = (pid: number, kind: 'CLIENT' | 'SERVER') => (s: ReceivedSpan) => s.resource['process.pid'] === pid && s.kind === kind;
 
 before(async () => {
   requireRoot();
-  py = execFileSync('bash', [path.join(ROOT, 'scripts/build-grpcio-venv.sh'), '--path'], { encoding: 'utf8' }).trim();
-  if (!existsSync(py)) throw new Error(`no grpcio environment at ${py}: run scripts/install-test-deps.sh`);
+  py = execFileSync('bash', [path.join(ROOT, 'scripts/build-python-venv.sh'), '--path'], { encoding: 'utf8' }).trim();
+  if (!existsSync(py)) throw new Error(`no Python environment with grpcio at ${py}: run scripts/install-test-deps.sh`);
   cert = makeCert();
   receiver = await startOtlpReceiver();
+  nginx = await startNginx(cert, { http2: true });
   agent = await startAgent(['--otlp-endpoint', receiver.url]);
 });
 
 after(async () => {
   for (const p of procs) await p.stop('SIGKILL');
   await agent?.stop('SIGKILL');
+  await nginx?.stop('SIGTERM');
   await receiver?.stop();
 });
 
@@ -169,5 +175,48 @@ test('grpcio: four clients at once against one server, 20 kB messages in DATA fr
   for (const s of [...cs, ...ss].filter((x) => x.name === 'helloworld.Greeter/SayHello')) {
     assert.equal(s.attributes['http.request.body.size'], 20005, JSON.stringify(s.attributes));
     assert.equal(s.attributes['http.response.body.size'], 20011, JSON.stringify(s.attributes));
+  }
+});
+
+test('curl_cffi (BoringSSL with symbols) → nginx over HTTP/2 and HTTP/1.1: CLIENT spans named for BoringSSL, stitched to nginx', async () => {
+  const tag = `cc${process.pid}`;
+  const script = [
+    'import sys',
+    'from curl_cffi import requests, CurlHttpVersion',
+    'print("imported", flush=True)',
+    'sys.stdin.readline()',
+    'for v, name in ((CurlHttpVersion.V2TLS, "h2"), (CurlHttpVersion.V1_1, "h1")):',
+    '    s = requests.Session(verify=False)',
+    '    for i in range(2):',
+    '        r = s.get(f"https://127.0.0.1:{sys.argv[1]}/{sys.argv[2]}/{name}/{i}", http_version=v)',
+    '        assert r.status_code == 200, r.status_code',
+    '    s.close()',
+    'print("done", flush=True)',
+  ].join('\n');
+  // Its module is a file new to the agent, attached a few ms after Python maps it: the requests
+  // wait for that (the first requests of new programs are README's Discovery matter, not this).
+  const attached = agent.waitFor(/attached to \S*curl_cffi\S*\.so \(boringssl\)/, 'stderr', 30_000);
+  const c = track(start(py, ['-c', script, String(nginx.port), tag], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  await c.waitFor(/imported/, 'stdout', 30_000);
+  await attached;
+  c.child.stdin!.write('go\n');
+  await c.waitFor(/done/, 'stdout', 30_000);
+  const mine = () => receiver.spans.filter((s) => String(s.attributes['url.path'] ?? '').startsWith(`/${tag}/`));
+  await receiver.waitFor(() => mine().filter((s) => s.kind === 'CLIENT').length >= 4 && mine().filter((s) => s.kind === 'SERVER').length >= 4, 20_000).catch(() => {});
+  const clients = mine().filter((s) => s.kind === 'CLIENT' && s.resource['process.pid'] === c.pid);
+  const servers = mine().filter((s) => s.kind === 'SERVER');
+  assert.deepEqual(clients.map((s) => s.attributes['url.path']).sort(), [`/${tag}/h1/0`, `/${tag}/h1/1`, `/${tag}/h2/0`, `/${tag}/h2/1`]);
+  for (const s of clients) {
+    const what = JSON.stringify(s.attributes);
+    assert.equal(s.attributes['tlsotel.tls.library'], 'boringssl', what);
+    assert.equal(s.attributes['http.response.status_code'], 200, what);
+    assert.equal(s.attributes['network.protocol.version'], String(s.attributes['url.path']).includes('/h2/') ? '2' : '1.1', what);
+    assert.equal(s.attributes['network.peer.port'], nginx.port, what);
+  }
+  assert.equal(servers.length, 4, `nginx's SERVER spans: ${servers.map((s) => s.attributes['url.path']).join()}`);
+  for (const s of servers) {
+    const parent = clients.find((x) => x.spanId === s.parentSpanId);
+    assert.ok(parent, `nginx's span for ${s.attributes['url.path']} is the child of curl_cffi's`);
+    assert.equal(parent.attributes['url.path'], s.attributes['url.path']);
   }
 });
