@@ -5,7 +5,7 @@
 # OpenSSL 3.5), cached outside the clone.
 # Idempotent; needs root (as the tests do).
 set -euo pipefail
-PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap strace python3-venv)
+PKGS=(clang-14 llvm-14 bpftool libbpf-dev libbpf1 nginx curl wget python3 openssl libcap2-bin ca-certificates gnutls-bin golang-go debootstrap strace python3-venv openjdk-17-jdk-headless maven)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,6 +32,8 @@ bash "$(dirname "$0")/build-helm.sh" >/dev/null
 bash "$(dirname "$0")/build-debian-root.sh" >/dev/null
 # Python packages from PyPI that carry BoringSSL (grpcio, curl_cffi), in a virtual environment: seconds.
 bash "$(dirname "$0")/build-python-venv.sh" >/dev/null
+# The Java gRPC peer (grpc-java, netty-tcnative's BoringSSL) from Maven Central: a minute the first time.
+bash "$(dirname "$0")/build-java-grpc.sh" >/dev/null
 # Debian 13 (trixie) with its own curl and OpenSSL 3.5, for the tests of programs in another root
 # (~1 min; bookworm's debootstrap and keyring know trixie).
 bash "$(dirname "$0")/build-debian-trixie-root.sh" >/dev/null

@@ -267,6 +267,8 @@ export class Agent {
       binDirs: c.binDirs,
       libraryRoots: c.libraryRoots ?? DEFAULT_LIBRARY_ROOTS,
       onFileExamined: (f) => probes.markExamined([f]),
+      detach: (libId) => probes.detachFile(libId),
+      onFileForgotten: (f) => probes.forgetExamined(f),
       onTracedProcess: t === undefined ? undefined : (pid) => processes.prefetch(pid),
       onScan: (running) => {
         // Every process with connections that no longer runs (also one that started and died

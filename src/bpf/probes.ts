@@ -335,6 +335,16 @@ export class TlsProbes {
     return out;
   }
 
+  /** Detaches the probes of one file (attachFile's libId); returns the links destroyed. */
+  detachFile(libId: number): number {
+    const f = this.files.get(libId);
+    if (f === undefined) return 0;
+    const lb = libbpf();
+    for (const l of f.links) lb.bpf_link__destroy(l);
+    this.files.delete(libId);
+    return f.links.length;
+  }
+
   /** Detaches every probe: no new records after this. Returns the number of links destroyed. */
   detachAll(): number {
     const lb = libbpf();

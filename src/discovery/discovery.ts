@@ -62,6 +62,12 @@ export interface DiscoveryOptions {
   /** Called once for each file examined (attached or found not to be a TLS library's), with
    *  its st_dev and inode: exec and mappings of it need no notice from now on. */
   onFileExamined?(file: { dev: number; ino: number }): void;
+  /** Detaches what attach() placed in a file (a deleted file no process maps any more: its
+   *  probes would keep its inode, and its disk space, for the agent's lifetime). */
+  detach?(libId: number): void;
+  /** A file is no longer attached nor examined (see detach): its identity may come back as
+   *  another file's, which must then be announced again. */
+  onFileForgotten?(file: { dev: number; ino: number }): void;
   /** Directories searched for the libraries' files before any process maps them ('*' matches
    *  one path component), at start and then periodically (startRootRescans). */
   libraryRoots?: string[];
@@ -160,6 +166,12 @@ export class Discovery {
   private noMaps = new Set<number>();
   private scans = 0;
   private nextId = 1;
+  /** Attached files that were deleted before they were found (a library a program extracts,
+   *  loads and unlinks, as Java's Netty does with netty-tcnative): key → pids seen mapping
+   *  them. When none of those runs any more, the file is detached and forgotten. */
+  private readonly deletedUsers = new Map<string, { dev: number; ino: number; pids: Set<number> }>();
+  /** Deleted files detached so far (for -v and tests). */
+  deletedDetached = 0;
   private readonly procRoot: string;
   private timer: NodeJS.Timeout | undefined;
   /** Set by consider() when the file it looked at is (now) traced. */
@@ -344,16 +356,15 @@ export class Discovery {
   examineNotices(notices: readonly FileNotice[]): NoticeResult[] {
     // The announced files first: the process is about to call into them. The rest of each
     // process's mappings (a first process maps many files never examined) after.
-    const maps = new Map<number, Map<string, string>>();
+    const maps = new Map<number, Map<string, MappedFile>>();
     for (const n of notices) {
       const key = `${n.dev}:${n.ino}`;
       if (this.files.has(key) || this.rejected.has(key)) continue;
       let mapped = maps.get(n.pid);
-      if (mapped === undefined) maps.set(n.pid, mapped = executableFiles(this.procRoot, n.pid));
-      for (const [file, identity] of mapped) {
-        if (!sameFile(identity, n.dev, n.ino)) continue;
-        const [reachPath, st] = this.reach(n.pid, file, identity);
-        this.consider(file, reachPath, n.pid, st);
+      if (mapped === undefined) maps.set(n.pid, mapped = mappedFiles(this.procRoot, n.pid));
+      for (const [file, m] of mapped) {
+        if (!sameFile(m.identity, n.dev, n.ino)) continue;
+        this.considerMapping(n.pid, file, m);
         break;
       }
       if (!this.files.has(key) && !this.rejected.has(key) && n.fd >= 0) {
@@ -468,6 +479,7 @@ export class Discovery {
     }
     const gone = [...this.pids].filter((p) => !now.has(p));
     this.pids = now;
+    if (this.deletedUsers.size > 0) this.releaseDeleted(now);
     this.settled = settled;
     this.noMaps = noMaps;
     this.lastScanMs = performance.now() - t0;
@@ -478,21 +490,61 @@ export class Discovery {
   /** The mappings of `pid` settled now (those in `before` are not looked at again), or null
    *  when it maps no file executable (a kernel thread, a zombie, gone). */
   private scanPid(pid: number, before: Set<string> | undefined): Set<string> | null {
-    const files = executableFiles(this.procRoot, pid);
+    const files = mappedFiles(this.procRoot, pid);
     if (files.size === 0) return null;
     const after = new Set<string>();
-    for (const [file, identity] of files) {
+    for (const [file, m] of files) {
       // Keyed by the file's identity too: a reused pid (another mount namespace, a file
       // replaced under the same path) is not taken for what that pid mapped before.
-      const key = `${identity} ${file}`;
+      const key = `${m.identity} ${file}`;
       if (before?.has(key)) {
         after.add(key);
-      } else {
-        const [reachPath, st] = this.reach(pid, file, identity);
-        if (this.consider(file, reachPath, pid, st)) after.add(key);
+      } else if (this.considerMapping(pid, file, m)) {
+        after.add(key);
       }
     }
     return after;
+  }
+
+  /** consider() for one file a process maps; a deleted one is reached through
+   *  /proc/PID/map_files (the mapping itself), and its users are remembered. */
+  private considerMapping(pid: number, file: string, m: MappedFile): boolean {
+    if (!m.deleted) {
+      const [reachPath, st] = this.reach(pid, file, m.identity);
+      return this.consider(file, reachPath, pid, st);
+    }
+    const viaMapping = path.join(this.procRoot, String(pid), 'map_files', m.range);
+    const st = statOrNull(viaMapping);
+    if (st === null || !sameFile(m.identity, st.dev, st.ino)) return false; // gone, or not readable (needs CAP_SYS_ADMIN)
+    const settled = this.consider(file, viaMapping, pid, st);
+    const key = `${st.dev}:${st.ino}`;
+    if (this.files.has(key)) {
+      let users = this.deletedUsers.get(key);
+      if (users === undefined) this.deletedUsers.set(key, users = { dev: st.dev, ino: st.ino, pids: new Set() });
+      users.pids.add(pid);
+    }
+    return settled;
+  }
+
+  /** Deleted files whose processes all exited: detached and forgotten. */
+  private releaseDeleted(running: Set<number>): void {
+    for (const [key, users] of this.deletedUsers) {
+      for (const pid of users.pids) if (!running.has(pid)) users.pids.delete(pid);
+      if (users.pids.size > 0) continue;
+      this.deletedUsers.delete(key);
+      for (const f of this.files.get(key) ?? []) {
+        try {
+          this.opts.detach?.(f.libId);
+        } catch (e) {
+          this.opts.log.warn(`cannot detach from ${f.displayPath}: ${(e as Error).message}`);
+        }
+        this.byId.delete(f.libId);
+        this.opts.log.info(`detached from ${f.displayPath}: no process maps it any more`);
+      }
+      this.files.delete(key);
+      this.deletedDetached++;
+      this.opts.onFileForgotten?.({ dev: users.dev, ino: users.ino });
+    }
   }
 
   /**
@@ -623,6 +675,8 @@ export class Discovery {
   }
 }
 
+const DELETED = ' (deleted)';
+
 /** A maps line's "dev inode" ("fd:01 1835092", hex major:minor) names this st_dev and inode. */
 function sameFile(identity: string, dev: number, ino: number): boolean {
   const sp = identity.indexOf(' ');
@@ -721,6 +775,25 @@ export function executableMappings(procRoot: string, pid: number): Set<string> {
  *  "fd:01 1835092"): which file it is, whatever the path. */
 export function executableFiles(procRoot: string, pid: number): Map<string, string> {
   const out = new Map<string, string>();
+  for (const [p, m] of mappedFiles(procRoot, pid)) if (!m.deleted) out.set(p, m.identity);
+  return out;
+}
+
+/** One file a process maps executable. */
+export interface MappedFile {
+  /** "dev inode" as the maps line shows it. */
+  identity: string;
+  /** The first executable mapping's address range ("7f3ec0c24000-7f3ec0dc1000"): its name in
+   *  /proc/PID/map_files, which reaches the file even once deleted. */
+  range: string;
+  /** The file was deleted (the maps line, and so the path, ends in " (deleted)"). */
+  deleted: boolean;
+}
+
+/** The files a process maps executable, by path as the maps show it, deleted ones included
+ *  (their path ends in " (deleted)"). */
+export function mappedFiles(procRoot: string, pid: number): Map<string, MappedFile> {
+  const out = new Map<string, MappedFile>();
   let text: string;
   try {
     text = readFileSync(path.join(procRoot, String(pid), 'maps'), 'latin1');
@@ -747,7 +820,7 @@ export function executableFiles(procRoot: string, pid: number): Map<string, stri
       }
       if (i < end && text.charCodeAt(i) === 47 /* / */) {
         const p = text.slice(i, end);
-        if (!p.endsWith(' (deleted)')) out.set(p, text.slice(devStart, inodeEnd));
+        if (!out.has(p)) out.set(p, { identity: text.slice(devStart, inodeEnd), range: text.slice(start, sp), deleted: p.endsWith(DELETED) });
       }
     }
     start = end + 1;

@@ -12,7 +12,7 @@ export interface UntraceableFile {
 
 const STACKS: ReadonlyArray<{ name: RegExp; what: string }> = [
   { name: /^cygrpc\.cpython-.*\.so$/, what: "Python's grpcio: the BoringSSL built into its module (no symbols) was not found in this build; gRPC over TLS from this process is not traced (a traced peer's spans still are)" },
-  { name: /^libjvm\.so$/, what: "Java: TLS there is Java code (JSSE), not a native library; not traced" },
+  { name: /^libjvm\.so$/, what: "Java: TLS in Java code (JSSE) is not traced; Netty's netty-tcnative (grpc-java, when in use) is, as BoringSSL or OpenSSL" },
   { name: /^libssl3\.so$/, what: 'NSS (Firefox, Thunderbird, some curl builds); not traced' },
   { name: /^libwolfssl\.so(\.|$)/, what: 'wolfSSL; not traced' },
   { name: /^libmbedtls\.so(\.|$)/, what: 'Mbed TLS; not traced' },

@@ -2,12 +2,14 @@
 // OTLP/gRPC receiver: grpcio (BoringSSL in its cygrpc module, no symbols: src/tls/boringssl),
 // client → server over several connections one after another (the connections end at their
 // sockets' close: SSL_free is not probed), each side against grpc-js (OpenSSL in node), four
-// clients at once; and curl_cffi (curl-impersonate: BoringSSL with its symbols, the OpenSSL
-// library's claim) over HTTP/1.1 and HTTP/2 to nginx.
+// clients at once; curl_cffi (curl-impersonate: BoringSSL with its symbols, the OpenSSL
+// library's claim) over HTTP/1.1 and HTTP/2 to nginx; and grpc-java (Netty's netty-tcnative,
+// BoringSSL in a library Netty extracts, loads and deletes: reached through
+// /proc/PID/map_files, detached when its process exits).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { ROOT, makeCert, requireRoot, start, type Proc } from '../helpers/procs';
@@ -219,4 +221,34 @@ test('curl_cffi (BoringSSL with symbols) → nginx over HTTP/2 and HTTP/1.1: CLI
     assert.ok(parent, `nginx's span for ${s.attributes['url.path']} is the child of curl_cffi's`);
     assert.equal(parent.attributes['url.path'], s.attributes['url.path']);
   }
+});
+
+test('grpc-java client → grpc-java server (netty-tcnative, a deleted library): spans from both, stitched; the libraries detached at exit', async () => {
+  const cpFile = execFileSync('bash', [path.join(ROOT, 'scripts/build-java-grpc.sh'), '--path'], { encoding: 'utf8' }).trim();
+  if (!existsSync(cpFile)) throw new Error(`no Java gRPC peer at ${cpFile}: run scripts/install-test-deps.sh`);
+  const cp = readFileSync(cpFile, 'utf8').trim();
+  // Each JVM extracts its own copy of the library and deletes it once loaded: a new file each.
+  const attachedFor = (pid: number) => agent.waitFor(new RegExp(`attached to /tmp/\\S*tcnative\\S*\\.so \\(deleted\\) \\(boringssl\\) \\(pid ${pid}, via /proc/${pid}/map_files/`), 'stderr', 60_000);
+  const server = track(start('java', ['-cp', cp, 'tlsotel.GrpcPeer', 'server', cert.cert, cert.key]));
+  assert.match((await server.waitFor(/tls: \S+/, 'stdout', 60_000))[0], /OPENSSL/, 'netty-tcnative in use');
+  const port = Number((await server.waitFor(/listening (\d+)/, 'stdout', 60_000))[1]);
+  await attachedFor(server.pid);
+  const client = track(start('java', ['-cp', cp, 'tlsotel.GrpcPeer', 'client', cert.cert, String(port), '3'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  await client.waitFor(/ready/, 'stdout', 60_000);
+  await attachedFor(client.pid);
+  client.child.stdin!.write('go\n');
+  await client.waitFor(/done/, 'stdout', 60_000);
+  await receiver.waitFor((all) => all.filter(ofPid(client.pid, 'CLIENT')).length >= 4 && all.filter(ofPid(server.pid, 'SERVER')).length >= 4, 20_000).catch(() => {});
+  const clients = receiver.spans.filter(ofPid(client.pid, 'CLIENT'));
+  const servers = receiver.spans.filter(ofPid(server.pid, 'SERVER'));
+  const want = ['helloworld.Greeter/Fail', 'helloworld.Greeter/SayHello', 'helloworld.Greeter/SayHello', 'helloworld.Greeter/SayHello'];
+  assert.deepEqual(names(clients), want);
+  assert.deepEqual(names(servers), want);
+  checkGreeterSide(clients, 'CLIENT', port, 'boringssl');
+  checkGreeterSide(servers, 'SERVER', port, 'boringssl');
+  checkStitched(clients, servers);
+  // Both JVMs gone: their deleted libraries are detached (their disk space is not kept).
+  await client.exited;
+  await server.stop('SIGKILL');
+  await agent.waitFor(new RegExp(`detached from /tmp/\\S*tcnative\\S*\\.so \\(deleted\\): no process maps it any more[\\s\\S]*detached from /tmp/\\S*tcnative`), 'stderr', 15_000);
 });

@@ -1,0 +1,113 @@
+// A library a program extracts, loads and deletes (Java's Netty does so with netty-tcnative):
+// its maps line ends in " (deleted)" and no path leads to it but /proc/PID/map_files. Discovery
+// attaches it through that, and detaches it (and forgets it) when no process maps it any more:
+// probes on a deleted file would otherwise keep its inode, and its disk space, for good.
+// Discovery on a fake proc root (as discovery-scan.test.ts), with a real libssl copy.
+import test, { after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Discovery, mappedFiles } from '../../src/discovery/discovery';
+import { silentLogger } from '../../src/util/log';
+import { TLS_LIBRARIES } from '../../src/tls';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tlsotel-deleted-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const RANGE = '7f0000200000-7f0000300000';
+
+function fakeProcess(procDir: string, pid: number, file: string, shownAs: string): void {
+  const st = fs.statSync(file);
+  const dev = `${(st.dev >> 8).toString(16).padStart(2, '0')}:${(st.dev & 0xff).toString(16).padStart(2, '0')}`;
+  const dir = path.join(procDir, String(pid));
+  fs.mkdirSync(path.join(dir, 'map_files'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'maps'), [
+    `7f0000100000-7f0000200000 r--p 00000000 ${dev} ${st.ino}    ${shownAs}`,
+    `${RANGE} r-xp 00100000 ${dev} ${st.ino}    ${shownAs}`,
+    '',
+  ].join('\n'));
+  // The kernel's map_files entry opens the mapped file itself; a symlink does here.
+  fs.symlinkSync(file, path.join(dir, 'map_files', RANGE));
+  fs.symlinkSync('/nonexistent-root', path.join(dir, 'root'));
+}
+
+test('mappedFiles: deleted mappings with their range; executable ones only', () => {
+  const procDir = path.join(root, 'proc-a');
+  const lib = path.join(root, 'lib-a.so');
+  fs.copyFileSync('/bin/true', lib);
+  fakeProcess(procDir, 10, lib, '/tmp/libnetty_tcnative_x86_64123.so (deleted)');
+  const m = mappedFiles(procDir, 10);
+  assert.deepEqual([...m.keys()], ['/tmp/libnetty_tcnative_x86_64123.so (deleted)']);
+  const st = fs.statSync(lib);
+  assert.deepEqual(m.get('/tmp/libnetty_tcnative_x86_64123.so (deleted)'), { identity: m.values().next().value!.identity, range: RANGE, deleted: true });
+  assert.ok(m.values().next().value!.identity.endsWith(` ${st.ino}`));
+});
+
+test('a deleted library: attached through map_files, detached and forgotten once its processes are gone', () => {
+  const procDir = path.join(root, 'proc-b');
+  const libssl = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
+  const copy = path.join(root, 'libssl-copy.so.3');
+  fs.copyFileSync(libssl, copy);
+  fakeProcess(procDir, 20, copy, '/tmp/libssl-extracted.so (deleted)');
+  fakeProcess(procDir, 21, copy, '/tmp/libssl-extracted.so (deleted)'); // a second process (a fork) maps it too
+  const attached: Array<{ path: string; libId: number }> = [];
+  const detached: number[] = [];
+  const forgotten: Array<{ dev: number; ino: number }> = [];
+  const infos: string[] = [];
+  const d = new Discovery({
+    procRoot: procDir,
+    libDirs: [],
+    binDirs: [],
+    log: { ...silentLogger, info: (m: string) => infos.push(m) },
+    libraries: TLS_LIBRARIES,
+    attach: (p, libId) => {
+      attached.push({ path: p, libId });
+      return ['SSL_write'];
+    },
+    detach: (libId) => detached.push(libId),
+    onFileForgotten: (f) => forgotten.push(f),
+  });
+  d.scanProcesses();
+  assert.deepEqual(attached.map((a) => a.path), [path.join(procDir, '20', 'map_files', RANGE)]);
+  assert.match(infos.find((l) => l.startsWith('attached to'))!, /^attached to \/tmp\/libssl-extracted\.so \(deleted\) \(openssl\) \(pid 20, via .*map_files/);
+  // One of the two exits: still mapped by the other, still attached.
+  fs.rmSync(path.join(procDir, '20'), { recursive: true });
+  d.scanProcesses();
+  assert.deepEqual(detached, []);
+  // Both gone: detached, and forgotten (its inode may be another file's next).
+  fs.rmSync(path.join(procDir, '21'), { recursive: true });
+  d.scanProcesses();
+  assert.deepEqual(detached, [attached[0].libId]);
+  const st = fs.statSync(copy);
+  assert.deepEqual(forgotten, [{ dev: st.dev, ino: st.ino }]);
+  assert.equal(d.deletedDetached, 1);
+  assert.ok(infos.some((l) => l === 'detached from /tmp/libssl-extracted.so (deleted): no process maps it any more'), infos.join('\n'));
+  // A new process mapping the same file again: attached again.
+  fakeProcess(procDir, 22, copy, '/tmp/libssl-extracted.so (deleted)');
+  d.scanProcesses();
+  assert.equal(attached.length, 2);
+});
+
+test('a file not deleted is never detached when its processes exit', () => {
+  const procDir = path.join(root, 'proc-c');
+  const libssl = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
+  const dir = path.join(procDir, '30');
+  fs.mkdirSync(dir, { recursive: true });
+  const st = fs.statSync(libssl);
+  const dev = `${(st.dev >> 8).toString(16).padStart(2, '0')}:${(st.dev & 0xff).toString(16).padStart(2, '0')}`;
+  fs.writeFileSync(path.join(dir, 'maps'), `${RANGE} r-xp 00000000 ${dev} ${st.ino}    ${libssl}\n`);
+  fs.symlinkSync('/', path.join(dir, 'root'));
+  const detached: number[] = [];
+  const d = new Discovery({
+    procRoot: procDir, libDirs: [], binDirs: [], log: silentLogger, libraries: TLS_LIBRARIES,
+    attach: () => ['SSL_write'],
+    detach: (libId) => detached.push(libId),
+  });
+  d.scanProcesses();
+  assert.equal(d.attached.length, 1);
+  fs.rmSync(dir, { recursive: true });
+  d.scanProcesses();
+  assert.deepEqual(detached, []);
+  assert.equal(d.attached.length, 1);
+});
