@@ -199,6 +199,8 @@ struct {
  * close() that ends it. LRU: a socket closed otherwise (exit, close_range) must not pin one. */
 struct fd_close {
 	__u64 ssl;
+	__u64 started; /* the process's start time: an entry left by an exited process (exit closes
+	                * its fds without close()) is not taken for its pid's next owner's */
 	__u32 lib_id;
 	__u32 _pad;
 };
@@ -210,8 +212,9 @@ struct {
 	__type(value, struct fd_close);
 } fd_closes SEC(".maps");
 
-/* Entries of fd_closes (approximately: LRU evictions are not subtracted). Zero lets close()
- * return before any map lookup. */
+/* Entries of fd_closes (approximately: LRU evictions and processes that exit with such sockets
+ * open are not subtracted, so once such a socket was seen, every close() costs one lookup). Zero
+ * lets close() return before any map lookup. */
 __u32 fd_close_pending = 0;
 
 /* Markers in want_fd (approximately: LRU evictions are not subtracted). Zero lets the syscall
@@ -1454,6 +1457,11 @@ static __always_inline void socket_closed(struct bpf_raw_tracepoint_args *ctx)
 	struct fd_close fc = *found;
 	if (bpf_map_delete_elem(&fd_closes, &fk) == 0)
 		__sync_fetch_and_add(&fd_close_pending, -1);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (fc.started != BPF_CORE_READ(task, group_leader, start_time))
+		return; /* left by an exited process whose pid this one has now */
+	/* The socket is gone whatever conn_closed finds in `known`. */
+	bpf_map_delete_elem(&known_fd, &fk);
 	/* Not close_traced(): the connection's socket was found, so it was traced. */
 	if (traced_process(fk.pid))
 		conn_closed(pid_tgid, fc.ssl, fc.lib_id);
@@ -1535,7 +1543,8 @@ int tls_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_update_elem(&known, &ck, &fd, BPF_ANY);
 	bpf_map_update_elem(&known_fd, &fk, &ssl, BPF_ANY);
 	if (w->close_lib) {
-		struct fd_close fc = { .ssl = ssl, .lib_id = w->close_lib };
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct fd_close fc = { .ssl = ssl, .lib_id = w->close_lib, .started = BPF_CORE_READ(task, group_leader, start_time) };
 		if (bpf_map_update_elem(&fd_closes, &fk, &fc, BPF_NOEXIST) == 0)
 			__sync_fetch_and_add(&fd_close_pending, 1);
 		else

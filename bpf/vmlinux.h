@@ -172,6 +172,8 @@ struct task_struct {
 	struct signal_struct *signal;
 	struct files_struct *files;
 	char comm[16];
+	struct task_struct *group_leader;
+	unsigned long long start_time; /* CLOCK_MONOTONIC ns: with the pid, names one process */
 } __attribute__((preserve_access_index));
 
 /* sched_process_exec's third argument: the program just loaded (its file). */

@@ -479,12 +479,13 @@ export class Discovery {
     }
     const gone = [...this.pids].filter((p) => !now.has(p));
     this.pids = now;
-    if (this.deletedUsers.size > 0) this.releaseDeleted(now);
     this.settled = settled;
     this.noMaps = noMaps;
     this.lastScanMs = performance.now() - t0;
     if (gone.length && this.opts.onProcessesExited) this.opts.onProcessesExited(gone);
     this.opts.onScan?.(now);
+    // After onScan: the exited processes' last records are taken with their library known.
+    if (this.deletedUsers.size > 0) this.releaseDeleted(now);
   }
 
   /** The mappings of `pid` settled now (those in `before` are not looked at again), or null
@@ -513,12 +514,12 @@ export class Discovery {
       const [reachPath, st] = this.reach(pid, file, m.identity);
       return this.consider(file, reachPath, pid, st);
     }
-    const viaMapping = path.join(this.procRoot, String(pid), 'map_files', m.range);
+    const viaMapping = path.join(this.procRoot, String(pid), 'map_files', mapFilesName(m.range));
     const st = statOrNull(viaMapping);
     if (st === null || !sameFile(m.identity, st.dev, st.ino)) return false; // gone, or not readable (needs CAP_SYS_ADMIN)
     const settled = this.consider(file, viaMapping, pid, st);
     const key = `${st.dev}:${st.ino}`;
-    if (this.files.has(key)) {
+    if (this.files.has(key) || this.rejected.has(key)) {
       let users = this.deletedUsers.get(key);
       if (users === undefined) this.deletedUsers.set(key, users = { dev: st.dev, ino: st.ino, pids: new Set() });
       users.pids.add(pid);
@@ -526,12 +527,15 @@ export class Discovery {
     return settled;
   }
 
-  /** Deleted files whose processes all exited: detached and forgotten. */
+  /** Deleted files no running process maps any more: detached and forgotten (a file examined
+   *  and found no TLS library's is forgotten too: its inode may be the next extracted copy's).
+   *  A process that maps the same inode under another name (a hard link) keeps it. */
   private releaseDeleted(running: Set<number>): void {
     for (const [key, users] of this.deletedUsers) {
       for (const pid of users.pids) if (!running.has(pid)) users.pids.delete(pid);
-      if (users.pids.size > 0) continue;
+      if (users.pids.size > 0 || this.stillMapped(users.dev, users.ino)) continue;
       this.deletedUsers.delete(key);
+      this.rejected.delete(key);
       for (const f of this.files.get(key) ?? []) {
         try {
           this.opts.detach?.(f.libId);
@@ -541,10 +545,20 @@ export class Discovery {
         this.byId.delete(f.libId);
         this.opts.log.info(`detached from ${f.displayPath}: no process maps it any more`);
       }
-      this.files.delete(key);
-      this.deletedDetached++;
+      if (this.files.delete(key)) this.deletedDetached++;
       this.opts.onFileForgotten?.({ dev: users.dev, ino: users.ino });
     }
+  }
+
+  /** Whether a running process's settled mappings include this file (under any name). */
+  private stillMapped(dev: number, ino: number): boolean {
+    for (const keys of this.settled.values()) {
+      for (const k of keys) {
+        const sp = k.indexOf(' ', k.indexOf(' ') + 1); // "maj:min inode path"
+        if (sameFile(k.slice(0, sp), dev, ino)) return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -676,6 +690,12 @@ export class Discovery {
 }
 
 const DELETED = ' (deleted)';
+
+/** A maps line's address range as /proc/PID/map_files names it: the maps pad each address to
+ *  8 hex digits ("00400000-00b6f000"), map_files does not ("400000-b6f000"). */
+export function mapFilesName(range: string): string {
+  return range.split('-').map((h) => h.replace(/^0+(?=.)/, '')).join('-');
+}
 
 /** A maps line's "dev inode" ("fd:01 1835092", hex major:minor) names this st_dev and inode. */
 function sameFile(identity: string, dev: number, ino: number): boolean {

@@ -11,12 +11,12 @@ export interface UntraceableFile {
 }
 
 const STACKS: ReadonlyArray<{ name: RegExp; what: string }> = [
-  { name: /^cygrpc\.cpython-.*\.so$/, what: "Python's grpcio: the BoringSSL built into its module (no symbols) was not found in this build; gRPC over TLS from this process is not traced (a traced peer's spans still are)" },
+  { name: /^cygrpc\.cpython-.*\.so$/, what: "Python's grpcio: the BoringSSL built into its module (no symbols) was not found, or not probed, in this build (see the log); gRPC over TLS from this process is not traced (a traced peer's spans still are)" },
   { name: /^libjvm\.so$/, what: "Java: TLS in Java code (JSSE) is not traced; Netty's netty-tcnative (grpc-java, when in use) is, as BoringSSL or OpenSSL" },
   { name: /^libssl3\.so$/, what: 'NSS (Firefox, Thunderbird, some curl builds); not traced' },
   { name: /^libwolfssl\.so(\.|$)/, what: 'wolfSSL; not traced' },
   { name: /^libmbedtls\.so(\.|$)/, what: 'Mbed TLS; not traced' },
-  { name: /^envoy$/, what: 'Envoy: the BoringSSL built in (no symbols) was not found in this build; not traced' },
+  { name: /^envoy$/, what: 'Envoy: the BoringSSL built in (no symbols) was not found, or not probed, in this build (see the log); not traced' },
 ];
 
 /** The stack a file named so carries, when it is one tlsotel cannot trace. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Discovery, mappedFiles } from '../../src/discovery/discovery';
+import { Discovery, mapFilesName, mappedFiles } from '../../src/discovery/discovery';
 import { silentLogger } from '../../src/util/log';
 import { TLS_LIBRARIES } from '../../src/tls';
 
@@ -17,20 +17,28 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const RANGE = '7f0000200000-7f0000300000';
 
-function fakeProcess(procDir: string, pid: number, file: string, shownAs: string): void {
+const devOf = (st: fs.Stats) => `${(st.dev >> 8).toString(16).padStart(2, '0')}:${(st.dev & 0xff).toString(16).padStart(2, '0')}`;
+
+function fakeProcess(procDir: string, pid: number, file: string, shownAs: string, range = RANGE): void {
   const st = fs.statSync(file);
-  const dev = `${(st.dev >> 8).toString(16).padStart(2, '0')}:${(st.dev & 0xff).toString(16).padStart(2, '0')}`;
   const dir = path.join(procDir, String(pid));
   fs.mkdirSync(path.join(dir, 'map_files'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'maps'), [
-    `7f0000100000-7f0000200000 r--p 00000000 ${dev} ${st.ino}    ${shownAs}`,
-    `${RANGE} r-xp 00100000 ${dev} ${st.ino}    ${shownAs}`,
+    `00200000-00300000 r--p 00000000 ${devOf(st)} ${st.ino}    ${shownAs}`,
+    `${range} r-xp 00100000 ${devOf(st)} ${st.ino}    ${shownAs}`,
     '',
   ].join('\n'));
-  // The kernel's map_files entry opens the mapped file itself; a symlink does here.
-  fs.symlinkSync(file, path.join(dir, 'map_files', RANGE));
+  // The kernel's map_files entry opens the mapped file itself (named without the maps' zero
+  // padding); a symlink does here.
+  fs.symlinkSync(file, path.join(dir, 'map_files', mapFilesName(range)));
   fs.symlinkSync('/nonexistent-root', path.join(dir, 'root'));
 }
+
+test('map_files names: the maps pad addresses to 8 digits, map_files does not', () => {
+  assert.equal(mapFilesName('00400000-00b6f000'), '400000-b6f000');
+  assert.equal(mapFilesName('7f3ec0c24000-7f3ec0dc1000'), '7f3ec0c24000-7f3ec0dc1000');
+  assert.equal(mapFilesName('00000000-00001000'), '0-1000');
+});
 
 test('mappedFiles: deleted mappings with their range; executable ones only', () => {
   const procDir = path.join(root, 'proc-a');
@@ -87,6 +95,41 @@ test('a deleted library: attached through map_files, detached and forgotten once
   fakeProcess(procDir, 22, copy, '/tmp/libssl-extracted.so (deleted)');
   d.scanProcesses();
   assert.equal(attached.length, 2);
+});
+
+test('a deleted program mapped low (a non-PIE executable: 8-digit addresses) is reached too', () => {
+  const procDir = path.join(root, 'proc-low');
+  const libssl = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
+  const copy = path.join(root, 'libssl-low.so.3');
+  fs.copyFileSync(libssl, copy);
+  fakeProcess(procDir, 40, copy, '/usr/bin/replaced-by-an-upgrade (deleted)', '00400000-00b6f000');
+  const attached: string[] = [];
+  const d = new Discovery({ procRoot: procDir, libDirs: [], binDirs: [], log: silentLogger, libraries: TLS_LIBRARIES, attach: (p) => (attached.push(p), ['SSL_write']) });
+  d.scanProcesses();
+  assert.deepEqual(attached, [path.join(procDir, '40', 'map_files', '400000-b6f000')]);
+});
+
+test('a deleted file another process maps under another name (a hard link) stays attached', () => {
+  const procDir = path.join(root, 'proc-link');
+  const libssl = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
+  const copy = path.join(root, 'libssl-linked.so.3');
+  fs.copyFileSync(libssl, copy);
+  fakeProcess(procDir, 50, copy, '/opt/app/old-name.so (deleted)');
+  // pid 51 maps the same inode by a name that still exists (its root is the real one).
+  const st = fs.statSync(copy);
+  fs.mkdirSync(path.join(procDir, '51'), { recursive: true });
+  fs.writeFileSync(path.join(procDir, '51', 'maps'), `${RANGE} r-xp 00000000 ${devOf(st)} ${st.ino}    ${copy}\n`);
+  fs.symlinkSync('/', path.join(procDir, '51', 'root'));
+  const detached: number[] = [];
+  const d = new Discovery({ procRoot: procDir, libDirs: [], binDirs: [], log: silentLogger, libraries: TLS_LIBRARIES, attach: () => ['SSL_write'], detach: (id) => detached.push(id) });
+  d.scanProcesses();
+  assert.equal(d.attached.length, 1);
+  fs.rmSync(path.join(procDir, '50'), { recursive: true });
+  d.scanProcesses();
+  assert.deepEqual(detached, [], 'pid 51 still maps it');
+  fs.rmSync(path.join(procDir, '51'), { recursive: true });
+  d.scanProcesses();
+  assert.equal(detached.length, 1);
 });
 
 test('a file not deleted is never detached when its processes exit', () => {

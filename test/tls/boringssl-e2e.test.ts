@@ -227,15 +227,28 @@ test('grpc-java client → grpc-java server (netty-tcnative, a deleted library):
   const cpFile = execFileSync('bash', [path.join(ROOT, 'scripts/build-java-grpc.sh'), '--path'], { encoding: 'utf8' }).trim();
   if (!existsSync(cpFile)) throw new Error(`no Java gRPC peer at ${cpFile}: run scripts/install-test-deps.sh`);
   const cp = readFileSync(cpFile, 'utf8').trim();
-  // Each JVM extracts its own copy of the library and deletes it once loaded: a new file each.
-  const attachedFor = (pid: number) => agent.waitFor(new RegExp(`attached to /tmp/\\S*tcnative\\S*\\.so \\(deleted\\) \\(boringssl\\) \\(pid ${pid}, via /proc/${pid}/map_files/`), 'stderr', 60_000);
+  // Each JVM extracts its own copy of the library and deletes it once loaded: a new file each,
+  // attached through /proc/PID/map_files, or by its path when the agent was quicker than the
+  // unlink (then found deleted by a later scan).
+  const lines = (re: RegExp) => agent.stderr().split('\n').filter((l) => re.test(l)).length;
+  const ATTACHED = /attached to \/tmp\/\S*tcnative\S*\.so( \(deleted\))? \(boringssl\)/;
+  const DETACHED = /detached from \/tmp\/\S*tcnative\S*\.so \(deleted\): no process maps it any more/;
+  const waitLines = async (re: RegExp, n: number, ms: number) => {
+    const until = Date.now() + ms;
+    while (lines(re) < n) {
+      if (Date.now() > until) throw new Error(`${n} lines ${re} expected in the agent's log:\n${agent.stderr().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const attached0 = lines(ATTACHED);
+  const detached0 = lines(DETACHED);
   const server = track(start('java', ['-cp', cp, 'tlsotel.GrpcPeer', 'server', cert.cert, cert.key]));
   assert.match((await server.waitFor(/tls: \S+/, 'stdout', 60_000))[0], /OPENSSL/, 'netty-tcnative in use');
   const port = Number((await server.waitFor(/listening (\d+)/, 'stdout', 60_000))[1]);
-  await attachedFor(server.pid);
+  await waitLines(ATTACHED, attached0 + 1, 60_000);
   const client = track(start('java', ['-cp', cp, 'tlsotel.GrpcPeer', 'client', cert.cert, String(port), '3'], { stdio: ['pipe', 'pipe', 'pipe'] }));
   await client.waitFor(/ready/, 'stdout', 60_000);
-  await attachedFor(client.pid);
+  await waitLines(ATTACHED, attached0 + 2, 60_000);
   client.child.stdin!.write('go\n');
   await client.waitFor(/done/, 'stdout', 60_000);
   await receiver.waitFor((all) => all.filter(ofPid(client.pid, 'CLIENT')).length >= 4 && all.filter(ofPid(server.pid, 'SERVER')).length >= 4, 20_000).catch(() => {});
@@ -250,5 +263,5 @@ test('grpc-java client → grpc-java server (netty-tcnative, a deleted library):
   // Both JVMs gone: their deleted libraries are detached (their disk space is not kept).
   await client.exited;
   await server.stop('SIGKILL');
-  await agent.waitFor(new RegExp(`detached from /tmp/\\S*tcnative\\S*\\.so \\(deleted\\): no process maps it any more[\\s\\S]*detached from /tmp/\\S*tcnative`), 'stderr', 15_000);
+  await waitLines(DETACHED, detached0 + 2, 15_000);
 });

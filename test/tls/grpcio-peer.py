@@ -11,6 +11,11 @@ for test/tls/grpcio-e2e.test.ts. No .proto: messages are raw bytes.
                                         its calls), each making that many SayHello calls (the
                                         request BYTES long, default a few), then one Fail;
                                         prints "done"
+  grpcio-peer.py load CERT PORT CONNS SECONDS
+                                        a load for bench/grpcio.ts: CONNS channels, a thread
+                                        each making SayHello calls back to back for SECONDS;
+                                        prints one JSON line: calls, latency percentiles (µs),
+                                        this process's CPU seconds
 """
 import sys
 import threading
@@ -69,8 +74,47 @@ def client(cert, port, spec):
     print('done', flush=True)
 
 
+def load(cert, port, conns, seconds):
+    import json
+    import resource
+    creds = grpc.ssl_channel_credentials(root_certificates=open(cert, 'rb').read())
+    # One subchannel per channel (no sharing): CONNS TLS connections.
+    opts = [('grpc.ssl_target_name_override', 'localhost'), ('grpc.use_local_subchannel_pool', 1)]
+    channels = [grpc.secure_channel(f'127.0.0.1:{port}', creds, options=opts) for _ in range(conns)]
+    calls = [ch.unary_unary('/helloworld.Greeter/SayHello', request_serializer=ident, response_deserializer=ident) for ch in channels]
+    for c in calls:
+        c(b'warm', timeout=10)
+    lat = [[] for _ in range(conns)]
+    start = time.monotonic()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    end = start + seconds
+
+    def run(i):
+        call, out = calls[i], lat[i]
+        while time.monotonic() < end:
+            t = time.perf_counter_ns()
+            call(b'bench', timeout=10)
+            out.append((time.perf_counter_ns() - t) // 1000)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    took = time.monotonic() - start
+    all_lat = sorted(x for l in lat for x in l)
+    pct = lambda q: all_lat[min(len(all_lat) - 1, int(q * len(all_lat)))] if all_lat else 0
+    print(json.dumps({'calls': len(all_lat), 'seconds': took, 'p50_us': pct(0.5), 'p99_us': pct(0.99),
+                      'cpu_s': (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)}), flush=True)
+    for ch in channels:
+        ch.close()
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'server':
         serve(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == 'load':
+        load(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     else:
         client(sys.argv[2], sys.argv[3], sys.argv[4])

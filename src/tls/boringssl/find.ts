@@ -119,16 +119,20 @@ function unwindFunctions(elf: ElfImage): Fn[] | null {
   if (tableEnc !== 0x3b || countEnc !== 0x03 || (ptrEnc & 0x0f) !== 0x0b) return null; // datarel sdata4, udata4, sdata4
   const count = data.readUInt32LE(8);
   if (12 + count * 8 > data.length) return null;
+  // The FDEs, read once (one read per FDE would be hundreds of thousands in a large program).
+  const eh = elf.section('.eh_frame');
+  const frames = eh && elf.sectionData(eh);
+  if (!eh || !frames) return null;
   const fns: Fn[] = [];
   for (let k = 0; k < count; k++) {
     const start = hdr.addr + data.readInt32LE(12 + k * 8);
     const fde = hdr.addr + data.readInt32LE(16 + k * 8);
     // FDE: length, CIE pointer, pc_begin (pcrel sdata4, as the table's encoding implies for
     // every compiler that writes this table), pc_range. Checked against the table's start.
-    const f = elf.readVaddr(fde, 16);
-    if (f === null || f.readUInt32LE(0) === 0xffffffff) continue;
-    if (fde + 8 + f.readInt32LE(8) !== start) continue;
-    fns.push({ start, size: f.readUInt32LE(12), reasons: new Set(), calls: new Set() });
+    const at = fde - eh.addr;
+    if (at < 0 || at + 16 > frames.length || frames.readUInt32LE(at) === 0xffffffff) continue;
+    if (fde + 8 + frames.readInt32LE(at + 8) !== start) continue;
+    fns.push({ start, size: frames.readUInt32LE(at + 12), reasons: new Set(), calls: new Set() });
   }
   fns.sort((a, b) => a.start - b.start);
   return fns.length > 0 ? fns : null;
@@ -185,6 +189,23 @@ function callsOf(fn: Fn, texted: Array<{ sec: ElfSection; code: Buffer }>): Set<
 
 const hasAll = (s: Set<number>, ...r: number[]) => r.every((x) => s.has(x));
 
+/** Which of `starts` some `call rel32` in the text calls. Only calls: a fragment is reached by
+ *  jumps, a function is called (the application calls SSL_read and SSL_write directly; one
+ *  that only tail-jumps to them is refused, not guessed). */
+function calledStarts(texted: Array<{ sec: ElfSection; code: Buffer }>, starts: Set<number>): Set<number> {
+  const found = new Set<number>();
+  for (const { sec, code } of texted) {
+    for (let j = code.indexOf(0xe8); j >= 0 && j + 5 <= code.length; j = code.indexOf(0xe8, j + 1)) {
+      const target = sec.addr + j + 5 + code.readInt32LE(j + 1);
+      if (starts.has(target)) {
+        found.add(target);
+        if (found.size === starts.size) return found;
+      }
+    }
+  }
+  return found;
+}
+
 function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, elf: ElfImage, sites: number): BoringsslFunctions {
   const { SHOULD_NOT_HAVE_BEEN_CALLED: QUIC, BAD_LENGTH, SSL_HANDSHAKE_FAILURE: HS, UNINITIALIZED: UNINIT } = REASON;
   const withSites = fns.filter((f) => f.reasons.size > 0);
@@ -209,7 +230,9 @@ function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, e
     else if (callsOf(b, texted).has(a.start)) read = b;
     else if (a.size !== b.size) read = a.size > b.size ? a : b;
     else throw new BoringsslPlacementError("BoringSSL's SSL_read not told from SSL_peek: same shape and size");
-    readHow = 'SSL_read: the larger of SSL_peek and SSL_read, which inlines it';
+    readHow = callsOf(read, texted).has((read === a ? b : a).start)
+      ? 'SSL_read: the one of SSL_peek and SSL_read that calls the other'
+      : 'SSL_read: the larger of SSL_peek and SSL_read, which inlines it (SSL_read is SSL_peek and more)';
   } else if (peeks.length === 1) {
     // SSL_peek out of line (SSL_read calls it), or SSL_read with SSL_peek inlined and no copy
     // of SSL_peek left: SSL_read is then the one small function of ssl_lib.cc that calls it.
@@ -228,6 +251,13 @@ function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, e
     }
   } else {
     throw new BoringsslPlacementError(`BoringSSL's SSL_read not told apart: ${peeks.length} functions have SSL_peek's shape`);
+  }
+  // A function's start, not a fragment's (a compiler may split a function's unlikely paths, such
+  // as its error sites, into a ".cold" part with an unwind entry of its own; a return probe
+  // there would corrupt the stack): something must call it.
+  const called = calledStarts(texted, new Set([read.start, write.start]));
+  for (const [f, name] of [[write, 'SSL_write'], [read, 'SSL_read']] as const) {
+    if (!called.has(f.start)) throw new BoringsslPlacementError(`the function taken for ${name} (0x${f.start.toString(16)}) is called from nowhere: perhaps a fragment of a function, not placed`);
   }
   const place = (f: Fn): BoringsslFunction => {
     const offset = elf.offsetOf(f.start);

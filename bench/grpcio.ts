@@ -1,0 +1,172 @@
+// What tlsotel costs a Python gRPC service (grpcio: BoringSSL built in without symbols, found by
+// src/tls/boringssl; connections ended at their socket's close). A grpcio client (test/tls/
+// grpcio-peer.py load: CONNS channels, a thread each, unary calls back to back) against a grpcio
+// server, with and without the agent, interleaved per repetition; medians of per-repetition
+// ratios. The agent exports to an OTLP receiver in a child process (bench/load/receiver.ts),
+// which counts the spans of the two pids in the load's window.
+//
+//   npm run bench:grpcio [-- --reps 5 --duration 5 --conns 4]
+//
+// Needs root (BPF) and the Python environment of scripts/build-python-venv.sh. Prints a table;
+// never asserts a threshold (the machine is shared: read the ratios, not the absolute figures).
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+const PEER = path.join(ROOT, 'test/tls/grpcio-peer.py');
+const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const CLK_TCK = 100;
+
+interface Options { reps: number; durationS: number; conns: number }
+
+function parse(argv: string[]): Options {
+  const o: Options = { reps: 5, durationS: 5, conns: 4 };
+  for (let i = 0; i < argv.length; i++) {
+    const v = Number(argv[i + 1]);
+    if (argv[i] === '--reps' && v >= 1) o.reps = v, i++;
+    else if (argv[i] === '--duration' && v > 0) o.durationS = v, i++;
+    else if (argv[i] === '--conns' && v >= 1) o.conns = v, i++;
+    else if (argv[i] === '--quick') Object.assign(o, { reps: 3, durationS: 2 });
+    else throw new Error(`usage: node dist/bench/grpcio.js [--quick] [--reps N] [--duration S] [--conns N] (not ${argv[i]})`);
+  }
+  return o;
+}
+
+/** CPU seconds (user + system, every thread) of a process so far. */
+function cpuS(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+function waitLine(p: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`no ${re} from ${p.spawnfile} in ${ms} ms:\n${buf.slice(-2000)}`)), ms);
+    const on = (d: Buffer): void => {
+      buf += d.toString();
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(t);
+        p[stream]!.off('data', on);
+        resolve(m);
+      }
+    };
+    p[stream]!.on('data', on);
+    p.once('exit', (code) => { clearTimeout(t); reject(new Error(`${p.spawnfile} exited (${code}) before ${re}:\n${buf.slice(-2000)}`)); });
+  });
+}
+
+interface LoadResult { calls: number; seconds: number; p50_us: number; p99_us: number; cpu_s: number }
+
+async function runLoad(py: string, cert: string, port: number, conns: number, seconds: number): Promise<LoadResult & { pid: number; fromMs: number; toMs: number }> {
+  const p = spawn(py, [PEER, 'load', cert, String(port), String(conns), String(seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const fromMs = Date.now();
+  const m = await waitLine(p, 'stdout', /^\{.*\}$/m, (seconds + 60) * 1000);
+  return { ...(JSON.parse(m[0]) as LoadResult), pid: p.pid!, fromMs, toMs: Date.now() };
+}
+
+interface Receiver { child: ChildProcess; port: number; count(windows: Array<{ fromMs: number; toMs: number }>, pids: number[]): Promise<Array<Record<number, { SERVER: number; CLIENT: number }>>> }
+
+async function startReceiver(): Promise<Receiver> {
+  const child = fork(path.join(__dirname, 'load', 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = (type: string): Promise<Record<string, unknown>> => new Promise((resolve) => {
+    const on = (m: Record<string, unknown>): void => {
+      if (m.type !== type) return;
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+  });
+  const ready = await next('ready');
+  return {
+    child,
+    port: Number(ready.port),
+    async count(windows, pids) {
+      const answer = next('count');
+      child.send({ type: 'count', windows, pids });
+      return (await answer).counts as Array<Record<number, { SERVER: number; CLIENT: number }>>;
+    },
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
+
+interface Sample { callsPerS: number; p50: number; p99: number; clientUs: number; serverUs: number; agentUs?: number; spansPerCall?: number }
+
+async function main(): Promise<void> {
+  const o = parse(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('bench:grpcio needs root (the agent loads BPF programs)');
+  const py = execFileSync('bash', [path.join(ROOT, 'scripts/build-python-venv.sh')], { encoding: 'utf8' }).trim();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tlsotel-bench-grpcio-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const receiver = await startReceiver();
+  const server = spawn(py, [PEER, 'server', cert, key], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = Number((await waitLine(server, 'stdout', /listening (\d+)/, 30_000))[1]);
+  const rows: Record<'baseline' | 'tlsotel', Sample[]> = { baseline: [], tlsotel: [] };
+  const measure = async (row: 'baseline' | 'tlsotel', agentPid?: number): Promise<void> => {
+    const s0 = cpuS(server.pid!);
+    const a0 = agentPid !== undefined ? cpuS(agentPid) : 0;
+    const r = await runLoad(py, cert, port, o.conns, o.durationS);
+    const sample: Sample = {
+      callsPerS: r.calls / r.seconds, p50: r.p50_us, p99: r.p99_us,
+      clientUs: (r.cpu_s / r.calls) * 1e6, serverUs: ((cpuS(server.pid!) - s0) / r.calls) * 1e6,
+    };
+    if (agentPid !== undefined) {
+      sample.agentUs = ((cpuS(agentPid) - a0) / r.calls) * 1e6;
+      await new Promise((res) => setTimeout(res, 1500)); // the last batch exported
+      const [c] = await receiver.count([{ fromMs: r.fromMs, toMs: r.toMs + 1000 }], [server.pid!, r.pid]);
+      sample.spansPerCall = ((c[server.pid!]?.SERVER ?? 0) + (c[r.pid]?.CLIENT ?? 0)) / (r.calls + o.conns); // + one warm call a channel
+    }
+    rows[row].push(sample);
+  };
+  try {
+    for (let rep = 0; rep < o.reps; rep++) {
+      const order: Array<'baseline' | 'tlsotel'> = rep % 2 === 0 ? ['baseline', 'tlsotel'] : ['tlsotel', 'baseline'];
+      for (const row of order) {
+        if (row === 'baseline') {
+          await measure('baseline');
+          continue;
+        }
+        const agent = spawn(process.execPath, [CLI, 'run', '--otlp-endpoint', `http://127.0.0.1:${receiver.port}`], {
+          stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OTEL_METRICS_EXPORTER: 'none' },
+        });
+        await waitLine(agent, 'stderr', /ready/, 60_000);
+        await runLoad(py, cert, port, o.conns, 1); // warm-up: the agent's code compiled, not measured
+        await measure('tlsotel', agent.pid!);
+        agent.kill('SIGINT');
+        await new Promise((res) => agent.once('exit', res));
+      }
+      process.stderr.write(`repetition ${rep + 1}/${o.reps} done\n`);
+    }
+  } finally {
+    server.kill('SIGKILL');
+    receiver.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const col = (row: Sample[], k: keyof Sample) => median(row.map((s) => s[k] as number));
+  const ratio = (k: keyof Sample) => median(rows.tlsotel.map((t, i) => (t[k] as number) / (rows.baseline[i][k] as number)));
+  const lines = [
+    `grpcio ${o.conns} channels, unary calls back to back, ${o.durationS} s × ${o.reps} repetitions (medians; ratios per repetition, then median)`,
+    '',
+    '| row | calls/s | p50 µs | p99 µs | client CPU µs/call | server CPU µs/call | agent CPU µs/call | spans per call |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
+    ...(['baseline', 'tlsotel'] as const).map((r) => `| ${r} | ${fmt(col(rows[r], 'callsPerS'), 0)} | ${fmt(col(rows[r], 'p50'), 0)} | ${fmt(col(rows[r], 'p99'), 0)} | ${fmt(col(rows[r], 'clientUs'), 1)} | ${fmt(col(rows[r], 'serverUs'), 1)} | ${r === 'tlsotel' ? fmt(col(rows[r], 'agentUs'), 1) : '–'} | ${r === 'tlsotel' ? fmt(col(rows[r], 'spansPerCall'), 3) : '–'} |`),
+    `| tlsotel ÷ baseline | ${fmt(ratio('callsPerS'))} | ${fmt(ratio('p50'))} | ${fmt(ratio('p99'))} | ${fmt(ratio('clientUs'))} | ${fmt(ratio('serverUs'))} | | |`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+});
