@@ -1,8 +1,10 @@
 // What tlsotel costs a Python gRPC service (grpcio: BoringSSL built in without symbols, found by
 // src/tls/boringssl; connections ended at their socket's close). A grpcio client (test/tls/
 // grpcio-peer.py load: CONNS channels, a thread each, unary calls back to back) against a grpcio
-// server, with and without the agent, interleaved per repetition; medians of per-repetition
-// ratios. The agent exports to an OTLP receiver in a child process (bench/load/receiver.ts),
+// server, interleaved per repetition: baseline (nothing attached), floor (empty BPF programs
+// where tlsotel places its own: uprobe + uretprobe on SSL_write and SSL_read as the finder
+// places them, and the sys_enter raw tracepoint; bench/load/empty-probes.*), tlsotel; medians
+// of per-repetition ratios. The agent exports to an OTLP receiver in a child process (bench/load/receiver.ts),
 // which counts the spans of the two pids in the load's window.
 //
 //   npm run bench:grpcio [-- --reps 5 --duration 5 --conns 4]
@@ -18,6 +20,8 @@ const ROOT = path.resolve(__dirname, '../..');
 const PEER = path.join(ROOT, 'test/tls/grpcio-peer.py');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const CLK_TCK = 100;
+const ROWS = ['baseline', 'floor', 'tlsotel'] as const;
+type Row = (typeof ROWS)[number];
 
 interface Options { reps: number; durationS: number; conns: number }
 
@@ -112,8 +116,19 @@ async function main(): Promise<void> {
   const receiver = await startReceiver();
   const server = spawn(py, [PEER, 'server', cert, key], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = Number((await waitLine(server, 'stdout', /listening (\d+)/, 30_000))[1]);
-  const rows: Record<'baseline' | 'tlsotel', Sample[]> = { baseline: [], tlsotel: [] };
-  const measure = async (row: 'baseline' | 'tlsotel', agentPid?: number): Promise<void> => {
+  // The floor: empty programs at the offsets tlsotel's finder gives for this grpcio's module.
+  const cygrpc = execFileSync(py, ['-c', 'import grpc._cython.cygrpc as m; print(m.__file__)'], { encoding: 'utf8' }).trim();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { findBoringssl } = require(path.join(ROOT, 'dist/src/tls/boringssl/find.js')) as typeof import('../src/tls/boringssl/find');
+  const found = findBoringssl(cygrpc);
+  if (!found) throw new Error(`no BoringSSL found in ${cygrpc}`);
+  const specs = [found.write.offset, found.read.offset].map((o) => `both:${cygrpc}:0x${o.toString(16)}`);
+  const emptyObj = path.join(dir, 'empty-probes.bpf.o');
+  const emptyBin = path.join(dir, 'empty-probes');
+  execFileSync('clang-14', ['-O2', '-target', 'bpf', '-c', path.join(ROOT, 'bench/load/empty-probes.bpf.c'), '-o', emptyObj]);
+  execFileSync('cc', ['-O2', '-Wall', '-o', emptyBin, path.join(ROOT, 'bench/load/empty-probes.c'), '-lbpf']);
+  const rows: Record<Row, Sample[]> = { baseline: [], floor: [], tlsotel: [] };
+  const measure = async (row: Row, agentPid?: number): Promise<void> => {
     const s0 = cpuS(server.pid!);
     const a0 = agentPid !== undefined ? cpuS(agentPid) : 0;
     const r = await runLoad(py, cert, port, o.conns, o.durationS);
@@ -131,10 +146,18 @@ async function main(): Promise<void> {
   };
   try {
     for (let rep = 0; rep < o.reps; rep++) {
-      const order: Array<'baseline' | 'tlsotel'> = rep % 2 === 0 ? ['baseline', 'tlsotel'] : ['tlsotel', 'baseline'];
+      const order: Row[] = rep % 2 === 0 ? [...ROWS] : [...ROWS].reverse();
       for (const row of order) {
         if (row === 'baseline') {
           await measure('baseline');
+          continue;
+        }
+        if (row === 'floor') {
+          const floor = spawn(emptyBin, [emptyObj, ...specs], { stdio: ['ignore', 'ignore', 'pipe'] });
+          await waitLine(floor, 'stderr', /ready/, 30_000);
+          await measure('floor');
+          floor.kill('SIGINT');
+          await new Promise((res) => floor.once('exit', res));
           continue;
         }
         const agent = spawn(process.execPath, [CLI, 'run', '--otlp-endpoint', `http://127.0.0.1:${receiver.port}`], {
@@ -154,14 +177,22 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const col = (row: Sample[], k: keyof Sample) => median(row.map((s) => s[k] as number));
-  const ratio = (k: keyof Sample) => median(rows.tlsotel.map((t, i) => (t[k] as number) / (rows.baseline[i][k] as number)));
+  const ratio = (a: Row, b: Row, k: keyof Sample) => median(rows[a].map((t, i) => (t[k] as number) / (rows[b][i][k] as number)));
+  // Added in-app CPU per call over the baseline, tlsotel's over the floor's, per repetition.
+  const delta = (k: 'clientUs' | 'serverUs') => median(rows.tlsotel.map((t, i) => (t[k] - rows.baseline[i][k]) / (rows.floor[i][k] - rows.baseline[i][k])));
+  const ratioRow = (a: Row, b: Row) => `| ${a} ÷ ${b} | ${fmt(ratio(a, b, 'callsPerS'))} | ${fmt(ratio(a, b, 'p50'))} | ${fmt(ratio(a, b, 'p99'))} | ${fmt(ratio(a, b, 'clientUs'))} | ${fmt(ratio(a, b, 'serverUs'))} | | |`;
   const lines = [
     `grpcio ${o.conns} channels, unary calls back to back, ${o.durationS} s × ${o.reps} repetitions (medians; ratios per repetition, then median)`,
+    `floor: ${specs.join(' ')} + sys_enter`,
     '',
     '| row | calls/s | p50 µs | p99 µs | client CPU µs/call | server CPU µs/call | agent CPU µs/call | spans per call |',
     '|---|--:|--:|--:|--:|--:|--:|--:|',
-    ...(['baseline', 'tlsotel'] as const).map((r) => `| ${r} | ${fmt(col(rows[r], 'callsPerS'), 0)} | ${fmt(col(rows[r], 'p50'), 0)} | ${fmt(col(rows[r], 'p99'), 0)} | ${fmt(col(rows[r], 'clientUs'), 1)} | ${fmt(col(rows[r], 'serverUs'), 1)} | ${r === 'tlsotel' ? fmt(col(rows[r], 'agentUs'), 1) : '–'} | ${r === 'tlsotel' ? fmt(col(rows[r], 'spansPerCall'), 3) : '–'} |`),
-    `| tlsotel ÷ baseline | ${fmt(ratio('callsPerS'))} | ${fmt(ratio('p50'))} | ${fmt(ratio('p99'))} | ${fmt(ratio('clientUs'))} | ${fmt(ratio('serverUs'))} | | |`,
+    ...ROWS.map((r) => `| ${r} | ${fmt(col(rows[r], 'callsPerS'), 0)} | ${fmt(col(rows[r], 'p50'), 0)} | ${fmt(col(rows[r], 'p99'), 0)} | ${fmt(col(rows[r], 'clientUs'), 1)} | ${fmt(col(rows[r], 'serverUs'), 1)} | ${r === 'tlsotel' ? fmt(col(rows[r], 'agentUs'), 1) : '–'} | ${r === 'tlsotel' ? fmt(col(rows[r], 'spansPerCall'), 3) : '–'} |`),
+    ratioRow('floor', 'baseline'),
+    ratioRow('tlsotel', 'baseline'),
+    ratioRow('tlsotel', 'floor'),
+    '',
+    `in-app CPU added per call, tlsotel's over the floor's (Δ ÷ floor Δ): client ${fmt(delta('clientUs'))}, server ${fmt(delta('serverUs'))}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
