@@ -7,12 +7,13 @@ import test, { before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, writeSync, readdirSync, rmSync } from 'node:fs';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElfImage, definedFunctions } from '../../src/discovery/elf';
 import { openssl } from '../../src/tls/openssl/openssl';
 import { boringssl } from '../../src/tls/boringssl/boringssl';
-import { BoringsslPlacementError, findBoringssl } from '../../src/tls/boringssl/find';
+import { BoringsslPlacementError, findBoringssl, fnIndexAt, startsAtEntry, unwindFunctions } from '../../src/tls/boringssl/find';
 import { ROOT } from '../helpers/procs';
 
 let cygrpc: string;
@@ -122,5 +123,33 @@ test('BoringSSL whose unwind table cannot be read: a clear error, not a guess', 
     assert.throws(() => boringssl.claim({ path: copy, defined: new Set() }), /BoringSSL built in without symbols: .*unwind table.*; not traced/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a function's start and a fragment's are told apart by their unwind rules (libcrypto, built by GCC)", () => {
+  const lib = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libcrypto.so.3');
+  const elf = ElfImage.open(lib)!;
+  try {
+    const u = unwindFunctions(elf)!;
+    assert.ok(u && u.starts.length > 1000, 'the unwind table read');
+    // Exported functions are entries: every one with an unwind entry of its own starts as one.
+    const names = ['EVP_DigestInit_ex', 'EVP_EncryptUpdate', 'SHA256', 'BN_add', 'ERR_put_error', 'OPENSSL_cleanse', 'EVP_PKEY_new', 'X509_free'];
+    const syms = elf.functionSymbols(names);
+    let checked = 0;
+    for (const [name, sym] of syms) {
+      const k = fnIndexAt(u, sym.vaddr);
+      if (k < 0 || u.starts[k] !== sym.vaddr) continue;
+      assert.equal(startsAtEntry(u, k), true, name);
+      checked++;
+    }
+    assert.ok(checked >= 4, `entries checked: ${checked}`);
+    // GCC splits unlikely paths into ".cold" fragments with unwind entries of their own: some
+    // of the table's entries do not start as functions do.
+    let fragments = 0;
+    for (let k = 0; k < u.starts.length; k++) if (!startsAtEntry(u, k)) fragments++;
+    assert.ok(fragments > 0, 'fragments found');
+    assert.ok(fragments < u.starts.length / 4, `fragments ${fragments} of ${u.starts.length}`);
+  } finally {
+    elf.close();
   }
 });

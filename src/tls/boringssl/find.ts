@@ -56,7 +56,17 @@ interface Fn {
   start: number; // vaddr
   size: number;
   reasons: Set<number>;
-  calls: Set<number>; // vaddrs called (call rel32), filled for the functions looked at
+  calls?: Set<number>; // vaddrs called (call rel32), filled for the functions looked at
+}
+
+/** Every function of the unwind table, sorted by start (typed arrays: a large program has
+ *  hundreds of thousands; Fn objects are made only for the few looked at). */
+export interface Unwind {
+  starts: Float64Array;
+  sizes: Uint32Array;
+  /** Offset of each function's FDE in `frames`. */
+  fdes: Uint32Array;
+  frames: Buffer;
 }
 
 /**
@@ -72,18 +82,19 @@ export function findBoringssl(path: string): BoringsslFunctions | null {
     const targets = sourceFileStrings(elf);
     if (targets.size === 0) return null;
     const texts = elf.sections.filter((s) => s.type === SHT_PROGBITS && (s.flags & SHF_EXECINSTR) !== 0 && s.size > 0);
-    const fns = unwindFunctions(elf);
-    if (fns === null) throw new BoringsslPlacementError('BoringSSL without symbols and without an unwind table (.eh_frame_hdr): its functions cannot be delimited');
+    const unwind = unwindFunctions(elf);
+    if (unwind === null) throw new BoringsslPlacementError('BoringSSL without symbols and without an unwind table (.eh_frame_hdr): its functions cannot be delimited');
     let sites = 0;
     const texted: Array<{ sec: ElfSection; code: Buffer }> = [];
+    const withSites = new Map<number, Fn>();
     for (const sec of texts) {
       const code = elf.sectionData(sec);
       if (code === null) continue;
       texted.push({ sec, code });
-      sites += errorSites(sec, code, targets, fns);
+      sites += errorSites(sec, code, targets, unwind, withSites);
     }
     if (sites === 0) return null; // the name only (a string in some other program)
-    return classify(fns, texted, elf, sites);
+    return classify(withSites, unwind, texted, elf, sites);
   } finally {
     elf.close();
   }
@@ -111,7 +122,7 @@ function sourceFileStrings(elf: ElfImage): Set<number> {
 
 /** Functions from .eh_frame_hdr's binary-search table (start, and size from each FDE), sorted by
  *  start; null without a table this code reads (encoding other than datarel|sdata4). */
-function unwindFunctions(elf: ElfImage): Fn[] | null {
+export function unwindFunctions(elf: ElfImage): Unwind | null {
   const hdr = elf.section('.eh_frame_hdr');
   const data = hdr && elf.sectionData(hdr);
   if (!hdr || !data || data.length < 12 || data[0] !== 1) return null;
@@ -123,7 +134,10 @@ function unwindFunctions(elf: ElfImage): Fn[] | null {
   const eh = elf.section('.eh_frame');
   const frames = eh && elf.sectionData(eh);
   if (!eh || !frames) return null;
-  const fns: Fn[] = [];
+  const starts = new Float64Array(count);
+  const sizes = new Uint32Array(count);
+  const fdes = new Uint32Array(count);
+  let n = 0;
   for (let k = 0; k < count; k++) {
     const start = hdr.addr + data.readInt32LE(12 + k * 8);
     const fde = hdr.addr + data.readInt32LE(16 + k * 8);
@@ -132,34 +146,73 @@ function unwindFunctions(elf: ElfImage): Fn[] | null {
     const at = fde - eh.addr;
     if (at < 0 || at + 16 > frames.length || frames.readUInt32LE(at) === 0xffffffff) continue;
     if (fde + 8 + frames.readInt32LE(at + 8) !== start) continue;
-    fns.push({ start, size: frames.readUInt32LE(at + 12), reasons: new Set(), calls: new Set() });
+    if (n > 0 && start < starts[n - 1]) return null; // the table is sorted by definition
+    starts[n] = start;
+    sizes[n] = frames.readUInt32LE(at + 12);
+    fdes[n] = at;
+    n++;
   }
-  fns.sort((a, b) => a.start - b.start);
-  return fns.length > 0 ? fns : null;
+  return n > 0 ? { starts: starts.subarray(0, n), sizes: sizes.subarray(0, n), fdes: fdes.subarray(0, n), frames } : null;
 }
 
-function fnAt(fns: Fn[], vaddr: number): Fn | undefined {
+/**
+ * Whether the function's unwind rules at its first instruction are a function entry's: the
+ * CIE's (CFA = %rsp + 8, the return address on top of the stack), unchanged before the first
+ * advance. A fragment of a function (a compiler's ".cold" part, reached by a jump from inside
+ * its parent's frame) sets its own CFA offset and saved registers at its first instruction; a
+ * return probe there would take the stack's top for a return address, which it is not.
+ */
+export function startsAtEntry(u: Unwind, k: number): boolean {
+  const f = u.frames;
+  const at = u.fdes[k];
+  const end = at + 4 + f.readUInt32LE(at);
+  const cie = at + 4 - f.readUInt32LE(at + 4);
+  if (cie < 0 || cie + 10 > f.length || end > f.length) return false;
+  // FDE: length, CIE pointer, pc_begin, pc_range (sdata4 each, as the table's encoding), then
+  // with a "z" augmentation its data's length (uleb128) and data, then the instructions.
+  let i = at + 16;
+  if (f[cie + 9] === 0x7a /* 'z' */) {
+    let len = 0;
+    let shift = 0;
+    for (let b = 0x80; b & 0x80 && i < end; shift += 7) {
+      b = f[i++];
+      len |= (b & 0x7f) << shift;
+    }
+    i += len;
+  }
+  while (i < end) {
+    const op = f[i];
+    if (op === 0x00) { i++; continue; } // DW_CFA_nop
+    // DW_CFA_advance_loc (0x40-0x7f), advance_loc1/2/4: the first instruction's rules are done.
+    return (op & 0xc0) === 0x40 || op === 0x02 || op === 0x03 || op === 0x04;
+  }
+  return true; // no instruction: the CIE's rules throughout
+}
+
+/** Index of the function containing vaddr, or -1. */
+export function fnIndexAt(u: Unwind, vaddr: number): number {
   let lo = 0;
-  let hi = fns.length - 1;
+  let hi = u.starts.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (fns[mid].start <= vaddr) lo = mid + 1;
+    if (u.starts[mid] <= vaddr) lo = mid + 1;
     else hi = mid - 1;
   }
-  const f = fns[hi];
-  return f !== undefined && vaddr < f.start + f.size ? f : undefined;
+  return hi >= 0 && vaddr < u.starts[hi] + u.sizes[hi] ? hi : -1;
 }
 
 /** Finds every `lea target(%rip),%rcx` in one executable section and adds the reason codes
  *  moved into %edx around it to its function's. Returns how many such sites it found. */
-function errorSites(sec: ElfSection, code: Buffer, targets: Set<number>, fns: Fn[]): number {
+function errorSites(sec: ElfSection, code: Buffer, targets: Set<number>, u: Unwind, withSites: Map<number, Fn>): number {
   const lea = Buffer.from([0x48, 0x8d, 0x0d]); // lea disp32(%rip),%rcx
   let n = 0;
   for (let i = code.indexOf(lea); i >= 0 && i + 7 <= code.length; i = code.indexOf(lea, i + 1)) {
     const at = sec.addr + i;
     if (!targets.has(at + 7 + code.readInt32LE(i + 3))) continue;
-    const fn = fnAt(fns, at);
-    if (fn === undefined) continue;
+    const k = fnIndexAt(u, at);
+    if (k < 0) continue;
+    let fn = withSites.get(u.starts[k]);
+    if (fn === undefined) withSites.set(u.starts[k], fn = { start: u.starts[k], size: u.sizes[k], reasons: new Set() });
     n++;
     const lo = Math.max(0, i - WINDOW, fn.start - sec.addr);
     const hi = Math.min(code.length - 5, i + 7 + WINDOW, fn.start + fn.size - sec.addr - 5);
@@ -177,47 +230,30 @@ function errorSites(sec: ElfSection, code: Buffer, targets: Set<number>, fns: Fn
 /** `call rel32` targets in a function (a byte-wise search: only compared with functions'
  *  starts, so a stray match would need a displacement to exactly such a start). */
 function callsOf(fn: Fn, texted: Array<{ sec: ElfSection; code: Buffer }>): Set<number> {
-  if (fn.calls.size > 0) return fn.calls;
+  if (fn.calls !== undefined) return fn.calls;
+  const calls = (fn.calls = new Set());
   const t = texted.find(({ sec }) => fn.start >= sec.addr && fn.start + fn.size <= sec.addr + sec.size);
-  if (!t) return fn.calls;
+  if (!t) return calls;
   const base = fn.start - t.sec.addr;
   for (let j = base; j + 5 <= base + fn.size; j++) {
-    if (t.code[j] === 0xe8) fn.calls.add(t.sec.addr + j + 5 + t.code.readInt32LE(j + 1));
+    if (t.code[j] === 0xe8) calls.add(t.sec.addr + j + 5 + t.code.readInt32LE(j + 1));
   }
-  return fn.calls;
+  return calls;
 }
 
 const hasAll = (s: Set<number>, ...r: number[]) => r.every((x) => s.has(x));
 
-/** Which of `starts` some `call rel32` in the text calls. Only calls: a fragment is reached by
- *  jumps, a function is called (the application calls SSL_read and SSL_write directly; one
- *  that only tail-jumps to them is refused, not guessed). */
-function calledStarts(texted: Array<{ sec: ElfSection; code: Buffer }>, starts: Set<number>): Set<number> {
-  const found = new Set<number>();
-  for (const { sec, code } of texted) {
-    for (let j = code.indexOf(0xe8); j >= 0 && j + 5 <= code.length; j = code.indexOf(0xe8, j + 1)) {
-      const target = sec.addr + j + 5 + code.readInt32LE(j + 1);
-      if (starts.has(target)) {
-        found.add(target);
-        if (found.size === starts.size) return found;
-      }
-    }
-  }
-  return found;
-}
-
-function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, elf: ElfImage, sites: number): BoringsslFunctions {
+function classify(sited: Map<number, Fn>, u: Unwind, texted: Array<{ sec: ElfSection; code: Buffer }>, elf: ElfImage, sites: number): BoringsslFunctions {
   const { SHOULD_NOT_HAVE_BEEN_CALLED: QUIC, BAD_LENGTH, SSL_HANDSHAKE_FAILURE: HS, UNINITIALIZED: UNINIT } = REASON;
-  const withSites = fns.filter((f) => f.reasons.size > 0);
+  const withSites = [...sited.values()].filter((f) => f.reasons.size > 0);
   const writes = withSites.filter((f) => hasAll(f.reasons, UNINIT, HS, BAD_LENGTH));
   if (writes.length !== 1) throw new BoringsslPlacementError(`BoringSSL's SSL_write not told apart: ${writes.length} functions raise its errors`);
   const write = writes[0];
 
-  const byStart = new Map(fns.map((f) => [f.start, f]));
   // What a function raises itself and through the functions it calls directly.
   const reach = (f: Fn): Set<number> => {
     const s = new Set(f.reasons);
-    for (const c of callsOf(f, texted)) for (const r of byStart.get(c)?.reasons ?? []) s.add(r);
+    for (const c of callsOf(f, texted)) for (const r of sited.get(c)?.reasons ?? []) s.add(r);
     return s;
   };
   // SSL_peek, and SSL_read when SSL_peek is inlined into it.
@@ -239,7 +275,12 @@ function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, e
     const p = peeks[0];
     const lo = Math.min(...withSites.map((f) => f.start));
     const hi = Math.max(...withSites.map((f) => f.start + f.size));
-    const callers = fns.filter((f) => f !== p && f.start >= lo && f.start < hi && f.size <= 256 && f.reasons.size === 0 && callsOf(f, texted).has(p.start));
+    const callers: Fn[] = [];
+    for (let k = Math.max(0, fnIndexAt(u, lo)); k < u.starts.length && u.starts[k] < hi; k++) {
+      if (u.starts[k] < lo || u.starts[k] === p.start || u.sizes[k] > 256 || sited.has(u.starts[k])) continue;
+      const f: Fn = { start: u.starts[k], size: u.sizes[k], reasons: new Set() };
+      if (callsOf(f, texted).has(p.start)) callers.push(f);
+    }
     if (callers.length === 1) {
       read = callers[0];
       readHow = 'SSL_read: the function of ssl_lib.cc that calls SSL_peek';
@@ -253,11 +294,9 @@ function classify(fns: Fn[], texted: Array<{ sec: ElfSection; code: Buffer }>, e
     throw new BoringsslPlacementError(`BoringSSL's SSL_read not told apart: ${peeks.length} functions have SSL_peek's shape`);
   }
   // A function's start, not a fragment's (a compiler may split a function's unlikely paths, such
-  // as its error sites, into a ".cold" part with an unwind entry of its own; a return probe
-  // there would corrupt the stack): something must call it.
-  const called = calledStarts(texted, new Set([read.start, write.start]));
+  // as its error sites, into a ".cold" part with an unwind entry of its own).
   for (const [f, name] of [[write, 'SSL_write'], [read, 'SSL_read']] as const) {
-    if (!called.has(f.start)) throw new BoringsslPlacementError(`the function taken for ${name} (0x${f.start.toString(16)}) is called from nowhere: perhaps a fragment of a function, not placed`);
+    if (!startsAtEntry(u, fnIndexAt(u, f.start))) throw new BoringsslPlacementError(`the code taken for ${name} (0x${f.start.toString(16)}) does not begin as a function does (its unwind rules say it is a fragment of another): not placed`);
   }
   const place = (f: Fn): BoringsslFunction => {
     const offset = elf.offsetOf(f.start);
