@@ -18,12 +18,18 @@ hash=$(cat "$src/pom.xml" "$src"/src/main/java/tlsotel/*.java | sha256sum | cut 
 dir="$cache/java-grpc-$hash"
 out="$dir/classpath"
 if [ "${1:-}" = "--path" ]; then echo "$out"; exit 0; fi
-if [ -s "$out" ]; then echo "$out"; exit 0; fi
+# Built, and every jar it names still there (Maven's local repository may have been cleaned).
+built() {
+  [ -s "$out" ] || return 1
+  local jar
+  while IFS= read -r jar; do [ -f "$jar" ] || return 1; done < <(tr ':' '\n' < "$out")
+}
+if built; then echo "$out"; exit 0; fi
 
 mkdir -p "$dir"
 exec 9>"$dir/lock"
 flock 9
-if [ -s "$out" ]; then echo "$out"; exit 0; fi
+if built; then echo "$out"; exit 0; fi
 work="$dir/build"
 rm -rf "$work"
 cp -r "$src" "$work"
