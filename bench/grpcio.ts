@@ -11,10 +11,11 @@
 //
 // Needs root (BPF) and the Python environment of scripts/build-python-venv.sh. Prints a table;
 // never asserts a threshold (the machine is shared: read the ratios, not the absolute figures).
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { median, startReceiver } from './load/receiver-client';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PEER = path.join(ROOT, 'test/tls/grpcio-peer.py');
@@ -72,34 +73,6 @@ async function runLoad(py: string, cert: string, port: number, conns: number, se
   return { ...(JSON.parse(m[0]) as LoadResult), pid: p.pid!, fromMs, toMs: Date.now() };
 }
 
-interface Receiver { child: ChildProcess; port: number; count(windows: Array<{ fromMs: number; toMs: number }>, pids: number[]): Promise<Array<Record<number, { SERVER: number; CLIENT: number }>>> }
-
-async function startReceiver(): Promise<Receiver> {
-  const child = fork(path.join(__dirname, 'load', 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = (type: string): Promise<Record<string, unknown>> => new Promise((resolve) => {
-    const on = (m: Record<string, unknown>): void => {
-      if (m.type !== type) return;
-      child.off('message', on);
-      resolve(m);
-    };
-    child.on('message', on);
-  });
-  const ready = await next('ready');
-  return {
-    child,
-    port: Number(ready.port),
-    async count(windows, pids) {
-      const answer = next('count');
-      child.send({ type: 'count', windows, pids });
-      return (await answer).counts as Array<Record<number, { SERVER: number; CLIENT: number }>>;
-    },
-  };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 interface Sample { callsPerS: number; p50: number; p99: number; clientUs: number; serverUs: number; agentUs?: number; spansPerCall?: number }

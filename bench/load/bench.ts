@@ -10,12 +10,13 @@
 // Every figure is a median over the repetitions with min–max; ratios are taken against the
 // baseline of the same repetition. Prints one table; writes results.json and table.md.
 // Needs root; tools come from bench/load/install-deps.sh (bench/load/run.sh runs it).
-import { spawn, fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { otherAgentPrograms } from '../../src/bpf/other-agents';
+import { median, startReceiver, type Receiver } from './receiver-client';
 
 const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/load → the checkout
 const SRC = path.join(ROOT, 'bench', 'load');
@@ -207,13 +208,6 @@ function which(cmd: string): string | undefined {
     }
   }
   return undefined;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return NaN;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /** utime+stime (+ the waited-for children's) of a process, in seconds; undefined if gone. */
@@ -707,46 +701,7 @@ function notMeasured(row: RowId, load: Load): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The OTLP receiver (a forked child)
-
-interface Receiver {
-  child: ChildProcess;
-  port: number;
-  count(windows: Array<{ fromMs: number; toMs: number }>, pids: number[]): Promise<Array<Record<number, { SERVER: number; CLIENT: number; OTHER: number }>>>;
-  reset(): Promise<void>;
-}
-
-async function startReceiver(): Promise<Receiver> {
-  const child = fork(path.join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = (type: string): Promise<Record<string, unknown>> => new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`receiver: no ${type} answer`)), 30_000);
-    const on = (m: Record<string, unknown>): void => {
-      if (m.type !== type) return;
-      clearTimeout(t);
-      child.off('message', on);
-      resolve(m);
-    };
-    child.on('message', on);
-  });
-  const ready = await next('ready');
-  return {
-    child,
-    port: Number(ready.port),
-    async count(windows, pids) {
-      const answer = next('count');
-      child.send({ type: 'count', windows, pids });
-      return (await answer).counts as Array<Record<number, { SERVER: number; CLIENT: number; OTHER: number }>>;
-    },
-    async reset() {
-      const answer = next('reset');
-      child.send({ type: 'reset' });
-      await answer;
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Agents (the rows)
+// Agents (the rows); the OTLP receiver they export to is ./receiver-client.ts
 
 interface Agent {
   row: RowId;
