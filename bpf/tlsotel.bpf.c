@@ -238,6 +238,38 @@ struct head_scan {
 	__u32 stop;     /* head_byte_cb stopped the search */
 };
 
+/* A record a call's HTTP/2 walk planned: bytes [off, off + n) copied, the next `skip` counted. */
+struct h2_rec {
+	__u32 off;
+	__u32 n;
+	__u32 skip;
+};
+
+/* Most settings in a SETTINGS frame taken for the start of an HTTP/2 direction (h2_begins). */
+#define H2_MAX_START_SETTINGS 16
+
+/* The walk of one call's HTTP/2 frames (see h2_step). */
+struct h2_walk {
+	__u64 buf;        /* the call's bytes (user memory) */
+	__u32 len;        /* the call's length */
+	__u32 pos;        /* walked so far */
+	__u32 copy_start; /* the first byte not planned yet */
+	__u32 cap;        /* cfg.capture_bytes, checked */
+	__u32 segs;       /* cfg.max_segments */
+	__u32 n;          /* records planned */
+	__u32 to_next;    /* as struct dir_state */
+	__u32 skipping;
+	__u32 hdr_have;
+	__u32 plan;       /* plan records (0: only follow the frames: the call went out whole) */
+	__u32 lost;       /* the walk met something that is not a frame header: stop following */
+	__u32 off;        /* after the planned records: where the copy of the rest begins */
+	__u32 used;       /* and how many records went (in map memory, so that the verifier walks
+	                   * the copy once, not once per number of planned records) */
+	__u8 hdr[24];     /* the frame header being read (hdr_have bytes carried + the rest) */
+	__u8 settings[9 + H2_MAX_START_SETTINGS * 6]; /* a SETTINGS frame that may begin a direction */
+	struct h2_rec rec[TLSOTEL_MAX_SEGMENTS];
+};
+
 /* A record is built here: too large for the 512-byte BPF stack. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
@@ -252,6 +284,7 @@ struct scratch {
 	/* In map memory, not on the stack: the verifier tracks stack values exactly, and a
 	 * bpf_loop callback whose state changes at every byte would never converge. */
 	struct head_scan hs;
+	struct h2_walk h2;
 };
 #pragma clang diagnostic pop
 
@@ -408,7 +441,7 @@ static __always_inline void left_call(__u64 pid_tgid, struct call_args *a)
  * with an HTTP/1 head is searched (its first TLSOTEL_HEAD_SCAN bytes) for the end of the head
  * and a Content-Length; the head is copied, the body bytes after it are counted
  * (tls_event.skipped), and the rest of the body, when the call ends inside it, is counted in
- * the next calls of that direction (skip_left). Small calls cost one comparison more.
+ * the next calls of that direction (dir_states). Small calls cost one comparison more.
  * Anything unsure copies everything: no Transfer-Encoding, one Content-Length, a final status
  * that has a body (not 1xx/204/304), a request that is not CONNECT, a head whose lines end in
  * CRLF, and (a HEAD response, which has a Content-Length but no body) never when the bytes
@@ -421,19 +454,38 @@ struct skip_key {
 	__u32 read;
 };
 
-/* Body bytes still to be counted, per connection and direction. Inserted when a call ends
- * inside a body that is being skipped, deleted when the body is done. LRU: an evicted entry
- * only means the rest of that body is copied. */
+enum h2_mode {
+	H2_NONE = 0,   /* not HTTP/2 (an HTTP/1 body being skipped: dir_state.left) */
+	H2_FRAMES = 1, /* frames followed: the next call begins as to_next and hdr say */
+};
+
+/* What the BPF side follows of one direction of one connection:
+ *   - HTTP/1: the body bytes still to count (left), while a body is being skipped;
+ *   - HTTP/2: where the next frame begins, from a call that began the direction (see
+ *     h2_begins) through every later call, however calls cut frames: the payload of each DATA
+ *     frame of at least cfg.skip_min bytes is counted, not copied. */
+struct dir_state {
+	__u64 left;      /* HTTP/1: body bytes still to count */
+	__u32 h2;        /* enum h2_mode */
+	__u32 to_next;   /* HTTP/2: bytes of the current frame's payload still to come */
+	__u32 skipping;  /* HTTP/2: that payload is counted, not copied */
+	__u32 hdr_have;  /* HTTP/2: bytes of a frame header the previous call ended inside */
+	__u8 hdr[16];    /* those bytes */
+};
+
+/* Per connection and direction, while there is something to follow (see struct dir_state):
+ * HTTP/1 entries are deleted when the body is done, HTTP/2 ones when the connection ends. LRU:
+ * an evicted entry only means the rest is copied. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct skip_key);
-	__type(value, __u64);
-} skip_left SEC(".maps");
+	__type(value, struct dir_state);
+} dir_states SEC(".maps");
 
-/* Non-zero while `skip_left` may hold entries: spares the lookup on every call otherwise
+/* Non-zero while `dir_states` may hold entries: spares the lookup on every call otherwise
  * (approximately: LRU evictions are not subtracted). */
-__u32 skip_pending = 0;
+__u32 dir_pending = 0;
 
 /* The field names searched for, lower case, 8 bytes a word (little-endian): immediates, so that
  * .rodata keeps holding struct tls_config alone. */
@@ -651,6 +703,185 @@ static __always_inline bool response_at(struct scratch *s, __u32 at, __u32 n)
 	return d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' && d[5] == '1' && d[6] == '.';
 }
 
+/* ---- HTTP/2 DATA payloads (cfg.skip_min): frames followed from a direction's start. ----
+ *
+ * Unlike an HTTP/1 head, a DATA frame cannot be recognised from the bytes alone where a call
+ * begins (a read may begin anywhere in a frame), so the frames of a direction are followed from
+ * a call that surely begins at a frame: one that begins with the client preface, or with a
+ * SETTINGS frame whose settings all check out (the server's preface; also a later SETTINGS a
+ * peer writes, which begins its call too). That call is copied whole as any other, and walked;
+ * from the next call on, every frame header is read (9 bytes) and checked: one that fails stops
+ * the following of that direction, whose bytes are then all copied as before. User space checks
+ * every skipped part against its own frame reader (FrameReader.skip) and takes one it does not
+ * expect for a gap. */
+
+/* Whether a frame header passes the checks RFC 9113 makes of its length and stream for its
+ * type; an unknown type (an extension, GREASE) only a small length. */
+static __always_inline bool h2_header_valid(__u32 len, __u8 type, __u8 flags, __u32 sid)
+{
+	switch (type) {
+	case 0: /* DATA */
+	case 1: /* HEADERS */
+	case 9: /* CONTINUATION */
+		return sid != 0;
+	case 2: /* PRIORITY */
+		return sid != 0 && len == 5;
+	case 3: /* RST_STREAM */
+		return sid != 0 && len == 4;
+	case 4: /* SETTINGS */
+		return sid == 0 && len % 6 == 0 && (!(flags & 1) || len == 0);
+	case 5: /* PUSH_PROMISE */
+		return sid != 0 && len >= 4;
+	case 6: /* PING */
+		return sid == 0 && len == 8;
+	case 7: /* GOAWAY */
+		return sid == 0 && len >= 8;
+	case 8: /* WINDOW_UPDATE */
+		return len == 4;
+	default:
+		return len <= 16384;
+	}
+}
+
+#define H2_FLAG_PADDED 0x8
+#define H2_NO_START 0xffffffff
+/* bpf_loop turns for one call's walk: a turn per frame header and one per payload part, so a
+ * call of more than about 4000 frames stops being followed (its bytes are copied). */
+#define H2_MAX_STEPS 8192
+
+/* bpf_loop callback: one step of a call's walk (struct h2_walk in the scratch value): the rest
+ * of the current frame's payload, or the next frame header. A DATA payload of at least
+ * cfg.skip_min bytes is planned as skipped when the bytes before it fit in one record and a
+ * record is left for it (else it is copied). Returns 1 to stop (the call's end, a header cut by
+ * it, or something that is not a frame header). */
+static long h2_step(__u32 i, struct head_ctx *ctx)
+{
+	struct h2_walk *w = &ctx->s->h2;
+	__u32 pos = w->pos;
+	__u32 len = w->len;
+	if (pos >= len)
+		return 1;
+	__u32 avail = len - pos;
+	__u32 to_next = w->to_next;
+	if (to_next > 0) {
+		__u32 take = to_next < avail ? to_next : avail;
+		__u32 n = w->n;
+		__u32 copy = pos - w->copy_start;
+		if (w->plan && w->skipping && copy <= w->cap && n < TLSOTEL_MAX_SEGMENTS && (n + 1 < w->segs || take == avail)) {
+			struct h2_rec *r = &w->rec[n & (TLSOTEL_MAX_SEGMENTS - 1)];
+			r->off = w->copy_start;
+			r->n = copy;
+			r->skip = take;
+			w->n = n + 1;
+			w->copy_start = pos + take;
+		}
+		w->pos = pos + take;
+		w->to_next = to_next - take;
+		return 0;
+	}
+	/* A frame header begins here, or began in the previous call (hdr_have bytes of it). */
+	__u32 have = w->hdr_have;
+	if (have > 8) {
+		w->lost = 1;
+		return 1;
+	}
+	__u32 need = 9 - have;
+	__u32 got = need < avail ? need : avail;
+	asm volatile("if %[n] <= 9 goto +1; %[n] = 9" : [n] "+r"(got));
+	if (bpf_probe_read_user(&w->hdr[have], got, (void *)(w->buf + pos)) != 0) {
+		w->lost = 1;
+		return 1;
+	}
+	w->pos = pos + got;
+	if (got < need) {
+		w->hdr_have = have + got;
+		return 1;
+	}
+	w->hdr_have = 0;
+	const __u8 *h = w->hdr;
+	__u32 flen = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+	__u8 type = h[3];
+	__u8 flags = h[4];
+	__u32 sid = (__u32)(h[5] & 0x7f) << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8];
+	if (!h2_header_valid(flen, type, flags, sid)) {
+		w->lost = 1;
+		return 1;
+	}
+	w->to_next = flen;
+	/* Padded: the pad length byte must reach user space (FrameReader.skip); such frames are
+	 * copied. */
+	w->skipping = type == 0 && !(flags & H2_FLAG_PADDED) && flen >= cfg.skip_min;
+	return 0;
+}
+
+#define W8S(str, i) W8(str[i], str[i + 1], str[i + 2], str[i + 3], str[i + 4], str[i + 5], str[i + 6], str[i + 7])
+
+/* Whether the bytes at s->data (n of them, the start of a call) may begin at an HTTP/2 frame:
+ * with the client preface (then *start is 24, where its first frame begins: sure), or with a
+ * whole SETTINGS frame, not an ACK, of 1 to 16 settings (*start is 0), whose settings
+ * h2_settings_valid checks once the call is out. */
+static __always_inline void h2_begins(struct scratch *s, __u32 n, __u32 *start)
+{
+	const __u8 *d = s->data;
+	if (n >= 24) {
+		const __u64 *q = (const __u64 *)d;
+		if (q[0] == W8S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0) &&
+		    q[1] == W8S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 8) &&
+		    q[2] == W8S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 16)) {
+			*start = 24;
+			return;
+		}
+	}
+	if (n < 9 + 6)
+		return;
+	__u32 flen = (__u32)d[0] << 16 | (__u32)d[1] << 8 | d[2];
+	if (d[3] != 4 || d[4] != 0 || d[5] != 0 || d[6] != 0 || d[7] != 0 || d[8] != 0 ||
+	    flen == 0 || flen % 6 != 0 || flen > H2_MAX_START_SETTINGS * 6 || flen + 9 > n)
+		return;
+	*start = 0;
+}
+
+/* bpf_loop callback: setting k of the SETTINGS frame in s->h2.settings. RFC 9113 §6.5.2: a
+ * known setting's value in its range; identifier 0 is none. Returns 1 (and sets bad) at one
+ * that fails. */
+static long h2_setting(__u32 k, struct head_ctx *ctx)
+{
+	struct h2_walk *w = &ctx->s->h2;
+	if (k >= H2_MAX_START_SETTINGS)
+		return 1;
+	asm volatile("%[k] &= 15" : [k] "+r"(k)); /* H2_MAX_START_SETTINGS - 1, for the verifier */
+	const __u8 *e = &w->settings[9 + k * 6];
+	__u32 id = (__u32)e[0] << 8 | e[1];
+	__u32 v = (__u32)e[2] << 24 | (__u32)e[3] << 16 | (__u32)e[4] << 8 | e[5];
+	if (id == 0 ||
+	    ((id == 2 || id == 8 || id == 9) && v > 1) || /* ENABLE_PUSH, ENABLE_CONNECT_PROTOCOL, NO_RFC7540_PRIORITIES */
+	    (id == 4 && v > 0x7fffffff) ||                 /* INITIAL_WINDOW_SIZE */
+	    (id == 5 && (v < 16384 || v > 0xffffff))) {  /* MAX_FRAME_SIZE */
+		w->lost = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether the SETTINGS frame a call begins with (h2_begins) has settings that all check out:
+ * bytes inside a payload that pass all of this are very unlikely (should some, user space still
+ * checks every skipped part). */
+static __always_inline bool h2_settings_valid(struct scratch *s, __u64 buf, __u32 len)
+{
+	struct h2_walk *w = &s->h2;
+	__u32 n = len < sizeof(w->settings) ? len : sizeof(w->settings);
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(sizeof(w->settings)));
+	if (bpf_probe_read_user(w->settings, n, (void *)buf) != 0)
+		return false;
+	__u32 flen = (__u32)w->settings[2];
+	if (w->settings[0] || w->settings[1] || w->settings[3] != 4 || flen % 6 || flen > H2_MAX_START_SETTINGS * 6 || flen + 9 > n)
+		return false;
+	w->lost = 0;
+	struct head_ctx ctx = { .s = s };
+	bpf_loop(flen / 6, h2_setting, &ctx, 0);
+	return !w->lost;
+}
+
 /* The close record of the connection that had this address before, if it is owed (see
  * owed_closes), built in *ev and sent now, before any record of the new connection. True when
  * none was owed or it is sent; false when the ring is still full: the caller's record must not
@@ -740,11 +971,87 @@ static __always_inline bool send(struct scratch *s, struct lost_key *lk, struct 
 	return false;
 }
 
+/* Walks a call's frames from byte `start`, as the previous call left them (st; none: from a
+ * frame's start), planning records when `plan`. */
+static __always_inline struct h2_walk *h2_walk(struct scratch *s, __u64 buf, __u32 len, __u32 start,
+					       __u32 cap, __u32 segs, __u32 plan, struct dir_state *st)
+{
+	struct h2_walk *w = &s->h2;
+	w->buf = buf;
+	w->len = len;
+	w->pos = start;
+	w->copy_start = 0;
+	w->cap = cap;
+	w->segs = segs;
+	w->n = 0;
+	w->plan = plan;
+	w->to_next = st ? st->to_next : 0;
+	w->skipping = st ? st->skipping : 0;
+	w->hdr_have = st ? st->hdr_have : 0;
+	w->lost = 0;
+	w->off = 0;
+	w->used = 0;
+	if (st)
+		__builtin_memcpy(w->hdr, st->hdr, 8);
+	struct head_ctx ctx = { .s = s };
+	bpf_loop(H2_MAX_STEPS, h2_step, &ctx, 0);
+	return w;
+}
+
+/* One call of a direction whose HTTP/2 frames are followed (st), from byte `start` (24 after
+ * the client preface): its frames walked from where the previous call left them, and the
+ * records the walk planned sent (the bytes before each skipped DATA part copied, the part
+ * counted). The state is kept for the next call, or dropped when the walk lost the frames.
+ * Returns true when the call is done; else s->h2.off and s->h2.used say where the copy of the
+ * rest begins and how many records went. */
+static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, struct dir_state *st,
+				    struct skip_key *sk, struct lost_key *lk, struct lost_val *carried,
+				    __u32 len, __u32 start, __u32 cap, __u32 segs, __u32 flags0,
+				    __u32 loss_flag)
+{
+	struct h2_walk *w = h2_walk(s, a->buf, len, start, cap, segs, 1, st);
+	if (w->lost || w->pos < len) {
+		count(TLS_CNT_H2_LOST, 1);
+		if (bpf_map_delete_elem(&dir_states, sk) == 0)
+			__sync_fetch_and_add(&dir_pending, -1);
+	} else {
+		st->to_next = w->to_next;
+		st->skipping = w->skipping;
+		st->hdr_have = w->hdr_have;
+		__builtin_memcpy(st->hdr, w->hdr, 8);
+	}
+
+	__u32 n = w->n;
+	for (__u32 i = 0; i < TLSOTEL_MAX_SEGMENTS; i++) {
+		if (i >= n)
+			break;
+		struct h2_rec *r = &w->rec[i];
+		__u32 o = r->off;
+		__u32 c = r->n;
+		__u32 k = r->skip;
+		bool last = o + c + k >= len;
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(c) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
+		__u32 sent = c;
+		if (c && bpf_probe_read_user(s->data, c, (void *)(a->buf + o)) != 0) {
+			count(TLS_CNT_READ_ERRORS, 1);
+			sent = 0;
+		}
+		if (!send(s, lk, carried, len, o, sent, k, flags0 | (last ? TLS_FLAG_LAST : 0) | (i == 0 ? loss_flag : 0), i == 0))
+			return true;
+		count(TLS_CNT_SKIP_FRAMES, 1);
+		w->off = o + c + k;
+		w->used = i + 1;
+		if (last)
+			return true;
+	}
+	return false;
+}
+
 /* Emit one call's plaintext as up to cfg.max_segments records of up to cfg.capture_bytes, the
- * bytes of a body being skipped counted instead (see skip_left). In three straight steps, not
+ * bytes of a body being skipped counted instead (see dir_states). In three straight steps, not
  * one loop that may do any of them at every turn (the verifier would walk every mix): the rest
- * of a body skipped since an earlier call; a head at that point, searched once; the rest copied
- * as before. */
+ * of a body skipped since an earlier call, or the call's HTTP/2 frames walked; a head at that
+ * point, searched once; the rest copied as before. */
 static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct call_args *a,
 				 __u32 len, __u32 read)
 {
@@ -795,18 +1102,32 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	__u32 dir = read ? TLS_FLAG_READ : 0;
 
 	struct skip_key sk = { .conn = a->ssl, .pid = ev->pid, .read = read };
-	__u64 *left_ptr = 0;
+	struct dir_state *st = 0;
 	__u64 left = 0;
-	if (skip_pending) {
-		left_ptr = bpf_map_lookup_elem(&skip_left, &sk);
-		if (left_ptr)
-			left = *left_ptr;
+	if (dir_pending) {
+		st = bpf_map_lookup_elem(&dir_states, &sk);
+		if (st)
+			left = st->left;
 	}
 	__u64 left_before = left;
 	__u32 off = 0;
 	__u32 used = 0; /* records written (or lost) so far */
 
-	/* 1. The call begins inside a body skipped since an earlier call: count what is in it. */
+	/* Where the call's first frame begins when the call begins an HTTP/2 direction (h2_begins),
+	 * found when its first bytes are read below; H2_NO_START: it does not. */
+	__u32 h2_start = H2_NO_START;
+	bool h2_look = cfg.skip_min && !st;
+
+	/* 1a. HTTP/2: a direction whose frames are followed. */
+	if (st && st->h2 == H2_FRAMES) {
+		if (emit_h2(s, a, st, &sk, &lk, &carried, len, 0, cap, segs, dir, loss_flag))
+			return;
+		off = s->h2.off;
+		used = s->h2.used;
+		goto copy;
+	}
+	/* 1b. The call begins inside an HTTP/1 body skipped since an earlier call: count what is
+	 * in it. */
 	if (left > 0) {
 		__u32 skip = left < len ? (__u32)left : len;
 		left -= skip;
@@ -853,6 +1174,8 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 					n = 0;
 				}
 			}
+			if (!skip && off == 0 && h2_look)
+				h2_begins(s, first, &h2_start);
 		}
 		bool last = off + n + skip >= len || used + 1 >= segs;
 		if (!send(s, &lk, &carried, len, off, n, skip, dir | (last ? TLS_FLAG_LAST : 0) | (used == 0 ? loss_flag : 0), used == 0))
@@ -866,6 +1189,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 		}
 	}
 
+copy:
 	/* 3. The rest, copied. */
 	for (__u32 i = 0; i < TLSOTEL_MAX_SEGMENTS; i++) {
 		if (used + i >= segs || off >= len)
@@ -882,6 +1206,8 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 			count(TLS_CNT_READ_ERRORS, 1);
 			n = 0;
 		}
+		if (off == 0 && h2_look)
+			h2_begins(s, n, &h2_start);
 		bool first = used + i == 0;
 		if (!send(s, &lk, &carried, len, off, n, 0, dir | (last ? TLS_FLAG_LAST : 0) | (first ? loss_flag : 0), first))
 			break;
@@ -896,17 +1222,37 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	}
 
 save:
+	if (h2_start != H2_NO_START) {
+		/* The call began an HTTP/2 direction (it went out whole): its frames are walked, so that
+		 * the next call is followed from where this one ends. */
+		if (h2_start == 0 && !h2_settings_valid(s, a->buf, len))
+			return;
+		struct h2_walk *w = h2_walk(s, a->buf, len, h2_start, cap, segs, 0, 0);
+		if (!w->lost && w->pos >= len) {
+			struct dir_state fresh = {
+				.h2 = H2_FRAMES,
+				.to_next = w->to_next,
+				.skipping = w->skipping,
+				.hdr_have = w->hdr_have,
+			};
+			__builtin_memcpy(fresh.hdr, w->hdr, 8);
+			if (bpf_map_update_elem(&dir_states, &sk, &fresh, BPF_NOEXIST) == 0)
+				__sync_fetch_and_add(&dir_pending, 1);
+		}
+		return;
+	}
 	if (left == left_before)
 		return;
-	if (left_ptr) {
+	if (st) {
 		if (left > 0) {
-			*left_ptr = left;
-		} else if (bpf_map_delete_elem(&skip_left, &sk) == 0) {
-			__sync_fetch_and_add(&skip_pending, -1);
+			st->left = left;
+		} else if (bpf_map_delete_elem(&dir_states, &sk) == 0) {
+			__sync_fetch_and_add(&dir_pending, -1);
 		}
 	} else if (left > 0) {
-		if (bpf_map_update_elem(&skip_left, &sk, &left, BPF_ANY) == 0)
-			__sync_fetch_and_add(&skip_pending, 1);
+		struct dir_state fresh = { .left = left };
+		if (bpf_map_update_elem(&dir_states, &sk, &fresh, BPF_ANY) == 0)
+			__sync_fetch_and_add(&dir_pending, 1);
 	}
 }
 
@@ -1127,13 +1473,13 @@ static __always_inline int conn_closed(__u64 pid_tgid, __u64 conn, __u32 lib_id)
 	}
 	if (lv && bpf_map_delete_elem(&lost, &lk) == 0)
 		__sync_fetch_and_add(&lost_pending, -1);
-	if (skip_pending) {
+	if (dir_pending) {
 		struct skip_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
-		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
-			__sync_fetch_and_add(&skip_pending, -1);
+		if (bpf_map_delete_elem(&dir_states, &sk) == 0)
+			__sync_fetch_and_add(&dir_pending, -1);
 		sk.read = 1;
-		if (bpf_map_delete_elem(&skip_left, &sk) == 0)
-			__sync_fetch_and_add(&skip_pending, -1);
+		if (bpf_map_delete_elem(&dir_states, &sk) == 0)
+			__sync_fetch_and_add(&dir_pending, -1);
 	}
 
 	struct conn_key ck = { .ssl = conn, .pid = ev.pid };

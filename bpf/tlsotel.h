@@ -55,8 +55,9 @@ struct tls_event {
 	__u64 lost_other;  /* with TLS_FLAG_LOSS_BEFORE: bytes of calls in the other direction lost since
 	                    * its last record (reported here so a lost request is known before its response) */
 	__u32 skipped;     /* bytes of the call right after this record's payload (at offset + cap_len)
-	                    * that the BPF side took for HTTP/1 body bytes and counted instead of copying
-	                    * (see tls_config.skip_min); user space checks that its parser expects body
+	                    * that the BPF side took for body bytes (an HTTP/1 body of known length, an
+	                    * HTTP/2 DATA payload) and counted instead of copying (see
+	                    * tls_config.skip_min); user space checks that its parser expects body
 	                    * bytes there, else they are a gap */
 	__u32 _pad;
 	__u8 comm[TLSOTEL_COMM_LEN];
@@ -106,7 +107,9 @@ struct tls_config {
 	__u32 max_segments;   /* records per call, 1..TLSOTEL_MAX_SEGMENTS */
 	/* Body skipping: a call of at least this many bytes that begins with an HTTP/1 head giving
 	 * a Content-Length has the body bytes that follow the head (in it and in the next calls of
-	 * that direction) counted, not copied (struct tls_event.skipped). 0: every byte is copied. */
+	 * that direction) counted, not copied (struct tls_event.skipped); so has the payload of an
+	 * HTTP/2 DATA frame of at least this many bytes, on connections whose frames the BPF side
+	 * follows from their start. 0: every byte is copied. */
 	__u32 skip_min;
 	__u32 n_comms;        /* when non-zero, trace only threads named one of comms[0..n_comms) */
 	/* The agent's PID namespace when it is not the host's (a sidecar with shareProcessNamespace,
@@ -135,7 +138,11 @@ enum tls_counter {
 	TLS_CNT_SKIP_HEADS = 10,   /* HTTP/1 heads whose body was skipped */
 	TLS_CNT_LATE_CLOSES = 11,  /* close records sent late: with the next record of their address
 	                            * (counted in TLS_CNT_CLOSE_DROPS when they did not fit) */
-	TLS_CNT__MAX = 12,
+	TLS_CNT_SKIP_FRAMES = 12,  /* HTTP/2 DATA payloads (or their parts in one call) skipped */
+	TLS_CNT_H2_LOST = 13,      /* HTTP/2 connection directions whose frames the BPF side stopped
+	                            * following (an invalid frame header, too many frames in a call):
+	                            * the rest of them is copied */
+	TLS_CNT__MAX = 14,
 };
 
 /* ---- New executable files (file_events ring): a process exec'd a file, or mapped one

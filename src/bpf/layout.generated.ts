@@ -35,7 +35,9 @@ export const TlsCounter = {
   TLS_CNT_SKIP_BYTES: 9,
   TLS_CNT_SKIP_HEADS: 10,
   TLS_CNT_LATE_CLOSES: 11,
-  TLS_CNT__MAX: 12,
+  TLS_CNT_SKIP_FRAMES: 12,
+  TLS_CNT_H2_LOST: 13,
+  TLS_CNT__MAX: 14,
 } as const;
 
 export const TlsFileEventKind = {

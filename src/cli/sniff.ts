@@ -73,9 +73,9 @@ export async function sniff(opts: SniffOptions): Promise<number> {
         out(`${head} ${preview(rec.data, opts.previewBytes)}${skipped}`);
         return;
       }
-      out(`${head} HTTP/2${skipped}`);
+      out(`${head} HTTP/2${skipped.replace('body', 'DATA')}`);
       for (const line of h2.data(rec.dir, rec.data)) out(`    ${line}`);
-      if (rec.skipped > 0) h2.gap(rec.dir, rec.skipped);
+      if (rec.skipped > 0) for (const line of h2.skip(rec.dir, rec.skipped)) out(`    ${line}`);
     },
     onData() {},
     // Shown with their record (onRecord); not gaps.

@@ -99,8 +99,15 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     name: 'tlsotel.bpf.skipped_bytes',
     kind: 'counter',
     unit: 'By',
-    description: 'HTTP/1 body bytes the probes counted instead of copying into the ring buffer (--keep-bodies turns this off).',
+    description: 'Body bytes (HTTP/1 bodies of known length, HTTP/2 DATA payloads) the probes counted instead of copying into the ring buffer (--keep-bodies turns this off).',
     points: (s) => one(s.capture.bpf.TLS_CNT_SKIP_BYTES),
+  },
+  {
+    name: 'tlsotel.bpf.frames_unfollowed',
+    kind: 'counter',
+    unit: '{direction}',
+    description: 'HTTP/2 connection directions whose frames the probes stopped following (a frame header that fails the checks, too many frames in one call): their DATA payloads are copied from then on, nothing is lost.',
+    points: (s) => one(s.capture.bpf.TLS_CNT_H2_LOST),
   },
   {
     name: 'tlsotel.bpf.ring_buffer.pending',

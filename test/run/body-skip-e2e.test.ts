@@ -101,8 +101,20 @@ test('HTTP/1.1: 16 KiB and 1 MiB files, a chunked answer, on one connection: exa
     .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before}, want at least ${want - before}`));
 });
 
-test('HTTP/2: the same files: exact body sizes (DATA frames are copied)', async () => {
+test('HTTP/2: the same files: exact body sizes, DATA payloads skipped in BPF, every skip where the frame reader expects it', async () => {
+  const before = {
+    skipped: counter('tlsotel.bpf.skipped_bytes'),
+    mismatches: counter('tlsotel.http.skip_mismatches'),
+    unfollowed: counter('tlsotel.bpf.frames_unfollowed'),
+  };
   await checkSizes('2', ['--http2'], 'h2');
+  // nginx's DATA frames (8 KiB: http2_chunk_size) are skipped at both ends, nginx's writes and
+  // curl's reads, which cut frames anywhere: most of the 1 MiB and 16 KiB bodies at least.
+  const want = before.skipped + 2 * 0.9 * (SIZES['1m'] + 2 * SIZES['16k']);
+  await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
+    .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before.skipped}, want at least ${want - before.skipped}`));
+  assert.equal(counter('tlsotel.http.skip_mismatches'), before.mismatches, 'every skipped part was inside a DATA payload');
+  assert.equal(counter('tlsotel.bpf.frames_unfollowed'), before.unfollowed, 'frames followed to the end');
 });
 
 test('HEAD over HTTP/1.1: no body, whatever the Content-Length says', async () => {
@@ -186,4 +198,20 @@ test('sniff shows skipped body bytes as such, and copies them with --keep-bodies
     await sniff.stop('SIGINT');
     assert.equal(line.test(sniff.stdout()), !keep, keep ? 'nothing skipped with --keep-bodies' : 'skipped bytes shown');
   }
+});
+
+test('sniff over HTTP/2: DATA payloads shown as skipped, the frames they belong to still decoded', async () => {
+  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', COMM, '--preview-bytes', '20']);
+  procs.push(sniff);
+  await sniff.waitFor(/ready/, 'stderr', 30_000);
+  const got = await curl(['--http2'], [`/files/1m?${tag}-sniff-h2`]);
+  assert.equal(got[0].size, SIZES['1m']);
+  const skippedLine = new RegExp(`${COMM}\\[\\d+\\] libssl\\.so\\.3 \\(openssl\\) (read |write) +\\d+ B.* HTTP/2 \\+\\d+ B DATA skipped \\(counted, not copied\\)$`, 'm');
+  await sniff.waitFor(skippedLine, 'stdout', 15_000);
+  // The response's last DATA frame (END_STREAM) is decoded at both ends although its payload was skipped.
+  await sniff.waitFor(/read DATA stream=1 flags=END_STREAM length=\d+/, 'stdout', 15_000);
+  await sniff.stop('SIGINT');
+  const out = sniff.stdout();
+  assert.match(out, /write DATA stream=1 flags=END_STREAM length=\d+/);
+  assert.doesNotMatch(out, /framing lost|bytes not captured/, 'no skip taken for a gap');
 });

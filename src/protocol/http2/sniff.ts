@@ -92,6 +92,15 @@ export class Http2FramePrinter {
     return this.out;
   }
 
+  /** `bytes` of one direction were counted, not copied, by the BPF side (a DATA payload's):
+   *  they count as DATA bytes where the reader expects them, else as a gap. */
+  skip(dir: Direction, bytes: number): string[] {
+    this.out = [];
+    const side = dir === 'write' ? this.write : this.read;
+    if (side.preface >= CLIENT_PREFACE.length && side.reader.skip(bytes, 0n)) return this.out;
+    return this.gap(dir, bytes);
+  }
+
   line(side: PrinterSide, h: FrameHead, detail: string): void {
     this.out.push(`${side.dir} ${frameTypeName(h.type)} stream=${h.stream} flags=${flagNames(h.type, h.flags)} length=${h.length}${detail === '' ? '' : ' ' + detail}`);
   }
