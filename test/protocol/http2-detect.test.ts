@@ -25,6 +25,14 @@ test('the HTTP/2 detector comes first in PROTOCOLS, whichever module is loaded f
   assert.equal(spawnSync(process.execPath, ['-e', script]).status, 0);
 });
 
+test('the client preface cut anywhere is never taken for HTTP/1 (its first line reads as a request line to that detector)', () => {
+  const client = new Conversation().bytes('write');
+  for (let n = 1; n < 24; n++) assert.equal(detect('write', client.subarray(0, n)), Verdict.Maybe, `prefix ${n}`);
+  for (let n = 24; n <= DETECT_BYTES; n++) assert.equal(detect('write', client.subarray(0, n)), http2Detector, `${n} bytes`);
+  // "PRI" as an HTTP/1 method otherwise: still HTTP/1 once the line says HTTP/1.1.
+  assert.equal(detect('write', Buffer.from('PRI * HTTP/1.1\r\nHost: x\r\n\r\n')), PROTOCOLS[1]);
+});
+
 test('the client preface: Yes once whole, Maybe while a prefix, No when it breaks off', () => {
   const conv = new Conversation();
   const client = conv.bytes('write');
