@@ -265,6 +265,9 @@ struct h2_walk {
 	__u32 off;        /* after the planned records: where the copy of the rest begins */
 	__u32 used;       /* and how many records went (in map memory, so that the verifier walks
 	                   * the copy once, not once per number of planned records) */
+	__u32 start;      /* where the call's first frame begins when it begins an HTTP/2 direction
+	                   * (h2_begins), else H2_NO_START: in map memory too, or each of its values
+	                   * would be a path of its own through the copy for the verifier */
 	__u8 hdr[24];     /* the frame header being read (hdr_have bytes carried + the rest) */
 	__u8 settings[9 + H2_MAX_START_SETTINGS * 6]; /* a SETTINGS frame that may begin a direction */
 	struct h2_rec rec[TLSOTEL_MAX_SEGMENTS];
@@ -817,11 +820,12 @@ static long h2_step(__u32 i, struct head_ctx *ctx)
 #define W8S(str, i) W8(str[i], str[i + 1], str[i + 2], str[i + 3], str[i + 4], str[i + 5], str[i + 6], str[i + 7])
 
 /* Whether the bytes at s->data (n of them, the start of a call) may begin at an HTTP/2 frame:
- * with the client preface (then *start is 24, where its first frame begins: sure), or with a
- * whole SETTINGS frame, not an ACK, of 1 to 16 settings (*start is 0), whose settings
+ * with the client preface (then s->h2.start is 24, where its first frame begins: sure), or with
+ * a whole SETTINGS frame, not an ACK, of 1 to 16 settings (s->h2.start is 0), whose settings
  * h2_settings_valid checks once the call is out. */
-static __always_inline void h2_begins(struct scratch *s, __u32 n, __u32 *start)
+static __always_inline void h2_begins(struct scratch *s, __u32 n)
 {
+	__u32 *start = &s->h2.start;
 	const __u8 *d = s->data;
 	if (n >= 24) {
 		const __u64 *q = (const __u64 *)d;
@@ -998,6 +1002,35 @@ static __always_inline struct h2_walk *h2_walk(struct scratch *s, __u64 buf, __u
 	return w;
 }
 
+/* A call that began an HTTP/2 direction (h2_begins; the call went out whole): its frames are
+ * walked from byte `start`, so that the next call of the direction (conn, pid_read >> 1,
+ * read: pid_read & 1) is followed from where this one ends. A global function, verified once
+ * (not at each of emit's many paths to it): it takes scalars only, and finds the scratch value
+ * again. */
+__attribute__((noinline)) int h2_follow_from(__u64 buf, __u32 len, __u32 start, __u64 conn, __u64 pid_read)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 0;
+	if (start == 0 && !h2_settings_valid(s, buf, len))
+		return 0;
+	struct h2_walk *w = h2_walk(s, buf, len, start, 0, 0, 0, 0);
+	if (w->lost || w->pos < len)
+		return 0;
+	struct dir_state fresh = {
+		.h2 = H2_FRAMES,
+		.to_next = w->to_next,
+		.skipping = w->skipping,
+		.hdr_have = w->hdr_have,
+	};
+	__builtin_memcpy(fresh.hdr, w->hdr, 8);
+	struct skip_key sk = { .conn = conn, .pid = pid_read >> 1, .read = pid_read & 1 };
+	if (bpf_map_update_elem(&dir_states, &sk, &fresh, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&dir_pending, 1);
+	return 1;
+}
+
 /* One call of a direction whose HTTP/2 frames are followed (st), from byte `start` (24 after
  * the client preface): its frames walked from where the previous call left them, and the
  * records the walk planned sent (the bytes before each skipped DATA part copied, the part
@@ -1113,10 +1146,10 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	__u32 off = 0;
 	__u32 used = 0; /* records written (or lost) so far */
 
-	/* Where the call's first frame begins when the call begins an HTTP/2 direction (h2_begins),
-	 * found when its first bytes are read below; H2_NO_START: it does not. */
-	__u32 h2_start = H2_NO_START;
+	/* Whether the call may begin an HTTP/2 direction (h2_begins, when its first bytes are read
+	 * below: s->h2.start). */
 	bool h2_look = cfg.skip_min && !st;
+	s->h2.start = H2_NO_START;
 
 	/* 1a. HTTP/2: a direction whose frames are followed. */
 	if (st && st->h2 == H2_FRAMES) {
@@ -1175,7 +1208,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 				}
 			}
 			if (!skip && off == 0 && h2_look)
-				h2_begins(s, first, &h2_start);
+				h2_begins(s, first);
 		}
 		bool last = off + n + skip >= len || used + 1 >= segs;
 		if (!send(s, &lk, &carried, len, off, n, skip, dir | (last ? TLS_FLAG_LAST : 0) | (used == 0 ? loss_flag : 0), used == 0))
@@ -1207,7 +1240,7 @@ copy:
 			n = 0;
 		}
 		if (off == 0 && h2_look)
-			h2_begins(s, n, &h2_start);
+			h2_begins(s, n);
 		bool first = used + i == 0;
 		if (!send(s, &lk, &carried, len, off, n, 0, dir | (last ? TLS_FLAG_LAST : 0) | (first ? loss_flag : 0), first))
 			break;
@@ -1222,23 +1255,8 @@ copy:
 	}
 
 save:
-	if (h2_start != H2_NO_START) {
-		/* The call began an HTTP/2 direction (it went out whole): its frames are walked, so that
-		 * the next call is followed from where this one ends. */
-		if (h2_start == 0 && !h2_settings_valid(s, a->buf, len))
-			return;
-		struct h2_walk *w = h2_walk(s, a->buf, len, h2_start, cap, segs, 0, 0);
-		if (!w->lost && w->pos >= len) {
-			struct dir_state fresh = {
-				.h2 = H2_FRAMES,
-				.to_next = w->to_next,
-				.skipping = w->skipping,
-				.hdr_have = w->hdr_have,
-			};
-			__builtin_memcpy(fresh.hdr, w->hdr, 8);
-			if (bpf_map_update_elem(&dir_states, &sk, &fresh, BPF_NOEXIST) == 0)
-				__sync_fetch_and_add(&dir_pending, 1);
-		}
+	if (s->h2.start != H2_NO_START) {
+		h2_follow_from(a->buf, len, s->h2.start, a->ssl, (__u64)ev->pid << 1 | read);
 		return;
 	}
 	if (left == left_before)

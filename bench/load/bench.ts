@@ -64,6 +64,9 @@ const LOADS: Load[] = [
   { id: 'r5k', label: 'fixed 5k req/s', path: '/small', rate: 5000, conns: 16 },
   // HTTP/2: h2load paces each connection (--rps is per client); 4 connections of up to 8 streams.
   { id: 'h2r5k', label: 'HTTP/2 fixed 5k req/s', path: '/small', rate: 5000, conns: 4, h2Streams: 8 },
+  // The same with 16 KiB responses: what following HTTP/2 frames and skipping DATA payloads in BPF
+  // costs and saves (issue #15, item 2), against h2r5k and against --keep-bodies.
+  { id: 'h2r5k16k', label: 'HTTP/2 fixed 5k req/s, 16 KiB responses', path: '/16k', rate: 5000, conns: 4, h2Streams: 8, optIn: true },
   // Go's crypto/tls on the client side (GOMAXPROCS=1, as wrk -t1): what the Go probes cost a Go program.
   { id: 'gor5k', label: 'Go client fixed 5k req/s', path: '/small', rate: 5000, conns: 16, go: true },
   { id: 'gosmall', label: 'Go client saturation, small responses', path: '/small', rate: 0, conns: 8, go: true, optIn: true },
@@ -114,6 +117,7 @@ function usage(): string {
   --loads LIST   loads to run, of ${LOADS.map((l) => l.id).join(',')}
                  (default ${LOADS.filter((l) => !l.optIn).map((l) => l.id).join(',')};
                  h2r5k: HTTP/2, nginx's http2 port loaded by h2load from nghttp2-client;
+                 h2r5k16k: the same with 16 KiB responses;
                  gor5k, gosmall: a Go client, bench/load/go-load, built at run time)
   --peer P       force the peer: sslsniff (default; bpftrace if sslsniff cannot run) or bpftrace
   --wait-quiet S before each repetition wait up to S seconds for other tracers to go away and

@@ -26,7 +26,8 @@ export interface ProbeOptions {
   /** Ring buffer size in bytes: a power of two, at least one page. */
   ringBufferBytes?: number;
   /** Body skipping (struct tls_config.skip_min): calls of at least this many bytes that begin
-   *  with an HTTP/1 head have their Content-Length body counted, not copied; 0: off. */
+   *  with an HTTP/1 head have their Content-Length body counted, not copied, and so have HTTP/2
+   *  DATA payloads of at least this many bytes; 0: off. */
   skipBodiesFrom?: number;
   /** Pids as seen from this PID namespace (default: the agent's own, when not the host's). */
   pidNamespace?: PidNamespace | null;

@@ -71,9 +71,9 @@ Capture options (run, sniff):
                               path component; 'none': no search); default: container
                               runtimes' image layers (containerd, Docker, CRI-O/Podman).
                               Environment: TLSOTEL_LIBRARY_ROOTS
-  --keep-bodies               copy HTTP/1 bodies too (default: a body of known length in a call
-                              of 1 KiB or more is counted in BPF, not copied: spans need its
-                              size only)
+  --keep-bodies               copy bodies too (default: an HTTP/1 body of known length in a call
+                              of 1 KiB or more, and an HTTP/2 DATA payload of 1 KiB or more,
+                              are counted in BPF, not copied: spans need their size only)
   --hold-new-programs         stop a process that runs or loads a file of 256 KiB or more not
                               yet examined (a Go program, a private libssl) until the file is
                               examined and its probes attached (a few ms), then resume it, so

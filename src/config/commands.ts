@@ -44,7 +44,8 @@ export interface CaptureConfig {
   maxSegments: number;
   ringBufferBytes: number;
   /** Body skipping: calls of at least this many bytes beginning with an HTTP/1 head have their
-   *  body counted, not copied, in BPF; 0 (--keep-bodies): every byte is copied. */
+   *  body counted, not copied, in BPF, as have HTTP/2 DATA payloads of at least this many bytes;
+   *  0 (--keep-bodies): every byte is copied. */
   skipBodiesFrom: number;
   /** Directories searched at start for programs that carry OpenSSL inside (node): PATH, then
    *  /usr/bin and /usr/local/bin. */

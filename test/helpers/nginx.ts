@@ -13,7 +13,8 @@ export interface Nginx extends Proc {
 
 /** A private nginx with TLS on a free loopback port; `http2` offers h2 by ALPN (curl then uses
  *  it unless told --http1.1); `files` serves that directory at /files/ (Content-Length) and at
- *  /gz/ (gzip for clients that accept it: chunked over HTTP/1.1); `binary` runs nginx under
+ *  /gz/ (gzip for clients that accept it: chunked over HTTP/1.1), and takes PUT /upload/NAME
+ *  (201 once the whole body is read); `binary` runs nginx under
  *  another path (a symlink: another process name for --comm). */
 export async function startNginx(cert: { dir: string; cert: string; key: string }, opts: { http2?: boolean; files?: string; binary?: string } = {}): Promise<Nginx> {
   const port = await getFreePort();
@@ -46,6 +47,7 @@ http {
     location = /status/201 { return 201 "created\\n"; }
 ${opts.files === undefined ? '' : `    location /files/ { alias ${opts.files}/; }
     location /gz/ { alias ${opts.files}/; gzip on; gzip_types *; gzip_min_length 1; }
+    location /upload/ { root ${dir}; dav_methods PUT; create_full_put_path on; client_max_body_size 64m; }
 `}    location / { return 200 "ok\\n"; }
   }
 }
