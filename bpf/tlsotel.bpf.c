@@ -255,7 +255,6 @@ struct h2_walk {
 	__u32 pos;        /* walked so far */
 	__u32 copy_start; /* the first byte not planned yet */
 	__u32 cap;        /* cfg.capture_bytes, checked */
-	__u32 segs;       /* cfg.max_segments */
 	__u32 n;          /* records planned */
 	__u32 to_next;    /* as struct dir_state */
 	__u32 skipping;
@@ -755,7 +754,9 @@ static __always_inline bool h2_header_valid(__u32 len, __u8 type, __u8 flags, __
 /* bpf_loop callback: one step of a call's walk (struct h2_walk in the scratch value): the rest
  * of the current frame's payload, or the next frame header. A DATA payload of at least
  * cfg.skip_min bytes is planned as skipped when the bytes before it fit in one record and a
- * record is left for it (else it is copied). Returns 1 to stop (the call's end, a header cut by
+ * record is left for it (else it is copied). Planned records (TLSOTEL_MAX_SEGMENTS at most)
+ * do not count against cfg.max_segments, which bounds the records that copy the rest: a call of
+ * many mid-sized DATA frames must not leave its rest without records. Returns 1 to stop (the call's end, a header cut by
  * it, or something that is not a frame header). */
 static long h2_step(__u32 i, struct head_ctx *ctx)
 {
@@ -770,7 +771,7 @@ static long h2_step(__u32 i, struct head_ctx *ctx)
 		__u32 take = to_next < avail ? to_next : avail;
 		__u32 n = w->n;
 		__u32 copy = pos - w->copy_start;
-		if (w->plan && w->skipping && copy <= w->cap && n < TLSOTEL_MAX_SEGMENTS && (n + 1 < w->segs || take == avail)) {
+		if (w->plan && w->skipping && copy <= w->cap && (n + 1 < TLSOTEL_MAX_SEGMENTS || (n < TLSOTEL_MAX_SEGMENTS && take == avail))) {
 			struct h2_rec *r = &w->rec[n & (TLSOTEL_MAX_SEGMENTS - 1)];
 			r->off = w->copy_start;
 			r->n = copy;
@@ -978,7 +979,7 @@ static __always_inline bool send(struct scratch *s, struct lost_key *lk, struct 
 /* Walks a call's frames from byte `start`, as the previous call left them (st; none: from a
  * frame's start), planning records when `plan`. */
 static __always_inline struct h2_walk *h2_walk(struct scratch *s, __u64 buf, __u32 len, __u32 start,
-					       __u32 cap, __u32 segs, __u32 plan, struct dir_state *st)
+					       __u32 cap, __u32 plan, struct dir_state *st)
 {
 	struct h2_walk *w = &s->h2;
 	w->buf = buf;
@@ -986,7 +987,6 @@ static __always_inline struct h2_walk *h2_walk(struct scratch *s, __u64 buf, __u
 	w->pos = start;
 	w->copy_start = 0;
 	w->cap = cap;
-	w->segs = segs;
 	w->n = 0;
 	w->plan = plan;
 	w->to_next = st ? st->to_next : 0;
@@ -1015,7 +1015,7 @@ __attribute__((noinline)) int h2_follow_from(__u64 buf, __u32 len, __u32 start, 
 		return 0;
 	if (start == 0 && !h2_settings_valid(s, buf, len))
 		return 0;
-	struct h2_walk *w = h2_walk(s, buf, len, start, 0, 0, 0, 0);
+	struct h2_walk *w = h2_walk(s, buf, len, start, 0, 0, 0);
 	if (w->lost || w->pos < len)
 		return 0;
 	struct dir_state fresh = {
@@ -1039,10 +1039,9 @@ __attribute__((noinline)) int h2_follow_from(__u64 buf, __u32 len, __u32 start, 
  * rest begins and how many records went. */
 static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, struct dir_state *st,
 				    struct skip_key *sk, struct lost_key *lk, struct lost_val *carried,
-				    __u32 len, __u32 start, __u32 cap, __u32 segs, __u32 flags0,
-				    __u32 loss_flag)
+				    __u32 len, __u32 start, __u32 cap, __u32 flags0, __u32 loss_flag)
 {
-	struct h2_walk *w = h2_walk(s, a->buf, len, start, cap, segs, 1, st);
+	struct h2_walk *w = h2_walk(s, a->buf, len, start, cap, 1, st);
 	if (w->lost || w->pos < len) {
 		count(TLS_CNT_H2_LOST, 1);
 		if (bpf_map_delete_elem(&dir_states, sk) == 0)
@@ -1145,6 +1144,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	__u64 left_before = left;
 	__u32 off = 0;
 	__u32 used = 0; /* records written (or lost) so far */
+	__u32 seg_limit = segs; /* records the call may have (more after an HTTP/2 walk's planned ones) */
 
 	/* Whether the call may begin an HTTP/2 direction (h2_begins, when its first bytes are read
 	 * below: s->h2.start). */
@@ -1153,10 +1153,11 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 
 	/* 1a. HTTP/2: a direction whose frames are followed. */
 	if (st && st->h2 == H2_FRAMES) {
-		if (emit_h2(s, a, st, &sk, &lk, &carried, len, 0, cap, segs, dir, loss_flag))
+		if (emit_h2(s, a, st, &sk, &lk, &carried, len, 0, cap, dir, loss_flag))
 			return;
 		off = s->h2.off;
 		used = s->h2.used;
+		seg_limit = used + segs;
 		goto copy;
 	}
 	/* 1b. The call begins inside an HTTP/1 body skipped since an earlier call: count what is
@@ -1225,12 +1226,12 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 copy:
 	/* 3. The rest, copied. */
 	for (__u32 i = 0; i < TLSOTEL_MAX_SEGMENTS; i++) {
-		if (used + i >= segs || off >= len)
+		if (used + i >= seg_limit || off >= len)
 			break;
 		__u32 n = len - off;
 		if (n > cap)
 			n = cap;
-		bool last = off + n >= len || used + i + 1 >= segs;
+		bool last = off + n >= len || used + i + 1 >= seg_limit;
 		/* Already true (cap <= TLSOTEL_MAX_PAYLOAD), but the verifier must see it here. */
 		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
 		if (bpf_probe_read_user(s->data, n, (void *)(a->buf + off)) != 0) {

@@ -1,14 +1,16 @@
 # An HTTP/2 client with no HTTP/2 library, whose TLS calls cut the byte stream where the test
 # says: every SSL_write and SSL_read is one of a list of sizes, taken in turn, so frame headers
 # and DATA payloads are cut at many offsets (a header split over two or more calls included).
-#   h2-cuts.py PORT TAG BODY_BYTES SIZES GET_PATH
+#   h2-cuts.py PORT TAG BODY_BYTES SIZES GET_PATH [FRAME]
 #     one connection: the preface and SETTINGS, then stream 1: PUT /upload/TAG?TAG-put with a body
-#     of BODY_BYTES in DATA frames of 16384, and stream 3: GET GET_PATH?TAG-get; reads until both
+#     of BODY_BYTES in DATA frames of FRAME bytes (default 16384), and stream 3: GET
+#     GET_PATH?TAG-get; reads until both
 #     streams ended; prints "put STATUS BYTES" and "get STATUS BYTES" (DATA bytes received).
 #     SIZES: comma-separated call sizes, e.g. 1,9,10,16393,3 (used in turn for writes and reads).
 import socket, ssl, struct, sys
 
 port, tag, body_bytes, sizes, get_path = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), [int(x) for x in sys.argv[4].split(',')], sys.argv[5]
+frame_size = int(sys.argv[6]) if len(sys.argv) > 6 else 16384
 
 def frame(ftype, flags, stream, payload):
     return struct.pack('>I', len(payload))[1:] + bytes([ftype, flags]) + struct.pack('>I', stream) + payload
@@ -27,9 +29,9 @@ out += frame(4, 0, 0, struct.pack('>HI', 4, 0x7fffffff))
 out += frame(8, 0, 0, struct.pack('>I', 0x7fffffff - 65535))
 body = bytes((i * 7 + 3) & 0xff for i in range(body_bytes))
 out += frame(1, 4, 1, headers('PUT', f'/upload/{tag}?{tag}-put'))  # END_HEADERS
-for at in range(0, len(body), 16384):
-    part = body[at:at + 16384]
-    out += frame(0, 1 if at + 16384 >= len(body) else 0, 1, part)  # END_STREAM on the last
+for at in range(0, len(body), frame_size):
+    part = body[at:at + frame_size]
+    out += frame(0, 1 if at + frame_size >= len(body) else 0, 1, part)  # END_STREAM on the last
 out += frame(1, 5, 3, headers('GET', f'{get_path}?{tag}-get'))  # END_STREAM | END_HEADERS
 
 ctx = ssl._create_unverified_context()
