@@ -245,6 +245,11 @@ struct h2_rec {
 	__u32 skip;
 };
 
+/* Calls of at most this many bytes are read once for their walk, not a frame header at a time
+ * (a write of several streams' small frames: one read instead of one per frame). A power of
+ * two. */
+#define H2_PREFETCH 512
+
 /* Most settings in a SETTINGS frame taken for the start of an HTTP/2 direction (h2_begins). */
 #define H2_MAX_START_SETTINGS 16
 
@@ -268,6 +273,10 @@ struct h2_walk {
 	                   * (h2_begins), else H2_NO_START: in map memory too, or each of its values
 	                   * would be a path of its own through the copy for the verifier */
 	__u8 hdr[24];     /* the frame header being read (hdr_have bytes carried + the rest) */
+	__u32 look;       /* the call may begin an HTTP/2 direction: h2_begins looks at its first
+	                   * bytes (map memory: see start) */
+	__u32 pre_n;      /* bytes of the call in pre (0: none) */
+	__u8 pre[H2_PREFETCH]; /* a small call, read once: its frame headers are taken from here */
 	__u8 settings[9 + H2_MAX_START_SETTINGS * 6]; /* a SETTINGS frame that may begin a direction */
 	struct h2_rec rec[TLSOTEL_MAX_SEGMENTS];
 };
@@ -450,12 +459,6 @@ static __always_inline void left_call(__u64 pid_tgid, struct call_args *a)
  * after the head begin another response. This is a guess about framing that only user space
  * knows for sure: it accepts skipped bytes only where its own parser expects body bytes
  * (src/capture/streams.ts, the parsers' skip()), and takes them for a gap otherwise. */
-struct skip_key {
-	__u64 conn;
-	__u32 pid;
-	__u32 read;
-};
-
 enum h2_mode {
 	H2_NONE = 0,   /* not HTTP/2 (an HTTP/1 body being skipped: dir_state.left) */
 	H2_FRAMES = 1, /* frames followed: the next call begins as to_next and hdr say */
@@ -476,12 +479,13 @@ struct dir_state {
 };
 
 /* Per connection and direction, while there is something to follow (see struct dir_state):
- * HTTP/1 entries are deleted when the body is done, HTTP/2 ones when the connection ends. LRU:
- * an evicted entry only means the rest is copied. */
+ * HTTP/1 entries are deleted when the body is done, HTTP/2 ones when the connection ends (or
+ * by user space, when it ends with no record: its process exited). As many as `known`, since
+ * every HTTP/2 connection keeps two. LRU: an evicted entry only means the rest is copied. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct skip_key);
+	__uint(max_entries, 65536);
+	__type(key, struct dir_key);
 	__type(value, struct dir_state);
 } dir_states SEC(".maps");
 
@@ -717,13 +721,20 @@ static __always_inline bool response_at(struct scratch *s, __u32 at, __u32 n)
  * every skipped part against its own frame reader (FrameReader.skip) and takes one it does not
  * expect for a gap. */
 
+#define H2_FLAG_PADDED 0x8
+#define H2_FLAG_PRIORITY 0x20
+
 /* Whether a frame header passes the checks RFC 9113 makes of its length and stream for its
- * type; an unknown type (an extension, GREASE) only a small length. */
+ * type (the user-space frame reader's, src/protocol/http2/frame.ts checkFrameHeader, but for
+ * the peer's SETTINGS_MAX_FRAME_SIZE, which is not followed here); an unknown type (an
+ * extension, GREASE) only a small length. */
 static __always_inline bool h2_header_valid(__u32 len, __u8 type, __u8 flags, __u32 sid)
 {
 	switch (type) {
 	case 0: /* DATA */
-	case 1: /* HEADERS */
+		return sid != 0 && (!(flags & H2_FLAG_PADDED) || len >= 1);
+	case 1: /* HEADERS: a pad length byte when padded, 5 bytes of priority with PRIORITY */
+		return sid != 0 && len >= ((flags & H2_FLAG_PADDED) ? 1 : 0) + ((flags & H2_FLAG_PRIORITY) ? 5 : 0);
 	case 9: /* CONTINUATION */
 		return sid != 0;
 	case 2: /* PRIORITY */
@@ -733,7 +744,7 @@ static __always_inline bool h2_header_valid(__u32 len, __u8 type, __u8 flags, __
 	case 4: /* SETTINGS */
 		return sid == 0 && len % 6 == 0 && (!(flags & 1) || len == 0);
 	case 5: /* PUSH_PROMISE */
-		return sid != 0 && len >= 4;
+		return sid != 0 && len >= 4 + ((flags & H2_FLAG_PADDED) ? 1 : 0);
 	case 6: /* PING */
 		return sid == 0 && len == 8;
 	case 7: /* GOAWAY */
@@ -745,7 +756,6 @@ static __always_inline bool h2_header_valid(__u32 len, __u8 type, __u8 flags, __
 	}
 }
 
-#define H2_FLAG_PADDED 0x8
 #define H2_NO_START 0xffffffff
 /* bpf_loop turns for one call's walk: a turn per frame header and one per payload part, so a
  * call of more than about 4000 frames stops being followed (its bytes are copied). */
@@ -792,7 +802,13 @@ static long h2_step(__u32 i, struct head_ctx *ctx)
 	__u32 need = 9 - have;
 	__u32 got = need < avail ? need : avail;
 	asm volatile("if %[n] <= 9 goto +1; %[n] = 9" : [n] "+r"(got));
-	if (bpf_probe_read_user(&w->hdr[have], got, (void *)(w->buf + pos)) != 0) {
+	if (pos + got <= w->pre_n) {
+		for (__u32 j = 0; j < 9; j++) {
+			if (j >= got)
+				break;
+			w->hdr[(have + j) & 15] = w->pre[(pos + j) & (H2_PREFETCH - 1)];
+		}
+	} else if (bpf_probe_read_user(&w->hdr[have], got, (void *)(w->buf + pos)) != 0) {
 		w->lost = 1;
 		return 1;
 	}
@@ -997,8 +1013,17 @@ static __always_inline struct h2_walk *h2_walk(struct scratch *s, __u64 buf, __u
 	w->used = 0;
 	if (st)
 		__builtin_memcpy(w->hdr, st->hdr, 8);
+	w->pre_n = 0;
+	if (len <= H2_PREFETCH) {
+		__u32 n = len;
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(H2_PREFETCH));
+		if (bpf_probe_read_user(w->pre, n, (void *)buf) == 0)
+			w->pre_n = n;
+	}
 	struct head_ctx ctx = { .s = s };
 	bpf_loop(H2_MAX_STEPS, h2_step, &ctx, 0);
+	if (w->lost)
+		w->n = 0; /* planned from a framing that has just failed: copy the call instead */
 	return w;
 }
 
@@ -1025,27 +1050,31 @@ __attribute__((noinline)) int h2_follow_from(__u64 buf, __u32 len, __u32 start, 
 		.hdr_have = w->hdr_have,
 	};
 	__builtin_memcpy(fresh.hdr, w->hdr, 8);
-	struct skip_key sk = { .conn = conn, .pid = pid_read >> 1, .read = pid_read & 1 };
+	struct dir_key sk = { .conn = conn, .pid = pid_read >> 1, .read = pid_read & 1 };
 	if (bpf_map_update_elem(&dir_states, &sk, &fresh, BPF_NOEXIST) == 0)
 		__sync_fetch_and_add(&dir_pending, 1);
 	return 1;
 }
 
-/* One call of a direction whose HTTP/2 frames are followed (st), from byte `start` (24 after
- * the client preface): its frames walked from where the previous call left them, and the
- * records the walk planned sent (the bytes before each skipped DATA part copied, the part
- * counted). The state is kept for the next call, or dropped when the walk lost the frames.
- * Returns true when the call is done; else s->h2.off and s->h2.used say where the copy of the
- * rest begins and how many records went. */
+/* One call of a direction whose HTTP/2 frames are followed (st): its frames walked from where
+ * the previous call left them, and the records the walk planned sent (the bytes before each
+ * skipped DATA part copied, the part counted). The state is kept for the next call, or dropped
+ * when the walk lost the frames (the call is then copied, and may begin the direction again:
+ * s->h2.look). Returns true when the call is done; else s->h2.off and s->h2.used say where the
+ * copy of the rest begins and how many records went. */
 static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, struct dir_state *st,
-				    struct skip_key *sk, struct lost_key *lk, struct lost_val *carried,
-				    __u32 len, __u32 start, __u32 cap, __u32 flags0, __u32 loss_flag)
+				    struct dir_key *sk, struct lost_key *lk, struct lost_val *carried,
+				    __u32 len, __u32 cap, __u32 flags0, __u32 loss_flag)
 {
-	struct h2_walk *w = h2_walk(s, a->buf, len, start, cap, 1, st);
+	struct h2_walk *w = h2_walk(s, a->buf, len, 0, cap, 1, st);
 	if (w->lost || w->pos < len) {
 		count(TLS_CNT_H2_LOST, 1);
 		if (bpf_map_delete_elem(&dir_states, sk) == 0)
 			__sync_fetch_and_add(&dir_pending, -1);
+		/* A header that fails the checks: this call may begin the direction again (a state
+		 * left by a connection whose end was not seen, at an address a new one took: its
+		 * first call begins with the preface or SETTINGS), as any call without a state. */
+		w->look = w->lost;
 	} else {
 		st->to_next = w->to_next;
 		st->skipping = w->skipping;
@@ -1064,11 +1093,16 @@ static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, stru
 		bool last = o + c + k >= len;
 		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(c) : [max] "i"(TLSOTEL_MAX_PAYLOAD));
 		__u32 sent = c;
+		__u32 skip = k;
 		if (c && bpf_probe_read_user(s->data, c, (void *)(a->buf + o)) != 0) {
+			/* The record goes out empty, and the skipped part with it: user space would place
+			 * skipped bytes right after the (missing) payload; the next record, or LAST, makes
+			 * all of it one gap, in order. */
 			count(TLS_CNT_READ_ERRORS, 1);
 			sent = 0;
+			skip = 0;
 		}
-		if (!send(s, lk, carried, len, o, sent, k, flags0 | (last ? TLS_FLAG_LAST : 0) | (i == 0 ? loss_flag : 0), i == 0))
+		if (!send(s, lk, carried, len, o, sent, skip, flags0 | (last ? TLS_FLAG_LAST : 0) | (i == 0 ? loss_flag : 0), i == 0))
 			return true;
 		count(TLS_CNT_SKIP_FRAMES, 1);
 		w->off = o + c + k;
@@ -1133,7 +1167,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 	__u32 dir = read ? TLS_FLAG_READ : 0;
 
-	struct skip_key sk = { .conn = a->ssl, .pid = ev->pid, .read = read };
+	struct dir_key sk = { .conn = a->ssl, .pid = ev->pid, .read = read };
 	struct dir_state *st = 0;
 	__u64 left = 0;
 	if (dir_pending) {
@@ -1148,12 +1182,12 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 
 	/* Whether the call may begin an HTTP/2 direction (h2_begins, when its first bytes are read
 	 * below: s->h2.start). */
-	bool h2_look = cfg.skip_min && !st;
+	s->h2.look = cfg.skip_min && !st;
 	s->h2.start = H2_NO_START;
 
 	/* 1a. HTTP/2: a direction whose frames are followed. */
 	if (st && st->h2 == H2_FRAMES) {
-		if (emit_h2(s, a, st, &sk, &lk, &carried, len, 0, cap, dir, loss_flag))
+		if (emit_h2(s, a, st, &sk, &lk, &carried, len, cap, dir, loss_flag))
 			return;
 		off = s->h2.off;
 		used = s->h2.used;
@@ -1208,7 +1242,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 					n = 0;
 				}
 			}
-			if (!skip && off == 0 && h2_look)
+			if (!skip && off == 0 && s->h2.look)
 				h2_begins(s, first);
 		}
 		bool last = off + n + skip >= len || used + 1 >= segs;
@@ -1240,7 +1274,7 @@ copy:
 			count(TLS_CNT_READ_ERRORS, 1);
 			n = 0;
 		}
-		if (off == 0 && h2_look)
+		if (off == 0 && s->h2.look)
 			h2_begins(s, n);
 		bool first = used + i == 0;
 		if (!send(s, &lk, &carried, len, off, n, 0, dir | (last ? TLS_FLAG_LAST : 0) | (first ? loss_flag : 0), first))
@@ -1493,7 +1527,7 @@ static __always_inline int conn_closed(__u64 pid_tgid, __u64 conn, __u32 lib_id)
 	if (lv && bpf_map_delete_elem(&lost, &lk) == 0)
 		__sync_fetch_and_add(&lost_pending, -1);
 	if (dir_pending) {
-		struct skip_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
+		struct dir_key sk = { .conn = conn, .pid = ev.pid, .read = 0 };
 		if (bpf_map_delete_elem(&dir_states, &sk) == 0)
 			__sync_fetch_and_add(&dir_pending, -1);
 		sk.read = 1;

@@ -85,6 +85,14 @@ struct lost_key {
 	__u32 _pad;
 };
 
+/* The key of the `dir_states` map (bpf/tlsotel.bpf.c): one direction of one connection. User
+ * space deletes a connection's two entries when it ends with no record to say so. */
+struct dir_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 read; /* 1: what the process reads; 0: what it writes */
+};
+
 struct lost_val {
 	__u64 written; /* bytes of whole write calls lost */
 	__u64 read;    /* bytes of whole read calls lost */

@@ -155,3 +155,11 @@ export const OwedCloseLayout = {
   read: 16,
   SIZE: 24,
 } as const;
+
+/** struct dir_key: byte offsets of its fields; size 16. */
+export const DirKeyLayout = {
+  conn: 0,
+  pid: 8,
+  read: 12,
+  SIZE: 16,
+} as const;

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_COOKIE_ENDS_AT_CLOSE, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { DirKeyLayout, LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_COOKIE_ENDS_AT_CLOSE, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
 import type { PendingLoss } from '../capture/streams';
@@ -106,6 +106,7 @@ export class TlsProbes {
   private readonly countersFd: number;
   private readonly lostFd: number;
   private readonly owedClosesFd: number;
+  private readonly dirStatesFd: number;
   private readonly controlFd: number;
   private readonly examinedFd: number;
   private readonly fileCountersFd: number;
@@ -124,6 +125,7 @@ export class TlsProbes {
     this.countersFd = mapFd(obj, 'counters');
     this.lostFd = mapFd(obj, 'lost');
     this.owedClosesFd = mapFd(obj, 'owed_closes');
+    this.dirStatesFd = mapFd(obj, 'dir_states');
     this.controlFd = mapFd(obj, 'control');
     this.examinedFd = mapFd(obj, 'examined_files');
     this.fileCountersFd = mapFd(obj, 'file_counters');
@@ -293,8 +295,13 @@ export class TlsProbes {
    *  it owes (struct owed_close), taken from the BPF side (no later record at that address
    *  reports them again); undefined when neither. For a connection ending with no record to
    *  say so: its process exited, or it was idle for minutes (nothing of it runs concurrently).
-   *  The BPF side's pending counters stay as they are: too high only costs a lookup. */
+   *  What the BPF side follows of the connection (`dir_states`: an HTTP/2 connection's frames,
+   *  an HTTP/1 body being counted) is dropped too: a connection of an exited process would
+   *  otherwise hold its two entries until evicted. The BPF side's pending counters stay as
+   *  they are: too high only costs a lookup. */
   takePendingLoss(pid: number, conn: bigint): PendingLoss | undefined {
+    const lb = libbpf();
+    for (const read of [0, 1]) lb.bpf_map_delete_elem(this.dirStatesFd, dirKey(pid, conn, read));
     const key = lostKey(pid, conn);
     const lost = takeEntry(this.lostFd, key, LostValLayout.SIZE);
     const owed = takeEntry(this.owedClosesFd, key, OwedCloseLayout.SIZE);
@@ -451,6 +458,15 @@ function lostKey(pid: number, conn: bigint): Buffer {
   const key = Buffer.alloc(LostKeyLayout.SIZE);
   key.writeBigUInt64LE(conn, LostKeyLayout.conn);
   key.writeUInt32LE(pid, LostKeyLayout.pid);
+  return key;
+}
+
+/** struct dir_key: the key of `dir_states` (read: 1 for what the process reads). */
+function dirKey(pid: number, conn: bigint, read: number): Buffer {
+  const key = Buffer.alloc(DirKeyLayout.SIZE);
+  key.writeBigUInt64LE(conn, DirKeyLayout.conn);
+  key.writeUInt32LE(pid, DirKeyLayout.pid);
+  key.writeUInt32LE(read, DirKeyLayout.read);
   return key;
 }
 
