@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { latestTotal, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { ROOT, makeCert, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
@@ -22,6 +22,9 @@ const FAIL_MESSAGE = 'no such greeting';
 
 let cert: ReturnType<typeof makeCert>;
 let receiver: OtlpReceiver;
+const counter = (name: string) => latestTotal(receiver.metrics, name);
+/** Bytes of each SayHello request in the concurrent-clients test. */
+const MESSAGE = 100_000;
 let agent: Proc;
 let py: string;
 let nginx: Nginx;
@@ -35,7 +38,7 @@ before(async () => {
   cert = makeCert();
   receiver = await startOtlpReceiver();
   nginx = await startNginx(cert, { http2: true });
-  agent = await startAgent(['--otlp-endpoint', receiver.url]);
+  agent = await startAgent(['--otlp-endpoint', receiver.url], { OTEL_METRIC_EXPORT_INTERVAL: '500' });
 });
 
 after(async () => {
@@ -157,9 +160,10 @@ test('grpcio client → grpc-js server (node, OpenSSL), and grpc-js client → g
   assert.ok(ms >= 180, `the streaming call's SERVER span lasted ${ms} ms (two 100 ms gaps)`);
 });
 
-test('grpcio: four clients at once against one server, 20 kB messages in DATA frames over 16 KiB: every call once, with its sizes', async () => {
+test('grpcio: four clients at once against one server, 100 kB messages in DATA frames over 16 KiB: every call once, with its sizes; DATA skipped in BPF, nothing dropped', async () => {
+  const before = { skipped: counter('tlsotel.bpf.skipped_bytes'), drops: counter('tlsotel.bpf.ring_buffer.dropped_records') };
   const server = await grpcioServer();
-  const clients = await Promise.all([0, 1, 2, 3].map(() => grpcioClient(server.port, '2x3x20000')));
+  const clients = await Promise.all([0, 1, 2, 3].map(() => grpcioClient(server.port, `2x3x${MESSAGE}`)));
   const n = clients.length * 2 * 4; // per client: 2 channels × (3 SayHello + 1 Fail)
   const of = (kind: 'CLIENT' | 'SERVER') => receiver.spans.filter((s) => s.kind === kind && (kind === 'SERVER' ? s.resource['process.pid'] === server.pid : clients.some((c) => c.pid === s.resource['process.pid'])));
   await receiver.waitFor(() => of('CLIENT').length >= n && of('SERVER').length >= n, 30_000).catch(() => {});
@@ -170,14 +174,20 @@ test('grpcio: four clients at once against one server, 20 kB messages in DATA fr
   checkGreeterSide(cs, 'CLIENT', server.port, 'boringssl');
   checkGreeterSide(ss, 'SERVER', server.port, 'boringssl');
   checkStitched(cs, ss);
-  // A SayHello request is one gRPC message of 20000 bytes (5 bytes of framing: 20005 of DATA,
-  // one frame: grpc's C core allows 4 MiB frames in SETTINGS it sends before reading the
-  // client's preface), its response "hello " + the request. (Larger messages at once would
-  // overflow the default ring, counted: HTTP/2 bodies are copied, README "Body skipping".)
+  // A SayHello request is one gRPC message of MESSAGE bytes (5 bytes of framing; one frame:
+  // grpc's C core allows 4 MiB frames in SETTINGS it sends before reading the client's
+  // preface), its response "hello " + the request.
   for (const s of [...cs, ...ss].filter((x) => x.name === 'helloworld.Greeter/SayHello')) {
-    assert.equal(s.attributes['http.request.body.size'], 20005, JSON.stringify(s.attributes));
-    assert.equal(s.attributes['http.response.body.size'], 20011, JSON.stringify(s.attributes));
+    assert.equal(s.attributes['http.request.body.size'], MESSAGE + 5, JSON.stringify(s.attributes));
+    assert.equal(s.attributes['http.response.body.size'], MESSAGE + 11, JSON.stringify(s.attributes));
   }
+  // Those DATA payloads are counted in BPF, not copied (README "Body skipping"), at both ends
+  // and in both directions: before that, 4 clients' 100 kB messages at once overflowed the ring.
+  const calls = clients.length * 2 * 3;
+  const want = before.skipped + 0.9 * 4 * calls * MESSAGE;
+  await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
+    .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before.skipped}, want at least ${want - before.skipped}`));
+  assert.equal(counter('tlsotel.bpf.ring_buffer.dropped_records'), before.drops, 'no record lost to a full ring');
 });
 
 test('curl_cffi (BoringSSL with symbols) → nginx over HTTP/2 and HTTP/1.1: CLIENT spans named for BoringSSL, stitched to nginx', async () => {
