@@ -838,7 +838,7 @@ static long h2_step(__u32 i, struct head_ctx *ctx)
 
 /* Whether the bytes at s->data (n of them, the start of a call) may begin at an HTTP/2 frame:
  * with the client preface (then s->h2.start is 24, where its first frame begins: sure), or with
- * a whole SETTINGS frame, not an ACK, of 1 to 16 settings (s->h2.start is 0), whose settings
+ * a whole SETTINGS frame, not an ACK, of at most 16 settings (s->h2.start is 0), which
  * h2_settings_valid checks once the call is out. */
 static __always_inline void h2_begins(struct scratch *s, __u32 n)
 {
@@ -853,11 +853,11 @@ static __always_inline void h2_begins(struct scratch *s, __u32 n)
 			return;
 		}
 	}
-	if (n < 9 + 6)
+	if (n < 9)
 		return;
 	__u32 flen = (__u32)d[0] << 16 | (__u32)d[1] << 8 | d[2];
 	if (d[3] != 4 || d[4] != 0 || d[5] != 0 || d[6] != 0 || d[7] != 0 || d[8] != 0 ||
-	    flen == 0 || flen % 6 != 0 || flen > H2_MAX_START_SETTINGS * 6 || flen + 9 > n)
+	    flen % 6 != 0 || flen > H2_MAX_START_SETTINGS * 6 || flen + 9 > n)
 		return;
 	*start = 0;
 }
@@ -884,9 +884,11 @@ static long h2_setting(__u32 k, struct head_ctx *ctx)
 	return 0;
 }
 
-/* Whether the SETTINGS frame a call begins with (h2_begins) has settings that all check out:
- * bytes inside a payload that pass all of this are very unlikely (should some, user space still
- * checks every skipped part). */
+/* Whether the SETTINGS frame a call begins with (h2_begins) has settings that all check out;
+ * an empty one (node's server preface) is taken when it is the whole call or the next frame
+ * header, in the call, checks out too: nine bytes of zeros but one are not enough. Bytes inside
+ * a payload that pass all of this are very unlikely (should some, user space still checks every
+ * skipped part). */
 static __always_inline bool h2_settings_valid(struct scratch *s, __u64 buf, __u32 len)
 {
 	struct h2_walk *w = &s->h2;
@@ -897,6 +899,15 @@ static __always_inline bool h2_settings_valid(struct scratch *s, __u64 buf, __u3
 	__u32 flen = (__u32)w->settings[2];
 	if (w->settings[0] || w->settings[1] || w->settings[3] != 4 || flen % 6 || flen > H2_MAX_START_SETTINGS * 6 || flen + 9 > n)
 		return false;
+	if (flen == 0) {
+		if (n == 9)
+			return true;
+		if (n < 18)
+			return false;
+		const __u8 *h = &w->settings[9];
+		return h2_header_valid((__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2], h[3], h[4],
+				       (__u32)(h[5] & 0x7f) << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]);
+	}
 	w->lost = 0;
 	struct head_ctx ctx = { .s = s };
 	bpf_loop(flen / 6, h2_setting, &ctx, 0);
@@ -1056,20 +1067,27 @@ __attribute__((noinline)) int h2_follow_from(__u64 buf, __u32 len, __u32 start, 
 	return 1;
 }
 
-/* One call of a direction whose HTTP/2 frames are followed (st): its frames walked from where
- * the previous call left them, and the records the walk planned sent (the bytes before each
- * skipped DATA part copied, the part counted). The state is kept for the next call, or dropped
- * when the walk lost the frames (the call is then copied, and may begin the direction again:
- * s->h2.look). Returns true when the call is done; else s->h2.off and s->h2.used say where the
- * copy of the rest begins and how many records went. */
-static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, struct dir_state *st,
-				    struct dir_key *sk, struct lost_key *lk, struct lost_val *carried,
-				    __u32 len, __u32 cap, __u32 flags0, __u32 loss_flag)
+/* The walk of a call of a followed direction (conn, pid_read >> 1, read: pid_read & 1), planning
+ * its records into the scratch value (s->h2.rec, s->h2.n); the direction's state kept for the
+ * next call, or dropped when the walk lost the frames. A global function, verified once (see
+ * h2_follow_from). Returns 0 when the direction is not followed (no state). */
+__attribute__((noinline)) int h2_plan(__u64 buf, __u32 len, __u32 cap, __u64 conn, __u64 pid_read)
 {
-	struct h2_walk *w = h2_walk(s, a->buf, len, 0, cap, 1, st);
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 0;
+	s->h2.n = 0;
+	s->h2.off = 0;
+	s->h2.used = 0;
+	struct dir_key sk = { .conn = conn, .pid = pid_read >> 1, .read = pid_read & 1 };
+	struct dir_state *st = bpf_map_lookup_elem(&dir_states, &sk);
+	if (!st || st->h2 != H2_FRAMES)
+		return 0;
+	struct h2_walk *w = h2_walk(s, buf, len, 0, cap, 1, st);
 	if (w->lost || w->pos < len) {
 		count(TLS_CNT_H2_LOST, 1);
-		if (bpf_map_delete_elem(&dir_states, sk) == 0)
+		if (bpf_map_delete_elem(&dir_states, &sk) == 0)
 			__sync_fetch_and_add(&dir_pending, -1);
 		/* A header that fails the checks: this call may begin the direction again (a state
 		 * left by a connection whose end was not seen, at an address a new one took: its
@@ -1081,7 +1099,21 @@ static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, stru
 		st->hdr_have = w->hdr_have;
 		__builtin_memcpy(st->hdr, w->hdr, 8);
 	}
+	return 1;
+}
 
+/* One call of a direction whose HTTP/2 frames are followed: its frames walked from where
+ * the previous call left them, and the records the walk planned sent (the bytes before each
+ * skipped DATA part copied, the part counted). The state is kept for the next call, or dropped
+ * when the walk lost the frames (the call is then copied, and may begin the direction again:
+ * s->h2.look). Returns true when the call is done; else s->h2.off and s->h2.used say where the
+ * copy of the rest begins and how many records went. */
+static __always_inline bool emit_h2(struct scratch *s, struct call_args *a, struct lost_key *lk,
+				    struct lost_val *carried, __u32 len, __u32 cap, __u32 flags0,
+				    __u32 loss_flag, __u32 read)
+{
+	struct h2_walk *w = &s->h2;
+	h2_plan(a->buf, len, cap, a->ssl, (__u64)lk->pid << 1 | read);
 	__u32 n = w->n;
 	for (__u32 i = 0; i < TLSOTEL_MAX_SEGMENTS; i++) {
 		if (i >= n)
@@ -1187,7 +1219,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 
 	/* 1a. HTTP/2: a direction whose frames are followed. */
 	if (st && st->h2 == H2_FRAMES) {
-		if (emit_h2(s, a, st, &sk, &lk, &carried, len, cap, dir, loss_flag))
+		if (emit_h2(s, a, &lk, &carried, len, cap, dir, loss_flag, read))
 			return;
 		off = s->h2.off;
 		used = s->h2.used;

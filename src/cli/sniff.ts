@@ -1,7 +1,7 @@
 // `tlsotel sniff`: print every captured chunk of TLS plaintext as it happens.
 import { Agent } from '../agent/agent';
 import type { TlsRecord } from '../capture/record';
-import { detect } from '../protocol/detect';
+import { Verdict, detect } from '../protocol/detect';
 import { Http2FramePrinter } from '../protocol/http2';
 import { preview } from './preview';
 import type { Logger } from '../util/log';
@@ -40,13 +40,15 @@ export async function sniff(opts: SniffOptions): Promise<number> {
   };
   const who = (pid: number, comm: string) => `${comm}[${pid}]`;
   // HTTP/2 connections are shown frame by frame (type, stream, flags, decoded fields) instead
-  // of as escaped bytes: one printer per connection, decided from its first record.
+  // of as escaped bytes: one printer per connection, decided from its first record that says
+  // (a record too short to tell, such as node's lone 9-byte SETTINGS, leaves it to the next).
   const printers = new Map<string, Http2FramePrinter | null>();
   const printerOf = (pid: number, conn: bigint, dir: 'write' | 'read', first: Buffer): Http2FramePrinter | null => {
     const key = `${pid}:${conn}`;
     let p = printers.get(key);
     if (p === undefined) {
       const d = detect(dir, first.subarray(0, 64));
+      if (d === Verdict.Maybe) return null;
       p = typeof d === 'object' && d.protocol === 'http/2' ? new Http2FramePrinter() : null;
       printers.set(key, p);
     }
