@@ -12,7 +12,7 @@ import type { Logger } from '../util/log';
 type Status = 'ok' | 'warn' | 'fail';
 interface Check { status: Status; name: string; detail: string }
 
-const MIN_KERNEL: [number, number] = [5, 15]; // BPF ring buffer (5.8) and uprobe attach cookies (5.15)
+const MIN_KERNEL: [number, number] = [5, 17]; // BPF ring buffer (5.8), uprobe attach cookies (5.15), bpf_loop (5.17)
 
 export function doctor(log: Logger, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), binDirs?: string[], libraryRoots?: string[]): number {
   const checks: Check[] = [];

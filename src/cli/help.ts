@@ -102,7 +102,7 @@ restarts itself, same pid, with node --single-threaded-gc).
 Development: TLSOTEL_DEBUG=1 adds a stack trace to a fatal error; TLSOTEL_CPU_PROFILE=FILE writes
 a V8 CPU profile of run from ready to stop.
 
-Needs root (or CAP_BPF and CAP_PERFMON), Linux >= 5.15 with BTF, and libbpf.so.1.
+Needs root (or CAP_BPF and CAP_PERFMON), Linux >= 5.17 with BTF, and libbpf.so.1.
 Exit status: 0 success, 1 runtime failure (one line says what is missing), 2 usage or
 configuration error (one line names the flag or variable).
 `;

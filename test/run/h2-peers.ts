@@ -1,6 +1,7 @@
 // HTTP/2 and gRPC peers for the end-to-end tests, run as their own processes (so that the test
 // can tell their spans by pid). Not a test itself.
 //   h2-peers.js h2-server CERT KEY             node http2 server: any path → 200 with a small body
+//                                              (/bytes/N: a body of N bytes)
 //   h2-peers.js h2-client PORT N PREFIX        one connection, N concurrent GET streams
 //   h2-peers.js h2-joined PORT PREFIX          one connection: 3 requests, prints "connected",
 //                                              waits for a line on stdin, then 5 requests with
@@ -25,7 +26,8 @@ function h2Server(cert: string, key: string): void {
     stream.on('data', (d: Buffer) => { size += d.length; });
     stream.on('end', () => {
       const status = /^\/status\/(\d{3})/.exec(path);
-      const body = `${path} ${size}\n`;
+      const bytes = /^\/bytes\/(\d+)/.exec(path);
+      const body = bytes ? 'b'.repeat(Number(bytes[1])) : `${path} ${size}\n`;
       stream.respond({ ':status': status ? Number(status[1]) : 200, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
       stream.end(body);
     });

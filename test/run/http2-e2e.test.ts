@@ -5,7 +5,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { latestTotal, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { makeCert, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
@@ -37,7 +37,7 @@ before(async () => {
   cert = makeCert();
   receiver = await startOtlpReceiver();
   nginx = await startNginx(cert, { http2: true });
-  agent = await startAgent(['--otlp-endpoint', receiver.url]);
+  agent = await startAgent(['--otlp-endpoint', receiver.url], { OTEL_METRIC_EXPORT_INTERVAL: '500' });
 });
 
 after(async () => {
@@ -113,6 +113,34 @@ test('node http2 client → node http2 server: 100 concurrent streams on one con
       assert.equal(s.attributes['network.protocol.version'], '2');
     }
   }
+});
+
+test('curl (h2) → node http2 server (an empty SETTINGS as its preface), 100 kB each way: exact sizes, DATA skipped in BPF at both ends', async () => {
+  const counter = (name: string) => latestTotal(receiver.metrics, name);
+  const before = { skipped: counter('tlsotel.bpf.skipped_bytes'), mismatches: counter('tlsotel.http.skip_mismatches') };
+  const size = 100_000;
+  const srv = await server('h2-server');
+  const body = path.join(cert.dir, 'big.bin');
+  fs.writeFileSync(body, Buffer.alloc(size, 0x62));
+  const curl = start('curl', ['-sk', '--http2', '-o', '/dev/null', '-w', '%{http_version} %{http_code} %{size_download}\\n',
+    '--data-binary', `@${body}`, `https://127.0.0.1:${srv.port}/bytes/${size}?${tag}-big`]);
+  assert.equal((await curl.exited).code, 0, curl.stderr());
+  assert.equal(curl.stdout(), `2 200 ${size}\n`);
+  const mine = (s: ReceivedSpan) => s.attributes['url.query'] === `${tag}-big`;
+  await receiver.waitFor((spans) => spans.filter(mine).length >= 2, 15_000);
+  const spans = receiver.spans.filter(mine);
+  assert.deepEqual(spans.map((s) => s.kind).sort(), ['CLIENT', 'SERVER']);
+  for (const s of spans) {
+    assert.equal(s.attributes['http.request.body.size'], size, s.kind);
+    assert.equal(s.attributes['http.response.body.size'], size, s.kind);
+    assert.equal(s.attributes['tlsotel.exchange.error'], undefined, s.kind);
+  }
+  // Both bodies at both ends (curl's writes and reads, node's reads and writes).
+  const want = before.skipped + 0.9 * 4 * size;
+  await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
+    .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before.skipped}, want at least ${want - before.skipped}`));
+  assert.equal(counter('tlsotel.http.skip_mismatches'), before.mismatches);
+  await srv.stop('SIGKILL');
 });
 
 test('@grpc/grpc-js over TLS: unary OK, unary NOT_FOUND with its message, server-streaming lasting until its last message', async () => {
