@@ -90,6 +90,11 @@ export interface OtlpReceiver {
   waitFor(pred: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
   /** Resolves once pred(metrics) is true; rejects after timeoutMs. */
   waitForMetrics(pred: (metrics: ReceivedMetricPoint[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** The latest total of counter `name` (latestTotal). */
+  total(name: string): number;
+  /** Resolves once counter `name` has risen to `atLeast` (default timeout 10 s); rejects saying
+   *  how far it rose from `from`. */
+  waitForTotal(name: string, from: number, atLeast: number, timeoutMs?: number): Promise<void>;
   /** All trace request bytes, concatenated (to check a secret appears nowhere). */
   rawBytes(): Buffer;
   stop(): Promise<void>;
@@ -554,6 +559,12 @@ export async function startOtlpReceiver(options: ReceiverOptions = {}): Promise<
     },
     waitForMetrics(pred, timeoutMs = 5000) {
       return waitUntil(() => pred(receiver.metrics), timeoutMs, () => `${receiver.metrics.length} metric points received`);
+    },
+    total(name) {
+      return latestTotal(receiver.metrics, name);
+    },
+    waitForTotal(name, from, atLeast, timeoutMs = 10_000) {
+      return waitUntil(() => receiver.total(name) >= atLeast, timeoutMs, () => `${name} rose by ${receiver.total(name) - from}, want at least ${atLeast - from}`);
     },
     rawBytes() {
       return Buffer.concat(receiver.requests);

@@ -7,7 +7,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { latestTotal, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { CLI, makeCert, python, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
@@ -67,7 +67,6 @@ async function curl(args: string[], paths: string[]): Promise<Array<{ code: numb
 
 const byQuery = (q: string) => (s: ReceivedSpan) => s.attributes['url.query'] === q;
 
-const counter = (name: string) => latestTotal(receiver.metrics, name);
 
 async function checkSizes(version: string, args: string[], id: string): Promise<void> {
   const paths = [`/files/16k?${tag}-${id}-a`, `/files/1m?${tag}-${id}-b`, `/files/16k?${tag}-${id}-c`, `/gz/1m?${tag}-${id}-d`];
@@ -93,28 +92,26 @@ async function checkSizes(version: string, args: string[], id: string): Promise<
 }
 
 test('HTTP/1.1: 16 KiB and 1 MiB files, a chunked answer, on one connection: exact body sizes, body bytes skipped in BPF', async () => {
-  const before = counter('tlsotel.bpf.skipped_bytes');
+  const before = receiver.total('tlsotel.bpf.skipped_bytes');
   await checkSizes('1.1', ['--http1.1'], 'h1');
   // Both ends (nginx's writes, curl's reads) of at least the 1 MiB body less its first record.
   const want = before + 2 * (SIZES['1m'] - 16384);
-  await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
-    .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before}, want at least ${want - before}`));
+  await receiver.waitForTotal('tlsotel.bpf.skipped_bytes', before, want);
 });
 
 test('HTTP/2: the same files: exact body sizes, DATA payloads skipped in BPF, every skip where the frame reader expects it', async () => {
   const before = {
-    skipped: counter('tlsotel.bpf.skipped_bytes'),
-    mismatches: counter('tlsotel.http.skip_mismatches'),
-    unfollowed: counter('tlsotel.bpf.frames_unfollowed'),
+    skipped: receiver.total('tlsotel.bpf.skipped_bytes'),
+    mismatches: receiver.total('tlsotel.http.skip_mismatches'),
+    unfollowed: receiver.total('tlsotel.bpf.frames_unfollowed'),
   };
   await checkSizes('2', ['--http2'], 'h2');
   // nginx's DATA frames (8 KiB: http2_chunk_size) are skipped at both ends, nginx's writes and
   // curl's reads, which cut frames anywhere: most of the 1 MiB and 16 KiB bodies at least.
   const want = before.skipped + 2 * 0.9 * (SIZES['1m'] + 2 * SIZES['16k']);
-  await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
-    .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before.skipped}, want at least ${want - before.skipped}`));
-  assert.equal(counter('tlsotel.http.skip_mismatches'), before.mismatches, 'every skipped part was inside a DATA payload');
-  assert.equal(counter('tlsotel.bpf.frames_unfollowed'), before.unfollowed, 'frames followed to the end');
+  await receiver.waitForTotal('tlsotel.bpf.skipped_bytes', before.skipped, want);
+  assert.equal(receiver.total('tlsotel.http.skip_mismatches'), before.mismatches, 'every skipped part was inside a DATA payload');
+  assert.equal(receiver.total('tlsotel.bpf.frames_unfollowed'), before.unfollowed, 'frames followed to the end');
 });
 
 test('HEAD over HTTP/1.1: no body, whatever the Content-Length says', async () => {
@@ -131,7 +128,7 @@ test('HEAD over HTTP/1.1: no body, whatever the Content-Length says', async () =
 });
 
 test('a wrong skip (a body sent after a HEAD response) is caught as a gap: the span says no body, the counter says why', async () => {
-  const before = counter('tlsotel.http.skip_mismatches');
+  const before = receiver.total('tlsotel.http.skip_mismatches');
   const server = start(bin.python, [RAW, 'server', cert.cert, cert.key, 'headbody']);
   procs.push(server);
   const port = Number((await server.waitFor(/listening (\d+)/))[1]);
@@ -148,8 +145,7 @@ test('a wrong skip (a body sent after a HEAD response) is caught as a gap: the s
     assert.equal(s.attributes['http.response.body.size'] ?? 0, 0, `${s.kind}: a HEAD response has no body`);
   }
   // Both ends skipped what the BPF side took for a body: two mismatches at least.
-  await receiver.waitForMetrics(() => counter('tlsotel.http.skip_mismatches') >= before + 2, 10_000)
-    .catch(() => assert.fail(`skip mismatches ${counter('tlsotel.http.skip_mismatches') - before}, want 2`));
+  await receiver.waitForTotal('tlsotel.http.skip_mismatches', before, before + 2);
 });
 
 test('a download given up mid-body: the next connection at the freed SSL\'s address is not taken for its rest', async () => {

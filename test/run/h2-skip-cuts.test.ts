@@ -11,7 +11,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { latestTotal, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { makeCert, python, requireRoot, start, type Proc } from '../helpers/procs';
 import { startAgent } from '../helpers/agent';
 import { startNginx, type Nginx } from '../helpers/nginx';
@@ -53,7 +53,6 @@ after(async () => {
   await receiver?.stop();
 });
 
-const counter = (name: string) => latestTotal(receiver.metrics, name);
 
 // Call sizes, used in turn for every write and read of one connection, and the size of the
 // upload's DATA frames.
@@ -68,12 +67,12 @@ const ROUNDS: Array<[string, number]> = [
 
 test('HTTP/2 streams cut at many offsets: exact body sizes at both ends, DATA skipped, no skip where none was expected', async () => {
   const before = {
-    mismatches: counter('tlsotel.http.skip_mismatches'),
-    unfollowed: counter('tlsotel.bpf.frames_unfollowed'),
+    mismatches: receiver.total('tlsotel.http.skip_mismatches'),
+    unfollowed: receiver.total('tlsotel.bpf.frames_unfollowed'),
   };
   const ids = ROUNDS.map((_, i) => `${tag}-${i}`);
   for (const [i, [sizes, frame]] of ROUNDS.entries()) {
-    const skippedBefore = counter('tlsotel.bpf.skipped_bytes');
+    const skippedBefore = receiver.total('tlsotel.bpf.skipped_bytes');
     const p = start(client, [CUTS, String(nginx.port), ids[i], String(PUT_BYTES), sizes, '/files/get', String(frame)]);
     const r = await p.exited;
     assert.equal(r.code, 0, `${sizes}: ${p.stderr()}`);
@@ -83,8 +82,7 @@ test('HTTP/2 streams cut at many offsets: exact body sizes at both ends, DATA sk
     // Both bodies' DATA payloads skipped at both ends (the client's calls and nginx's): nearly
     // all (not a last DATA frame under 1 KiB, nor frames past a call's 16 planned records).
     const want = skippedBefore + 0.9 * 2 * (PUT_BYTES + GET_BYTES);
-    await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
-      .catch(() => assert.fail(`${sizes}: skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - skippedBefore}, want ${want - skippedBefore}`));
+    await receiver.waitForTotal('tlsotel.bpf.skipped_bytes', skippedBefore, want).catch((e: Error) => assert.fail(`${sizes}: ${e.message}`));
   }
   const mine = (q: string) => (s: ReceivedSpan) => s.attributes['url.query'] === q;
   const queries = ids.flatMap((id) => [`${id}-put`, `${id}-get`]);
@@ -115,6 +113,6 @@ test('HTTP/2 streams cut at many offsets: exact body sizes at both ends, DATA sk
     }
   }
   assert.deepEqual(wrong, []);
-  assert.equal(counter('tlsotel.http.skip_mismatches'), before.mismatches, 'every skipped part was inside a DATA payload');
-  assert.equal(counter('tlsotel.bpf.frames_unfollowed'), before.unfollowed, 'frames followed to the end');
+  assert.equal(receiver.total('tlsotel.http.skip_mismatches'), before.mismatches, 'every skipped part was inside a DATA payload');
+  assert.equal(receiver.total('tlsotel.bpf.frames_unfollowed'), before.unfollowed, 'frames followed to the end');
 });

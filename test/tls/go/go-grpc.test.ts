@@ -8,7 +8,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { latestTotal, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver';
 import { makeCert, requireRoot, start, type Proc } from '../../helpers/procs';
 import { startAgent } from '../../helpers/agent';
 import { BUILD_DIR, TOOLCHAINS, buildFixture, type LinkMode, type Toolchain } from './go-toolchains';
@@ -169,9 +169,8 @@ for (const mode of SERVER_MODES) {
 }
 
 test('Go gRPC client → Go gRPC server, 100 kB requests three times on one connection: exact sizes, DATA skipped in BPF, nothing dropped', async () => {
-  const counter = (name: string) => latestTotal(receiver.metrics, name);
   await useAgent('go-only');
-  const before = { skipped: counter('tlsotel.bpf.skipped_bytes'), drops: counter('tlsotel.bpf.ring_buffer.dropped_records') };
+  const before = { skipped: receiver.total('tlsotel.bpf.skipped_bytes'), drops: receiver.total('tlsotel.bpf.ring_buffer.dropped_records') };
   const size = 100_000;
   const srv = await goServer('normal');
   const client = await goClient('normal', srv.port, ['-n', '3', '-size', String(size)]);
@@ -188,9 +187,8 @@ test('Go gRPC client → Go gRPC server, 100 kB requests three times on one conn
   }
   // Requests and answers, at both ends: nearly all their bytes counted, not copied.
   const want = before.skipped + 0.9 * 4 * 3 * size;
-  await receiver.waitForMetrics(() => counter('tlsotel.bpf.skipped_bytes') >= want, 10_000)
-    .catch(() => assert.fail(`skipped bytes ${counter('tlsotel.bpf.skipped_bytes') - before.skipped}, want at least ${want - before.skipped}`));
-  assert.equal(counter('tlsotel.bpf.ring_buffer.dropped_records'), before.drops, 'no record lost to a full ring');
+  await receiver.waitForTotal('tlsotel.bpf.skipped_bytes', before.skipped, want);
+  assert.equal(receiver.total('tlsotel.bpf.ring_buffer.dropped_records'), before.drops, 'no record lost to a full ring');
   await srv.stop('SIGKILL');
 });
 
