@@ -54,6 +54,7 @@ struct call_args {
 	__u64 buf;
 	__u64 len_ptr;   /* _ex variants: size_t *written / *readbytes */
 	__u64 searching; /* this connection's socket is not known yet (see want_fd) */
+	__u64 ts;        /* a write's entry time (entry_stamp), its records' ts_ns; 0: a read */
 };
 
 #define KNOWN_CACHE_SLOTS 16
@@ -291,6 +292,11 @@ struct scratch {
 		/* Unused here (conn records are built on the stack): it puts struct tls_conn in the
 		 * object's BTF, where scripts/gen-layout.mjs reads its layout. */
 		struct tls_conn conn;
+		/* A TLS_EVENT_PROC record's payload (proc_identity). */
+		struct {
+			struct tls_proc proc;
+			__u8 rest[TLSOTEL_MAX_PAYLOAD - sizeof(struct tls_proc)]; /* names, environment */
+		} pr;
 	};
 	/* In map memory, not on the stack: the verifier tracks stack values exactly, and a
 	 * bpf_loop callback whose state changes at every byte would never converge. */
@@ -380,6 +386,131 @@ static __always_inline bool traced(__u32 tgid)
 	return traced_process(tgid) && (!cfg.n_comms || comm_wanted());
 }
 
+/* Processes whose identity (struct tls_proc) went to user space: the process incarnation and
+ * the program (its mm: an exec makes a new one) the record described. LRU: an entry only spares
+ * a record; one evicted is sent again. */
+struct proc_sent {
+	__u64 start; /* group leader's start_time */
+	__u64 mm;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct proc_sent);
+} procs_sent SEC(".maps");
+
+#define PROC_NAMES_MAX (TLSOTEL_PROC_CGROUP_DEPTH * TLSOTEL_PROC_NAME_LEN)
+#define PROC_ENV_MAX (TLSOTEL_MAX_PAYLOAD - sizeof(struct tls_proc) - PROC_NAMES_MAX)
+
+/* The parent of a cgroup directory (kernfs_node.__parent since Linux 6.15, .parent before). */
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* Sends who the current process is (struct tls_proc: its executable's name, cgroup path and
+ * environment) unless it was sent for this process and program already: called at each new
+ * connection's first call, so that the record precedes the connection's. User space reads
+ * /proc/PID while it can and falls back to this when the process is gone: a short-lived client
+ * (curl, a script) keeps its OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and container id. A
+ * global function (verified once, not at each caller). */
+__attribute__((noinline)) int proc_identity(__u64 pid_tgid)
+{
+	__u32 max = cfg.proc_max;
+	if (max < sizeof(struct tls_proc))
+		return 0;
+	__u32 tgid = pid_tgid >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct proc_sent now = { .start = BPF_CORE_READ(task, group_leader, start_time), .mm = (__u64)mm };
+	struct proc_sent *sent = bpf_map_lookup_elem(&procs_sent, &tgid);
+	if (sent && sent->start == now.start && sent->mm == now.mm)
+		return 0;
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s || !mm)
+		return 0;
+	struct tls_event *ev = &s->ev;
+	ev->type = TLS_EVENT_PROC;
+	ev->flags = 0;
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->conn = 0;
+	ev->pid = tgid;
+	ev->tid = (__u32)pid_tgid;
+	ev->call_len = 0;
+	ev->offset = 0;
+	ev->lib_id = 0;
+	ev->lost_bytes = 0;
+	ev->lost_other = 0;
+	ev->skipped = 0;
+	ev->_pad = 0;
+	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+
+	struct tls_proc *p = &s->pr.proc;
+	p->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+	p->exe[0] = 0;
+	const unsigned char *exe = BPF_CORE_READ(mm, exe_file, f_path.dentry, d_name.name);
+	if (exe)
+		bpf_probe_read_kernel_str(p->exe, sizeof(p->exe), exe);
+
+	/* The cgroup path's names, leaf first, packed. */
+	__u32 off = 0;
+	p->cgroup_whole = 0;
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	for (__u32 i = 0; i < TLSOTEL_PROC_CGROUP_DEPTH + 1; i++) {
+		if (!kn)
+			break;
+		struct kernfs_node *parent = kn_parent(kn);
+		if (!parent) {
+			p->cgroup_whole = 1; /* kn is the root: not a name of the path */
+			break;
+		}
+		if (i == TLSOTEL_PROC_CGROUP_DEPTH)
+			break; /* deeper than kept: the path is cut at the top */
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(off) : [max] "i"(PROC_NAMES_MAX - TLSOTEL_PROC_NAME_LEN));
+		long got = bpf_probe_read_kernel_str(s->pr.rest + off, TLSOTEL_PROC_NAME_LEN, BPF_CORE_READ(kn, name));
+		if (got <= 1)
+			break; /* unreadable, or empty: the path is not whole */
+		off += got;
+		kn = parent;
+	}
+	p->cgroup_len = off;
+
+	__u64 env_start = BPF_CORE_READ(mm, env_start);
+	__u64 env_end = BPF_CORE_READ(mm, env_end);
+	__u64 total = env_end > env_start ? env_end - env_start : 0;
+	__u32 room = max - sizeof(struct tls_proc) > off ? max - sizeof(struct tls_proc) - off : 0;
+	__u32 n = total < room ? (__u32)total : room;
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(PROC_ENV_MAX));
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(off) : [max] "i"(PROC_NAMES_MAX));
+	if (n && bpf_probe_read_user(s->pr.rest + off, n, (void *)env_start) != 0) {
+		/* A page of it not in memory: what its first page holds (user space leaves out the
+		 * entry cut, and reads /proc while the process lives). Not a payload: not counted. */
+		__u32 first = 4096 - (env_start & 4095);
+		n = first < n ? first : n;
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(4096));
+		if (bpf_probe_read_user(s->pr.rest + off, n, (void *)env_start) != 0)
+			n = 0;
+	}
+	p->env_len = n;
+	p->env_total = total > 0xffffffff ? 0xffffffff : (__u32)total;
+	__u32 size = sizeof(struct tls_proc) + off + n;
+	ev->cap_len = size;
+	size += sizeof(struct tls_event);
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(size) : [max] "i"(sizeof(struct tls_event) + TLSOTEL_MAX_PAYLOAD));
+	if (bpf_ringbuf_output(&events, s, size, BPF_RB_NO_WAKEUP) != 0) {
+		count(TLS_CNT_PROC_DROPS, 1);
+		return 0;
+	}
+	count(TLS_CNT_EVENTS, 1);
+	bpf_map_update_elem(&procs_sent, &tgid, &now, BPF_ANY);
+	return 1;
+}
+
 /* At the entry of a call on a connection whose socket is not known yet: the thread looks for it
  * (see want_fd). `tc`, the thread's storage (may be null), remembers a connection found known. */
 static __always_inline void find_socket(struct pt_regs *ctx, __u64 pid_tgid, struct call_args *a, struct task_calls *tc)
@@ -401,6 +532,8 @@ static __always_inline void find_socket(struct pt_regs *ctx, __u64 pid_tgid, str
 			tc->known_cache[slot] = a->ssl;
 		return;
 	}
+	/* A connection new to the BPF side: its process may be new too. */
+	proc_identity(pid_tgid);
 	struct want w = { .ssl = a->ssl, .ts = bpf_ktime_get_ns(), .in_call = 1 };
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	if (cookie & TLSOTEL_COOKIE_ENDS_AT_CLOSE)
@@ -412,6 +545,13 @@ static __always_inline void find_socket(struct pt_regs *ctx, __u64 pid_tgid, str
 	a->searching = 1;
 }
 
+/* The entry time of a write (its entry probe's cookie says so), 0 for a read: a write's
+ * records are stamped when its bytes start to leave (see tls_event.ts_ns). */
+static __always_inline __u64 entry_stamp(struct pt_regs *ctx)
+{
+	return (bpf_get_attach_cookie(ctx) & TLSOTEL_COOKIE_WRITE_ENTRY) ? bpf_ktime_get_ns() : 0;
+}
+
 static __always_inline void stash(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = current_pid_tgid();
@@ -421,6 +561,7 @@ static __always_inline void stash(struct pt_regs *ctx)
 		.ssl = (__u64)PT_REGS_PARM1(ctx),
 		.buf = (__u64)PT_REGS_PARM2(ctx),
 		.len_ptr = (__u64)PT_REGS_PARM4(ctx),
+		.ts = entry_stamp(ctx),
 	};
 	struct task_calls *tc = task_calls(true);
 	if (!tc)
@@ -1187,7 +1328,8 @@ static __always_inline void emit(struct pt_regs *ctx, __u64 pid_tgid, struct cal
 		}
 	}
 	ev->type = TLS_EVENT_DATA;
-	ev->ts_ns = bpf_ktime_get_ns();
+	/* A write: its entry (a->ts; Go's writes are emitted at entry); a read: now, its return. */
+	ev->ts_ns = a->ts ? a->ts : bpf_ktime_get_ns();
 	ev->conn = a->ssl;
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
@@ -1431,6 +1573,7 @@ static __always_inline void stash_at(struct pt_regs *ctx, struct call_args *a, _
 	struct task_calls *tc = task_calls(true);
 	if (!tc)
 		return;
+	a->ts = entry_stamp(ctx);
 	find_socket(ctx, pid_tgid, a, tc);
 	if (ex2) {
 		tc->ex2 = *a;

@@ -26,11 +26,16 @@
  * function probed: src/tls/library.ts Claim.endsAtSocketClose). The cookie's low 32 bits are the
  * library id records carry. */
 #define TLSOTEL_COOKIE_ENDS_AT_CLOSE (1ULL << 32)
+/* Attach cookie bit of the entry probe of a function that writes (SSL_write…): its records are
+ * stamped at the call's entry, not at its return (struct tls_event.ts_ns). */
+#define TLSOTEL_COOKIE_WRITE_ENTRY (1ULL << 33)
 
 enum tls_event_type {
 	TLS_EVENT_DATA = 1,  /* plaintext of one SSL_read/SSL_write call (or one segment of it) */
 	TLS_EVENT_CLOSE = 2, /* SSL_free (or the socket's close): the connection's state can go */
 	TLS_EVENT_CONN = 3,  /* the TCP socket under an SSL*: payload is struct tls_conn */
+	TLS_EVENT_PROC = 4,  /* who a process is, before the records of its first connection:
+	                      * payload is struct tls_proc, then its environment */
 };
 
 enum tls_event_flags {
@@ -43,7 +48,10 @@ enum tls_event_flags {
 struct tls_event {
 	__u32 type;        /* enum tls_event_type */
 	__u32 flags;       /* enum tls_event_flags */
-	__u64 ts_ns;       /* bpf_ktime_get_ns() at the call's return: CLOCK_MONOTONIC */
+	__u64 ts_ns;       /* bpf_ktime_get_ns(), CLOCK_MONOTONIC: at a write's entry (bytes leave the
+	                    * program then: a peer on this host may read them before the write
+	                    * returns, and its span must not begin before this one), at a read's
+	                    * return (the bytes exist then) */
 	__u64 conn;        /* the SSL* pointer; with pid it names one connection */
 	__u32 pid;         /* tgid */
 	__u32 tid;
@@ -74,6 +82,30 @@ struct tls_conn {
 	__u32 _pad2;
 	__u8 local_addr[16];  /* IPv4: first 4 bytes, network order */
 	__u8 remote_addr[16];
+};
+
+/* Bytes of a cgroup name kept in a TLS_EVENT_PROC record (a container runtime's leaf is at most
+ * 86: "cri-containerd-" + 64 hex + ".scope"), how many of a path's names, and of the
+ * executable's name. */
+#define TLSOTEL_PROC_NAME_LEN 96
+#define TLSOTEL_PROC_CGROUP_DEPTH 12
+#define TLSOTEL_PROC_EXE_LEN 64
+
+/* Payload of a TLS_EVENT_PROC record: what user space would read from /proc/PID, taken by the
+ * probes while the process runs (a curl lives a few ms; by the time its records are handled,
+ * /proc/PID is gone, and with it its OTEL_SERVICE_NAME). Sent once per process and program
+ * (an exec sends a new one), before its first connection's records, when it fits in
+ * tls_config.proc_max. Followed by cgroup_len bytes of cgroup path names, then env_len bytes
+ * of environment. */
+struct tls_proc {
+	__u64 start_boottime; /* ns after boot the process started: /proc/PID/stat field 22 in ns */
+	__u32 env_len;        /* bytes of the environment (NUL-separated, as /proc/PID/environ) */
+	__u32 env_total;      /* the environment's full size: more than env_len when it was cut */
+	__u32 cgroup_len;     /* bytes of the cgroup v2 path's names, leaf first, each NUL-terminated
+	                       * (cut at TLSOTEL_PROC_NAME_LEN - 1 bytes), at most
+	                       * TLSOTEL_PROC_CGROUP_DEPTH of them */
+	__u32 cgroup_whole;   /* 1: the names go up to the root (the path is whole) */
+	__u8 exe[TLSOTEL_PROC_EXE_LEN]; /* the executable's file name, NUL-terminated (cut when longer) */
 };
 
 /* The `lost` and `owed_closes` maps (bpf/tlsotel.bpf.c): what a connection lost and has not
@@ -120,6 +152,11 @@ struct tls_config {
 	 * follows from their start. 0: every byte is copied. */
 	__u32 skip_min;
 	__u32 n_comms;        /* when non-zero, trace only threads named one of comms[0..n_comms) */
+	/* Most payload bytes of a TLS_EVENT_PROC record (struct tls_proc, names, environment; the
+	 * environment is cut to fit), set from the ring's size so that these records take little of
+	 * it; below sizeof(struct tls_proc): none are sent. */
+	__u32 proc_max;
+	__u32 _pad_proc;
 	/* The agent's PID namespace when it is not the host's (a sidecar with shareProcessNamespace,
 	 * a container): device and inode of /proc/self/ns/pid. Every pid the BPF side reports or
 	 * compares (agent_tgid, filter_tgid, records) is then as seen from that namespace, and
@@ -150,7 +187,9 @@ enum tls_counter {
 	TLS_CNT_H2_LOST = 13,      /* HTTP/2 connection directions whose frames the BPF side stopped
 	                            * following (an invalid frame header, too many frames in a call):
 	                            * the rest of them is copied */
-	TLS_CNT__MAX = 14,
+	TLS_CNT_PROC_DROPS = 14,   /* process records lost: ring buffer full (retried at the
+	                            * process's next connection; /proc is read instead meanwhile) */
+	TLS_CNT__MAX = 15,
 };
 
 /* ---- New executable files (file_events ring): a process exec'd a file, or mapped one

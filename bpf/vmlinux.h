@@ -129,9 +129,46 @@ struct inode {
 	struct super_block *i_sb;
 } __attribute__((preserve_access_index));
 
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
 struct file {
+	struct path f_path;
 	struct inode *f_inode;
 	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	unsigned long env_start;
+	unsigned long env_end;
+	struct file *exe_file;
+} __attribute__((preserve_access_index));
+
+/* A cgroup's directory: its name, and its parent (__parent since Linux 6.15, parent before). */
+struct kernfs_node {
+	struct kernfs_node *__parent;
+	const char *name;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp; /* the process's cgroup in the v2 (unified) hierarchy */
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -174,6 +211,9 @@ struct task_struct {
 	char comm[16];
 	struct task_struct *group_leader;
 	unsigned long long start_time; /* CLOCK_MONOTONIC ns: with the pid, names one process */
+	unsigned long long start_boottime; /* CLOCK_BOOTTIME ns: /proc/PID/stat's start time */
+	struct mm_struct *mm;
+	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 
 /* sched_process_exec's third argument: the program just loaded (its file). */

@@ -4,7 +4,7 @@
 // bpf/tlsotel.h. So the event layout is defined once, in the header.
 import { readFileSync } from 'node:fs';
 
-const STRUCTS = ['tls_event', 'tls_config', 'tls_conn', 'tls_file_event', 'tls_file_key', 'lost_key', 'lost_val', 'owed_close', 'dir_key'];
+const STRUCTS = ['tls_event', 'tls_config', 'tls_conn', 'tls_proc', 'tls_file_event', 'tls_file_key', 'lost_key', 'lost_val', 'owed_close', 'dir_key'];
 const btf = JSON.parse(readFileSync(0, 'utf8'));
 const header = readFileSync(new URL('../bpf/tlsotel.h', import.meta.url), 'utf8');
 

@@ -236,6 +236,7 @@ export class Agent {
         attributeValueLengthLimit: t.attributeValueLengthLimit,
         resourceAttributes: t.resourceAttributes,
         processInfo: (pid, comm) => processes.read(pid, comm),
+        onProcess: (rec) => processes.learn(rec.pid, rec.comm, rec),
         ...(red !== undefined ? { onExchange: (ex: Exchange) => red.record(ex) } : {}),
         ...(t.sampling !== undefined ? { sampling: t.sampling } : {}),
       },

@@ -10,7 +10,7 @@
 // No BPF and no timers here: the live agent (agent.ts) feeds it from the ring buffer and drives
 // its clocks; the pipeline benchmark feeds it recorded records. With `observe` instead of
 // `trace`, records and stream events go to an observer (sniff, tests) and nothing is traced.
-import { decodeRecord, RecordCopier, type TlsRecord } from '../capture/record';
+import { decodeRecord, RecordCopier, type ProcRecord, type TlsRecord } from '../capture/record';
 import { StreamTable, type StreamOptions, type StreamSink, type StreamStats } from '../capture/streams';
 import { ExchangeTracker, type ExchangeStats } from '../exchange/tracker';
 import type { Exchange, ProcessInfo } from '../exchange/types';
@@ -48,6 +48,9 @@ export interface TraceOptions {
   resourceAttributes?: Record<string, string>;
   /** Identity of a traced process (default: none; the live agent reads /proc). */
   processInfo(pid: number, comm: string): ProcessInfo;
+  /** Who a process is, as the probes took it at its first connection (before that connection's
+   *  records): for processInfo, when /proc no longer has it. */
+  onProcess?(rec: ProcRecord): void;
   /** Every exchange, before it becomes a span (metrics, tests). */
   onExchange?(ex: Exchange): void;
   /** False: exchanges only, no span is built (the pipeline benchmark's parse stage). */
@@ -91,9 +94,11 @@ export class Pipeline {
   private malformed = 0;
   private sinkErrors = 0;
   private buildErrors = 0;
+  private readonly onProcess: ((rec: ProcRecord) => void) | undefined;
 
   constructor(private readonly opts: PipelineOptions) {
     const trace = opts.trace;
+    this.onProcess = trace?.onProcess;
     if ((trace === undefined) === (opts.observe === undefined)) throw new Error('a pipeline either traces or observes');
     let streamSink: StreamSink;
     if (trace !== undefined) {
@@ -147,6 +152,10 @@ export class Pipeline {
       return;
     }
     try {
+      if (rec.type === 'proc') {
+        this.onProcess?.(rec);
+        return;
+      }
       this.observer?.onRecord?.(rec);
       this.streams.push(rec);
     } catch (e) {

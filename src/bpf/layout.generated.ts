@@ -7,6 +7,10 @@ export const TLSOTEL_MAX_SEGMENTS = 16;
 export const TLSOTEL_COMM_LEN = 16;
 export const TLSOTEL_MAX_COMMS = 8;
 export const TLSOTEL_COOKIE_ENDS_AT_CLOSE = 4294967296n;
+export const TLSOTEL_COOKIE_WRITE_ENTRY = 8589934592n;
+export const TLSOTEL_PROC_NAME_LEN = 96;
+export const TLSOTEL_PROC_CGROUP_DEPTH = 12;
+export const TLSOTEL_PROC_EXE_LEN = 64;
 export const TLSOTEL_HOLD_MIN_BYTES = (256 * 1024);
 export const TLSOTEL_HOLD_HEARTBEAT_MS = 1000;
 
@@ -14,6 +18,7 @@ export const TlsEventType = {
   TLS_EVENT_DATA: 1,
   TLS_EVENT_CLOSE: 2,
   TLS_EVENT_CONN: 3,
+  TLS_EVENT_PROC: 4,
 } as const;
 
 export const TlsEventFlags = {
@@ -37,7 +42,8 @@ export const TlsCounter = {
   TLS_CNT_LATE_CLOSES: 11,
   TLS_CNT_SKIP_FRAMES: 12,
   TLS_CNT_H2_LOST: 13,
-  TLS_CNT__MAX: 14,
+  TLS_CNT_PROC_DROPS: 14,
+  TLS_CNT__MAX: 15,
 } as const;
 
 export const TlsFileEventKind = {
@@ -86,7 +92,7 @@ export const TlsEventLayout = {
   SIZE: 88,
 } as const;
 
-/** struct tls_config: byte offsets of its fields; size 168. */
+/** struct tls_config: byte offsets of its fields; size 176. */
 export const TlsConfigLayout = {
   agent_tgid: 0,
   filter_tgid: 4,
@@ -94,10 +100,12 @@ export const TlsConfigLayout = {
   max_segments: 12,
   skip_min: 16,
   n_comms: 20,
-  pidns_dev: 24,
-  pidns_ino: 32,
-  comms: 40,
-  SIZE: 168,
+  proc_max: 24,
+  _pad_proc: 28,
+  pidns_dev: 32,
+  pidns_ino: 40,
+  comms: 48,
+  SIZE: 176,
 } as const;
 
 /** struct tls_conn: byte offsets of its fields; size 48. */
@@ -111,6 +119,17 @@ export const TlsConnLayout = {
   local_addr: 16,
   remote_addr: 32,
   SIZE: 48,
+} as const;
+
+/** struct tls_proc: byte offsets of its fields; size 88. */
+export const TlsProcLayout = {
+  start_boottime: 0,
+  env_len: 8,
+  env_total: 12,
+  cgroup_len: 16,
+  cgroup_whole: 20,
+  exe: 24,
+  SIZE: 88,
 } as const;
 
 /** struct tls_file_event: byte offsets of its fields; size 56. */

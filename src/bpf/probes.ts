@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { BpfError, formatLog, libbpf, type Ptr, UPROBE_OPTS_SIZE } from './libbpf';
-import { DirKeyLayout, LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_COOKIE_ENDS_AT_CLOSE, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
+import { DirKeyLayout, LostKeyLayout, LostValLayout, OwedCloseLayout, TlsConfigLayout, TlsControl, TlsCounter, TlsFileCounter, TlsFileKeyLayout, TLSOTEL_COMM_LEN, TLSOTEL_COOKIE_ENDS_AT_CLOSE, TLSOTEL_COOKIE_WRITE_ENTRY, TLSOTEL_MAX_COMMS, TLSOTEL_MAX_PAYLOAD, TLSOTEL_MAX_SEGMENTS } from './layout.generated';
 import type { Logger } from '../util/log';
 import type { ProbeSpec } from '../tls/library';
 import type { PendingLoss } from '../capture/streams';
@@ -157,6 +157,9 @@ export class TlsProbes {
       cfg.writeUInt32LE(captureBytes, TlsConfigLayout.capture_bytes);
       cfg.writeUInt32LE(maxSegments, TlsConfigLayout.max_segments);
       cfg.writeUInt32LE(opts.skipBodiesFrom ?? PROBE_DEFAULTS.skipBodiesFrom, TlsConfigLayout.skip_min);
+      // Process records (who a process is, at its first connection) take at most 1/64 of the
+      // ring each: 16 KiB with the default ring; a ring of a few KiB (tests of losses) gets none.
+      cfg.writeUInt32LE(Math.min(TLSOTEL_MAX_PAYLOAD, Math.floor(ringBytes / 64)), TlsConfigLayout.proc_max);
       const comms = opts.comms ?? [];
       cfg.writeUInt32LE(comms.length, TlsConfigLayout.n_comms);
       // NUL-padded, as bpf_get_current_comm gives a name.
@@ -196,12 +199,14 @@ export class TlsProbes {
   attachFile(filePath: string, libId: number, probes: readonly ProbeSpec[], opts: { endsAtSocketClose?: boolean } = {}): AttachedFile {
     const lb = libbpf();
     const file: AttachedFile = { libId, path: filePath, functions: [], links: [] };
-    // The cookie: the library id records carry, and whether its connections end at their
-    // socket's close (bpf/tlsotel.bpf.c, fd_closes).
+    // The cookie: the library id records carry, whether its connections end at their socket's
+    // close (bpf/tlsotel.bpf.c, fd_closes), and on a write's entry probe, that it stamps the
+    // write's records.
     const cookie = BigInt(libId) | (opts.endsAtSocketClose === true ? TLSOTEL_COOKIE_ENDS_AT_CLOSE : 0n);
     try {
       for (const p of probes) {
-        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: cookie, retprobe: p.retprobe, func_name: p.symbol ?? null };
+        const bpfCookie = p.writes === true && !p.retprobe ? cookie | TLSOTEL_COOKIE_WRITE_ENTRY : cookie;
+        const opts = { sz: UPROBE_OPTS_SIZE, ref_ctr_offset: 0, bpf_cookie: bpfCookie, retprobe: p.retprobe, func_name: p.symbol ?? null };
         const link = lb.bpf_program__attach_uprobe_opts(this.program(p.program), -1, filePath, p.offset ?? 0, opts);
         if (!link) {
           const errno = lb.errno();

@@ -2,7 +2,10 @@
 // one encoder that writes them back as the BPF side does (for tests, benchmarks and recorded
 // captures), side by side so that a layout change meets both.
 import { isIPv4, isIPv6 } from 'node:net';
-import { TLSOTEL_COMM_LEN, TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType } from '../bpf/layout.generated';
+import {
+  TLSOTEL_COMM_LEN, TLSOTEL_MAX_PAYLOAD, TLSOTEL_PROC_CGROUP_DEPTH, TLSOTEL_PROC_EXE_LEN, TLSOTEL_PROC_NAME_LEN,
+  TlsConnLayout as C, TlsEventFlags, TlsEventLayout as L, TlsEventType, TlsProcLayout as P,
+} from '../bpf/layout.generated';
 
 export type Direction = 'write' | 'read';
 
@@ -74,7 +77,29 @@ export interface ConnRecord extends RecordHeader {
   addresses: ConnectionAddresses;
 }
 
-export type TlsRecord = DataRecord | CloseRecord | ConnRecord;
+/**
+ * Who a process is (struct tls_proc, bpf/tlsotel.bpf.c proc_identity): taken by the probes at
+ * the process's first connection, before that connection's records, so that a process gone
+ * before its records are handled (a curl, a script) is still known by its environment. Sent
+ * again after an exec.
+ */
+export interface ProcRecord extends RecordHeader {
+  type: 'proc';
+  /** When the process started, ns after boot: /proc/PID/stat field 22 × 10^7 (USER_HZ 100). */
+  startBoottimeNs: bigint;
+  /** The environment as /proc/PID/environ has it (NUL-separated, latin1), whole entries only:
+   *  when the probes cut it, the entry cut is left out (never a value cut short). */
+  environ: string;
+  /** False when the environment was longer than the probes take: entries are missing. */
+  environWhole: boolean;
+  /** The executable's file name ('' when unknown; cut at 63 bytes). */
+  exeName: string;
+  /** The process's cgroup v2 path names from the root ('/'-joined, leading '/'), or, when the
+   *  path is deeper than the probes walk, its last names after '…/'; undefined when unknown. */
+  cgroupPath: string | undefined;
+}
+
+export type TlsRecord = DataRecord | CloseRecord | ConnRecord | ProcRecord;
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -196,6 +221,7 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
     const c = decodeConn(buf, L.data);
     return c && { type: 'conn', tsNs, conn, pid, tid, comm, libId, fd: c.fd, addresses: c.addresses };
   }
+  if (type === TlsEventType.TLS_EVENT_PROC) return decodeProc(buf, { tsNs, conn, pid, tid, comm, libId });
   if (type !== TlsEventType.TLS_EVENT_DATA) return null;
   const flags = u32(buf, L.flags);
   const capLen = u32(buf, L.cap_len);
@@ -220,6 +246,49 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
   };
 }
 
+/** A NUL-terminated string of at most `max` bytes at buf[off]. */
+function cString(buf: Buffer, off: number, max: number): string {
+  const end = buf.indexOf(0, off);
+  return buf.toString('latin1', off, end < 0 || end > off + max ? off + max : end);
+}
+
+function decodeProc(buf: Buffer, h: RecordHeader): ProcRecord | null {
+  const capLen = u32(buf, L.cap_len);
+  if (capLen < P.SIZE || L.SIZE + capLen > buf.length) return null;
+  const p = L.data;
+  const envLen = u32(buf, p + P.env_len);
+  const envTotal = u32(buf, p + P.env_total);
+  const cgLen = u32(buf, p + P.cgroup_len);
+  const whole = u32(buf, p + P.cgroup_whole);
+  if (P.SIZE + cgLen + envLen !== capLen || envLen > envTotal || whole > 1) return null;
+  // Names, leaf first, each NUL-terminated.
+  const names: string[] = [];
+  for (let at = p + P.SIZE, end = at + cgLen; at < end;) {
+    const nul = buf.indexOf(0, at);
+    if (nul < 0 || nul >= end || nul === at || nul - at >= TLSOTEL_PROC_NAME_LEN) return null;
+    names.push(buf.toString('latin1', at, nul));
+    at = nul + 1;
+  }
+  if (names.length > TLSOTEL_PROC_CGROUP_DEPTH) return null;
+  const cgroupPath = whole === 1 ? `/${names.reverse().join('/')}` : names.length > 0 ? `…/${names.reverse().join('/')}` : undefined;
+  const environWhole = envLen === envTotal;
+  const envAt = p + P.SIZE + cgLen;
+  let env = buf.subarray(envAt, envAt + envLen);
+  if (!environWhole) {
+    // Cut by the probes: the last entry may be cut short, so it is left out.
+    env = env.subarray(0, env.lastIndexOf(0) + 1);
+  }
+  return {
+    type: 'proc',
+    ...h,
+    startBoottimeNs: u64(buf, p + P.start_boottime),
+    environ: env.toString('latin1'),
+    environWhole,
+    exeName: cString(buf, p + P.exe, TLSOTEL_PROC_EXE_LEN),
+    cgroupPath,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoding: decodeRecord's inverse. decodeRecord(encodeRecord(r)) equals r for every record it
 // accepts, and encodeRecord(decodeRecord(b)) gives b back for every well-formed record b whose
@@ -234,10 +303,27 @@ export function decodeRecord(buf: Buffer): TlsRecord | null {
 export type EncodableRecord =
   | (Omit<DataRecord, 'skipped'> & { skipped?: number })
   | CloseRecord
-  | (ConnRecord & { socketFamily?: 'ipv4' | 'ipv6' });
+  | (ConnRecord & { socketFamily?: 'ipv4' | 'ipv6' })
+  | ProcRecord;
+
+/** A proc record's cgroup path names, root first (checked as the BPF side could write them). */
+function procNames(rec: ProcRecord): string[] {
+  const path = rec.cgroupPath;
+  if (path === undefined) return [];
+  const whole = path.startsWith('/');
+  if (!whole && !path.startsWith('…/')) throw new RangeError('encodeRecord: cgroupPath starts with "/" or "…/"');
+  const rest = path.slice(whole ? 1 : 2);
+  const names = rest === '' ? [] : rest.split('/');
+  if (names.length > TLSOTEL_PROC_CGROUP_DEPTH || names.some((n) => n === '' || n.length >= TLSOTEL_PROC_NAME_LEN || n.includes('\0'))) {
+    throw new RangeError(`encodeRecord: cgroupPath must have at most ${TLSOTEL_PROC_CGROUP_DEPTH} non-empty names under ${TLSOTEL_PROC_NAME_LEN} characters`);
+  }
+  if (!whole && names.length === 0) throw new RangeError('encodeRecord: a partial cgroupPath has names');
+  return names;
+}
 
 /** Bytes encodeRecord writes for `rec` (before the ring's 8-byte alignment). */
 export function encodedSize(rec: EncodableRecord): number {
+  if (rec.type === 'proc') return L.SIZE + P.SIZE + procNames(rec).reduce((n, x) => n + x.length + 1, 0) + rec.environ.length;
   return rec.type === 'data' ? L.SIZE + rec.data.length : rec.type === 'conn' ? L.SIZE + C.SIZE : L.SIZE;
 }
 
@@ -341,6 +427,30 @@ export function encodeRecord(rec: EncodableRecord, into?: Buffer, at = 0): Buffe
     buf.writeInt32LE(rec.fd, c + C.fd);
     putIp(a.localAddress, family, buf, c + C.local_addr);
     putIp(a.remoteAddress, family, buf, c + C.remote_addr);
+  } else if (rec.type === 'proc') {
+    type = TlsEventType.TLS_EVENT_PROC;
+    const names = procNames(rec);
+    const cg = names.reduce((n, x) => n + x.length + 1, 0);
+    capLen = P.SIZE + cg + rec.environ.length;
+    if (capLen > TLSOTEL_MAX_PAYLOAD) throw new RangeError(`encodeRecord: a proc record's payload must be at most ${TLSOTEL_MAX_PAYLOAD} bytes, got ${capLen}`);
+    checkU64('startBoottimeNs', rec.startBoottimeNs);
+    if (rec.exeName.length >= TLSOTEL_PROC_EXE_LEN || rec.exeName.includes('\0')) throw new RangeError(`encodeRecord: exeName must be under ${TLSOTEL_PROC_EXE_LEN} latin1 characters without NUL`);
+    if (!rec.environWhole && rec.environ !== '' && !rec.environ.endsWith('\0')) throw new RangeError('encodeRecord: a cut environ holds whole entries (ends with NUL)');
+    const c = at + L.data;
+    buf.fill(0, c, c + P.SIZE);
+    buf.writeBigUInt64LE(rec.startBoottimeNs, c + P.start_boottime);
+    buf.writeUInt32LE(rec.environ.length, c + P.env_len);
+    // A cut environment: the probes' copy ends wherever the cap fell; one more byte says so.
+    buf.writeUInt32LE(rec.environ.length + (rec.environWhole ? 0 : 1), c + P.env_total);
+    buf.writeUInt32LE(cg, c + P.cgroup_len);
+    buf.writeUInt32LE(rec.cgroupPath?.startsWith('/') ? 1 : 0, c + P.cgroup_whole);
+    buf.write(rec.exeName, c + P.exe, 'latin1');
+    let o = c + P.SIZE;
+    for (const n of [...names].reverse()) {
+      o += buf.write(n, o, 'latin1');
+      buf[o++] = 0;
+    }
+    buf.write(rec.environ, o, 'latin1');
   } else if (rec.lostWritten !== undefined || rec.lostRead !== undefined) {
     // A close that carries losses: the flag and both counts, as the BPF side writes them.
     checkInt('lostWritten', rec.lostWritten ?? 0, Number.MAX_SAFE_INTEGER);

@@ -141,6 +141,7 @@ export class StreamTable {
   }
 
   push(rec: TlsRecord): void {
+    if (rec.type === 'proc') return; // about a process, not a connection (Pipeline.handle)
     this.s.records++;
     // Records of many connections interleave in the ring, so the connection is looked up by
     // SSL* (a bigint key: no id string per record), the previous record's connection first.

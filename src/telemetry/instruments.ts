@@ -73,6 +73,14 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     points: (s) => one(s.capture.bpf.TLS_CNT_CONN_DROPS),
   },
   {
+    name: 'tlsotel.bpf.ring_buffer.dropped_process_records',
+    kind: 'counter',
+    unit: '{record}',
+    description: "Process records (a process's environment and cgroup, taken at its first connection) lost because the ring buffer was full; retried at its next connection, /proc read meanwhile.",
+    lossCounter: 'process records lost',
+    points: (s) => one(s.capture.bpf.TLS_CNT_PROC_DROPS),
+  },
+  {
     name: 'tlsotel.bpf.late_close_records',
     kind: 'counter',
     unit: '{record}',

@@ -40,6 +40,7 @@ export function lossCounters(s: AgentStats): Record<string, number> {
     'bytes beyond the capture cap': Number(b.TLS_CNT_TRUNC_BYTES),
     'unreadable payloads': Number(b.TLS_CNT_READ_ERRORS),
     'connection records lost': Number(b.TLS_CNT_CONN_DROPS),
+    'process records lost': Number(b.TLS_CNT_PROC_DROPS),
     'stream gaps': g.gaps['ring-full'] + g.gaps.truncated + g.gaps['not-captured'] + g.gaps.skipped,
     'connections evicted': g.closed.evicted,
     'malformed records': s.capture.malformedRecords,

@@ -13,6 +13,10 @@ export interface ProbeSpec {
   offset?: number;
   /** What this probes, for `doctor` and logs (e.g. "SSL_read", "ssl_read_internal@0x3a0f0"). */
   label: string;
+  /** An entry probe of a function that writes: its records are stamped at the call's entry
+   *  (bpf/tlsotel.h, TLSOTEL_COOKIE_WRITE_ENTRY), when the bytes start to leave, so that a
+   *  peer's span on this host never begins before this one. */
+  writes?: boolean;
 }
 
 /** A library's plan for one file it claims. */

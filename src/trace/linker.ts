@@ -132,8 +132,8 @@ export class TraceLinker {
       if (conn !== undefined && this.peerOf(conn) !== undefined) {
         const ids = this.clientIds(conn, ex.ordinal!, ex, tp, true)!;
         const opts: BuildOptions = { traceId: ids.traceId, spanId: ids.spanId, parent: ids.parent, pair: ids };
-        // A client's start is stamped when its write returns, which under contention can be
-        // after the server's read of those bytes returned: never start after the child.
+        // Never start after the child. Writes are stamped at their entry, so by causality the
+        // client's start is already before the server's read of it returned: a guard.
         if (ids.serverStartNs !== undefined && ids.line === lineHash(ex)) opts.startNotAfterNs = ids.serverStartNs;
         return opts;
       }

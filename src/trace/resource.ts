@@ -4,7 +4,10 @@
 // both ProcessInfo and Resource are cached. A PID can be reused: an entry is valid for one
 // (pid, start time) pair, start time being field 22 of /proc/PID/stat, re-checked at most every
 // `revalidateMs`. A process that has exited keeps its last known info (its last exchanges are
-// reported after it is gone); one never seen falls back to its kernel comm.
+// reported after it is gone). What the probes took of a process at its first connection (a
+// proc record: its environment, executable name and cgroup path) stands in for /proc when the
+// process is gone before its records are handled; one known neither way falls back to its
+// kernel comm.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -112,8 +115,12 @@ function readEnvironService(environ: string | undefined): { serviceName?: string
   return { serviceName: serviceName ?? (fromAttrs ? fromAttrs : undefined), resourceAttributes };
 }
 
-/** Read what /proc says about a process, without caching. Never throws. */
-export function readProcessInfoUncached(pid: number, comm: string, procRoot = '/proc', startTime?: number): ProcessInfo {
+/**
+ * Read what /proc says about a process, without caching. Never throws. `captured` (what the
+ * probes took of it) fills in what /proc no longer shows: a process exiting (a zombie) still
+ * has its stat but no environment or executable.
+ */
+export function readProcessInfoUncached(pid: number, comm: string, procRoot = '/proc', startTime?: number, captured?: CapturedProcess): ProcessInfo {
   const base = `${procRoot}/${pid}`;
   let exePath: string | undefined;
   try {
@@ -123,9 +130,10 @@ export function readProcessInfoUncached(pid: number, comm: string, procRoot = '/
     exePath = undefined;
   }
   const slash = exePath ? exePath.lastIndexOf('/') : -1;
-  const exeName = exePath && slash < exePath.length - 1 ? exePath.slice(slash + 1) : comm;
-  const env = readEnvironService(readText(`${base}/environ`));
-  const cgroup = readText(`${base}/cgroup`);
+  const exeName = exePath && slash < exePath.length - 1 ? exePath.slice(slash + 1) : captured?.exeName || comm;
+  const environ = readText(`${base}/environ`);
+  const env = readEnvironService(environ !== undefined && environ !== '' ? environ : captured?.environ);
+  const cgroup = readText(`${base}/cgroup`) || (captured?.cgroupPath !== undefined ? `0::${captured.cgroupPath}` : undefined);
   const { containerId, podUid } = cgroup !== undefined ? parseCgroup(cgroup) : {};
   const info: ProcessInfo = { pid, comm, exeName, serviceName: env.serviceName ?? exeName };
   if (exePath !== undefined) info.exePath = exePath;
@@ -134,6 +142,35 @@ export function readProcessInfoUncached(pid: number, comm: string, procRoot = '/
   if (startTime !== undefined) info.startTime = startTime;
   if (env.resourceAttributes !== undefined) info.resourceAttributes = env.resourceAttributes;
   return info;
+}
+
+/** What the probes took of a process while it ran (a proc record, src/capture/record.ts). */
+export interface CapturedProcess {
+  /** ns after boot the process started. */
+  startBoottimeNs: bigint;
+  /** NUL-separated entries, as /proc/PID/environ (whole entries only). */
+  environ: string;
+  /** The executable's file name, '' when unknown. */
+  exeName: string;
+  /** The cgroup v2 path ('…/' first when only its last names are known), undefined when unknown. */
+  cgroupPath: string | undefined;
+}
+
+/** Linux's USER_HZ: the unit of /proc/PID/stat's start time, 100 on every architecture Node runs on. */
+const USER_HZ_NS = 10_000_000n;
+
+/** /proc/PID/stat's start time (clock ticks after boot) of a captured process. */
+export function capturedStartTime(p: CapturedProcess): number {
+  return Number(p.startBoottimeNs / USER_HZ_NS);
+}
+
+/** Where no process is: what the probes took is then all there is. */
+const NO_PROC = '/nonexistent/proc';
+
+/** ProcessInfo from what the probes took alone (the process is gone): /proc's view without the
+ *  executable's path. */
+export function processInfoFromCapture(pid: number, comm: string, p: CapturedProcess): ProcessInfo {
+  return readProcessInfoUncached(pid, comm, NO_PROC, capturedStartTime(p), p);
 }
 
 export interface ProcessInfoReaderOptions {
@@ -199,6 +236,22 @@ export class ProcessInfoReader {
   prefetch(pid: number): void {
     const comm = readText(`${this.procRoot}/${pid}/comm`)?.trim();
     if (comm !== undefined && comm !== '') this.read(pid, comm);
+  }
+
+  /**
+   * What the probes took of a process at its first connection, handled before that
+   * connection's records: /proc is read now if it still shows the same process (it says more:
+   * the executable's path), else the capture is what is known of it. Either way the next
+   * read() of this pid finds it, however long the process lived.
+   */
+  learn(pid: number, comm: string, p: CapturedProcess): void {
+    const now = this.now();
+    const startTime = capturedStartTime(p);
+    // The same process in /proc (it may be exiting: what /proc no longer shows comes from p),
+    // else gone, or its pid already another's: p alone.
+    const alive = readStartTime(pid, this.procRoot) === startTime;
+    const info = readProcessInfoUncached(pid, comm, alive ? this.procRoot : NO_PROC, startTime, p);
+    this.touch(pid, { info, checkedAt: now, comms: [comm] });
   }
 
   /** Drop what is known about a pid (e.g. on a process-exit event once its spans are out). */

@@ -66,8 +66,8 @@ export interface BuildOptions {
    *  (src/trace/sampler.ts). Not read by build(). */
   pair?: PairDecision;
   /** The span starts no later than this (monotonic ns): a client span whose same-host server
-   *  span started first (TraceLinker). The client's write began before the server read it; its
-   *  stamp is the write's return. */
+   *  span started first (TraceLinker). The client's write began before the server read it (and
+   *  is stamped at its entry): a guard. */
   startNotAfterNs?: bigint;
 }
 

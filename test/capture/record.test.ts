@@ -8,7 +8,10 @@ import {
   decodeRecord, encodeRecord, encodedSize, RecordCopier,
   type CloseRecord, type ConnRecord, type DataRecord, type EncodableRecord,
 } from '../../src/capture/record';
-import { TlsConnLayout as C, TlsEventFlags as F, TlsEventLayout as L, TlsEventType as T, TLSOTEL_COMM_LEN } from '../../src/bpf/layout.generated';
+import {
+  TlsConnLayout as C, TlsEventFlags as F, TlsEventLayout as L, TlsEventType as T, TlsProcLayout as P, TLSOTEL_COMM_LEN,
+  TLSOTEL_PROC_CGROUP_DEPTH, TLSOTEL_PROC_EXE_LEN, TLSOTEL_PROC_NAME_LEN,
+} from '../../src/bpf/layout.generated';
 
 function dataRec(over: Partial<DataRecord> = {}): DataRecord {
   const data = over.data ?? Buffer.alloc(0);
@@ -284,7 +287,7 @@ test('malformed records decode to null', () => {
   assert.equal(decodeRecord(lie(0xffff_ffff)), null, 'huge cap_len');
   assert.ok(decodeRecord(lie(4)), 'the boundary that is fine');
   assert.equal(decodeRecord(encodeRecord(dataRec({ data: Buffer.from('abcdef') })).subarray(0, L.SIZE + 3)), null, 'payload cut');
-  for (const type of [0, 4, 99, 0xffff_ffff]) {
+  for (const type of [0, 5, 99, 0xffff_ffff]) {
     const b = encodeRecord(dataRec({ data: Buffer.from('x') }));
     b.writeUInt32LE(type, L.type);
     assert.equal(decodeRecord(b), null, `type ${type}`);
@@ -319,9 +322,65 @@ const connArb = fc.oneof(
     family: fc.constant(socketFamily === 'ipv4' || remote.includes('.') ? 'ipv4' as const : 'ipv6' as const),
   }).map((a) => ({ ...a })), // fc.record's objects have no prototype; decodeRecord's do
 }));
-const anyRecord: fc.Arbitrary<EncodableRecord> = fc.oneof(dataArb, closeArb, connArb);
+const latin1NoNul = (max: number, extra = '') => fc.string({ unit: fc.integer({ min: 1, max: 0xff }).map((c) => String.fromCharCode(c)).filter((c) => !extra.includes(c)), maxLength: max });
+const cgName = latin1NoNul(TLSOTEL_PROC_NAME_LEN - 1, '/').filter((n) => n !== '');
+const procArb = fc.record({
+  type: fc.constant('proc' as const), ...header,
+  startBoottimeNs: u64,
+  environ: fc.array(latin1NoNul(40), { maxLength: 6 }).map((e) => e.map((x) => `${x}\0`).join('')),
+  environWhole: fc.boolean(),
+  exeName: latin1NoNul(TLSOTEL_PROC_EXE_LEN - 1),
+  cgroupPath: fc.oneof(
+    fc.constant(undefined),
+    fc.array(cgName, { maxLength: TLSOTEL_PROC_CGROUP_DEPTH }).map((n) => `/${n.join('/')}`),
+    fc.array(cgName, { minLength: 1, maxLength: TLSOTEL_PROC_CGROUP_DEPTH }).map((n) => `…/${n.join('/')}`),
+  ),
+});
+const anyRecord: fc.Arbitrary<EncodableRecord> = fc.oneof(dataArb, closeArb, connArb, procArb);
 
-test('property: decodeRecord(encodeRecord(r)) equals r, for data, close and conn records', () => {
+test('proc record: environment, executable name and cgroup path round-trip; a cut environment loses its cut entry, never keeps half of it', () => {
+  const rec = {
+    type: 'proc' as const, tsNs: 5n, conn: 0n, pid: 77, tid: 78, comm: 'curl', libId: 0,
+    startBoottimeNs: 123_456_789_000n, environ: 'PATH=/bin\0OTEL_SERVICE_NAME=checkout\0', environWhole: true,
+    exeName: 'curl-with-a-name-longer-than-comm', cgroupPath: `/kubepods.slice/cri-containerd-${'a'.repeat(64)}.scope`,
+  };
+  roundTrip(rec);
+  // As the BPF side cuts it: env_total past env_len, the copy ending inside an entry.
+  const b = Buffer.from(encodeRecord(rec));
+  const envAt = L.data + P.SIZE + b.readUInt32LE(L.data + P.cgroup_len);
+  const cutLen = 'PATH=/bin\0OTEL_SERV'.length;
+  const cut = Buffer.concat([b.subarray(0, envAt), b.subarray(envAt, envAt + cutLen)]);
+  cut.writeUInt32LE(cut.length - L.SIZE, L.cap_len);
+  cut.writeUInt32LE(cutLen, L.data + P.env_len);
+  const r = decodeRecord(cut);
+  assert.ok(r !== null && r.type === 'proc');
+  assert.equal(r.environ, 'PATH=/bin\0');
+  assert.equal(r.environWhole, false);
+  assert.equal(r.cgroupPath, rec.cgroupPath);
+  // A path deeper than the probes walk: its last names, marked.
+  const deep = decodeRecord(encodeRecord({ ...rec, cgroupPath: '…/a/b' }));
+  assert.ok(deep !== null && deep.type === 'proc');
+  assert.equal(deep.cgroupPath, '…/a/b');
+  // env_len larger than the payload, or than env_total: malformed.
+  const bad = Buffer.from(b);
+  bad.writeUInt32LE(1 << 20, L.data + P.env_len);
+  assert.equal(decodeRecord(bad), null);
+  const bad2 = Buffer.from(b);
+  bad2.writeUInt32LE(3, L.data + P.env_total);
+  assert.equal(decodeRecord(bad2), null);
+  // Names that do not end in a NUL within the bytes said, or more than the probes keep.
+  const bad3 = Buffer.from(b);
+  bad3.writeUInt32LE(b.readUInt32LE(L.data + P.cgroup_len) - 1, L.data + P.cgroup_len);
+  bad3.writeUInt32LE(b.readUInt32LE(L.cap_len) - 1, L.cap_len);
+  assert.equal(decodeRecord(bad3), null);
+  const deeper = encodeRecord({ ...rec, cgroupPath: `/${Array.from({ length: TLSOTEL_PROC_CGROUP_DEPTH }, (_, i) => `n${i}`).join('/')}` });
+  const thirteen = Buffer.concat([deeper.subarray(0, L.data + P.SIZE), Buffer.from('x\0'), deeper.subarray(L.data + P.SIZE)]);
+  thirteen.writeUInt32LE(deeper.readUInt32LE(L.cap_len) + 2, L.cap_len);
+  thirteen.writeUInt32LE(deeper.readUInt32LE(L.data + P.cgroup_len) + 2, L.data + P.cgroup_len);
+  assert.equal(decodeRecord(thirteen), null);
+});
+
+test('property: decodeRecord(encodeRecord(r)) equals r, for data, close, conn and proc records', () => {
   fc.assert(fc.property(anyRecord, (rec) => roundTrip(rec)), { numRuns: 3000 });
 });
 
@@ -353,7 +412,7 @@ test('property: any bytes decode to a record or null, never an exception', () =>
   fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)), damaged), (b) => {
     const r = decodeRecord(b);
     if (r === null) return;
-    assert.ok(r.type === 'data' || r.type === 'close' || r.type === 'conn');
+    assert.ok(r.type === 'data' || r.type === 'close' || r.type === 'conn' || r.type === 'proc');
     if (r.type === 'data') assert.ok(r.data.length <= b.length - L.SIZE);
   }), { numRuns: 20_000 });
 });

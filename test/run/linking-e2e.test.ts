@@ -189,3 +189,35 @@ for i in range(30):
     assertLinked(client, server);
   }
 });
+
+test('under CPU contention, every SERVER span lies within its CLIENT parent (writes stamped at entry, reads at return)', async () => {
+  // Busy loops on every core make the scheduler preempt threads between a syscall and the
+  // probe's stamp: with writes stamped at their return, a server could finish writing after its
+  // client had read the whole response, or read a request before the client's write returned.
+  const hogs = Array.from({ length: 4 }, () => start('sh', ['-c', 'while :; do :; done']));
+  try {
+    const n = 150;
+    const script = `
+import http.client, ssl
+c = http.client.HTTPSConnection('127.0.0.1', ${nginx.port}, context=ssl._create_unverified_context())
+for i in range(${n}):
+    c.request('GET', '/contended/${tag}/%d' % i); r = c.getresponse(); r.read()
+`;
+    const py = start(python(), ['-c', script]);
+    assert.equal((await py.exited).code, 0, py.stderr());
+    const prefix = `/contended/${tag}/`;
+    await receiver.waitFor((spans) => spans.filter((s) => path(s).startsWith(prefix)).length >= 2 * n, 30_000);
+    const outside: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const { client, server } = pair(receiver.spans, `${prefix}${i}`);
+      assertLinked(client, server);
+      // Strictly before: a CLIENT span whose start was stamped after its child's is moved to the
+      // child's start by the linker (a guard), which would show here as the same time.
+      if (server.startTimeUnixNano <= client.startTimeUnixNano) outside.push(`${i}: server starts ${client.startTimeUnixNano - server.startTimeUnixNano} ns before its client, or with it`);
+      if (server.endTimeUnixNano > client.endTimeUnixNano) outside.push(`${i}: server ends ${server.endTimeUnixNano - client.endTimeUnixNano} ns after its client`);
+    }
+    assert.deepEqual(outside, []);
+  } finally {
+    for (const h of hogs) await h.stop('SIGKILL');
+  }
+});

@@ -34,6 +34,7 @@ function stats(n: number): AgentStats {
         TLS_CNT_LATE_CLOSES: BigInt(5 * n),
         TLS_CNT_SKIP_FRAMES: BigInt(6 * n),
         TLS_CNT_H2_LOST: BigInt(7 * n),
+        TLS_CNT_PROC_DROPS: BigInt(8 * n),
         TLS_CNT__MAX: 0n,
       },
       streams: {

@@ -104,6 +104,46 @@ test('cache: a thread with another comm is the same process; an exec is noticed'
   assert.equal(reader.read(40, 'curl').exeName, 'curl');
 });
 
+test('learn: a process gone before its records are handled is known by what the probes took', () => {
+  const p = fakeProc();
+  const reader = new ProcessInfoReader({ procRoot: p.root });
+  const captured = {
+    startBoottimeNs: 12_345_678_901n, // 1234 ticks
+    environ: 'PATH=/bin\0OTEL_SERVICE_NAME=checkout\0OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=prod%20eu\0',
+    exeName: 'checkout-client-long-name',
+    cgroupPath: `/system.slice/docker-${CID}.scope`,
+  };
+  // Gone: the capture alone.
+  reader.learn(50, 'checkout-client', captured);
+  const gone = reader.read(50, 'checkout-client');
+  assert.deepEqual(gone, {
+    pid: 50, comm: 'checkout-client', exeName: 'checkout-client-long-name', serviceName: 'checkout', containerId: CID,
+    startTime: 1234, resourceAttributes: { 'deployment.environment.name': 'prod eu' },
+  });
+  // The pid already another process's (another start time): the capture, not that process.
+  p.add(51, { start: 99, exe: '/usr/bin/wget', environ: ['OTEL_SERVICE_NAME=other'] });
+  reader.learn(51, 'checkout-client', captured);
+  assert.equal(reader.read(51, 'checkout-client').serviceName, 'checkout');
+  // Alive: /proc, which knows the executable's path too.
+  p.add(52, { start: 1234, exe: '/opt/bin/checkout-client-long-name', environ: ['OTEL_SERVICE_NAME=checkout'], cgroup: `0::/system.slice/docker-${CID}.scope\n` });
+  reader.learn(52, 'checkout-client', captured);
+  const alive = reader.read(52, 'checkout-client');
+  assert.equal(alive.exePath, '/opt/bin/checkout-client-long-name');
+  assert.equal(alive.serviceName, 'checkout');
+  assert.equal(alive.containerId, CID);
+  // Exiting (a zombie: its stat, no environment, no executable): the capture fills those in.
+  p.add(53, { start: 1234, environ: [] });
+  fs.writeFileSync(path.join(p.root, '53', 'environ'), '');
+  reader.learn(53, 'checkout-client', captured);
+  const zombie = reader.read(53, 'checkout-client');
+  assert.equal(zombie.serviceName, 'checkout');
+  assert.equal(zombie.exeName, 'checkout-client-long-name');
+  assert.equal(zombie.containerId, CID);
+  // Nothing captured either: the comm, as before.
+  reader.learn(54, 'curl', { startBoottimeNs: 0n, environ: '', exeName: '', cgroupPath: undefined });
+  assert.deepEqual(reader.read(54, 'curl'), { pid: 54, comm: 'curl', exeName: 'curl', serviceName: 'curl', startTime: 0 });
+});
+
 test('parseCgroup: docker, containerd (systemd and cgroupfs), cri-o, pod uid', () => {
   assert.deepEqual(parseCgroup(`12:memory:/docker/${CID}\n0::/\n`), { containerId: CID, podUid: undefined });
   assert.deepEqual(

@@ -28,7 +28,7 @@ export const boringssl: TlsLibrary = {
     return {
       library: 'boringssl',
       probes: [
-        { program: 'tls_enter', retprobe: false, offset: write.offset, label: at('SSL_write', write.offset) },
+        { program: 'tls_enter', retprobe: false, offset: write.offset, label: at('SSL_write', write.offset), writes: true },
         { program: 'tls_write_ret', retprobe: true, offset: write.offset, label: at('SSL_write', write.offset) },
         { program: 'tls_enter', retprobe: false, offset: read.offset, label: at('SSL_read', read.offset) },
         { program: 'tls_read_ret', retprobe: true, offset: read.offset, label: at('SSL_read', read.offset) },

@@ -21,7 +21,7 @@ export const gnutls: TlsLibrary = {
     const write = WRITES.find((s) => file.defined.has(s));
     if (write === undefined || !file.defined.has(READ)) return undefined;
     const probes: ProbeSpec[] = [
-      { program: 'tls_enter', retprobe: false, symbol: write, label: write },
+      { program: 'tls_enter', retprobe: false, symbol: write, label: write, writes: true },
       { program: 'tls_write_ret', retprobe: true, symbol: write, label: write },
       { program: 'tls_enter', retprobe: false, symbol: READ, label: READ },
       { program: 'tls_read_ret', retprobe: true, symbol: READ, label: READ },

@@ -38,7 +38,7 @@ function fork(defined: ReadonlySet<string>): 'boringssl' | 'aws-lc' | undefined 
  *  internal function is not found (and for tests of that placement). */
 export function exportedProbes(dir: 'write' | 'read', defined: ReadonlySet<string>): ProbeSpec[] {
   return EXPORTED.filter((e) => e.dir === dir && defined.has(e.fn)).flatMap((e) => [
-    { program: e.enter, retprobe: false, symbol: e.fn, label: e.fn },
+    { program: e.enter, retprobe: false, symbol: e.fn, label: e.fn, writes: dir === 'write' },
     { program: e.ret, retprobe: true, symbol: e.fn, label: e.fn },
   ]);
 }
@@ -57,7 +57,7 @@ export const openssl: TlsLibrary = {
       const internal = internals[dir];
       if (internal !== undefined) {
         const label = `${internal.name}@0x${internal.offset.toString(16)}`;
-        probes.push({ program: INTERNAL_ENTER[internal.countArg], retprobe: false, offset: internal.offset, label });
+        probes.push({ program: INTERNAL_ENTER[internal.countArg], retprobe: false, offset: internal.offset, label, writes: dir === 'write' });
         probes.push({ program: INTERNAL_RET[dir], retprobe: true, offset: internal.offset, label });
         notes.push(`${dir}s on ${internal.name} (called by ${internal.calledBy.join(', ')}${internal.countArg === 5 ? '; SSL_write_ex through SSL_write_ex2' : ''})`);
         continue;
