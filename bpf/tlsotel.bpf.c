@@ -387,8 +387,8 @@ static __always_inline bool traced(__u32 tgid)
 }
 
 /* Processes whose identity (struct tls_proc) went to user space: the process incarnation and
- * the program (its mm: an exec makes a new one) the record described. LRU: an entry only spares
- * a record; one evicted is sent again. */
+ * the program (its mm: an exec makes a new one, and tls_file_exec deletes the entry) the record
+ * described. LRU: an entry only spares a record; one evicted is sent again. */
 struct proc_sent {
 	__u64 start; /* group leader's start_time */
 	__u64 mm;
@@ -421,7 +421,7 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 __attribute__((noinline)) int proc_identity(__u64 pid_tgid)
 {
 	__u32 max = cfg.proc_max;
-	if (max < sizeof(struct tls_proc))
+	if (max < sizeof(struct tls_proc) || stopping())
 		return 0;
 	__u32 tgid = pid_tgid >> 32;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -452,7 +452,7 @@ __attribute__((noinline)) int proc_identity(__u64 pid_tgid)
 
 	struct tls_proc *p = &s->pr.proc;
 	p->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-	p->exe[0] = 0;
+	__builtin_memset(p->exe, 0, sizeof(p->exe)); /* no bytes of an earlier record after the name */
 	const unsigned char *exe = BPF_CORE_READ(mm, exe_file, f_path.dentry, d_name.name);
 	if (exe)
 		bpf_probe_read_kernel_str(p->exe, sizeof(p->exe), exe);
@@ -2011,6 +2011,10 @@ int tls_file_exec(struct bpf_raw_tracepoint_args *ctx)
 	__u64 pid_tgid = current_pid_tgid();
 	if (!traced_process(pid_tgid >> 32))
 		return 0;
+	/* A new program: who it is goes out again at its first connection (its mm may be at the
+	 * address an earlier program's had, so procs_sent could not tell). */
+	__u32 tgid = pid_tgid >> 32;
+	bpf_map_delete_elem(&procs_sent, &tgid);
 	/* (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	struct file *f = BPF_CORE_READ(bprm, file);

@@ -582,7 +582,9 @@ export class Agent {
     }
     if (this.owedSweepsLeft === 0 || this.stopped) return;
     this.owedSweepsLeft--;
-    // Records already in the ring first: an owed close may be among them.
+    // Records already in the ring first: an owed close may be among them. A backlog found
+    // here raises the agent's priority as the timed poll would (this drain may come first).
+    this.priority.update(Math.max(this.reader.pending() / this.reader.size, this.exportBacklog()));
     if (!this.pollAll(false)) return;
     const n = this.pipeline.streams.settleOwedCloses(process.hrtime.bigint(), BigInt(OWED_CLOSE_SWEEP_MS) * 1_000_000n, OWED_CLOSE_SWEEP_LIMIT);
     if (n > 0) this.opts.log.debug(`ended ${n} connection(s) whose close record the ring buffer had no room for`);

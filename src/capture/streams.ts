@@ -157,7 +157,8 @@ export class StreamTable {
     }
     c ??= this.open(rec);
     this.last = c;
-    c.lastNs = rec.tsNs;
+    // Writes are stamped at their entry: one that blocked may come after later reads.
+    if (rec.tsNs > c.lastNs) c.lastNs = rec.tsNs;
     c.comm = rec.comm;
     if (!c.libId) c.libId = rec.libId; // a conn record (from the syscall hook) has no library
     if (rec.type === 'conn') {
