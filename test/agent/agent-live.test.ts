@@ -219,17 +219,19 @@ test('records keep their true lengths in every record header', () => {
 
 test('the poll timer: every 40 ms while little comes, every 10 ms while the ring fills fast', async () => {
   // A capture of one process only (filtered in BPF), so other TLS traffic on the host does not
-  // feed its ring: the python client sleeps, makes a small request, sleeps, then fetches 2 MB.
-  // The ring is 1 MiB: 64 KiB between two polls is "fast".
+  // feed its ring: the python client waits for a line on stdin (sent once the capture runs at its
+  // idle interval: a fixed sleep raced the agent's start on a busy host, and the small exchange
+  // then came while the interval was still ramping up), makes a small request, sleeps, then
+  // fetches 2 MB. The ring is 1 MiB: 64 KiB between two polls is "fast".
   const client = start(python(), ['-c', [
     'import http.client, ssl, sys, time',
     `c = http.client.HTTPSConnection("127.0.0.1", ${server.port}, context=ssl._create_unverified_context())`,
-    'time.sleep(1.0)',
+    'sys.stdin.readline()',
     'c.request("GET", "/small-after-idle"); r = c.getresponse(); r.read()',
     'print("small done", flush=True)',
     'time.sleep(3.0)',
     'c.request("GET", "/big?bytes=2000000"); r = c.getresponse(); print(len(r.read()))',
-  ].join('\n')]);
+  ].join('\n')], { stdio: ['pipe', 'pipe', 'pipe'] });
   const delays = new Set<number>();
   // Bodies copied (no body skipping), so that the 2 MB body fills the ring fast.
   const own = observe({ log: silentLogger, pid: client.child.pid, ringBufferBytes: 1 << 20, skipBodiesFrom: 0 }, {
@@ -240,6 +242,7 @@ test('the poll timer: every 40 ms while little comes, every 10 ms while the ring
   try {
     await sleep(500);
     assert.equal(own.pollDelayNowMs, 40, 'an empty ring is polled every 40 ms');
+    client.child.stdin!.write('go\n');
     await client.waitFor(/small done/);
     await sleep(500); // its records polled (within 40 ms), the big request 2.5 s away
     assert.deepEqual([...delays], [40], 'a small exchange does not bring the interval down');
