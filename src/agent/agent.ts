@@ -523,14 +523,20 @@ export class Agent {
     this.pollTimer = setTimeout(() => {
       this.pollTimer = undefined;
       if (this.stopped) return;
-      const backlog = this.reader.pending();
-      this.priority.update(Math.max(backlog / this.reader.size, this.exportBacklog()));
+      const backlog = this.noteBacklog();
       this.poll();
       // A slice cut short by its time budget on a slow turn (a busy host, a first call that
       // compiles) is no sign of a fast-filling ring; one that read its full count is.
       const busy = backlog >= this.busyBytes || (this.slicer.continuing && this.slicer.lastSliceFull);
       this.schedulePoll(busy ? this.busyPollMs : Math.min(this.pollDelayMs * 2, this.idlePollMaxMs));
     }, delayMs);
+  }
+
+  /** The ring's backlog now (bytes); the agent's priority follows it, and the export queue's. */
+  private noteBacklog(): number {
+    const backlog = this.reader.pending();
+    this.priority.update(Math.max(backlog / this.reader.size, this.exportBacklog()));
+    return backlog;
   }
 
   /** How full the export queue is (0..1): spans wait there while the exporter is behind, and
@@ -582,9 +588,7 @@ export class Agent {
     }
     if (this.owedSweepsLeft === 0 || this.stopped) return;
     this.owedSweepsLeft--;
-    // Records already in the ring first: an owed close may be among them. A backlog found
-    // here raises the agent's priority as the timed poll would (this drain may come first).
-    this.priority.update(Math.max(this.reader.pending() / this.reader.size, this.exportBacklog()));
+    // Records already in the ring first: an owed close may be among them.
     if (!this.pollAll(false)) return;
     const n = this.pipeline.streams.settleOwedCloses(process.hrtime.bigint(), BigInt(OWED_CLOSE_SWEEP_MS) * 1_000_000n, OWED_CLOSE_SWEEP_LIMIT);
     if (n > 0) this.opts.log.debug(`ended ${n} connection(s) whose close record the ring buffer had no room for`);
@@ -595,6 +599,9 @@ export class Agent {
    *  drain must wait for the exporter (export-backpressure.ts), and returns false if records
    *  are left. */
   private pollAll(force: boolean): boolean {
+    // A drain outside the timed poll may come first (after the agent was stopped, say): the
+    // backlog it finds sets the priority as the poll's would.
+    if (!force) this.noteBacklog();
     // Checked every 64 records, as the slicer does: a chunk of 64 makes at most a few dozen spans.
     const chunk = force ? POLL_BATCH : 64;
     for (;;) {

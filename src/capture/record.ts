@@ -306,10 +306,11 @@ export type EncodableRecord =
   | (ConnRecord & { socketFamily?: 'ipv4' | 'ipv6' })
   | ProcRecord;
 
-/** A proc record's cgroup path names, root first (checked as the BPF side could write them). */
-function procNames(rec: ProcRecord): string[] {
+/** A proc record's cgroup path names, root first, and the bytes they take packed (each
+ *  NUL-terminated), checked as the BPF side could write them. */
+function procNames(rec: ProcRecord): { names: string[]; bytes: number } {
   const path = rec.cgroupPath;
-  if (path === undefined) return [];
+  if (path === undefined) return { names: [], bytes: 0 };
   const whole = path.startsWith('/');
   if (!whole && !path.startsWith('…/')) throw new RangeError('encodeRecord: cgroupPath starts with "/" or "…/"');
   const rest = path.slice(whole ? 1 : 2);
@@ -318,12 +319,12 @@ function procNames(rec: ProcRecord): string[] {
     throw new RangeError(`encodeRecord: cgroupPath must have at most ${TLSOTEL_PROC_CGROUP_DEPTH} non-empty names under ${TLSOTEL_PROC_NAME_LEN} characters`);
   }
   if (!whole && names.length === 0) throw new RangeError('encodeRecord: a partial cgroupPath has names');
-  return names;
+  return { names, bytes: names.reduce((n, x) => n + x.length + 1, 0) };
 }
 
 /** Bytes encodeRecord writes for `rec` (before the ring's 8-byte alignment). */
 export function encodedSize(rec: EncodableRecord): number {
-  if (rec.type === 'proc') return L.SIZE + P.SIZE + procNames(rec).reduce((n, x) => n + x.length + 1, 0) + rec.environ.length;
+  if (rec.type === 'proc') return L.SIZE + P.SIZE + procNames(rec).bytes + rec.environ.length;
   return rec.type === 'data' ? L.SIZE + rec.data.length : rec.type === 'conn' ? L.SIZE + C.SIZE : L.SIZE;
 }
 
@@ -429,8 +430,7 @@ export function encodeRecord(rec: EncodableRecord, into?: Buffer, at = 0): Buffe
     putIp(a.remoteAddress, family, buf, c + C.remote_addr);
   } else if (rec.type === 'proc') {
     type = TlsEventType.TLS_EVENT_PROC;
-    const names = procNames(rec);
-    const cg = names.reduce((n, x) => n + x.length + 1, 0);
+    const { names, bytes: cg } = procNames(rec);
     capLen = P.SIZE + cg + rec.environ.length;
     if (capLen > TLSOTEL_MAX_PAYLOAD) throw new RangeError(`encodeRecord: a proc record's payload must be at most ${TLSOTEL_MAX_PAYLOAD} bytes, got ${capLen}`);
     checkU64('startBoottimeNs', rec.startBoottimeNs);

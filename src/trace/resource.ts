@@ -160,18 +160,12 @@ export interface CapturedProcess {
 const USER_HZ_NS = 10_000_000n;
 
 /** /proc/PID/stat's start time (clock ticks after boot) of a captured process. */
-export function capturedStartTime(p: CapturedProcess): number {
+function capturedStartTime(p: CapturedProcess): number {
   return Number(p.startBoottimeNs / USER_HZ_NS);
 }
 
 /** Where no process is: what the probes took is then all there is. */
 const NO_PROC = '/nonexistent/proc';
-
-/** ProcessInfo from what the probes took alone (the process is gone): /proc's view without the
- *  executable's path. */
-export function processInfoFromCapture(pid: number, comm: string, p: CapturedProcess): ProcessInfo {
-  return readProcessInfoUncached(pid, comm, NO_PROC, capturedStartTime(p), p);
-}
 
 export interface ProcessInfoReaderOptions {
   procRoot?: string;
