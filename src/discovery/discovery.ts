@@ -543,7 +543,9 @@ export class Discovery {
           this.opts.log.warn(`cannot detach from ${f.displayPath}: ${(e as Error).message}`);
         }
         this.byId.delete(f.libId);
-        this.opts.log.info(`detached from ${f.displayPath}: no process maps it any more`);
+        // Attached by its path before the unlink, it is named as the maps now show it.
+        const shown = f.displayPath.endsWith(DELETED) ? f.displayPath : f.displayPath + DELETED;
+        this.opts.log.info(`detached from ${shown}: no process maps it any more`);
       }
       if (this.files.delete(key)) this.deletedDetached++;
       this.opts.onFileForgotten?.({ dev: users.dev, ino: users.ino });

@@ -97,6 +97,31 @@ test('a deleted library: attached through map_files, detached and forgotten once
   assert.equal(attached.length, 2);
 });
 
+test('a library attached by its path before the program deleted it: detached by the name the maps show', () => {
+  const procDir = path.join(root, 'proc-late');
+  const libssl = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
+  const copy = path.join(root, 'libssl-late.so.3');
+  fs.copyFileSync(libssl, copy);
+  // First seen before the unlink: the maps line is the plain path (the process's root is ours).
+  fakeProcess(procDir, 60, copy, copy);
+  fs.rmSync(path.join(procDir, '60', 'root'));
+  fs.symlinkSync('/', path.join(procDir, '60', 'root'));
+  const infos: string[] = [];
+  const detached: number[] = [];
+  const d = new Discovery({ procRoot: procDir, libDirs: [], binDirs: [], log: { ...silentLogger, info: (m: string) => infos.push(m) }, libraries: TLS_LIBRARIES, attach: () => ['SSL_write'], detach: (id) => detached.push(id) });
+  d.scanProcesses();
+  assert.ok(infos.some((l) => l.startsWith(`attached to ${copy} (openssl)`)), infos.join('\n'));
+  // Then unlinked (the maps say so; map_files still reaches it), then the process exits.
+  fakeProcess(procDir, 61, copy, `${copy} (deleted)`);
+  fs.rmSync(path.join(procDir, '60'), { recursive: true });
+  d.scanProcesses();
+  assert.deepEqual(detached, []);
+  fs.rmSync(path.join(procDir, '61'), { recursive: true });
+  d.scanProcesses();
+  assert.equal(detached.length, 1);
+  assert.ok(infos.includes(`detached from ${copy} (deleted): no process maps it any more`), infos.join('\n'));
+});
+
 test('a deleted program mapped low (a non-PIE executable: 8-digit addresses) is reached too', () => {
   const procDir = path.join(root, 'proc-low');
   const libssl = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libssl.so.3');
