@@ -17,6 +17,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { otherAgentPrograms } from '../../src/bpf/other-agents';
 import { median, startReceiver, type Receiver } from './receiver-client';
+import { RECEIVER_MODES, type ReceiverMode } from '../grpc-receivers';
+
+/** Under the table: what the agents exported to (runs before the option default to grpc-js). */
+const RECEIVER_NOTES: Record<ReceiverMode, string> = {
+  'h2': 'bench/load/receiver.ts over node:http2 with 16 MiB stream and 64 MiB connection windows (a Go collector once its BDP estimator grew them; --receiver)',
+  'grpc-js': "bench/load/receiver.ts on @grpc/grpc-js's server, HTTP/2's default 64 KiB windows (--receiver)",
+};
 
 const ROOT = path.resolve(__dirname, '../../..'); // dist/bench/load → the checkout
 const SRC = path.join(ROOT, 'bench', 'load');
@@ -99,6 +106,8 @@ interface Options {
   out?: string;
   /** Spans per repetition of the stock-SDK reference (bench/pipeline.ts --only sdk); 0: none. */
   sdkSpans: number;
+  /** The OTLP receiver's server (bench/grpc-receivers.ts). */
+  receiver: ReceiverMode;
 }
 
 function usage(): string {
@@ -125,6 +134,9 @@ function usage(): string {
   --out DIR      where to write results.json, table.md and logs (default: a new /tmp/tlsotel-bench-*)
   --sdk-spans N  spans per repetition of the stock OpenTelemetry JS reference run after the loads
                  (bench/pipeline.ts --only sdk, 3 repetitions; default 20000, quick 10000; 0: none)
+  --receiver R   the OTLP receiver's server: h2 (default: large HTTP/2 flow-control windows, as a
+                 Go collector has once grpc-go's BDP estimator grew them) or grpc-js (64 KiB
+                 windows: about one window per turn of a busy agent's event loop)
   --report FILE  print the table of an earlier run (its results.json) again, and exit`;
 }
 
@@ -132,6 +144,7 @@ function parseOptions(argv: string[]): Options {
   const o: Options = {
     quick: false, reps: 5, extraReps: 2, durationS: 6, gapS: 1, waitQuietS: 60, budgetMin: 15,
     rows: [...DEFAULT_ROWS], loads: LOADS.filter((l) => !l.optIn), peer: 'sslsniff', sdkSpans: 20_000,
+    receiver: 'h2',
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -155,6 +168,12 @@ function parseOptions(argv: string[]): Options {
       case '--budget': o.budgetMin = num(1); explicit.add('budget'); break;
       case '--out': o.out = path.resolve(val()); break;
       case '--sdk-spans': o.sdkSpans = Math.floor(num(0)); explicit.add('sdk'); break;
+      case '--receiver': {
+        const r = val();
+        if (!RECEIVER_MODES.includes(r as ReceiverMode)) throw new Error(`--receiver expects ${RECEIVER_MODES.join(' or ')}`);
+        o.receiver = r as ReceiverMode;
+        break;
+      }
       case '--peer': {
         const p = val();
         if (p !== 'sslsniff' && p !== 'bpftrace') throw new Error('--peer expects sslsniff or bpftrace');
@@ -1394,6 +1413,7 @@ function render(saved: Saved): string {
   for (const [row, plan] of Object.entries(saved.floorPlans)) notes.push(`${row}: empty programs on ${plan.describe}`);
   if (saved.sdk) notes.push(`µs/span ÷ stock SDK: the agent's CPU per span over the ${cell(saved.sdk.usPerSpan, (x) => x.toFixed(1))} µs per span of the ${saved.sdk.note}`);
   else if (saved.sdkFailure) notes.push(`µs/span ÷ stock SDK: not measured: ${saved.sdkFailure}`);
+  notes.push(`OTLP receiver: ${RECEIVER_NOTES[opts.receiver ?? 'grpc-js']}`);
   if (saved.peer) notes.push(`peer: ${saved.peer.note}`);
   else if (opts.rows.includes('sslsniff')) notes.push(`peer: cannot run: ${saved.peerFailure}`);
   notes.push(`wrk: 1 thread, keep-alive; saturation loads use ${LOADS[0].conns} connections; fixed rates are paced by bench/load/wrk.lua (latency is measured from each request's send, not its scheduled time). wrk ${saved.wrkSsl ? `uses ${saved.wrkSsl}, so its requests give CLIENT spans` : 'does not use libssl'}.`);
@@ -1472,7 +1492,7 @@ async function main(): Promise<void> {
     cleanup.push(() => { execFileSync('sysctl', ['-q', '-w', `kernel.bpf_stats_enabled=${statsBefore}`]); });
 
     cleanup.push(async () => { if (currentAgent) await stopProcess(currentAgent, 'SIGINT', 5000); });
-    const receiver = await startReceiver();
+    const receiver = await startReceiver(opts.receiver);
     cleanup.push(() => { receiver.child.kill('SIGTERM'); });
     const env: Env = { dir, opts, libssl, receiver, floorPlans: {} };
     const goClient = opts.loads.some((l) => l.go) ? buildGoClient(dir) : undefined;

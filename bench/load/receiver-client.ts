@@ -2,6 +2,7 @@
 // own), for bench/load/bench.ts and bench/grpcio.ts; and the median both benches report.
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import type { ReceiverMode } from '../grpc-receivers';
 
 export interface Receiver {
   child: ChildProcess;
@@ -10,8 +11,8 @@ export interface Receiver {
   reset(): Promise<void>;
 }
 
-export async function startReceiver(): Promise<Receiver> {
-  const child = fork(path.join(__dirname, 'receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function startReceiver(mode: ReceiverMode = 'h2'): Promise<Receiver> {
+  const child = fork(path.join(__dirname, 'receiver.js'), [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = (type: string): Promise<Record<string, unknown>> => new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`receiver: no ${type} answer`)), 30_000);
     const on = (m: Record<string, unknown>): void => {

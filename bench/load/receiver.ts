@@ -4,16 +4,18 @@
 // `process.pid` of its resource and its start time — enough to count, per load window, the
 // SERVER spans of the nginx worker and the CLIENT spans of one wrk process.
 //
+// Its server (argv[2], bench/grpc-receivers.ts): h2 (default: large flow-control windows, as a
+// Go collector — the OpenTelemetry Collector, Jaeger, Tempo — has once its BDP estimator grew
+// them) or grpc-js (HTTP/2's default 64 KiB windows, which cap a busy exporter's throughput).
+//
 // IPC: child → parent { type: 'ready', port } once listening.
 //      parent → child { type: 'count', windows: [{ fromMs, toMs }], pids: number[] }
 //        → { type: 'count', counts: [{ [pid]: { SERVER, CLIENT, OTHER } }], total, requests, undecodable }
 //      parent → child { type: 'reset' } (forget spans) → { type: 'reset' }
-import * as grpc from '@grpc/grpc-js';
+import { RECEIVER_MODES, startGrpcReceiver, type ReceiverMode } from '../grpc-receivers';
 
 const TRACE_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const METRICS_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
-const identity = (b: Buffer): Buffer => b;
-const EMPTY = Buffer.alloc(0);
 
 /** Per pid: kinds (1 byte each) and start times (ms since the epoch). */
 interface PidSpans { kinds: number[]; startMs: number[] }
@@ -105,41 +107,25 @@ function record(buf: Buffer): void {
   });
 }
 
-function service(path: string): grpc.ServiceDefinition {
-  return {
-    Export: {
-      path, requestStream: false, responseStream: false,
-      requestSerialize: identity, requestDeserialize: identity,
-      responseSerialize: identity, responseDeserialize: identity,
-    },
-  };
+function fail(message: string): never {
+  process.stderr.write(`receiver: ${message}\n`);
+  process.exit(1);
 }
 
 function main(): void {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
-  server.addService(service(TRACE_PATH), {
-    Export(call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) {
+  const mode = (process.argv[2] ?? 'h2') as ReceiverMode;
+  if (!RECEIVER_MODES.includes(mode)) fail(`unknown receiver mode ${mode}`);
+  startGrpcReceiver(mode, {
+    [TRACE_PATH]: (msg) => {
       requests++;
       try {
-        record(call.request);
+        record(msg);
       } catch {
         undecodable++;
       }
-      cb(null, EMPTY);
     },
-  });
-  server.addService(service(METRICS_PATH), {
-    Export(_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) {
-      cb(null, EMPTY);
-    },
-  });
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
-    if (err) {
-      process.stderr.write(`receiver: ${err.message}\n`);
-      process.exit(1);
-    }
-    process.send!({ type: 'ready', port });
-  });
+    [METRICS_PATH]: () => {},
+  }, (port) => process.send!({ type: 'ready', port }), fail);
   process.on('message', (m: { type: string; windows?: Array<{ fromMs: number; toMs: number }>; pids?: number[] }) => {
     if (m.type === 'reset') {
       byPid = new Map();
