@@ -53,7 +53,7 @@ export interface CaptureOptions {
   /** While polls find less than that, the interval doubles up to this: a timer wake-up costs
    *  tens of µs on a VM (100 a second are about 1 % of a core: half of what an idle agent
    *  spent, and a fifth of its cost at 1k requests/s). A poll that finds a sixteenth of the
-   *  ring brings it back to pollIntervalMs; the ring (8 MiB by default) must not fill within
+   *  ring brings it back to pollIntervalMs; the ring (32 MiB by default) must not fill within
    *  this time of traffic growing that fast. */
   idlePollMaxMs?: number;
   /** Longest turn of the event loop spent draining the ring (see drain-slicer.ts): a drain

@@ -3,7 +3,7 @@
 // At nice N the traced programs win a contended core and the agent catches up in their gaps:
 // its bursts (a drain turn, a batch serialized, a garbage collection) stop landing in their
 // tail latency. But on a host busy for longer than the ring buffer can hold (measured: with
-// other work on both cores an agent at nice 10 got a tenth of a core and the 8 MiB ring
+// other work on both cores an agent at nice 10 got a tenth of a core and the 8 MiB ring (the default then)
 // overflowed within a second at 20k requests/s), a low priority alone would lose records; and
 // once the ring was watched, the export queue overflowed instead (the exporter's I/O and
 // serialization run at the agent's priority too). So the agent takes back normal priority

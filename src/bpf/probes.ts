@@ -41,7 +41,9 @@ const DETACH_LANES = 32;
 export const PROBE_DEFAULTS = {
   captureBytes: 16384,
   maxSegments: 4,
-  ringBufferBytes: 8 * 1024 * 1024,
+  /** 32 MiB: at saturation on 2 cores (bench/README.md, session 13) the agent falls behind by
+   *  up to ≈ 20 MB of records in a 6 s load and catches up after; 8 MiB lost records then. */
+  ringBufferBytes: 32 * 1024 * 1024,
   /** A head with a body of a few hundred bytes is not worth a search; a 1 KiB call is. */
   skipBodiesFrom: 1024,
 };

@@ -65,7 +65,7 @@ Capture options (run, sniff):
   --capture-bytes N           plaintext bytes copied per record, 1..16384 (default 16384)
   --capture-segments N        records per SSL call, 1..16 (default 4); the rest of a larger
                               call is reported as a gap of known size, never silently cut
-  --ring-buffer-size SIZE     BPF ring buffer size, a power of two from 4k to 1G (default 8M)
+  --ring-buffer-size SIZE     BPF ring buffer size, a power of two from 4k to 1G (default 32M)
   --library-roots DIR,...     (run, sniff, doctor) directories searched for TLS library files
                               and Go binaries before any program maps them ('*' matches one
                               path component; 'none': no search); default: container

@@ -111,7 +111,7 @@ test('ring buffer full under load: every span pairs its request with the respons
   }
   const kinds = `${bad.filter((b) => b.includes(' CLIENT ')).length} CLIENT, ${bad.filter((b) => b.includes(' SERVER ')).length} SERVER`;
   const sample = [...bad.filter((b) => b.includes(' CLIENT ')).slice(0, 6), ...bad.filter((b) => b.includes(' SERVER ')).slice(0, 6)];
-  // (With the default 8M ring the same load gives no mispaired span: the mispairing comes from
+  // (With an 8M ring the same load gives no mispaired span: the mispairing comes from
   // the lost records.)
   assert.deepEqual(sample, [], `${bad.length} spans pair a request with another request's response (${kinds}); ${info}`);
 });
