@@ -25,12 +25,14 @@ const STREAM_WINDOW = 16 * 1024 * 1024;
 const SESSION_WINDOW = 64 * 1024 * 1024;
 const EMPTY_GRPC_MESSAGE = Buffer.alloc(5); // uncompressed, length 0: an empty response message
 
-/** Listens on 127.0.0.1 (a free port), then calls ready(port); returns what stops it. */
-export function startGrpcReceiver(mode: ReceiverMode, handlers: UnaryHandlers, ready: (port: number) => void, fail: (message: string) => never): () => void {
-  return mode === 'h2' ? startH2(handlers, ready) : startGrpcJs(handlers, ready, fail);
+/** Listens on 127.0.0.1 (a free port), then calls ready(port); returns what stops it.
+ *  `onBadRequest` hears of every call answered with INVALID_ARGUMENT (a bad gRPC frame, or a
+ *  handler that threw). */
+export function startGrpcReceiver(mode: ReceiverMode, handlers: UnaryHandlers, ready: (port: number) => void, fail: (message: string) => never, onBadRequest: () => void = () => {}): () => void {
+  return mode === 'h2' ? startH2(handlers, ready, onBadRequest) : startGrpcJs(handlers, ready, fail, onBadRequest);
 }
 
-function startGrpcJs(handlers: UnaryHandlers, ready: (port: number) => void, fail: (message: string) => never): () => void {
+function startGrpcJs(handlers: UnaryHandlers, ready: (port: number) => void, fail: (message: string) => never, onBadRequest: () => void): () => void {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   for (const [path, take] of Object.entries(handlers)) {
     server.addService(
@@ -40,6 +42,7 @@ function startGrpcJs(handlers: UnaryHandlers, ready: (port: number) => void, fai
           try {
             take(call.request);
           } catch (err) {
+            onBadRequest();
             callback({ code: grpc.status.INVALID_ARGUMENT, details: `undecodable request: ${(err as Error).message}` });
             return;
           }
@@ -55,7 +58,7 @@ function startGrpcJs(handlers: UnaryHandlers, ready: (port: number) => void, fai
   return () => server.forceShutdown();
 }
 
-function startH2(handlers: UnaryHandlers, ready: (port: number) => void): () => void {
+function startH2(handlers: UnaryHandlers, ready: (port: number) => void, onBadRequest: () => void): () => void {
   const server = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: 1 << 20 } });
   server.on('session', (session) => {
     session.on('localSettings', () => session.setLocalWindowSize(SESSION_WINDOW));
@@ -81,10 +84,12 @@ function startH2(handlers: UnaryHandlers, ready: (port: number) => void): () => 
           if (body[0] === 1) msg = headers['grpc-encoding'] === 'gzip' ? zlib.gunzipSync(msg) : zlib.inflateSync(msg);
           take(msg);
         } catch (err) {
+          onBadRequest();
           status = grpc.status.INVALID_ARGUMENT;
           message = `undecodable request: ${(err as Error).message}`;
         }
       }
+      if (stream.destroyed) return; // reset by the client meanwhile
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) }));
       stream.end(status === 0 ? EMPTY_GRPC_MESSAGE : undefined);

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { median, startReceiver } from './load/receiver-client';
+import { RECEIVER_MODES, type ReceiverMode } from './grpc-receivers';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PEER = path.join(ROOT, 'test/tls/grpcio-peer.py');
@@ -24,17 +25,18 @@ const CLK_TCK = 100;
 const ROWS = ['baseline', 'floor', 'tlsotel'] as const;
 type Row = (typeof ROWS)[number];
 
-interface Options { reps: number; durationS: number; conns: number }
+interface Options { reps: number; durationS: number; conns: number; receiver: ReceiverMode }
 
 function parse(argv: string[]): Options {
-  const o: Options = { reps: 5, durationS: 5, conns: 4 };
+  const o: Options = { reps: 5, durationS: 5, conns: 4, receiver: 'h2' };
   for (let i = 0; i < argv.length; i++) {
     const v = Number(argv[i + 1]);
     if (argv[i] === '--reps' && v >= 1) o.reps = v, i++;
     else if (argv[i] === '--duration' && v > 0) o.durationS = v, i++;
     else if (argv[i] === '--conns' && v >= 1) o.conns = v, i++;
+    else if (argv[i] === '--receiver' && RECEIVER_MODES.includes(argv[i + 1] as ReceiverMode)) o.receiver = argv[++i] as ReceiverMode;
     else if (argv[i] === '--quick') Object.assign(o, { reps: 3, durationS: 2 });
-    else throw new Error(`usage: node dist/bench/grpcio.js [--quick] [--reps N] [--duration S] [--conns N] (not ${argv[i]})`);
+    else throw new Error(`usage: node dist/bench/grpcio.js [--quick] [--reps N] [--duration S] [--conns N] [--receiver h2|grpc-js] (not ${argv[i]})`);
   }
   return o;
 }
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
   const key = path.join(dir, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  const receiver = await startReceiver();
+  const receiver = await startReceiver(o.receiver);
   const server = spawn(py, [PEER, 'server', cert, key], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = Number((await waitLine(server, 'stdout', /listening (\d+)/, 30_000))[1]);
   // The floor: empty programs at the offsets tlsotel's finder gives for this grpcio's module.

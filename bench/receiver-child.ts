@@ -113,16 +113,7 @@ if (!RECEIVER_MODES.includes(mode)) fail(`unknown receiver mode ${mode}`);
 const ready = (port: number): void => {
   process.send!({ type: 'ready', port });
 };
-const stop = startGrpcReceiver(mode, {
-  [EXPORT_PATH]: (msg) => {
-    try {
-      accept(msg);
-    } catch (err) {
-      errors++;
-      throw err;
-    }
-  },
-}, ready, fail);
+const stop = startGrpcReceiver(mode, { [EXPORT_PATH]: accept }, ready, fail, () => errors++);
 
 process.on('message', (m: { type: string }) => {
   if (m.type === 'stats') process.send!(stats());

@@ -47,14 +47,14 @@ export interface CaptureOptions {
   ringBufferBytes?: number;
   /** See ProbeOptions.skipBodiesFrom (0: off). */
   skipBodiesFrom?: number;
-  /** How often the ring buffer is drained while it fills fast (a sixteenth of it or more
-   *  between two polls). */
+  /** How often the ring buffer is drained while it fills fast (a sixteenth of it, or 512 KiB,
+   *  or more between two polls). */
   pollIntervalMs?: number;
   /** While polls find less than that, the interval doubles up to this: a timer wake-up costs
    *  tens of µs on a VM (100 a second are about 1 % of a core: half of what an idle agent
    *  spent, and a fifth of its cost at 1k requests/s). A poll that finds a sixteenth of the
-   *  ring brings it back to pollIntervalMs; the ring (32 MiB by default) must not fill within
-   *  this time of traffic growing that fast. */
+   *  ring (512 KiB at most) brings it back to pollIntervalMs; the ring (32 MiB by default) must
+   *  not fill within this time of traffic growing that fast. */
   idlePollMaxMs?: number;
   /** Longest turn of the event loop spent draining the ring (see drain-slicer.ts): a drain
    *  continues on later turns, with the loop's I/O in between. */
@@ -155,6 +155,9 @@ const SLOW_HOLD_MS = 100;
 
 /** Most records handled in one turn of the event loop (with drainSliceMs, whichever comes first). */
 const POLL_BATCH = 2048;
+/** A poll that finds this much (or a sixteenth of a smaller ring) brings the interval down to
+ *  pollIntervalMs. */
+const BUSY_BACKLOG_MAX = 512 * 1024;
 /** Owed closes (settleOwedCloses): every second, three sweeps after close records were lost,
  *  at most this many connection lookups each. */
 const OWED_CLOSE_SWEEP_MS = 1000;
@@ -256,7 +259,9 @@ export class Agent {
       ...(yieldEveryMs > 0 ? { yieldCpu: () => this.yieldIfKeepingUp(), yieldEveryMs } : {}),
     });
     this.priority = new PriorityGovernor({ nice: c.nice ?? 0, log: opts.log });
-    this.busyBytes = probes.ringBufferBytes / 16;
+    // Traffic that fast wants the short interval whatever the ring's size (the interval was
+    // tuned with a sixteenth of 8 MiB).
+    this.busyBytes = Math.min(probes.ringBufferBytes / 16, BUSY_BACKLOG_MAX);
     this.busyPollMs = c.pollIntervalMs ?? CAPTURE_DEFAULTS.pollIntervalMs;
     this.idlePollMaxMs = Math.max(this.busyPollMs, c.idlePollMaxMs ?? CAPTURE_DEFAULTS.idlePollMaxMs);
     this.discovery = new Discovery({
@@ -516,8 +521,8 @@ export class Agent {
   }
 
   /** Polls after `delayMs`, then again after pollIntervalMs if it found a sixteenth of the
-   *  ring or more, or after a longer wait (doubling, up to idlePollMaxMs) if it found less.
-   *  Ref'd: while capture runs, this timer keeps the process alive; stop() clears it. */
+   *  ring or more (512 KiB at most), or after a longer wait (doubling, up to idlePollMaxMs) if
+   *  it found less. Ref'd: while capture runs, this timer keeps the process alive; stop() clears it. */
   private schedulePoll(delayMs: number): void {
     this.pollDelayMs = delayMs;
     this.pollTimer = setTimeout(() => {

@@ -537,14 +537,14 @@ export class Discovery {
       this.deletedUsers.delete(key);
       this.rejected.delete(key);
       for (const f of this.files.get(key) ?? []) {
+        // Attached by its path before the unlink, it is named as the maps now show it.
+        const shown = f.displayPath.endsWith(DELETED) ? f.displayPath : f.displayPath + DELETED;
         try {
           this.opts.detach?.(f.libId);
         } catch (e) {
-          this.opts.log.warn(`cannot detach from ${f.displayPath}: ${(e as Error).message}`);
+          this.opts.log.warn(`cannot detach from ${shown}: ${(e as Error).message}`);
         }
         this.byId.delete(f.libId);
-        // Attached by its path before the unlink, it is named as the maps now show it.
-        const shown = f.displayPath.endsWith(DELETED) ? f.displayPath : f.displayPath + DELETED;
         this.opts.log.info(`detached from ${shown}: no process maps it any more`);
       }
       if (this.files.delete(key)) this.deletedDetached++;
