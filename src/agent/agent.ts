@@ -522,7 +522,8 @@ export class Agent {
 
   /** Polls after `delayMs`, then again after pollIntervalMs if it found a sixteenth of the
    *  ring or more (512 KiB at most), or after a longer wait (doubling, up to idlePollMaxMs) if
-   *  it found less. Ref'd: while capture runs, this timer keeps the process alive; stop() clears it. */
+   *  it found less. Ref'd: while capture runs, this timer keeps the process alive; stop()
+   *  clears it. */
   private schedulePoll(delayMs: number): void {
     this.pollDelayMs = delayMs;
     this.pollTimer = setTimeout(() => {

@@ -3,13 +3,14 @@
 // At nice N the traced programs win a contended core and the agent catches up in their gaps:
 // its bursts (a drain turn, a batch serialized, a garbage collection) stop landing in their
 // tail latency. But on a host busy for longer than the ring buffer can hold (measured: with
-// other work on both cores an agent at nice 10 got a tenth of a core and the 8 MiB ring (the default then)
-// overflowed within a second at 20k requests/s), a low priority alone would lose records; and
-// once the ring was watched, the export queue overflowed instead (the exporter's I/O and
-// serialization run at the agent's priority too). So the agent takes back normal priority
-// (nice 0) when the ring or the export queue is a quarter full, and lowers it again once both
-// are nearly empty (a sixteenth): hysteresis, so that it does not flip at every poll. Raising one's priority needs CAP_SYS_NICE (root has it); without it the agent
-// says so once and stays at N.
+// other work on both cores an agent at nice 10 got a tenth of a core and the 8 MiB ring, the
+// default then, overflowed within a second at 20k requests/s), a low priority alone would lose
+// records; and once the ring was watched, the export queue overflowed instead (the exporter's
+// I/O and serialization run at the agent's priority too). So the agent takes back normal
+// priority (nice 0) when the ring or the export queue is a quarter full, and lowers it again
+// once both are nearly empty (a sixteenth): hysteresis, so that it does not flip at every poll.
+// Raising one's priority needs CAP_SYS_NICE (root has it); without it the agent says so once
+// and stays at N.
 import type { Logger } from '../util/log';
 import { setProcessNice } from '../util/process-priority';
 
