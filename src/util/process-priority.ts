@@ -17,7 +17,8 @@ import os from 'node:os';
 /** The nice value `run` takes by default: 0, the agent's priority left as it is. A lower
  *  priority (nice 10) was measured and not kept as the default: on a host busy for longer than
  *  the ring can hold, the agent at nice 10 fell behind and caught up in bursts, and the traced
- *  program's p99 was no better, often worse (bench/README.md, "what was tried"). */
+ *  program's p99 was no better, often worse (bench/README.md, "what was tried"); on a quiet
+ *  host with the 32 MiB ring, better in one run and no better in the next ("Session 14"). */
 export const DEFAULT_NICE = 0;
 /** The values `--nice` takes: 0 (the agent's priority left as it is) to 19, Linux's lowest. */
 export const NICE_RANGE = [0, 19] as const;
