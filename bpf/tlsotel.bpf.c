@@ -285,6 +285,26 @@ struct h2_walk {
 /* A record is built here: too large for the 512-byte BPF stack. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+/* ---- An environment larger than a proc record holds (proc_identity): its OTEL_ entries. ---- */
+/* Bytes of the environment read at a time, most scanned, and the longest entry kept. */
+#define ENV_CHUNK 256
+#define ENV_SCAN_MAX (1U << 20)
+#define ENV_ENTRY_MAX 4096
+#define ENV_NO_MATCH 6 /* env_scan.match: the entry does not begin with "OTEL_" */
+
+struct env_scan {
+	__u64 base;  /* mm->env_start */
+	__u32 total; /* bytes to scan */
+	__u32 pos;   /* offset of the chunk in the environment */
+	__u32 n;     /* bytes in the chunk */
+	__u32 k;     /* the chunk's word env_byte_cb is at */
+	__u32 entry; /* offset of the current entry's first byte */
+	__u32 match; /* bytes of "OTEL_" matched at its start, 0..5, or ENV_NO_MATCH */
+	__u32 dst;   /* where the next kept entry goes in pr.rest */
+	__u32 end;   /* the end of the room in pr.rest */
+	__u8 chunk[ENV_CHUNK];
+};
+
 struct scratch {
 	struct tls_event ev; /* ev.data[] is data[] below */
 	union {
@@ -302,6 +322,7 @@ struct scratch {
 	 * bpf_loop callback whose state changes at every byte would never converge. */
 	struct head_scan hs;
 	struct h2_walk h2;
+	struct env_scan es;
 };
 #pragma clang diagnostic pop
 
@@ -412,6 +433,115 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
+/* "OTEL_"[m], m < 5. */
+static __always_inline __u8 otel_char(__u32 m)
+{
+	return (0x5f4c45544fULL >> (8 * m)) & 0xff;
+}
+
+/* The entry that ends here (len bytes, its NUL included) begins with "OTEL_": copied after the
+ * ones kept before it, when it fits; one that does not fit is left out, never cut. */
+static __always_inline void env_keep(struct scratch *s, __u32 len)
+{
+	struct env_scan *e = &s->es;
+	__u32 dst = e->dst;
+	if (len > ENV_ENTRY_MAX || dst > sizeof(s->pr.rest) - ENV_ENTRY_MAX || dst + len > e->end)
+		return;
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(dst) : [max] "i"(sizeof(s->pr.rest) - ENV_ENTRY_MAX));
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(len) : [max] "i"(ENV_ENTRY_MAX));
+	if (bpf_probe_read_user(s->pr.rest + dst, len, (void *)(e->base + e->entry)) == 0)
+		e->dst = dst + len;
+}
+
+/* The bpf_loop context (it must be on the stack): the scratch value, whose `es` holds the scan. */
+struct env_ctx {
+	struct scratch *s;
+};
+
+/* bpf_loop callback: byte b of the chunk's word at es.k. */
+static long env_byte_cb(__u32 b, struct env_ctx *ctx)
+{
+	struct scratch *s = ctx->s;
+	struct env_scan *e = &s->es;
+	__u32 i = e->k + b;
+	if (i >= e->n)
+		return 1;
+	__u8 c = e->chunk[i & (ENV_CHUNK - 1)];
+	__u32 m = e->match;
+	if (c) {
+		if (m < 5)
+			e->match = c == otel_char(m) ? m + 1 : ENV_NO_MATCH;
+		return 0;
+	}
+	__u32 at = e->pos + i; /* the entry's NUL */
+	if (m == 5 && at >= e->entry)
+		env_keep(s, at + 1 - e->entry);
+	e->entry = at + 1;
+	e->match = 0;
+	return 0;
+}
+
+/* Any zero byte in w ("haszero", Bit Twiddling Hacks). */
+#define HAS_ZERO_BYTE(w) ((((w) - 0x0101010101010101ULL) & ~(w) & 0x8080808080808080ULL) != 0)
+
+/* bpf_loop callback: the chunk's word j. Inside an entry already known not to be kept, only
+ * its NUL counts: eight bytes with none are passed over at once. */
+static long env_word_cb(__u32 j, struct env_ctx *ctx)
+{
+	struct env_scan *e = &ctx->s->es;
+	__u32 i = j * 8;
+	if (i >= e->n)
+		return 1;
+	if (i + 8 <= e->n && e->match == ENV_NO_MATCH) {
+		__u64 w = *(__u64 *)&e->chunk[i & (ENV_CHUNK - 8)];
+		if (!HAS_ZERO_BYTE(w))
+			return 0;
+	}
+	e->k = i;
+	bpf_loop(8, env_byte_cb, ctx, 0);
+	return 0;
+}
+
+/* bpf_loop callback: the environment's chunk j. Stops at one that cannot be read (a page not in
+ * memory): the entries kept so far stay. */
+static long env_chunk_cb(__u32 j, struct env_ctx *ctx)
+{
+	struct env_scan *e = &ctx->s->es;
+	__u32 pos = j * ENV_CHUNK;
+	if (pos >= e->total)
+		return 1;
+	__u32 n = e->total - pos;
+	if (n > ENV_CHUNK)
+		n = ENV_CHUNK;
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(ENV_CHUNK));
+	if (bpf_probe_read_user(e->chunk, n, (void *)(e->base + pos)) != 0)
+		return 1;
+	e->pos = pos;
+	e->n = n;
+	bpf_loop(ENV_CHUNK / 8, env_word_cb, ctx, 0);
+	return 0;
+}
+
+/* An environment of `total` bytes at env_start that does not fit in the record: its OTEL_
+ * entries (the only ones user space reads: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES), whole,
+ * packed from pr.rest[off], at most `room` bytes. Returns the bytes kept. A global function
+ * (verified once). */
+__attribute__((noinline)) __u32 env_otel_entries(struct scratch *s, __u64 env_start, __u64 total, __u32 off, __u32 room)
+{
+	if (!s)
+		return 0;
+	struct env_scan *e = &s->es;
+	e->base = env_start;
+	e->total = total < ENV_SCAN_MAX ? (__u32)total : ENV_SCAN_MAX;
+	e->entry = 0;
+	e->match = 0;
+	e->dst = off;
+	e->end = off + room;
+	struct env_ctx ctx = { .s = s };
+	bpf_loop((e->total + ENV_CHUNK - 1) / ENV_CHUNK, env_chunk_cb, &ctx, 0);
+	return e->dst > off ? e->dst - off : 0;
+}
+
 /* Sends who the current process is (struct tls_proc: its executable's name, cgroup path and
  * environment) unless it was sent for this process and program already: called at each new
  * connection's first call, so that the record precedes the connection's. User space reads
@@ -484,10 +614,17 @@ __attribute__((noinline)) int proc_identity(__u64 pid_tgid)
 	__u64 env_end = BPF_CORE_READ(mm, env_end);
 	__u64 total = env_end > env_start ? env_end - env_start : 0;
 	__u32 room = max - sizeof(struct tls_proc) > off ? max - sizeof(struct tls_proc) - off : 0;
+	if (room > PROC_ENV_MAX)
+		room = PROC_ENV_MAX;
 	__u32 n = total < room ? (__u32)total : room;
 	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(PROC_ENV_MAX));
 	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(off) : [max] "i"(PROC_NAMES_MAX));
-	if (n && bpf_probe_read_user(s->pr.rest + off, n, (void *)env_start) != 0) {
+	if (total > room) {
+		/* Too large to send whole (a Kubernetes namespace's service link variables): only the
+		 * entries user space reads, wherever they are. */
+		n = env_otel_entries(s, env_start, total, off, room);
+		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(PROC_ENV_MAX));
+	} else if (n && bpf_probe_read_user(s->pr.rest + off, n, (void *)env_start) != 0) {
 		/* A page of it not in memory: what its first page holds (user space leaves out the
 		 * entry cut, and reads /proc while the process lives). Not a payload: not counted. */
 		__u32 first = 4096 - (env_start & 4095);

@@ -99,8 +99,9 @@ struct tls_conn {
  * of environment. */
 struct tls_proc {
 	__u64 start_boottime; /* ns after boot the process started: /proc/PID/stat field 22 in ns */
-	__u32 env_len;        /* bytes of the environment (NUL-separated, as /proc/PID/environ) */
-	__u32 env_total;      /* the environment's full size: more than env_len when it was cut */
+	__u32 env_len;        /* bytes of the environment (NUL-separated, as /proc/PID/environ); when
+	                       * the whole does not fit, only its OTEL_ entries, each whole */
+	__u32 env_total;      /* the environment's full size: more than env_len when entries are left out */
 	__u32 cgroup_len;     /* bytes of the cgroup v2 path's names, leaf first, each NUL-terminated
 	                       * (cut at TLSOTEL_PROC_NAME_LEN - 1 bytes), at most
 	                       * TLSOTEL_PROC_CGROUP_DEPTH of them */

@@ -88,7 +88,9 @@ export interface ProcRecord extends RecordHeader {
   /** When the process started, ns after boot: /proc/PID/stat field 22 × 10^7 (USER_HZ 100). */
   startBoottimeNs: bigint;
   /** The environment as /proc/PID/environ has it (NUL-separated, latin1), whole entries only:
-   *  when the probes cut it, the entry cut is left out (never a value cut short). */
+   *  when the probes cut it, the entry cut is left out (never a value cut short). An environment
+   *  larger than a record holds comes as its OTEL_ entries only (bpf/tlsotel.bpf.c
+   *  env_otel_entries). */
   environ: string;
   /** False when the environment was longer than the probes take: entries are missing. */
   environWhole: boolean;

@@ -67,6 +67,33 @@ test('twelve curls, one request each: every span carries its own OTEL_SERVICE_NA
   }
 });
 
+test('curls whose environment is larger than a proc record holds: their OTEL_ entries are found wherever they are', async () => {
+  // A Kubernetes namespace with many services gives each container seven link variables a
+  // service: here 48 KB of them, OTEL_SERVICE_NAME after the first 30 KB and
+  // OTEL_RESOURCE_ATTRIBUTES last. The probes send such an environment's OTEL_ entries only.
+  const links = (from: number, to: number) => {
+    const env: NodeJS.ProcessEnv = {};
+    for (let i = from; i < to; i++) {
+      env[`SERVICE_${i}_PORT_8443_TCP_ADDR`] = `10.96.${i >> 8}.${i & 255}`.padEnd(500, '.');
+    }
+    return env;
+  };
+  for (let i = 0; i < 4; i++) {
+    const p = `/${tag}/large-env/${i}`;
+    const span = await run(['curl', '-sk', '--http1.1', '-o', '/dev/null', url(p)], {
+      ...links(0, 40),
+      // Longer than the probes keep of one entry (4 KB): left out, and the scan goes on.
+      OTEL_EXPORTER_OTLP_HEADERS: `x-large=${'h'.repeat(6000)}`,
+      ...links(40, 48),
+      OTEL_SERVICE_NAME: `large-env-${tag}-${i}`,
+      ...links(48, 96),
+      OTEL_RESOURCE_ATTRIBUTES: `deployment.environment.name=large-${i}`,
+    }, p);
+    assert.equal(span.resource['service.name'], `large-env-${tag}-${i}`, `curl ${i}: its OTEL_SERVICE_NAME, 30 KB into its environment`);
+    assert.equal(span.resource['deployment.environment.name'], `large-${i}`, `curl ${i}: its OTEL_RESOURCE_ATTRIBUTES, at the end`);
+  }
+});
+
 test('a program whose file name is longer than the kernel\'s 15-byte comm: service.name is the whole name', async () => {
   const name = `tlsotel-client-with-a-long-name-${process.pid}`;
   const exe = path.join(tmp, name);
