@@ -29,7 +29,7 @@ export interface MetricSpec {
 }
 
 const GAP_REASONS = ['ring-full', 'truncated', 'not-captured', 'skipped'] as const;
-/** 'not-http' is not an error (the connection is simply not HTTP/1.x): see tlsotel.connections.not_http. */
+/** 'not-http' is not an error (the connection is simply not HTTP/1.x): see tlsotel.connections.other_protocol. */
 const PARSE_ERROR_REASONS = ['invalid', 'too-large', 'gap', 'truncated'] as const;
 
 function one(value: number | bigint): MetricPoint[] {
@@ -102,6 +102,13 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     description: 'Payloads whose user memory could not be read at return.',
     lossCounter: 'unreadable payloads',
     points: (s) => one(s.capture.bpf.TLS_CNT_READ_ERRORS),
+  },
+  {
+    name: 'tlsotel.bpf.calls_without_entry',
+    kind: 'counter',
+    unit: '{call}',
+    description: "Calls whose return probe fired without their entry's arguments (the agent attached while the call was in progress, as a client blocked in a read; or the entry's state was gone): that call's bytes were not captured.",
+    points: (s) => one(s.capture.bpf.TLS_CNT_NO_ENTRY),
   },
   {
     name: 'tlsotel.bpf.skipped_bytes',

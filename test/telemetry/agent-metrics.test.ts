@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as os from 'node:os';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { lossCounters, type AgentStats } from '../../src/telemetry/loss-reporter';
@@ -107,6 +108,24 @@ function assertSeries(points: ReceivedMetricPoint[], n: number): void {
 
 // ---------------------------------------------------------------------------------------------
 // The mapping alone.
+
+test("src/telemetry/README.md's table lists every agent metric, with its unit, kind and loss counter, and no other", () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'src', 'telemetry', 'README.md'), 'utf8');
+  const rows = new Map<string, { upDown: boolean; unit: string; loss: string }>();
+  for (const m of readme.matchAll(/^\| `(tlsotel[a-z._]*)`( \(up-down\))? \| `([^`]*)` \|[^|]*\|([^|]*)\|$/gm)) {
+    assert.ok(!rows.has(m[1]), `${m[1]} listed once`);
+    rows.set(m[1], { upDown: m[2] !== undefined, unit: m[3], loss: m[4].trim() });
+  }
+  for (const spec of AGENT_METRICS) {
+    const row = rows.get(spec.name);
+    assert.ok(row !== undefined, `${spec.name} is in the README's table`);
+    assert.equal(row.unit, spec.unit, `${spec.name}: unit`);
+    assert.equal(row.upDown, spec.kind === 'updowncounter', `${spec.name}: (up-down) when it is one`);
+    if (spec.lossCounter !== undefined) assert.ok(row.loss.startsWith(spec.lossCounter), `${spec.name}: loss counter "${spec.lossCounter}"`);
+    else assert.ok(row.loss === '' || row.loss.startsWith('(not a loss'), `${spec.name}: no loss counter`);
+  }
+  for (const name of rows.keys()) assert.ok(AGENT_METRICS.some((m) => m.name === name), `${name} in the README is a metric the agent exports`);
+});
 
 test('every loss counter of lossCounters() has exactly one metric, with the same total', () => {
   const s = stats(3);
