@@ -24,7 +24,8 @@ import type { Logger } from '../util/log';
 
 /** What sees every record and stream event when the agent observes instead of tracing. */
 export interface Observer extends StreamSink {
-  /** Every record that passed the filters, before stream reassembly (for `sniff`). */
+  /** Every record that passed the filters, before stream reassembly (for `sniff`); process
+   *  records too, which go nowhere else when observing. */
   onRecord?(rec: TlsRecord): void;
   /**
    * False when the observer never keeps a payload (a data record's `data`, an onData buffer)
@@ -154,6 +155,7 @@ export class Pipeline {
     try {
       if (rec.type === 'proc') {
         this.onProcess?.(rec);
+        this.observer?.onRecord?.(rec);
         return;
       }
       this.observer?.onRecord?.(rec);

@@ -65,6 +65,17 @@ export async function sniff(opts: SniffOptions): Promise<number> {
         out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} conn fd ${rec.fd} ${ep(a.localAddress, a.localPort)} -> ${ep(a.remoteAddress, a.remotePort)}`);
         return;
       }
+      if (rec.type === 'proc') {
+        // Who a process is, taken by the probes at its first connection (its spans' resource
+        // when it is gone before /proc is read). Its environment is not shown, only its size
+        // and OTEL_SERVICE_NAME: it may hold secrets.
+        const service = /(?:^|\0)OTEL_SERVICE_NAME=([^\0]*)/.exec(rec.environ)?.[1];
+        out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} process exe ${JSON.stringify(rec.exeName)}` +
+          `${rec.cgroupPath !== undefined ? ` cgroup ${rec.cgroupPath}` : ''}` +
+          `${service !== undefined ? ` OTEL_SERVICE_NAME=${JSON.stringify(service)}` : ''}` +
+          `, environment ${rec.environ.length} B${rec.environWhole ? '' : ' (part of it: see README, Resource per traced process)'}`);
+        return;
+      }
       if (rec.type !== 'data') return;
       const seg = rec.offset > 0 || rec.data.length < rec.callLen ? ` [${rec.offset}+${rec.data.length} of ${rec.callLen}]` : '';
       const head = `${time(rec.tsNs)} ${who(rec.pid, rec.comm)} ${lib(rec.libId)} ${rec.dir === 'write' ? 'write' : 'read '} ${rec.callLen} B${seg}`;

@@ -112,13 +112,18 @@ test('sniff prints each chunk with time, pid, process, library, direction, lengt
   const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'curl']);
   try {
     await sniff.waitFor(/ready/, 'stderr', 20_000);
-    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/sniffed-${process.pid}`]);
+    const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/sniffed-${process.pid}`],
+      { env: { ...process.env, OTEL_SERVICE_NAME: `sniffed-${process.pid}`, SNIFF_SECRET: 'not-shown' } });
     assert.equal((await curl.exited).code, 0);
+    // Who it is, as the probes took it at its first connection: the environment's size and its
+    // OTEL_SERVICE_NAME, never the rest of it.
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] process exe "curl"( cgroup \\S+)? OTEL_SERVICE_NAME="sniffed-${process.pid}", environment \\d+ B$`, 'm'));
     const line = await sniff.waitFor(new RegExp(`^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) write (\\d+) B "GET /sniffed-${process.pid} HTTP/1\\.1\\\\r\\\\nHost: `, 'm'));
     assert.ok(Number(line[2]) > 40);
     await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) read +\\d+ B "HTTP/1\\.1 200 OK\\\\r\\\\n`, 'm'));
     await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) close \\(closed\\)`, 'm'));
     assert.ok(!sniff.stdout().includes('node['), '--comm filters other processes');
+    assert.ok(!sniff.stdout().includes('not-shown'), 'the environment is not printed');
     const t0 = Date.now();
     const { code } = await sniff.stop('SIGINT');
     assert.equal(code, 0, sniff.stderr());
