@@ -1015,6 +1015,31 @@ interface Sample {
   foreign: string[];
   otherCpuS: number;
   window: { fromMs: number; toMs: number };
+  /** Seconds waited past the gap for the agent to finish this load's work (agentIdle; at least
+   *  one step, AGENT_SETTLE_STEP_MS, for an idle agent). */
+  settledS?: number;
+}
+
+/** Longest wait for an agent to finish a load's work before the next load starts. */
+const AGENT_SETTLE_MAX_S = 20;
+/** An agent using less than this share of a core over AGENT_SETTLE_STEP_MS is done. */
+const AGENT_IDLE_CORES = 0.1;
+const AGENT_SETTLE_STEP_MS = 250;
+
+/**
+ * Waits until the agent is idle (at most maxS) and returns the seconds waited. An agent that
+ * fell behind at saturation (its ring holds up to tens of MB then) catches up after the load:
+ * that CPU belongs to the load that caused it, and must not be charged to the next load, nor
+ * take the cores while the next load is measured.
+ */
+async function agentIdle(pid: number, maxS: number): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxS * 1000) {
+    const c0 = treeCpu(pid);
+    await sleep(AGENT_SETTLE_STEP_MS);
+    if ((treeCpu(pid) - c0) / (AGENT_SETTLE_STEP_MS / 1000) < AGENT_IDLE_CORES) break;
+  }
+  return (Date.now() - t0) / 1000;
 }
 
 async function measure(env: Env, nginx: Nginx, load: Load, rep: number, row: RowId, agent: Agent | undefined): Promise<Sample> {
@@ -1037,6 +1062,7 @@ async function measure(env: Env, nginx: Nginx, load: Load, rep: number, row: Row
   // The agent's work on this load ends a little after the load does (ring drained every 10 ms,
   // spans batched every second): its CPU is counted until the next load starts.
   await sleep(env.opts.gapS * 1000);
+  const settledS = agent ? await agentIdle(agent.p.pid, AGENT_SETTLE_MAX_S) : undefined;
   const agent1 = agent ? treeCpu(agent.p.pid) : 0;
   const ev1 = agent?.eventCounts ? await agent.eventCounts() : undefined;
   const host1 = hostBusy();
@@ -1063,6 +1089,7 @@ async function measure(env: Env, nginx: Nginx, load: Load, rep: number, row: Row
     foreign: foreignActive(progs0, progs1, ours),
     otherCpuS: Math.max(0, (host1 - host0) - ownCpu),
     window: { fromMs, toMs },
+    settledS,
   };
 }
 
@@ -1126,7 +1153,7 @@ async function runRep(env: Env, nginx: Nginx, rep: number): Promise<Sample[]> {
         if (notMeasured(row, load)) continue;
         const s = await measure(env, nginx, load, rep, row, agent);
         mine.push(s);
-        log(`${tag} ${load.id}: ${s.rps.toFixed(0)} req/s p50 ${s.p50Us}µs p99 ${s.p99Us}µs, nginx ${(s.nginxCpuS / Math.max(1, s.requests) * 1e6).toFixed(1)}µs/req${s.agentCpuS !== undefined ? `, agent ${s.agentCpuS.toFixed(2)}s` : ''}${s.events ? `, events ${s.events.events} lost ${s.events.lost}` : ''}${s.foreign.length ? `, FOREIGN: ${s.foreign.slice(0, 4).join(',')}` : ''}`);
+        log(`${tag} ${load.id}: ${s.rps.toFixed(0)} req/s p50 ${s.p50Us}µs p99 ${s.p99Us}µs, nginx ${(s.nginxCpuS / Math.max(1, s.requests) * 1e6).toFixed(1)}µs/req${s.agentCpuS !== undefined ? `, agent ${s.agentCpuS.toFixed(2)}s${(s.settledS ?? 0) >= 0.5 ? ` (idle ${s.settledS!.toFixed(1)}s after the gap)` : ''}` : ''}${s.events ? `, events ${s.events.events} lost ${s.events.lost}` : ''}${s.foreign.length ? `, FOREIGN: ${s.foreign.slice(0, 4).join(',')}` : ''}`);
       }
       // wrk exits with requests in flight; the agent completes those exchanges (error spans)
       // when it sees the process gone, which takes it up to about a second: let it.
@@ -1213,7 +1240,7 @@ interface Report { table: string; notes: string[] }
 
 /** Other processes' CPU during a sample, in cores. */
 function otherCores(s: Sample, gapS: number): number {
-  return s.otherCpuS / ((s.window.toMs - s.window.fromMs) / 1000 + gapS);
+  return s.otherCpuS / ((s.window.toMs - s.window.fromMs) / 1000 + gapS + (s.settledS ?? 0));
 }
 
 /** A sample that other work on the host may have skewed: another tracer ran, or the host was busy. */
