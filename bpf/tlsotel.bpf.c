@@ -285,12 +285,14 @@ struct h2_walk {
 /* A record is built here: too large for the 512-byte BPF stack. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
-/* ---- An environment larger than a proc record holds (proc_identity): its OTEL_ entries. ---- */
+/* ---- An environment larger than a proc record holds (proc_identity): the entries read. ---- */
 /* Bytes of the environment read at a time, most scanned, and the longest entry kept. */
 #define ENV_CHUNK 256
 #define ENV_SCAN_MAX (1U << 20)
 #define ENV_ENTRY_MAX 4096
-#define ENV_NO_MATCH 6 /* env_scan.match: the entry does not begin with "OTEL_" */
+/* env_scan.match past the bytes matched: the entry is not kept, or its name matched whole. */
+#define ENV_NO_MATCH 0x100
+#define ENV_NAME_MATCHED 0x200
 
 struct env_scan {
 	__u64 base;  /* mm->env_start */
@@ -299,7 +301,8 @@ struct env_scan {
 	__u32 n;     /* bytes in the chunk */
 	__u32 k;     /* the chunk's word env_byte_cb is at */
 	__u32 entry; /* offset of the current entry's first byte */
-	__u32 match; /* bytes of "OTEL_" matched at its start, 0..5, or ENV_NO_MATCH */
+	__u32 match; /* bytes of a kept name matched at its start, ENV_NO_MATCH or ENV_NAME_MATCHED */
+	__u32 name;  /* which kept name (env_names) still matches: 0 both, 1 or 2 */
 	__u32 dst;   /* where the next kept entry goes in pr.rest */
 	__u32 end;   /* the end of the room in pr.rest */
 	__u8 chunk[ENV_CHUNK];
@@ -433,14 +436,49 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
-/* "OTEL_"[m], m < 5. */
-static __always_inline __u8 otel_char(__u32 m)
+/* The entries user space reads (src/trace/resource.ts); no other is taken (another OTEL_ entry,
+ * OTEL_EXPORTER_OTLP_HEADERS say, may hold credentials). They differ from their sixth byte on. */
+#define ENV_SERVICE_LEN 18  /* "OTEL_SERVICE_NAME=" */
+#define ENV_RESOURCE_LEN 25 /* "OTEL_RESOURCE_ATTRIBUTES=" */
+
+/* Byte m of "OTEL_SERVICE_NAME=", m < ENV_SERVICE_LEN: from constants (the little-endian words of
+ * the name), not from a static array, whose .rodata placement the BTF of older libbpf gets wrong. */
+static __always_inline __u8 env_service(__u32 m)
 {
-	return (0x5f4c45544fULL >> (8 * m)) & 0xff;
+	__u64 w = m < 8 ? 0x5245535f4c45544fULL : m < 16 ? 0x4d414e5f45434956ULL : 0x3d45ULL;
+	return (w >> (8 * (m & 7))) & 0xff;
 }
 
-/* The entry that ends here (len bytes, its NUL included) begins with "OTEL_": copied after the
- * ones kept before it, when it fits; one that does not fit is left out, never cut. */
+/* Byte m of "OTEL_RESOURCE_ATTRIBUTES=", m < ENV_RESOURCE_LEN. */
+static __always_inline __u8 env_resource(__u32 m)
+{
+	__u64 w = m < 8 ? 0x5345525f4c45544fULL : m < 16 ? 0x54415f454352554fULL : m < 24 ? 0x5345545542495254ULL : 0x3dULL;
+	return (w >> (8 * (m & 7))) & 0xff;
+}
+
+/* One more byte c of the current entry's name, m bytes of it matched so far. */
+static __always_inline void env_name_byte(struct env_scan *e, __u32 m, __u8 c)
+{
+	__u32 name = e->name;
+	bool service = name != 2 && m < ENV_SERVICE_LEN && c == env_service(m);
+	bool resource = name != 1 && m < ENV_RESOURCE_LEN && c == env_resource(m);
+	if (service && resource) {
+		e->match = m + 1;
+	} else if (service) {
+		e->name = 1;
+		e->match = m + 1 == ENV_SERVICE_LEN ? ENV_NAME_MATCHED : m + 1;
+	} else if (resource) {
+		e->name = 2;
+		e->match = m + 1 == ENV_RESOURCE_LEN ? ENV_NAME_MATCHED : m + 1;
+	} else {
+		e->match = ENV_NO_MATCH;
+	}
+}
+
+/* The entry that ends here (len bytes, its NUL included) is one user space reads: copied after
+ * the ones kept before it, when it fits; one that does not fit is left out, never cut. For the
+ * verifier an entry may begin at most ENV_ENTRY_MAX before the end of pr.rest: past about 12 KB
+ * of kept entries, the rest of the room is not used (two entries seldom take a tenth of it). */
 static __always_inline void env_keep(struct scratch *s, __u32 len)
 {
 	struct env_scan *e = &s->es;
@@ -469,30 +507,31 @@ static long env_byte_cb(__u32 b, struct env_ctx *ctx)
 	__u8 c = e->chunk[i & (ENV_CHUNK - 1)];
 	__u32 m = e->match;
 	if (c) {
-		if (m < 5)
-			e->match = c == otel_char(m) ? m + 1 : ENV_NO_MATCH;
+		if (m < ENV_NO_MATCH)
+			env_name_byte(e, m, c);
 		return 0;
 	}
 	__u32 at = e->pos + i; /* the entry's NUL */
-	if (m == 5 && at >= e->entry)
+	if (m == ENV_NAME_MATCHED && at >= e->entry)
 		env_keep(s, at + 1 - e->entry);
 	e->entry = at + 1;
 	e->match = 0;
+	e->name = 0;
 	return 0;
 }
 
 /* Any zero byte in w ("haszero", Bit Twiddling Hacks). */
 #define HAS_ZERO_BYTE(w) ((((w) - 0x0101010101010101ULL) & ~(w) & 0x8080808080808080ULL) != 0)
 
-/* bpf_loop callback: the chunk's word j. Inside an entry already known not to be kept, only
- * its NUL counts: eight bytes with none are passed over at once. */
+/* bpf_loop callback: the chunk's word j. Inside an entry already known not to be kept, or whose
+ * name matched whole, only its NUL counts: eight bytes with none are passed over at once. */
 static long env_word_cb(__u32 j, struct env_ctx *ctx)
 {
 	struct env_scan *e = &ctx->s->es;
 	__u32 i = j * 8;
 	if (i >= e->n)
 		return 1;
-	if (i + 8 <= e->n && e->match == ENV_NO_MATCH) {
+	if (i + 8 <= e->n && e->match >= ENV_NO_MATCH) {
 		__u64 w = *(__u64 *)&e->chunk[i & (ENV_CHUNK - 8)];
 		if (!HAS_ZERO_BYTE(w))
 			return 0;
@@ -522,19 +561,20 @@ static long env_chunk_cb(__u32 j, struct env_ctx *ctx)
 	return 0;
 }
 
-/* An environment of `total` bytes at env_start that does not fit in the record: its OTEL_
- * entries (the only ones user space reads: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES), whole,
- * packed from pr.rest[off], at most `room` bytes. Returns the bytes kept. A global function
- * (verified once). */
+/* An environment of `total` bytes at env_start that does not fit in the record: the entries user
+ * space reads (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES), whole, wherever they are, packed
+ * from pr.rest[off], at most `room` bytes. Returns the bytes kept. A global function (verified
+ * once). */
 __attribute__((noinline)) __u32 env_otel_entries(struct scratch *s, __u64 env_start, __u64 total, __u32 off, __u32 room)
 {
-	if (!s)
-		return 0;
+	if (!s || room < ENV_SERVICE_LEN + 2)
+		return 0; /* not even a one-byte name would fit: no scan */
 	struct env_scan *e = &s->es;
 	e->base = env_start;
 	e->total = total < ENV_SCAN_MAX ? (__u32)total : ENV_SCAN_MAX;
 	e->entry = 0;
 	e->match = 0;
+	e->name = 0;
 	e->dst = off;
 	e->end = off + room;
 	struct env_ctx ctx = { .s = s };
@@ -621,7 +661,7 @@ __attribute__((noinline)) int proc_identity(__u64 pid_tgid)
 	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(off) : [max] "i"(PROC_NAMES_MAX));
 	if (total > room) {
 		/* Too large to send whole (a Kubernetes namespace's service link variables): only the
-		 * entries user space reads, wherever they are. */
+		 * two entries user space reads, wherever they are. */
 		n = env_otel_entries(s, env_start, total, off, room);
 		asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(n) : [max] "i"(PROC_ENV_MAX));
 	} else if (n && bpf_probe_read_user(s->pr.rest + off, n, (void *)env_start) != 0) {

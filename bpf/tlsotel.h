@@ -100,7 +100,8 @@ struct tls_conn {
 struct tls_proc {
 	__u64 start_boottime; /* ns after boot the process started: /proc/PID/stat field 22 in ns */
 	__u32 env_len;        /* bytes of the environment (NUL-separated, as /proc/PID/environ); when
-	                       * the whole does not fit, only its OTEL_ entries, each whole */
+	                       * the whole does not fit, only its OTEL_SERVICE_NAME and
+	                       * OTEL_RESOURCE_ATTRIBUTES entries, each whole */
 	__u32 env_total;      /* the environment's full size: more than env_len when entries are left out */
 	__u32 cgroup_len;     /* bytes of the cgroup v2 path's names, leaf first, each NUL-terminated
 	                       * (cut at TLSOTEL_PROC_NAME_LEN - 1 bytes), at most
@@ -153,9 +154,10 @@ struct tls_config {
 	 * follows from their start. 0: every byte is copied. */
 	__u32 skip_min;
 	__u32 n_comms;        /* when non-zero, trace only threads named one of comms[0..n_comms) */
-	/* Most payload bytes of a TLS_EVENT_PROC record (struct tls_proc, names, environment; the
-	 * environment is cut to fit), set from the ring's size so that these records take little of
-	 * it; below sizeof(struct tls_proc): none are sent. */
+	/* Most payload bytes of a TLS_EVENT_PROC record (struct tls_proc, names, environment; an
+	 * environment too large is sent as its OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+	 * entries), set from the ring's size so that these records take little of it; below
+	 * sizeof(struct tls_proc): none are sent. */
 	__u32 proc_max;
 	__u32 _pad_proc;
 	/* The agent's PID namespace when it is not the host's (a sidecar with shareProcessNamespace,

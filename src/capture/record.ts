@@ -89,8 +89,8 @@ export interface ProcRecord extends RecordHeader {
   startBoottimeNs: bigint;
   /** The environment as /proc/PID/environ has it (NUL-separated, latin1), whole entries only:
    *  when the probes cut it, the entry cut is left out (never a value cut short). An environment
-   *  larger than a record holds comes as its OTEL_ entries only (bpf/tlsotel.bpf.c
-   *  env_otel_entries). */
+   *  larger than a record holds comes as its OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+   *  entries only (bpf/tlsotel.bpf.c env_otel_entries). */
   environ: string;
   /** False when the environment was longer than the probes take: entries are missing. */
   environWhole: boolean;

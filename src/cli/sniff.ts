@@ -4,6 +4,7 @@ import type { TlsRecord } from '../capture/record';
 import { Verdict, detect } from '../protocol/detect';
 import { Http2FramePrinter } from '../protocol/http2';
 import { preview } from './preview';
+import { readEnvironService } from '../trace/resource';
 import type { Logger } from '../util/log';
 import { untilSignal } from './signals';
 
@@ -69,11 +70,12 @@ export async function sniff(opts: SniffOptions): Promise<number> {
         // Who a process is, taken by the probes at its first connection (its spans' resource
         // when it is gone before /proc is read). Its environment is not shown, only its size
         // and OTEL_SERVICE_NAME: it may hold secrets.
-        const service = /(?:^|\0)OTEL_SERVICE_NAME=([^\0]*)/.exec(rec.environ)?.[1];
+        // The service name as the spans will have it (resource.ts), when the process says one.
+        const service = readEnvironService(rec.environ).serviceName;
         out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} process exe ${JSON.stringify(rec.exeName)}` +
-          `${rec.cgroupPath !== undefined ? ` cgroup ${rec.cgroupPath}` : ''}` +
-          `${service !== undefined ? ` OTEL_SERVICE_NAME=${JSON.stringify(service)}` : ''}` +
-          `, environment ${rec.environ.length} B${rec.environWhole ? '' : ' (part of it: see README, Resource per traced process)'}`);
+          `${rec.cgroupPath !== undefined ? ` cgroup ${JSON.stringify(rec.cgroupPath)}` : ''}` +
+          `${service !== undefined ? ` service ${JSON.stringify(service)}` : ''}` +
+          `, ${rec.environ.length} B of environment taken${rec.environWhole ? ' (all of it)' : ' (part of it: README, Resource per traced process)'}`);
         return;
       }
       if (rec.type !== 'data') return;

@@ -97,7 +97,9 @@ function readText(path: string): string | undefined {
   }
 }
 
-function readEnvironService(environ: string | undefined): { serviceName?: string; resourceAttributes?: Record<string, string> } {
+/** OTEL_SERVICE_NAME (else service.name of OTEL_RESOURCE_ATTRIBUTES) and OTEL_RESOURCE_ATTRIBUTES
+ *  of an environment as /proc/PID/environ has it: what a process says of itself. */
+export function readEnvironService(environ: string | undefined): { serviceName?: string; resourceAttributes?: Record<string, string> } {
   if (environ === undefined) return {};
   let serviceName: string | undefined;
   let resourceAttributes: Record<string, string> | undefined;

@@ -115,9 +115,9 @@ test('sniff prints each chunk with time, pid, process, library, direction, lengt
     const curl = start('curl', ['-sk', '--http1.1', `https://127.0.0.1:${server.port}/sniffed-${process.pid}`],
       { env: { ...process.env, OTEL_SERVICE_NAME: `sniffed-${process.pid}`, SNIFF_SECRET: 'not-shown' } });
     assert.equal((await curl.exited).code, 0);
-    // Who it is, as the probes took it at its first connection: the environment's size and its
-    // OTEL_SERVICE_NAME, never the rest of it.
-    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] process exe "curl"( cgroup \\S+)? OTEL_SERVICE_NAME="sniffed-${process.pid}", environment \\d+ B$`, 'm'));
+    // Who it is, as the probes took it at its first connection: how much of its environment was
+    // taken and its OTEL_SERVICE_NAME, never the rest of it.
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] process exe "curl"( cgroup "[^"]+")? service "sniffed-${process.pid}", \\d+ B of environment taken \\((all of it|part of it: .*)\\)$`, 'm'));
     const line = await sniff.waitFor(new RegExp(`^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) write (\\d+) B "GET /sniffed-${process.pid} HTTP/1\\.1\\\\r\\\\nHost: `, 'm'));
     assert.ok(Number(line[2]) > 40);
     await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] libssl\\.so\\.3 \\(openssl\\) read +\\d+ B "HTTP/1\\.1 200 OK\\\\r\\\\n`, 'm'));
@@ -133,6 +133,34 @@ test('sniff prints each chunk with time, pid, process, library, direction, lengt
     assert.ok(n >= 9, `detached ${n} probes`);
   } finally {
     await sniff.stop('SIGKILL');
+    await server.stop();
+  }
+});
+
+test('a process whose environment is too large for its record: the probes take its OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, whole, and no other entry', async () => {
+  requireRoot();
+  const server = await startHttpsServer(makeCert());
+  const sniff = start(process.execPath, [CLI, 'sniff', '--comm', 'curl']);
+  try {
+    await sniff.waitFor(/ready/, 'stderr', 20_000);
+    const service = `large-env-${process.pid}`;
+    const attributes = 'deployment.environment.name=sniffed';
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      // Credentials in another OTEL_ variable: never taken.
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer not-taken',
+      OTEL_SERVICE_NAMES: 'a name that only begins like a kept one',
+    };
+    for (let i = 0; i < 60; i++) env[`SERVICE_${i}_PORT`] = 'x'.repeat(500);
+    env.OTEL_SERVICE_NAME = service;
+    env.OTEL_RESOURCE_ATTRIBUTES = attributes;
+    const curl = start('curl', ['-sk', '--http1.1', '-o', '/dev/null', `https://127.0.0.1:${server.port}/large-env-${process.pid}`], { env });
+    assert.equal((await curl.exited).code, 0);
+    // The two entries, each with its NUL, and nothing else.
+    const taken = `OTEL_SERVICE_NAME=${service}\0OTEL_RESOURCE_ATTRIBUTES=${attributes}\0`.length;
+    await sniff.waitFor(new RegExp(`curl\\[${curl.pid}\\] process exe "curl"( cgroup "[^"]+")? service "${service}", ${taken} B of environment taken \\(part of it`, 'm'));
+  } finally {
+    await sniff.stop('SIGINT');
     await server.stop();
   }
 });

@@ -116,6 +116,8 @@ test("src/telemetry/README.md's table lists every agent metric, with its unit, k
     assert.ok(!rows.has(m[1]), `${m[1]} listed once`);
     rows.set(m[1], { upDown: m[2] !== undefined, unit: m[3], loss: m[4].trim() });
   }
+  const lines = readme.split('\n').filter((l) => l.startsWith('| `tlsotel')).length;
+  assert.equal(rows.size, lines, 'every metric row of the table has the shape `name` (up-down)? | `unit` | attributes | loss counter |');
   for (const spec of AGENT_METRICS) {
     const row = rows.get(spec.name);
     assert.ok(row !== undefined, `${spec.name} is in the README's table`);
