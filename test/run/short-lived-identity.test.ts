@@ -67,7 +67,7 @@ test('twelve curls, one request each: every span carries its own OTEL_SERVICE_NA
   }
 });
 
-test('curls whose environment is larger than a proc record holds: their OTEL_ entries are found wherever they are', async () => {
+test('curls whose environment is larger than a proc record holds: their OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are found wherever they are', async () => {
   // A Kubernetes namespace with many services gives each container seven link variables a
   // service: here 48 KB of them, OTEL_SERVICE_NAME after the first 30 KB and
   // OTEL_RESOURCE_ATTRIBUTES last. The probes send such an environment's OTEL_ entries only.
