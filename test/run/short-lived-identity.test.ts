@@ -70,7 +70,7 @@ test('twelve curls, one request each: every span carries its own OTEL_SERVICE_NA
 test('curls whose environment is larger than a proc record holds: their OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are found wherever they are', async () => {
   // A Kubernetes namespace with many services gives each container seven link variables a
   // service: here 48 KB of them, OTEL_SERVICE_NAME after the first 30 KB and
-  // OTEL_RESOURCE_ATTRIBUTES last. The probes send such an environment's OTEL_ entries only.
+  // OTEL_RESOURCE_ATTRIBUTES last. The probes send only those two entries of such an environment.
   const links = (from: number, to: number) => {
     const env: NodeJS.ProcessEnv = {};
     for (let i = from; i < to; i++) {
