@@ -1060,7 +1060,8 @@ async function measure(env: Env, nginx: Nginx, load: Load, rep: number, row: Row
   const worker1 = procCpu(nginx.worker) ?? 0;
   const req1 = await nginxRequests(nginx.statusPort);
   // The agent's work on this load ends a little after the load does (ring drained every 10 ms,
-  // spans batched every second): its CPU is counted until the next load starts.
+  // spans batched every second, a backlog caught up after a saturated load): its CPU is
+  // counted until it is idle (agentIdle), and the next load starts only then.
   await sleep(env.opts.gapS * 1000);
   const settledS = agent ? await agentIdle(agent.p.pid, AGENT_SETTLE_MAX_S) : undefined;
   const agent1 = agent ? treeCpu(agent.p.pid) : 0;

@@ -68,9 +68,9 @@ export async function sniff(opts: SniffOptions): Promise<number> {
       }
       if (rec.type === 'proc') {
         // Who a process is, taken by the probes at its first connection (its spans' resource
-        // when it is gone before /proc is read). Its environment is not shown, only its size
-        // and OTEL_SERVICE_NAME: it may hold secrets.
-        // The service name as the spans will have it (resource.ts), when the process says one.
+        // when it is gone before /proc is read). Its environment is not shown, it may hold
+        // secrets: only how much of it was taken, and the service name the spans will have
+        // from it (resource.ts), when it says one.
         const service = readEnvironService(rec.environ).serviceName;
         out(`${time(rec.tsNs)} ${who(rec.pid, rec.comm)} process exe ${JSON.stringify(rec.exeName)}` +
           `${rec.cgroupPath !== undefined ? ` cgroup ${JSON.stringify(rec.cgroupPath)}` : ''}` +
