@@ -282,9 +282,6 @@ struct h2_walk {
 	struct h2_rec rec[TLSOTEL_MAX_SEGMENTS];
 };
 
-/* A record is built here: too large for the 512-byte BPF stack. */
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
 /* ---- An environment larger than a proc record holds (proc_identity): the entries read. ---- */
 /* Bytes of the environment read at a time, most scanned, and the longest entry kept. */
 #define ENV_CHUNK 256
@@ -302,12 +299,15 @@ struct env_scan {
 	__u32 k;     /* the chunk's word env_byte_cb is at */
 	__u32 entry; /* offset of the current entry's first byte */
 	__u32 match; /* bytes of a kept name matched at its start, ENV_NO_MATCH or ENV_NAME_MATCHED */
-	__u32 name;  /* which kept name (env_names) still matches: 0 both, 1 or 2 */
+	__u32 name;  /* which kept name still matches: 0 both, 1 env_service, 2 env_resource */
 	__u32 dst;   /* where the next kept entry goes in pr.rest */
 	__u32 end;   /* the end of the room in pr.rest */
 	__u8 chunk[ENV_CHUNK];
 };
 
+/* A record is built here: too large for the 512-byte BPF stack. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
 struct scratch {
 	struct tls_event ev; /* ev.data[] is data[] below */
 	union {
